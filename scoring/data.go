@@ -1,0 +1,13 @@
+package scoring
+
+import _ "embed"
+
+// The embedded data files. They are read-only; every reader parses its own
+// copy, so nothing here is mutable state.
+var (
+	//go:embed data/weights.yaml
+	weightsYAML []byte
+
+	//go:embed data/user_agents.yaml
+	userAgentsYAML []byte
+)
