@@ -1,0 +1,306 @@
+// Package redistest starts a real, throwaway redis-server for tests.
+//
+// Tests talk to the same server binary production uses, so behaviour such as
+// script caching, TTLs and connection failures is the real one, not a mock's.
+// The server keeps nothing on disk and is killed when the test ends.
+package redistest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	// EnvServer names the redis-server binary to use instead of the one on PATH.
+	EnvServer = "BOTAUTHZ_REDIS_SERVER"
+	// EnvRequire, set to "1", turns a missing redis-server into a test failure
+	// instead of a skip, so CI cannot silently pass without running these tests.
+	EnvRequire = "BOTAUTHZ_TEST_REQUIRE"
+
+	readyTimeout = 10 * time.Second
+	pollInterval = 5 * time.Millisecond
+	portAttempts = 5
+)
+
+// Server is a running redis-server owned by one test.
+// Its methods may be called from several goroutines.
+type Server struct {
+	tb          testing.TB
+	bin         string
+	dir         string
+	port        int
+	debugOption bool
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has been waited for
+}
+
+// Start starts a redis-server on a free loopback port and registers a cleanup
+// that kills it. It skips the test when no redis-server is installed, unless
+// BOTAUTHZ_TEST_REQUIRE=1.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	bin, err := findBinary()
+	if err != nil {
+		if os.Getenv(EnvRequire) == "1" {
+			tb.Fatalf("redistest: %v (%s=1 requires it)", err, EnvRequire)
+		}
+		tb.Skip("redis-server not found; run make test")
+	}
+	s := &Server{
+		tb:          tb,
+		bin:         bin,
+		dir:         tb.TempDir(),
+		debugOption: supportsDebugOption(bin),
+	}
+	tb.Cleanup(s.Stop)
+
+	var lastErr error
+	for range portAttempts {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatalf("redistest: pick a port: %v", err)
+		}
+		s.port = port
+		lastErr = s.start()
+		if lastErr == nil {
+			return s
+		}
+		// Another process may have taken the port between our probe and the
+		// server's bind; only that race is worth another try.
+		if !errors.Is(lastErr, errPortInUse) {
+			break
+		}
+	}
+	tb.Fatalf("redistest: %v", lastErr)
+	return nil
+}
+
+// Addr returns the server's address, "127.0.0.1:port".
+func (s *Server) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// URL returns a redis:// URL for database 0 of the server.
+func (s *Server) URL() string {
+	return "redis://" + s.Addr() + "/0"
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open but nothing is
+// answered, which is how a stalled Redis looks to a client.
+func (s *Server) Pause() {
+	s.tb.Helper()
+	s.signal(syscall.SIGSTOP)
+}
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() {
+	s.tb.Helper()
+	s.signal(syscall.SIGCONT)
+}
+
+// Stop kills the server and waits for it to exit. It may be called more than
+// once and also works on a paused server.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopLocked()
+}
+
+// Restart starts the server again on the same port, stopping it first if it
+// is still running, and returns once it answers PING. Data is not kept.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.Stop()
+	if err := s.start(); err != nil {
+		s.tb.Fatalf("redistest: restart: %v", err)
+	}
+}
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		s.tb.Fatalf("redistest: %v: server is not running", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.tb.Fatalf("redistest: %v: %v", sig, err)
+	}
+}
+
+func (s *Server) stopLocked() {
+	if s.cmd == nil {
+		return
+	}
+	// SIGKILL also ends a stopped (paused) process; nothing needs flushing
+	// because persistence is off.
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+var errPortInUse = errors.New("port already in use")
+
+func (s *Server) logPath() string { return filepath.Join(s.dir, "redis.log") }
+
+// start runs the server on s.port and waits until it answers PING.
+func (s *Server) start() error {
+	args := []string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+	}
+	if s.debugOption {
+		args = append(args, "--enable-debug-command", "yes")
+	}
+	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("open server log: %w", err)
+	}
+	defer logFile.Close() // the child has its own descriptor
+
+	cmd := exec.Command(s.bin, args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+
+	if err := s.waitReady(exited); err != nil {
+		s.Stop()
+		return err
+	}
+	return nil
+}
+
+// waitReady polls PING until the server answers, the process exits, or the
+// deadline passes.
+func (s *Server) waitReady(exited <-chan struct{}) error {
+	deadline := time.Now().Add(readyTimeout)
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		err := ping(s.Addr())
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server on %s not ready after %v: %v\n%s", s.Addr(), readyTimeout, err, s.logTail())
+		}
+		select {
+		case <-exited:
+			out := s.logTail()
+			if strings.Contains(out, "Address already in use") {
+				return fmt.Errorf("redis-server on %s: %w", s.Addr(), errPortInUse)
+			}
+			return fmt.Errorf("redis-server on %s exited before it was ready:\n%s", s.Addr(), out)
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Server) logTail() string {
+	b, err := os.ReadFile(s.logPath())
+	if err != nil {
+		return "(no server log: " + err.Error() + ")"
+	}
+	const tail = 4 << 10
+	if len(b) > tail {
+		b = b[len(b)-tail:]
+	}
+	return string(b)
+}
+
+// ping sends one inline PING and expects +PONG. A loading or misconfigured
+// server answers with an error and is not ready yet.
+func ping(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		return err
+	}
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+func findBinary() (string, error) {
+	if bin := os.Getenv(EnvServer); bin != "" {
+		path, err := exec.LookPath(bin)
+		if err != nil {
+			return "", fmt.Errorf("%s=%s: %w", EnvServer, bin, err)
+		}
+		return path, nil
+	}
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("redis-server not found on PATH: %w", err)
+	}
+	return path, nil
+}
+
+var versionPattern = regexp.MustCompile(`v=(\d+)\.`)
+
+// supportsDebugOption reports whether the binary knows enable-debug-command
+// (Redis 7.0+); older servers refuse to start with an unknown option.
+func supportsDebugOption(bin string) bool {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return false
+	}
+	m := versionPattern.FindSubmatch(out)
+	if m == nil {
+		return false
+	}
+	major, err := strconv.Atoi(string(bytes.TrimSpace(m[1])))
+	return err == nil && major >= 7
+}
+
+// freePort asks the kernel for a free loopback port. The port is released
+// before the server binds it, so Start retries if someone else wins the race.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

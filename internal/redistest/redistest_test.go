@@ -1,0 +1,77 @@
+package redistest
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestStartAnswersPing(t *testing.T) {
+	s := Start(t)
+	if err := ping(s.Addr()); err != nil {
+		t.Fatalf("ping %s: %v", s.Addr(), err)
+	}
+	if want := "redis://" + s.Addr() + "/0"; s.URL() != want {
+		t.Errorf("URL() = %q, want %q", s.URL(), want)
+	}
+}
+
+func TestPauseStopsAnswersUntilResume(t *testing.T) {
+	s := Start(t)
+	s.Pause()
+	t.Cleanup(s.Resume)
+
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatalf("dial paused server: %v", err) // the kernel still accepts
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := conn.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("paused server answered %q, err %v; want a read timeout", buf[:n], err)
+	}
+
+	s.Resume()
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conn.Read(buf); err != nil || string(buf[:n]) != "+PONG\r\n" {
+		t.Fatalf("after Resume read %q, %v; want +PONG", buf[:n], err)
+	}
+}
+
+func TestStopIsIdempotentAndRestartServesAgain(t *testing.T) {
+	s := Start(t)
+	s.Stop()
+	s.Stop()
+	if err := ping(s.Addr()); err == nil {
+		t.Fatal("ping after Stop succeeded")
+	}
+	s.Restart()
+	if err := ping(s.Addr()); err != nil {
+		t.Fatalf("ping after Restart: %v", err)
+	}
+	s.Restart() // restarting a running server replaces it
+	if err := ping(s.Addr()); err != nil {
+		t.Fatalf("ping after second Restart: %v", err)
+	}
+}
+
+func TestStartedServersAreIndependent(t *testing.T) {
+	a, b := Start(t), Start(t)
+	if a.Addr() == b.Addr() {
+		t.Fatalf("two servers share %s", a.Addr())
+	}
+	a.Stop()
+	if err := ping(b.Addr()); err != nil {
+		t.Fatalf("stopping one server broke the other: %v", err)
+	}
+}

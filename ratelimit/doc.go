@@ -1,0 +1,16 @@
+// Package ratelimit owns the velocity counters: sliding-window counts of
+// requests per client IP, subnet, session and route+IP, kept either in
+// process memory or in Redis behind one Store interface.
+//
+// A Store counts every hit and reports each counter's previous and current
+// bucket; Observation turns those into Cloudflare's sliding-window estimate
+// and a Retry-After. Key builds the versioned storage keys. Guard wraps a
+// Store so that a slow or dead backend costs a caller at most a fixed budget
+// and never an error it must act on beyond "velocity unknown" (ErrDegraded).
+//
+// The package must not know about HTTP, Envoy, scoring or policy: it never
+// decides whether a request is allowed, which limits apply or what a count
+// means for a bot score. Callers compare Observation.Estimate with their own
+// limits. It must also not derive identities: callers pass the IP, subnet or
+// session id already normalised (and, for sessions, already hashed).
+package ratelimit

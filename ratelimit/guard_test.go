@@ -1,0 +1,433 @@
+package ratelimit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/botauthz/botauthz/internal/redistest"
+	"github.com/botauthz/botauthz/ratelimit"
+)
+
+// fakeStore is a Store whose behaviour the test controls; it fakes our own
+// interface to count calls and to block, not Redis.
+type fakeStore struct {
+	calls   atomic.Int64
+	entered chan struct{} // if set, receives once per call on entry
+	gate    chan struct{} // if set, calls wait until it is closed
+	done    chan struct{} // if set, receives once per call on return
+	closed  atomic.Bool
+
+	mu    sync.Mutex
+	err   error
+	ctxOK []bool // per finished call: ctx not cancelled at the end
+}
+
+func (f *fakeStore) setErr(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+}
+
+func (f *fakeStore) Hit(ctx context.Context, now time.Time, counters []ratelimit.Counter, obs []ratelimit.Observation) error {
+	n := f.calls.Add(1)
+	if f.entered != nil {
+		f.entered <- struct{}{}
+	}
+	if f.gate != nil {
+		<-f.gate
+	}
+	f.mu.Lock()
+	err := f.err
+	f.ctxOK = append(f.ctxOK, ctx.Err() == nil)
+	f.mu.Unlock()
+	if f.done != nil {
+		defer func() { f.done <- struct{}{} }()
+	}
+	if err != nil {
+		return err
+	}
+	for i, c := range counters {
+		obs[i] = ratelimit.Observation{Cur: n, Window: c.Window}
+	}
+	return nil
+}
+
+func (f *fakeStore) Ping(context.Context) error { return errors.New("fake ping") }
+
+func (f *fakeStore) Close() error {
+	f.closed.Store(true)
+	return nil
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+var (
+	errFake    = errors.New("fake store failure")
+	oneCounter = []ratelimit.Counter{{Key: "k", Window: time.Minute}}
+)
+
+func guardHit(g *ratelimit.Guard) error {
+	obs := make([]ratelimit.Observation, 1)
+	return g.Hit(context.Background(), time.UnixMilli(1_700_000_040_000), oneCounter, obs)
+}
+
+func wantErrs(t *testing.T, err error, targets ...error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("err = nil, want %v", targets)
+	}
+	for _, target := range targets {
+		if !errors.Is(err, target) {
+			t.Errorf("err = %v, does not wrap %v", err, target)
+		}
+	}
+}
+
+func TestGuardReturnsTheStoresObservations(t *testing.T) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	g := ratelimit.NewGuard(m, ratelimit.GuardOptions{Budget: time.Minute})
+	now := time.UnixMilli(1_700_000_040_000)
+	for want := range int64(3) {
+		obs := make([]ratelimit.Observation, 2) // longer than needed is fine
+		if err := g.Hit(t.Context(), now, oneCounter, obs); err != nil {
+			t.Fatalf("Hit: %v", err)
+		}
+		if obs[0] != (ratelimit.Observation{Cur: want, Window: time.Minute}) || obs[1] != (ratelimit.Observation{}) {
+			t.Errorf("hit %d: obs = %+v", want, obs)
+		}
+	}
+	if err := g.Hit(t.Context(), now, nil, nil); err != nil {
+		t.Errorf("Hit with no counters: %v", err)
+	}
+	if got, want := g.Stats(), (ratelimit.GuardStats{Calls: 4}); got != want {
+		t.Errorf("Stats() = %+v, want %+v", got, want)
+	}
+}
+
+func TestGuardBudgetExceededWhenRedisIsPaused(t *testing.T) {
+	srv := redistest.Start(t)
+	s := dialStore(t, srv)
+	g := ratelimit.NewGuard(s, ratelimit.GuardOptions{})
+	t.Cleanup(func() { _ = g.Close() })
+	if err := guardHit(g); err != nil {
+		t.Fatalf("Hit before pausing: %v", err)
+	}
+
+	srv.Pause()
+	t.Cleanup(srv.Resume) // lets the abandoned call finish before the server is killed
+	sentinel := ratelimit.Observation{Prev: -1}
+	obs := []ratelimit.Observation{sentinel}
+	err := g.Hit(t.Context(), time.UnixMilli(1_700_000_040_000), oneCounter, obs)
+	wantErrs(t, err, ratelimit.ErrDegraded, ratelimit.ErrBudgetExceeded)
+	if obs[0] != sentinel {
+		t.Errorf("failed Hit wrote obs: %+v", obs[0])
+	}
+	if st := g.Stats(); st.BudgetExceeded != 1 || st.Degraded != 1 {
+		t.Errorf("Stats() = %+v, want one budget overrun", st)
+	}
+}
+
+func TestGuardDegradedWhenRedisIsStoppedAndRecoversAfterRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	s := dialStore(t, srv)
+	g := ratelimit.NewGuard(s, ratelimit.GuardOptions{FailureThreshold: 1 << 30})
+	t.Cleanup(func() { _ = g.Close() })
+
+	srv.Stop()
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded)
+
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := guardHit(g)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ratelimit.ErrDegraded) {
+			t.Fatalf("err = %v, does not wrap ErrDegraded", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Hit still failing after restart: %v", err)
+		}
+	}
+}
+
+func TestGuardBreakerOpensAfterThresholdAndClosesAfterSuccessfulProbe(t *testing.T) {
+	f := &fakeStore{}
+	f.setErr(errFake)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{FailureThreshold: 3, Cooldown: 10 * time.Second, Now: clock.Now})
+
+	for i := range 3 {
+		if st := g.State(); st != ratelimit.BreakerClosed {
+			t.Fatalf("after %d failures State() = %v, want closed", i, st)
+		}
+		wantErrs(t, guardHit(g), ratelimit.ErrDegraded, errFake)
+	}
+	if st := g.State(); st != ratelimit.BreakerOpen {
+		t.Fatalf("after 3 failures State() = %v, want open", st)
+	}
+
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrBreakerOpen)
+	clock.Advance(10*time.Second - time.Nanosecond)
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrBreakerOpen)
+	if n := f.calls.Load(); n != 3 {
+		t.Errorf("store called %d times, want 3: an open breaker must not call it", n)
+	}
+
+	clock.Advance(time.Nanosecond)
+	f.setErr(nil)
+	if err := guardHit(g); err != nil {
+		t.Fatalf("probe after cooldown: %v", err)
+	}
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Errorf("after a successful probe State() = %v, want closed", st)
+	}
+	if err := guardHit(g); err != nil {
+		t.Errorf("Hit after closing: %v", err)
+	}
+	want := ratelimit.GuardStats{Calls: 7, Degraded: 5, BreakerOpenRejects: 2}
+	if got := g.Stats(); got != want {
+		t.Errorf("Stats() = %+v, want %+v", got, want)
+	}
+}
+
+func TestGuardFailedProbeReopensForAnotherCooldown(t *testing.T) {
+	f := &fakeStore{}
+	f.setErr(errFake)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{FailureThreshold: 1, Cooldown: time.Second, Now: clock.Now})
+
+	wantErrs(t, guardHit(g), errFake)
+	clock.Advance(time.Second)
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, errFake) // the probe
+	if st := g.State(); st != ratelimit.BreakerOpen {
+		t.Fatalf("after a failed probe State() = %v, want open", st)
+	}
+	wantErrs(t, guardHit(g), ratelimit.ErrBreakerOpen)
+	clock.Advance(time.Second)
+	f.setErr(nil)
+	if err := guardHit(g); err != nil {
+		t.Fatalf("second probe: %v", err)
+	}
+	if n := f.calls.Load(); n != 3 {
+		t.Errorf("store called %d times, want 3 (failure, probe, probe)", n)
+	}
+}
+
+func TestGuardLetsOnlyOneProbeThrough(t *testing.T) {
+	f := &fakeStore{}
+	f.setErr(errFake)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{FailureThreshold: 1, Cooldown: time.Second, Budget: time.Hour, Now: clock.Now})
+	wantErrs(t, guardHit(g), errFake)
+
+	f.setErr(nil)
+	f.entered = make(chan struct{}, 1)
+	f.gate = make(chan struct{})
+	clock.Advance(time.Second)
+	probe := make(chan error)
+	go func() { probe <- guardHit(g) }()
+	<-f.entered
+
+	if st := g.State(); st != ratelimit.BreakerHalfOpen {
+		t.Errorf("during the probe State() = %v, want half-open", st)
+	}
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrBreakerOpen)
+	close(f.gate)
+	if err := <-probe; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Errorf("after the probe State() = %v, want closed", st)
+	}
+}
+
+func TestGuardBudgetOverrunsCountAsBreakerFailures(t *testing.T) {
+	f := &fakeStore{gate: make(chan struct{})}
+	t.Cleanup(func() { close(f.gate) })
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Millisecond, FailureThreshold: 2})
+
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrBudgetExceeded)
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrBudgetExceeded)
+	if st := g.State(); st != ratelimit.BreakerOpen {
+		t.Errorf("after 2 budget overruns State() = %v, want open", st)
+	}
+	wantErrs(t, guardHit(g), ratelimit.ErrBreakerOpen)
+}
+
+func TestGuardFailsFastWhenMaxInFlightIsReached(t *testing.T) {
+	f := &fakeStore{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{MaxInFlight: 1, Budget: time.Hour})
+
+	first := make(chan error)
+	go func() { first <- guardHit(g) }()
+	<-f.entered
+
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrOverloaded)
+	if n := f.calls.Load(); n != 1 {
+		t.Errorf("store called %d times, want 1: an overloaded guard must not call it", n)
+	}
+	close(f.gate)
+	if err := <-first; err != nil {
+		t.Fatalf("first Hit: %v", err)
+	}
+	if err := guardHit(g); err != nil {
+		t.Errorf("Hit after the slot was freed: %v", err)
+	}
+	if st := g.Stats(); st.Overloaded != 1 || st.Degraded != 1 {
+		t.Errorf("Stats() = %+v, want one overload", st)
+	}
+}
+
+func TestGuardDoesNotCancelAnAbandonedCall(t *testing.T) {
+	f := &fakeStore{entered: make(chan struct{}, 1), gate: make(chan struct{}), done: make(chan struct{}, 1)}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Millisecond})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	obs := make([]ratelimit.Observation, 1)
+	err := g.Hit(ctx, time.UnixMilli(1_700_000_040_000), oneCounter, obs)
+	wantErrs(t, err, ratelimit.ErrBudgetExceeded)
+	<-f.entered
+	cancel() // the request is over
+	// The caller owns obs again and may reuse it while the call still runs;
+	// the store's late write must land in the guard's buffer, not here.
+	obs[0] = ratelimit.Observation{Prev: 42}
+	close(f.gate)
+
+	select {
+	case <-f.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("abandoned call never finished")
+	}
+	f.mu.Lock()
+	if !f.ctxOK[0] {
+		t.Error("the abandoned call's context was cancelled")
+	}
+	f.mu.Unlock()
+	if obs[0] != (ratelimit.Observation{Prev: 42}) {
+		t.Errorf("abandoned call wrote the caller's obs: %+v", obs[0])
+	}
+}
+
+func TestGuardRejectsBadArgumentsWithoutTrippingTheBreaker(t *testing.T) {
+	f := &fakeStore{}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{FailureThreshold: 1})
+	err := g.Hit(t.Context(), time.Now(), oneCounter, nil)
+	wantErrs(t, err, ratelimit.ErrDegraded)
+	if errors.Is(err, ratelimit.ErrBreakerOpen) || errors.Is(err, ratelimit.ErrBudgetExceeded) {
+		t.Errorf("err = %v names a store problem", err)
+	}
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Errorf("State() = %v, want closed", st)
+	}
+	if n := f.calls.Load(); n != 0 {
+		t.Errorf("store called %d times, want 0", n)
+	}
+}
+
+func TestGuardLogsStateChangesOnly(t *testing.T) {
+	var buf bytes.Buffer
+	f := &fakeStore{}
+	f.setErr(errFake)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{
+		FailureThreshold: 2, Cooldown: time.Second, Now: clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&buf, nil)),
+	})
+	for range 5 {
+		_ = guardHit(g) // 2 failures open it, 3 rejects
+	}
+	clock.Advance(time.Second)
+	f.setErr(nil)
+	_ = guardHit(g)
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{"breaker opened", "half-open", "breaker closed"}
+	if len(lines) != len(want) {
+		t.Fatalf("logged %d lines, want %d:\n%s", len(lines), len(want), buf.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("log line %d = %q, want it to mention %q", i, lines[i], w)
+		}
+	}
+}
+
+func TestGuardPingAndClosePassThrough(t *testing.T) {
+	f := &fakeStore{}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{})
+	if err := g.Ping(t.Context()); err == nil || err.Error() != "fake ping" {
+		t.Errorf("Ping() = %v, want the store's answer", err)
+	}
+	if err := g.Close(); err != nil || !f.closed.Load() {
+		t.Errorf("Close() = %v, store closed %v", err, f.closed.Load())
+	}
+}
+
+func TestBreakerStateString(t *testing.T) {
+	for st, want := range map[ratelimit.BreakerState]string{
+		ratelimit.BreakerClosed:   "closed",
+		ratelimit.BreakerOpen:     "open",
+		ratelimit.BreakerHalfOpen: "half-open",
+		ratelimit.BreakerState(7): "BreakerState(7)",
+	} {
+		if got := st.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", st, got, want)
+		}
+	}
+}
+
+func BenchmarkGuardRedisHit(b *testing.B) {
+	srv := redistest.Start(b)
+	// A generous budget: this measures the guard's overhead, not overruns
+	// on a busy machine.
+	g := ratelimit.NewGuard(dialStore(b, srv), ratelimit.GuardOptions{Budget: time.Second})
+	defer g.Close()
+	benchmarkHit(b, g)
+}
+
+func BenchmarkGuardMemoryHit(b *testing.B) {
+	g := ratelimit.NewGuard(ratelimit.NewMemory(ratelimit.MemoryOptions{}), ratelimit.GuardOptions{Budget: time.Second})
+	benchmarkHit(b, g)
+}
+
+func TestGuardReturnsWhenTheCallerGivesUp(t *testing.T) {
+	f := &fakeStore{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	t.Cleanup(func() { close(f.gate) })
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Hour, FailureThreshold: 1})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error)
+	go func() {
+		errc <- g.Hit(ctx, time.UnixMilli(1_700_000_040_000), oneCounter, make([]ratelimit.Observation, 1))
+	}()
+	<-f.entered
+	cancel()
+	wantErrs(t, <-errc, ratelimit.ErrDegraded, context.Canceled)
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Errorf("State() = %v, want closed: a caller giving up is not a store failure", st)
+	}
+}
