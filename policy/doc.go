@@ -1,0 +1,10 @@
+// Package policy owns the policy file: the YAML document that says, per route,
+// which mode applies, where the score thresholds sit, which velocity counters
+// run with which limits, how much each signal weighs and which cookie names a
+// session.
+//
+// It parses and validates the file (unknown keys are errors that name the
+// key), merges it over the embedded defaults, and maps a score and the hard
+// limits to an Action. It must not read requests, talk to a counter store or
+// decide what is enforced: those belong to extauthz and the rollout state.
+package policy

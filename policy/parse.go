@@ -1,0 +1,429 @@
+package policy
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/scoring"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// The raw types mirror the file. Pointers tell "omitted" (take the default)
+// from "set to the zero value".
+type rawFile struct {
+	Version       string               `yaml:"version"`
+	SessionCookie *string              `yaml:"session_cookie"`
+	ClientIP      *rawClientIP         `yaml:"client_ip"`
+	Score         *rawScore            `yaml:"score"`
+	Routes        map[string]*rawRoute `yaml:"routes"`
+}
+
+type rawClientIP struct {
+	XFFTrustedHops *int `yaml:"xff_trusted_hops"`
+}
+
+type rawScore struct {
+	Base    *int           `yaml:"base"`
+	Weights map[string]int `yaml:"weights"`
+}
+
+type rawRoute struct {
+	Mode           *string     `yaml:"mode"`
+	ChallengeBelow *int        `yaml:"challenge_below"`
+	DenyBelow      *int        `yaml:"deny_below"`
+	Limits         *[]rawLimit `yaml:"limits"`
+}
+
+type rawLimit struct {
+	Key        string   `yaml:"key"`
+	Window     string   `yaml:"window"`
+	Max        *int64   `yaml:"max"`
+	ScoreAbove *float64 `yaml:"score_above"`
+}
+
+// Error is a policy problem tied to one key of the file.
+type Error struct {
+	// Path is the key's dotted path, e.g. "routes.login.limits[0].window".
+	Path string
+	// Line is the key's line in the file; 0 when unknown.
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Path, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+}
+
+// Default returns the embedded default policy.
+func Default() *Policy {
+	p, err := Parse(nil)
+	if err != nil {
+		// The embedded file is covered by tests; failing here is a build defect.
+		panic(fmt.Sprintf("embedded default policy: %v", err))
+	}
+	return p
+}
+
+// Load reads and parses the policy file at path.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	p, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("load policy %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Parse parses a policy file and merges it over the embedded defaults.
+// Empty data yields the defaults. Every error names the offending key.
+func Parse(data []byte) (*Policy, error) {
+	def, err := decode(defaultYAML)
+	if err != nil {
+		return nil, fmt.Errorf("embedded defaults: %w", err)
+	}
+	file, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return build(def, file)
+}
+
+func decode(data []byte) (*rawFile, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parse policy: %w", err)
+	}
+	raw := &rawFile{}
+	if len(doc.Content) == 0 {
+		return raw, nil // empty document
+	}
+	root := doc.Content[0]
+	if err := checkKeys(root, reflect.TypeFor[rawFile](), ""); err != nil {
+		return nil, err
+	}
+	if err := root.Decode(raw); err != nil {
+		return nil, fmt.Errorf("parse policy: %w", err)
+	}
+	return raw, nil
+}
+
+// checkKeys walks the YAML tree beside the raw types and reports the first key
+// the types do not know, with its full path, so a typo reads
+// "routes.login.limts: unknown key" rather than a Go type name.
+func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a mapping"}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			f, ok := fieldByTag(t, k.Value)
+			if !ok {
+				return &Error{Path: join(path, k.Value), Line: k.Line, Msg: "unknown key"}
+			}
+			if err := checkKeys(v, f.Type, join(path, k.Value)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return nil
+			}
+			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a mapping"}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if err := checkKeys(v, t.Elem(), join(path, k.Value)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if n.Tag == "!!null" {
+				return nil
+			}
+			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a list"}
+		}
+		for i, v := range n.Content {
+			if err := checkKeys(v, t.Elem(), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a single value"}
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			return &Error{Path: orRoot(path), Line: n.Line, Msg: fmt.Sprintf("%q is not %s", n.Value, kindName(t.Kind()))}
+		}
+	}
+	return nil
+}
+
+func kindName(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	default:
+		return "a string"
+	}
+}
+
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "(document)"
+	}
+	return path
+}
+
+// build merges file over def and validates the result. Route fields the file
+// omits come from the file's default route, whose omitted fields come from the
+// embedded default route.
+func build(def, file *rawFile) (*Policy, error) {
+	p := &Policy{Version: file.Version, Routes: map[string]*Route{}}
+
+	p.SessionCookie = *pick(file.SessionCookie, def.SessionCookie)
+	if !validCookieName(p.SessionCookie) {
+		return nil, &Error{Path: "session_cookie", Msg: fmt.Sprintf("%q is not a valid cookie name", p.SessionCookie)}
+	}
+
+	var fileHops, defHops *int
+	if file.ClientIP != nil {
+		fileHops = file.ClientIP.XFFTrustedHops
+	}
+	if def.ClientIP != nil {
+		defHops = def.ClientIP.XFFTrustedHops
+	}
+	p.XFFTrustedHops = *pick(fileHops, defHops)
+	if p.XFFTrustedHops < 0 || p.XFFTrustedHops > 16 {
+		return nil, &Error{Path: "client_ip.xff_trusted_hops", Msg: fmt.Sprintf("%d out of range 0-16", p.XFFTrustedHops)}
+	}
+
+	var fileBase *int
+	if file.Score != nil {
+		fileBase = file.Score.Base
+	}
+	p.Base = *pick(fileBase, def.Score.Base)
+	if p.Base < 1 || p.Base > 99 {
+		return nil, &Error{Path: "score.base", Msg: fmt.Sprintf("%d out of range 1-99", p.Base)}
+	}
+	p.Weights = scoring.DefaultWeights()
+	for _, s := range []*rawScore{def.Score, file.Score} {
+		if s == nil {
+			continue
+		}
+		for name, w := range s.Weights {
+			code, ok := scoring.ParseCode(name)
+			if !ok {
+				return nil, &Error{Path: "score.weights." + name, Msg: "unknown signal (see the README for the list)"}
+			}
+			if w < 0 || w > 99 {
+				return nil, &Error{Path: "score.weights." + name, Msg: fmt.Sprintf("%d out of range 0-99", w)}
+			}
+			p.Weights[code] = w
+		}
+	}
+
+	defRoute := overlay(def.Routes[DefaultRoute], file.Routes[DefaultRoute])
+	for name, raw := range file.Routes {
+		if !validRouteName(name) {
+			return nil, &Error{Path: "routes." + name, Msg: "route names use a-z, 0-9, '_', '-' and '.', at most 64 characters"}
+		}
+		eff := defRoute
+		if name != DefaultRoute {
+			eff = overlay(defRoute, raw)
+		}
+		r, err := buildRoute(name, eff)
+		if err != nil {
+			return nil, err
+		}
+		p.Routes[name] = r
+	}
+	if _, ok := p.Routes[DefaultRoute]; !ok {
+		r, err := buildRoute(DefaultRoute, defRoute)
+		if err != nil {
+			return nil, err
+		}
+		p.Routes[DefaultRoute] = r
+	}
+	return p, nil
+}
+
+func pick[T any](v, fallback *T) *T {
+	if v != nil {
+		return v
+	}
+	return fallback
+}
+
+func overlay(base, top *rawRoute) *rawRoute {
+	if base == nil {
+		base = &rawRoute{}
+	}
+	if top == nil {
+		return base
+	}
+	return &rawRoute{
+		Mode:           pick(top.Mode, base.Mode),
+		ChallengeBelow: pick(top.ChallengeBelow, base.ChallengeBelow),
+		DenyBelow:      pick(top.DenyBelow, base.DenyBelow),
+		Limits:         pick(top.Limits, base.Limits),
+	}
+}
+
+func buildRoute(name string, raw *rawRoute) (*Route, error) {
+	path := "routes." + name
+	if raw.Mode == nil || raw.ChallengeBelow == nil || raw.DenyBelow == nil {
+		return nil, &Error{Path: path, Msg: "incomplete route (the embedded defaults are missing a field)"}
+	}
+	mode, err := ParseMode(*raw.Mode)
+	if err != nil {
+		return nil, &Error{Path: path + ".mode", Msg: err.Error()}
+	}
+	r := &Route{Name: name, Mode: mode, ChallengeBelow: *raw.ChallengeBelow, DenyBelow: *raw.DenyBelow}
+	if r.ChallengeBelow < 1 || r.ChallengeBelow > 99 {
+		return nil, &Error{Path: path + ".challenge_below", Msg: fmt.Sprintf("%d out of range 1-99", r.ChallengeBelow)}
+	}
+	if r.DenyBelow < 1 || r.DenyBelow > 99 {
+		return nil, &Error{Path: path + ".deny_below", Msg: fmt.Sprintf("%d out of range 1-99", r.DenyBelow)}
+	}
+	if r.DenyBelow > r.ChallengeBelow {
+		return nil, &Error{Path: path + ".deny_below", Msg: fmt.Sprintf("%d is above challenge_below %d", r.DenyBelow, r.ChallengeBelow)}
+	}
+	if raw.Limits == nil {
+		return r, nil
+	}
+	if len(*raw.Limits) > MaxLimitsPerRoute {
+		return nil, &Error{Path: path + ".limits", Msg: fmt.Sprintf("%d limits, at most %d", len(*raw.Limits), MaxLimitsPerRoute)}
+	}
+	for i, rl := range *raw.Limits {
+		lpath := fmt.Sprintf("%s.limits[%d]", path, i)
+		l, err := buildLimit(lpath, rl)
+		if err != nil {
+			return nil, err
+		}
+		for _, prev := range r.Limits {
+			// Two limits on one counter would count each request twice.
+			if prev.Key == l.Key && prev.Window == l.Window {
+				return nil, &Error{Path: lpath, Msg: fmt.Sprintf("duplicates another %s limit with window %s; merge them", l.Key, l.Window)}
+			}
+		}
+		r.Limits = append(r.Limits, l)
+	}
+	return r, nil
+}
+
+func buildLimit(path string, rl rawLimit) (Limit, error) {
+	var l Limit
+	if rl.Key == "" {
+		return l, &Error{Path: path + ".key", Msg: "required (ip, subnet, session or route_ip)"}
+	}
+	d, err := ratelimit.ParseDimension(rl.Key)
+	if err != nil {
+		return l, &Error{Path: path + ".key", Msg: err.Error()}
+	}
+	l.Key = d
+	if rl.Window == "" {
+		return l, &Error{Path: path + ".window", Msg: "required, e.g. 60s"}
+	}
+	w, err := time.ParseDuration(rl.Window)
+	if err != nil {
+		return l, &Error{Path: path + ".window", Msg: fmt.Sprintf("%q is not a duration such as 10s or 1m", rl.Window)}
+	}
+	if w < time.Second || w > 24*time.Hour || w%time.Millisecond != 0 {
+		return l, &Error{Path: path + ".window", Msg: fmt.Sprintf("%s out of range 1s-24h", w)}
+	}
+	l.Window = w
+	if rl.Max != nil {
+		if *rl.Max < 1 {
+			return l, &Error{Path: path + ".max", Msg: fmt.Sprintf("%d must be at least 1 (omit it for no hard limit)", *rl.Max)}
+		}
+		l.Max = *rl.Max
+	}
+	switch {
+	case rl.ScoreAbove != nil:
+		if *rl.ScoreAbove < 0 {
+			return l, &Error{Path: path + ".score_above", Msg: "must not be negative"}
+		}
+		l.ScoreAbove = *rl.ScoreAbove
+	case l.Max > 0:
+		// Slowing down before the wall: half the hard limit starts costing score.
+		l.ScoreAbove = float64(l.Max) / 2
+	}
+	if l.Max == 0 && l.ScoreAbove == 0 {
+		return l, &Error{Path: path, Msg: "needs max, score_above or both"}
+	}
+	return l, nil
+}
+
+func validRouteName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validCookieName follows RFC 6265's token: visible ASCII minus separators.
+func validCookieName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

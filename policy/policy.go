@@ -1,0 +1,151 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/scoring"
+)
+
+// DefaultRoute is the route that applies when a request names no route or an
+// unknown one. Every Policy has it.
+const DefaultRoute = "default"
+
+// MaxLimitsPerRoute bounds the counters one Check touches, so one request
+// costs a bounded amount of Redis work whatever the file says.
+const MaxLimitsPerRoute = 8
+
+// Mode says what happens to a route's decisions.
+type Mode uint8
+
+// Modes, from least to most invasive.
+const (
+	// ModeOff skips scoring and the counter store: every request is allowed.
+	ModeOff Mode = iota + 1
+	// ModeShadow decides and records, but allows every request.
+	ModeShadow
+	// ModeEnforce applies the decided action.
+	ModeEnforce
+)
+
+var modeNames = [...]string{ModeOff: "off", ModeShadow: "shadow", ModeEnforce: "enforce"}
+
+// String returns the mode's name as written in the policy file.
+func (m Mode) String() string {
+	if int(m) < len(modeNames) && modeNames[m] != "" {
+		return modeNames[m]
+	}
+	return "unknown"
+}
+
+// ParseMode parses a mode name as written in the policy file.
+func ParseMode(s string) (Mode, error) {
+	for m, name := range modeNames {
+		if name != "" && name == s {
+			return Mode(m), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown mode %q (want off, shadow or enforce)", s)
+}
+
+// Action is what a decision asks for.
+type Action uint8
+
+// Actions. The zero value is not a valid action.
+const (
+	ActionAllow Action = iota + 1
+	ActionChallenge
+	ActionDeny
+	ActionRateLimit
+)
+
+var actionNames = [...]string{ActionAllow: "allow", ActionChallenge: "challenge", ActionDeny: "deny", ActionRateLimit: "ratelimit"}
+
+// String returns the action's name as used in headers, logs and metrics.
+func (a Action) String() string {
+	if int(a) < len(actionNames) && actionNames[a] != "" {
+		return actionNames[a]
+	}
+	return "unknown"
+}
+
+// Policy is a validated policy: the embedded defaults with a policy file
+// merged over them. It is immutable once built; swap whole policies to change
+// behaviour.
+type Policy struct {
+	// Version labels the policy in decision logs; empty when the file sets none.
+	Version string
+	// SessionCookie names the cookie whose value identifies a session.
+	SessionCookie string
+	// XFFTrustedHops is how many proxies in front of Envoy append to
+	// x-forwarded-for and are trusted; 0 ignores x-forwarded-for.
+	XFFTrustedHops int
+	// Base is the score a request with no fired signal gets.
+	Base int
+	// Weights gives each signal the points it subtracts from Base.
+	Weights scoring.Weights
+	// Routes holds every route by name, DefaultRoute included.
+	Routes map[string]*Route
+}
+
+// Route is the policy of one route, as named by Envoy's context_extensions.
+type Route struct {
+	Name string
+	Mode Mode
+	// ChallengeBelow: a score below it is challenged.
+	ChallengeBelow int
+	// DenyBelow: a score below it is denied. DenyBelow <= ChallengeBelow.
+	DenyBelow int
+	// Limits are the velocity counters this route hits, in file order.
+	Limits []Limit
+}
+
+// Limit is one velocity counter of a route and what crossing it means.
+type Limit struct {
+	Key    ratelimit.Dimension
+	Window time.Duration
+	// Max is the hard limit: an estimate above it rate-limits the request.
+	// 0 means no hard limit.
+	Max int64
+	// ScoreAbove is the soft threshold: an estimate above it fires the
+	// velocity signal of Key. 0 means the signal never fires.
+	ScoreAbove float64
+}
+
+// Route returns the policy of the named route, or the default route when the
+// name is empty or unknown. It never returns nil.
+func (p *Policy) Route(name string) *Route {
+	if r, ok := p.Routes[name]; ok {
+		return r
+	}
+	return p.Routes[DefaultRoute]
+}
+
+// RouteNames returns the route names, sorted.
+func (p *Policy) RouteNames() []string {
+	names := make([]string, 0, len(p.Routes))
+	for name := range p.Routes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Action maps a score and the hard-limit verdict to an action, in the order
+// DESIGN.md gives: deny below DenyBelow, challenge below ChallengeBelow,
+// ratelimit when a hard limit is exceeded, else allow. A score of 0 (not
+// scored) is never denied or challenged.
+func (r *Route) Action(score int, limited bool) Action {
+	switch {
+	case score > 0 && score < r.DenyBelow:
+		return ActionDeny
+	case score > 0 && score < r.ChallengeBelow:
+		return ActionChallenge
+	case limited:
+		return ActionRateLimit
+	default:
+		return ActionAllow
+	}
+}
