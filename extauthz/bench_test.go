@@ -1,0 +1,64 @@
+package extauthz
+
+import (
+	"context"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"strconv"
+	"testing"
+
+	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/ratelimit"
+)
+
+// BenchmarkCheck runs whole Checks in process against the in-memory store:
+// facts, four counters, scoring and the response, as on the hot path.
+func BenchmarkCheck(b *testing.B) {
+	p, err := policy.Parse([]byte(`
+session_cookie: sid
+routes:
+  login:
+    mode: enforce
+    limits:
+      - {key: ip, window: 60s, score_above: 1000000}
+      - {key: subnet, window: 60s, score_above: 1000000}
+      - {key: session, window: 60s, score_above: 1000000}
+      - {key: route_ip, window: 60s, max: 1000000000}
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Options{Policy: p, Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hdr := map[string]string{"cookie": "sid=0123456789abcdef"}
+	for k, v := range chrome {
+		hdr[k] = v
+	}
+	cases := map[string]*struct {
+		headers map[string]string
+		route   string
+	}{
+		"browser-allow":  {hdr, "login"},
+		"curl-challenge": {curlNav, "login"},
+		"shadow-default": {curlAPI, ""},
+	}
+	for name, c := range cases {
+		b.Run(name, func(b *testing.B) {
+			reqs := make([]*authv3.CheckRequest, 256)
+			for i := range reqs {
+				reqs[i] = request("GET", "/login", c.route, "203.0.113."+strconv.Itoa(i), c.headers)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				if _, err := s.Check(ctx, reqs[i%len(reqs)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}

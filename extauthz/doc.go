@@ -1,0 +1,14 @@
+// Package extauthz is the gRPC Check server Envoy calls for every request:
+// CheckRequest in, CheckResponse out.
+//
+// One Check reads like the design's pipeline — request facts, velocity
+// counters, score and reasons, action, rollout, response — and delegates each
+// step to the package that owns it (ratelimit, scoring, policy). This package
+// owns the request facts (who the client is, which route, which session) and
+// the response contract with Envoy (headers, status codes, bodies).
+//
+// A Check always returns a CheckResponse with an explicit status and never a
+// gRPC error: Envoy turns errors into its own failure policy, which would take
+// the decision out of our hands. Bad input, a slow counter store or a bug
+// (recovered) all end in a decision.
+package extauthz

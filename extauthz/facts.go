@@ -1,0 +1,123 @@
+package extauthz
+
+import (
+	"net/netip"
+	"strings"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+)
+
+// Facts are what one CheckRequest says about the request. Strings point into
+// the CheckRequest; nothing is copied.
+type Facts struct {
+	// HTTP is false for a CheckRequest without an http part (TCP traffic
+	// through Istio's network ext_authz).
+	HTTP bool
+	// ClientIP is the client's address; invalid when no source gave a
+	// parseable one.
+	ClientIP netip.Addr
+	Method   string
+	Scheme   string
+	Host     string
+	// Path is :path, query string included.
+	Path string
+	// Headers has lowercase keys as Envoy sends them; nil without HTTP.
+	Headers map[string]string
+	// Route names the route policy (context_extensions["route"]); may be empty.
+	Route     string
+	RequestID string
+	// Session is the raw value of the session cookie; empty when absent.
+	Session string
+}
+
+// readFacts fills f from req. It never fails: a missing or garbled field
+// leaves the corresponding fact empty.
+//
+// The client is x-envoy-external-address when Envoy set it (its trusted-client
+// decision under use_remote_address), else the xffHops-th entry from the right
+// of x-forwarded-for when the operator said that many trusted proxies append
+// to it, else the L4 peer. A client-sent x-forwarded-for is never trusted by
+// default.
+func readFacts(req *authv3.CheckRequest, sessionCookie string, xffHops int, f *Facts) {
+	attrs := req.GetAttributes()
+	f.Route = attrs.GetContextExtensions()["route"]
+	h := attrs.GetRequest().GetHttp()
+	f.HTTP = h != nil
+	if f.HTTP {
+		f.Headers = h.GetHeaders()
+		f.Method = h.GetMethod()
+		f.Scheme = h.GetScheme()
+		f.Host = h.GetHost()
+		f.Path = h.GetPath()
+		if f.Path == "" {
+			f.Path = f.Headers[":path"]
+		}
+		if f.Scheme == "" {
+			f.Scheme = f.Headers[":scheme"]
+		}
+		f.RequestID = f.Headers["x-request-id"]
+		f.Session = cookieValue(f.Headers["cookie"], sessionCookie)
+	}
+
+	if ip, ok := parseIP(f.Headers["x-envoy-external-address"]); ok {
+		f.ClientIP = ip
+		return
+	}
+	if xffHops > 0 {
+		if ip, ok := parseIP(xffEntry(f.Headers["x-forwarded-for"], xffHops)); ok {
+			f.ClientIP = ip
+			return
+		}
+	}
+	if ip, ok := parseIP(attrs.GetSource().GetAddress().GetSocketAddress().GetAddress()); ok {
+		f.ClientIP = ip
+	}
+}
+
+// parseIP parses an address as Envoy or a proxy writes it: surrounding blanks,
+// an IPv6 zone and 4-in-6 mapping are tolerated; ports are not expected.
+func parseIP(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 64 {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.WithZone("").Unmap(), true
+}
+
+// xffEntry returns the n-th comma-separated entry from the right (n >= 1), or
+// "" when the list is shorter.
+func xffEntry(xff string, n int) string {
+	for end := len(xff); end >= 0; {
+		start := strings.LastIndexByte(xff[:end], ',') + 1
+		if n--; n == 0 {
+			return xff[start:end]
+		}
+		if start == 0 {
+			break
+		}
+		end = start - 1
+	}
+	return ""
+}
+
+// cookieValue returns the value of the named cookie in a Cookie header (pairs
+// separated by ";", as HTTP/2 crumbs are joined by Envoy), or "".
+func cookieValue(header, name string) string {
+	if name == "" {
+		return ""
+	}
+	for header != "" {
+		var pair string
+		pair, header, _ = strings.Cut(header, ";")
+		pair = strings.TrimSpace(pair)
+		k, v, ok := strings.Cut(pair, "=")
+		if ok && k == name {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}

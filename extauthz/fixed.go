@@ -1,0 +1,55 @@
+package extauthz
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/scoring"
+)
+
+// fixed holds the header options and metadata values whose text comes from a
+// small closed set (score 0–99, band, action, mode), built once so that a
+// Check does not rebuild them. Responses share them: nothing mutates them
+// after construction, and protobuf marshals a shared message safely (its size
+// cache is atomic).
+type fixed struct {
+	score, category, action, mode                     [100]*corev3.HeaderValueOption
+	scoreValue, categoryValue, actionValue, modeValue [100]*structpb.Value
+	degraded                                          *corev3.HeaderValueOption
+	boolValue                                         [2]*structpb.Value
+}
+
+var constants = newFixed()
+
+func newFixed() *fixed {
+	f := &fixed{degraded: set(HeaderDegraded, "true")}
+	for i := range 100 {
+		f.score[i] = set(HeaderScore, scoreText[i])
+		f.scoreValue[i] = structpb.NewNumberValue(float64(i))
+	}
+	for b := scoring.NotScored; b <= scoring.VerifiedBot; b++ {
+		f.category[b] = set(HeaderCategory, b.String())
+		f.categoryValue[b] = structpb.NewStringValue(b.String())
+	}
+	for a := policy.ActionAllow; a <= policy.ActionRateLimit; a++ {
+		f.action[a] = set(HeaderAction, a.String())
+		f.actionValue[a] = structpb.NewStringValue(a.String())
+	}
+	for m := policy.ModeOff; m <= policy.ModeEnforce; m++ {
+		f.mode[m] = set(HeaderMode, m.String())
+		f.modeValue[m] = structpb.NewStringValue(m.String())
+	}
+	f.boolValue[0], f.boolValue[1] = structpb.NewBoolValue(false), structpb.NewBoolValue(true)
+	return f
+}
+
+// pick returns table[i], or builds the option when i has none (an enum value
+// added without updating newFixed), so a gap costs an allocation, not a
+// wrong header.
+func pick[T any](table *[100]*T, i int, build func() *T) *T {
+	if i >= 0 && i < len(table) && table[i] != nil {
+		return table[i]
+	}
+	return build()
+}

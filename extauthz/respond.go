@@ -1,0 +1,278 @@
+package extauthz
+
+import (
+	"encoding/json"
+	"html/template"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/botauthz/botauthz/challenge"
+	"github.com/botauthz/botauthz/policy"
+)
+
+// Upstream headers set on allowed requests. Any other x-bot-* header the
+// client sent is removed, so upstreams can trust every x-bot-* they see.
+const (
+	HeaderScore    = "x-bot-score"
+	HeaderCategory = "x-bot-category"
+	HeaderAction   = "x-bot-action"
+	HeaderMode     = "x-bot-mode"
+	HeaderReasons  = "x-bot-reasons"
+	HeaderDegraded = "x-bot-degraded"
+
+	botHeaderPrefix = "x-bot-"
+	// maxHeaderReasons bounds x-bot-reasons to the reasons that matter most.
+	maxHeaderReasons = 5
+)
+
+// MetadataNamespace is where Envoy files the dynamic metadata of a Check, for
+// access logs: %DYNAMIC_METADATA(envoy.filters.http.ext_authz:bot_score)%.
+const MetadataNamespace = "envoy.filters.http.ext_authz"
+
+// scoreText avoids formatting a number per request.
+var scoreText = func() (t [100]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+// respond turns a decision into Envoy's answer. routeValue is the route's
+// name as a metadata value, built once per policy; nil builds it.
+func respond(d *Decision, f *Facts, routeValue *structpb.Value) *authv3.CheckResponse {
+	if !f.HTTP {
+		return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(codes.OK)}}
+	}
+	resp := &authv3.CheckResponse{DynamicMetadata: metadata(d, routeValue)}
+	switch d.Enforced {
+	case policy.ActionDeny:
+		resp.Status = &rpcstatus.Status{Code: int32(codes.PermissionDenied)}
+		resp.HttpResponse = denied(typev3.StatusCode_Forbidden, f, "forbidden", topReason(d), nil)
+	case policy.ActionRateLimit:
+		resp.Status = &rpcstatus.Status{Code: int32(codes.ResourceExhausted)}
+		resp.HttpResponse = rateLimited(d, f)
+	case policy.ActionChallenge:
+		resp.Status = &rpcstatus.Status{Code: int32(codes.PermissionDenied)}
+		resp.HttpResponse = challenged(f)
+	default:
+		resp.Status = &rpcstatus.Status{Code: int32(codes.OK)}
+		resp.HttpResponse = allowed(d, f)
+	}
+	return resp
+}
+
+func set(key, value string) *corev3.HeaderValueOption {
+	// OVERWRITE: on Envoy >= 1.38 the proto default appends a second line,
+	// which would let a client-sent copy through beside ours.
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: key, Value: value},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}
+
+func allowed(d *Decision, f *Facts) *authv3.CheckResponse_OkResponse {
+	c := constants
+	score := min(max(d.Score, 0), 99)
+	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 4, 6)}
+	ok.Headers[0] = c.score[score]
+	ok.Headers[1] = pick(&c.category, int(d.Band), func() *corev3.HeaderValueOption { return set(HeaderCategory, d.Band.String()) })
+	ok.Headers[2] = pick(&c.action, int(d.Action), func() *corev3.HeaderValueOption { return set(HeaderAction, d.Action.String()) })
+	ok.Headers[3] = pick(&c.mode, int(d.Mode), func() *corev3.HeaderValueOption { return set(HeaderMode, d.Mode.String()) })
+	reasons := false
+	if len(d.Result.Reasons()) > 0 {
+		ok.Headers = append(ok.Headers, set(HeaderReasons, string(d.Result.AppendReasons(make([]byte, 0, 96), maxHeaderReasons))))
+		reasons = true
+	}
+	if d.Degraded {
+		ok.Headers = append(ok.Headers, c.degraded)
+	}
+	for k := range f.Headers {
+		if !strings.HasPrefix(k, botHeaderPrefix) {
+			continue
+		}
+		switch k {
+		case HeaderScore, HeaderCategory, HeaderAction, HeaderMode:
+			continue // overwritten above
+		case HeaderReasons:
+			if reasons {
+				continue
+			}
+		case HeaderDegraded:
+			if d.Degraded {
+				continue
+			}
+		}
+		ok.HeadersToRemove = append(ok.HeadersToRemove, k)
+	}
+	return &authv3.CheckResponse_OkResponse{OkResponse: ok}
+}
+
+func metadata(d *Decision, routeValue *structpb.Value) *structpb.Struct {
+	c := constants
+	str := func(s string) func() *structpb.Value {
+		return func() *structpb.Value { return structpb.NewStringValue(s) }
+	}
+	if routeValue == nil {
+		routeValue = structpb.NewStringValue(d.Route)
+	}
+	degraded := c.boolValue[0]
+	if d.Degraded {
+		degraded = c.boolValue[1]
+	}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		"bot_score":           c.scoreValue[min(max(d.Score, 0), 99)],
+		"bot_category":        pick(&c.categoryValue, int(d.Band), str(d.Band.String())),
+		"bot_action":          pick(&c.actionValue, int(d.Action), str(d.Action.String())),
+		"bot_enforced_action": pick(&c.actionValue, int(d.Enforced), str(d.Enforced.String())),
+		"bot_mode":            pick(&c.modeValue, int(d.Mode), str(d.Mode.String())),
+		"bot_route":           routeValue,
+		"bot_degraded":        degraded,
+	}}
+}
+
+// topReason names the heaviest signal for the deny body.
+func topReason(d *Decision) string {
+	if r := d.Result.Reasons(); len(r) > 0 {
+		return r[0].Code.String()
+	}
+	return "policy"
+}
+
+// wantsHTML reports whether the client prefers an HTML page: browsers put
+// text/html in accept for documents; API clients send JSON or */*.
+func wantsHTML(f *Facts) bool {
+	return containsFold(f.Headers["accept"], "text/html")
+}
+
+// isNavigation reports whether the request is a page load a browser can
+// follow a redirect for: GET or HEAD asking for HTML.
+func isNavigation(f *Facts) bool {
+	if f.Method != "GET" && f.Method != "HEAD" {
+		return false
+	}
+	return f.Headers["sec-fetch-mode"] == "navigate" || wantsHTML(f)
+}
+
+func challenged(f *Facts) *authv3.CheckResponse_DeniedResponse {
+	url := challenge.URL(f.Path)
+	if isNavigation(f) {
+		return &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode_Found},
+			Headers: []*corev3.HeaderValueOption{set("location", url), set("cache-control", "no-store")},
+		}}
+	}
+	// fetch/XHR and non-GET requests cannot follow a redirect to a page:
+	// tell them where the challenge is instead.
+	body, _ := json.Marshal(struct {
+		Error        string `json:"error"`
+		ChallengeURL string `json:"challenge_url"`
+		RequestID    string `json:"request_id"`
+	}{"challenge_required", url, f.RequestID})
+	return &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+		Status: &typev3.HttpStatus{Code: typev3.StatusCode_Forbidden},
+		Headers: []*corev3.HeaderValueOption{
+			set("content-type", "application/json"),
+			set("cache-control", "no-store"),
+		},
+		Body: string(body) + "\n",
+	}}
+}
+
+func rateLimited(d *Decision, f *Facts) *authv3.CheckResponse_DeniedResponse {
+	if d.Limit == nil {
+		return denied(typev3.StatusCode_TooManyRequests, f, "rate_limited", "", []*corev3.HeaderValueOption{set("retry-after", "1")})
+	}
+	secs := retrySeconds(d.RetryAfter)
+	name := strconv.Quote(d.Route + "-" + d.Limit.Key.String())
+	extra := []*corev3.HeaderValueOption{
+		set("retry-after", strconv.Itoa(secs)),
+		// IETF draft-ietf-httpapi-ratelimit-headers: the policy in force and
+		// the remaining quota (none) with the seconds until it resets.
+		set("ratelimit-policy", name+";q="+strconv.FormatInt(d.Limit.Max, 10)+";w="+strconv.Itoa(int(d.Limit.Window/time.Second))),
+		set("ratelimit", name+";r=0;t="+strconv.Itoa(secs)),
+	}
+	return denied(typev3.StatusCode_TooManyRequests, f, "rate_limited", "", extra)
+}
+
+// retrySeconds rounds up: a client that waits the advertised seconds must fit.
+func retrySeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+var deniedPage = template.Must(template.New("denied").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex"><title>{{.Title}}</title></head>
+<body><main><h1>{{.Title}}</h1><p>{{.Text}}</p>{{if .RequestID}}<p><small>Request ID: {{.RequestID}}</small></p>{{end}}</main></body></html>
+`))
+
+// denied builds a 403 or 429 with a small HTML page for browsers and JSON for
+// everything else.
+func denied(code typev3.StatusCode, f *Facts, errName, reason string, extra []*corev3.HeaderValueOption) *authv3.CheckResponse_DeniedResponse {
+	headers := append(extra, set("cache-control", "no-store"))
+	var body string
+	if wantsHTML(f) {
+		headers = append(headers, set("content-type", "text/html; charset=utf-8"))
+		page := struct{ Title, Text, RequestID string }{"Access denied", "This request looks automated and was refused.", f.RequestID}
+		if code == typev3.StatusCode_TooManyRequests {
+			page.Title, page.Text = "Too many requests", "Please wait a moment and try again."
+		}
+		var b strings.Builder
+		_ = deniedPage.Execute(&b, page)
+		body = b.String()
+	} else {
+		headers = append(headers, set("content-type", "application/json"))
+		v := struct {
+			Error     string `json:"error"`
+			Reason    string `json:"reason,omitempty"`
+			RequestID string `json:"request_id"`
+		}{errName, reason, f.RequestID}
+		b, _ := json.Marshal(v)
+		body = string(b) + "\n"
+	}
+	return &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+		Status:  &typev3.HttpStatus{Code: code},
+		Headers: headers,
+		Body:    body,
+	}}
+}
+
+// panicResponse allows the request after a recovered bug, marked so that the
+// upstream and the access log can tell.
+func panicResponse() *authv3.CheckResponse {
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+			Headers: []*corev3.HeaderValueOption{set(HeaderScore, "0"), set(HeaderAction, "allow"), set(HeaderDegraded, "true")},
+		}},
+	}
+}
+
+// containsFold reports whether s contains the lower-case ASCII substr,
+// ignoring ASCII case in s, without allocating.
+func containsFold(s, substr string) bool {
+	n := len(substr)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != substr[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,274 @@
+package extauthz
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/scoring"
+)
+
+// Decision is the outcome of one Check: what was decided, what was enforced
+// and why.
+type Decision struct {
+	Route string
+	Mode  policy.Mode
+	// Score is 1–99 (low = automated), 0 when not scored.
+	Score int
+	Band  scoring.Band
+	// Action is what the policy decided; in shadow it can be deny.
+	Action policy.Action
+	// Enforced is what the response carries out.
+	Enforced policy.Action
+	// Degraded is true when velocity was unknown (the counter store was slow,
+	// down or overloaded) and the decision was made on the rest.
+	Degraded bool
+	// Limit is the hard limit that was exceeded, and RetryAfter when a request
+	// would next fit under it; nil when none was.
+	Limit      *policy.Limit
+	RetryAfter time.Duration
+	// Result holds the score's reasons.
+	Result scoring.Result
+}
+
+// Options configure a Server.
+type Options struct {
+	// Policy is the policy to start with; nil means the embedded defaults.
+	Policy *policy.Policy
+	// Store holds the velocity counters. Required. Wrap a remote store in a
+	// ratelimit.Guard so that it cannot slow Checks down.
+	Store ratelimit.Store
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server implements envoy.service.auth.v3.Authorization.
+type Server struct {
+	authv3.UnimplementedAuthorizationServer
+
+	state   atomic.Pointer[state]
+	store   ratelimit.Store
+	log     *slog.Logger
+	now     func() time.Time
+	scratch sync.Pool
+}
+
+// state is what a policy compiles to. It is swapped whole, so a Check sees
+// one consistent policy from start to end.
+type state struct {
+	policy *policy.Policy
+	model  *scoring.Model
+	// routeValues holds each route's name as a metadata value.
+	routeValues map[string]*structpb.Value
+}
+
+// New returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("extauthz: a counter store is required")
+	}
+	s := &Server{store: opts.Store, log: opts.Logger, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.scratch.New = func() any { return new(check) }
+	p := opts.Policy
+	if p == nil {
+		p = policy.Default()
+	}
+	if err := s.SetPolicy(p); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetPolicy switches to p for every Check that starts after it returns.
+func (s *Server) SetPolicy(p *policy.Policy) error {
+	m, err := scoring.NewModel(p.Base, p.Weights)
+	if err != nil {
+		return fmt.Errorf("extauthz: build scoring model: %w", err)
+	}
+	rv := make(map[string]*structpb.Value, len(p.Routes))
+	for name := range p.Routes {
+		rv[name] = structpb.NewStringValue(name)
+	}
+	s.state.Store(&state{policy: p, model: m, routeValues: rv})
+	return nil
+}
+
+// Policy returns the policy in force.
+func (s *Server) Policy() *policy.Policy { return s.state.Load().policy }
+
+// check is the scratch space of one Check, pooled so the hot path does not
+// allocate it per request.
+type check struct {
+	facts    Facts
+	decision Decision
+	counters [policy.MaxLimitsPerRoute]ratelimit.Counter
+	limits   [policy.MaxLimitsPerRoute]*policy.Limit
+	obs      [policy.MaxLimitsPerRoute]ratelimit.Observation
+	velocity [policy.MaxLimitsPerRoute]scoring.Velocity
+	request  scoring.Request
+}
+
+// Check decides one request. It never returns an error.
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, _ error) {
+	c := s.scratch.Get().(*check)
+	*c = check{}
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug must not become Envoy's failure policy: log it and allow.
+			s.log.ErrorContext(ctx, "check panicked; allowing the request", "panic", r, "stack", string(debug.Stack()))
+			resp = panicResponse()
+		}
+		s.scratch.Put(c)
+	}()
+
+	st := s.state.Load()
+	d := s.decide(ctx, st, req, c)
+	annotateSpan(ctx, d)
+	return respond(d, &c.facts, st.routeValues[d.Route]), nil
+}
+
+// decide runs the pipeline: facts → counters → score → action → rollout.
+func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest, c *check) *Decision {
+	p := st.policy
+	f := &c.facts
+	readFacts(req, p.SessionCookie, p.XFFTrustedHops, f)
+	route := p.Route(f.Route)
+	d := &c.decision
+	d.Route, d.Mode = route.Name, route.Mode
+
+	if route.Mode == policy.ModeOff {
+		d.Action, d.Enforced = policy.ActionAllow, policy.ActionAllow
+		return d
+	}
+
+	limited := s.count(ctx, route, c)
+	if !f.HTTP {
+		// Plain TCP has no headers to score: it is counted and allowed.
+		d.Action, d.Enforced = policy.ActionAllow, policy.ActionAllow
+		return d
+	}
+
+	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Headers: f.Headers, Velocity: c.request.Velocity}
+	st.model.Score(&c.request, &d.Result)
+	d.Score, d.Band = d.Result.Score, d.Result.Band
+
+	d.Action = route.Action(d.Score, limited)
+	d.Enforced = policy.ActionAllow
+	if route.Mode == policy.ModeEnforce {
+		d.Enforced = d.Action
+	}
+	return d
+}
+
+// count hits the route's velocity counters in one store call and reports
+// whether a hard limit is exceeded. It fills the velocity readings for the
+// scorer. A store failure leaves velocity unknown and marks the decision
+// degraded; it never fails the Check.
+func (s *Server) count(ctx context.Context, route *policy.Route, c *check) (limited bool) {
+	f, d := &c.facts, &c.decision
+	n := 0
+	for i := range route.Limits {
+		l := &route.Limits[i]
+		id, ok := counterID(l.Key, f)
+		if !ok {
+			continue
+		}
+		c.counters[n] = ratelimit.Counter{Key: ratelimit.Key(l.Key, id, route.Name, l.Window), Window: l.Window}
+		c.limits[n] = l
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	if err := s.store.Hit(ctx, s.now(), c.counters[:n], c.obs[:n]); err != nil {
+		d.Degraded = true
+		return false
+	}
+	for i := range n {
+		l, o := c.limits[i], c.obs[i]
+		est := o.Estimate()
+		c.velocity[i] = scoring.Velocity{Code: velocityCode(l.Key), Estimate: est, Threshold: l.ScoreAbove}
+		if l.Max > 0 && est > float64(l.Max) {
+			limited = true
+			if wait := o.RetryAfter(l.Max); d.Limit == nil || wait > d.RetryAfter {
+				d.Limit, d.RetryAfter = l, wait
+			}
+		}
+	}
+	c.request.Velocity = c.velocity[:n]
+	return limited
+}
+
+// counterID returns the identity a counter of dimension dim counts by, or
+// false when the request does not have one (no parseable client IP, no
+// session cookie).
+func counterID(dim ratelimit.Dimension, f *Facts) (string, bool) {
+	switch dim {
+	case ratelimit.DimSession:
+		if f.Session == "" {
+			return "", false
+		}
+		// Never store the session secret itself.
+		sum := sha256.Sum256([]byte(f.Session))
+		return hex.EncodeToString(sum[:8]), true
+	case ratelimit.DimSubnet:
+		if !f.ClientIP.IsValid() {
+			return "", false
+		}
+		return subnet(f.ClientIP).String(), true
+	case ratelimit.DimIP, ratelimit.DimRouteIP:
+		if !f.ClientIP.IsValid() {
+			return "", false
+		}
+		if f.ClientIP.Is6() {
+			// One IPv6 host usually owns a whole /64.
+			return subnet(f.ClientIP).String(), true
+		}
+		return f.ClientIP.String(), true
+	}
+	return "", false
+}
+
+// subnet is the client's network: IPv4 /24, IPv6 /64.
+func subnet(ip netip.Addr) netip.Prefix {
+	bits := 24
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+func velocityCode(d ratelimit.Dimension) scoring.Code {
+	switch d {
+	case ratelimit.DimIP:
+		return scoring.VelocityIP
+	case ratelimit.DimSubnet:
+		return scoring.VelocitySubnet
+	case ratelimit.DimSession:
+		return scoring.VelocitySession
+	default:
+		return scoring.VelocityRouteIP
+	}
+}

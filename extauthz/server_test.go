@@ -1,0 +1,456 @@
+package extauthz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/ratelimit"
+)
+
+const testPolicy = `
+session_cookie: sid
+routes:
+  default:
+    mode: shadow
+  login:
+    mode: enforce
+    limits:
+      - {key: route_ip, window: 60s, max: 3}
+  api:
+    mode: enforce
+    limits:
+      - {key: session, window: 60s, max: 2}
+  quiet:
+    mode: "off"
+`
+
+var (
+	chrome = map[string]string{
+		"user-agent":      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+		"accept":          "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+		"accept-language": "en-US,en;q=0.9",
+		"accept-encoding": "gzip, deflate, br, zstd",
+	}
+	curlNav = map[string]string{"user-agent": "curl/8.5.0", "accept": "text/html"}
+	curlAPI = map[string]string{"user-agent": "curl/8.5.0", "accept": "*/*"}
+)
+
+func newTestServer(t testing.TB, store ratelimit.Store) *Server {
+	t.Helper()
+	p, err := policy.Parse([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store == nil {
+		store = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	}
+	s, err := New(Options{Policy: p, Store: store, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// request builds a CheckRequest as Envoy sends one.
+func request(method, path, route, peer string, headers map[string]string) *authv3.CheckRequest {
+	h := map[string]string{":method": method, ":path": path, ":authority": "shop.example", ":scheme": "http", "x-request-id": "req-1"}
+	for k, v := range headers {
+		h[k] = v
+	}
+	ext := map[string]string{}
+	if route != "" {
+		ext["route"] = route
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+			SocketAddress: &corev3.SocketAddress{Address: peer, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 40000}},
+		}}},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Id: "1", Method: method, Path: path, Host: "shop.example", Scheme: "http", Protocol: "HTTP/1.1", Headers: h,
+		}},
+		ContextExtensions: ext,
+	}}
+}
+
+func mustCheck(t testing.TB, s *Server, req *authv3.CheckRequest) *authv3.CheckResponse {
+	t.Helper()
+	resp, err := s.Check(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Check returned an error: %v", err)
+	}
+	if resp == nil || resp.GetStatus() == nil {
+		t.Fatalf("Check returned %v: every response needs an explicit status", resp)
+	}
+	return resp
+}
+
+func upstreamHeaders(t testing.TB, resp *authv3.CheckResponse) map[string]string {
+	t.Helper()
+	ok := resp.GetOkResponse()
+	if ok == nil || resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Fatalf("response is not OK: %v", resp)
+	}
+	got := map[string]string{}
+	for _, h := range ok.GetHeaders() {
+		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+			t.Errorf("header %s uses %v; a client copy could survive beside it", h.GetHeader().GetKey(), h.GetAppendAction())
+		}
+		got[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	return got
+}
+
+func deniedHeader(resp *authv3.CheckResponse, key string) string {
+	for _, h := range resp.GetDeniedResponse().GetHeaders() {
+		if h.GetHeader().GetKey() == key {
+			return h.GetHeader().GetValue()
+		}
+	}
+	return ""
+}
+
+func TestBrowserIsAllowedWithScoreHeaders(t *testing.T) {
+	s := newTestServer(t, nil)
+	resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.7", chrome))
+	h := upstreamHeaders(t, resp)
+	if n, _ := strconv.Atoi(h[HeaderScore]); n < 30 {
+		t.Errorf("%s = %q, want a human score", HeaderScore, h[HeaderScore])
+	}
+	want := map[string]string{HeaderCategory: "likely_human", HeaderAction: "allow", HeaderMode: "shadow"}
+	for k, v := range want {
+		if h[k] != v {
+			t.Errorf("%s = %q, want %q", k, h[k], v)
+		}
+	}
+	if _, ok := h[HeaderDegraded]; ok {
+		t.Error("a healthy store marked the decision degraded")
+	}
+	md := resp.GetDynamicMetadata().GetFields()
+	if md["bot_route"].GetStringValue() != "default" || md["bot_mode"].GetStringValue() != "shadow" || md["bot_score"].GetNumberValue() < 30 {
+		t.Errorf("dynamic metadata = %v", md)
+	}
+}
+
+func TestForgedBotHeadersAreRemoved(t *testing.T) {
+	s := newTestServer(t, nil)
+	hdr := map[string]string{"x-bot-score": "99", "x-bot-verified": "yes", "x-bot-reasons": "none", "x-bot-degraded": "false", "x-botany": "keep"}
+	for k, v := range chrome {
+		hdr[k] = v
+	}
+	resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.7", hdr))
+	removed := map[string]bool{}
+	for _, k := range resp.GetOkResponse().GetHeadersToRemove() {
+		removed[k] = true
+	}
+	// A browser fires no reason and the store is healthy: botauthz sets
+	// neither x-bot-reasons nor x-bot-degraded, so the forged ones must go.
+	for _, k := range []string{"x-bot-verified", "x-bot-reasons", "x-bot-degraded"} {
+		if !removed[k] {
+			t.Errorf("forged %s not removed (removed %v)", k, removed)
+		}
+	}
+	if removed["x-bot-score"] {
+		t.Error("x-bot-score is overwritten; removing it too would drop botauthz's own value")
+	}
+	if removed["x-botany"] {
+		t.Error("x-botany is not an x-bot-* header")
+	}
+}
+
+func TestShadowRecordsWouldBeAction(t *testing.T) {
+	s := newTestServer(t, nil)
+	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.7", curlAPI)))
+	if h[HeaderAction] != "challenge" || h[HeaderMode] != "shadow" {
+		t.Errorf("curl in shadow: action %q mode %q, want challenge in shadow", h[HeaderAction], h[HeaderMode])
+	}
+	if !strings.Contains(h[HeaderReasons], "ua.library") {
+		t.Errorf("%s = %q, want ua.library among them", HeaderReasons, h[HeaderReasons])
+	}
+}
+
+func TestChallengeRedirectsNavigations(t *testing.T) {
+	s := newTestServer(t, nil)
+	resp := mustCheck(t, s, request("GET", "/login?next=%2Fcart", "login", "203.0.113.7", curlNav))
+	if resp.GetStatus().GetCode() == int32(codes.OK) || resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
+		t.Fatalf("response %v, want a 302", resp)
+	}
+	loc, err := url.Parse(deniedHeader(resp, "location"))
+	if err != nil || loc.Path != "/.botauthz/challenge" || loc.Query().Get("return_to") != "/login?next=%2Fcart" {
+		t.Errorf("location = %q", deniedHeader(resp, "location"))
+	}
+}
+
+func TestChallengeAnswersAPICallsWithJSON(t *testing.T) {
+	s := newTestServer(t, nil)
+	for _, c := range []struct{ name, method, ip string }{{"GET without HTML", "GET", "203.0.113.8"}, {"POST", "POST", "203.0.113.18"}} {
+		t.Run(c.name, func(t *testing.T) {
+			hdr := curlAPI
+			if c.method == "POST" {
+				hdr = curlNav // even accepting HTML, a POST cannot be redirected to a page
+			}
+			resp := mustCheck(t, s, request(c.method, "/login", "login", c.ip, hdr))
+			if resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Forbidden {
+				t.Fatalf("response %v, want a 403", resp)
+			}
+			var body struct {
+				Error        string `json:"error"`
+				ChallengeURL string `json:"challenge_url"`
+			}
+			if err := json.Unmarshal([]byte(resp.GetDeniedResponse().GetBody()), &body); err != nil {
+				t.Fatal(err)
+			}
+			if body.Error != "challenge_required" || !strings.HasPrefix(body.ChallengeURL, "/.botauthz/challenge?return_to=%2Flogin") {
+				t.Errorf("body = %s", resp.GetDeniedResponse().GetBody())
+			}
+		})
+	}
+}
+
+func TestDenyByAccept(t *testing.T) {
+	s := newTestServer(t, nil)
+	cases := []struct {
+		name, accept, wantType, wantBody string
+	}{
+		{"JSON for API clients", "", "application/json", `"error":"forbidden"`},
+		{"HTML for browsers", "text/html", "text/html; charset=utf-8", "Access denied"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if c.accept != "" {
+				hdr["accept"] = c.accept
+			}
+			resp := mustCheck(t, s, request("GET", "/login", "login", "203.0.113.9", hdr))
+			d := resp.GetDeniedResponse()
+			if d.GetStatus().GetCode() != typev3.StatusCode_Forbidden {
+				t.Fatalf("response %v, want 403", resp)
+			}
+			if got := deniedHeader(resp, "content-type"); got != c.wantType {
+				t.Errorf("content-type = %q, want %q", got, c.wantType)
+			}
+			if deniedHeader(resp, "cache-control") != "no-store" {
+				t.Error("deny is cacheable")
+			}
+			if !strings.Contains(d.GetBody(), c.wantBody) || !strings.Contains(d.GetBody(), "req-1") {
+				t.Errorf("body %q, want %q and the request id", d.GetBody(), c.wantBody)
+			}
+		})
+	}
+}
+
+func TestHardLimitRateLimits(t *testing.T) {
+	s := newTestServer(t, nil)
+	for i := range 3 {
+		if resp := mustCheck(t, s, request("GET", "/login", "login", "203.0.113.20", chrome)); resp.GetStatus().GetCode() != int32(codes.OK) {
+			t.Fatalf("request %d under the limit: %v", i+1, resp)
+		}
+	}
+	resp := mustCheck(t, s, request("GET", "/login", "login", "203.0.113.20", chrome))
+	if resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_TooManyRequests {
+		t.Fatalf("4th request: %v, want 429", resp)
+	}
+	if ra, err := strconv.Atoi(deniedHeader(resp, "retry-after")); err != nil || ra < 1 {
+		t.Errorf("retry-after = %q", deniedHeader(resp, "retry-after"))
+	}
+	if got := deniedHeader(resp, "ratelimit-policy"); got != `"login-route_ip";q=3;w=60` {
+		t.Errorf("ratelimit-policy = %q", got)
+	}
+	if got := deniedHeader(resp, "ratelimit"); !strings.HasPrefix(got, `"login-route_ip";r=0;t=`) {
+		t.Errorf("ratelimit = %q", got)
+	}
+	// route_ip counts per client.
+	if resp := mustCheck(t, s, request("GET", "/login", "login", "203.0.113.21", chrome)); resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Errorf("another client was limited: %v", resp)
+	}
+}
+
+func TestSessionCounterUsesTheCookie(t *testing.T) {
+	s := newTestServer(t, nil)
+	withCookie := func(v string) map[string]string {
+		h := map[string]string{"cookie": "theme=dark; sid=" + v}
+		for k, val := range chrome {
+			h[k] = val
+		}
+		h["accept"] = "application/json"
+		return h
+	}
+	// Different IPs, one session: the session counter sees all of them.
+	for i := range 2 {
+		resp := mustCheck(t, s, request("GET", "/api/x", "api", "198.51.100."+strconv.Itoa(i+1), withCookie("abc")))
+		if resp.GetStatus().GetCode() != int32(codes.OK) {
+			t.Fatalf("request %d: %v", i+1, resp)
+		}
+	}
+	if resp := mustCheck(t, s, request("GET", "/api/x", "api", "198.51.100.9", withCookie("abc"))); resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_TooManyRequests {
+		t.Errorf("third request of one session: %v, want 429", resp)
+	}
+	if resp := mustCheck(t, s, request("GET", "/api/x", "api", "198.51.100.9", withCookie("other"))); resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Errorf("another session was limited: %v", resp)
+	}
+}
+
+// countingStore records what it was asked, over a real memory store.
+type countingStore struct {
+	ratelimit.Store
+	calls atomic.Int64
+	keys  atomic.Value // []string of the last call
+	err   error
+	panic bool
+}
+
+func (c *countingStore) Hit(ctx context.Context, now time.Time, counters []ratelimit.Counter, obs []ratelimit.Observation) error {
+	c.calls.Add(1)
+	keys := make([]string, len(counters))
+	for i, k := range counters {
+		keys[i] = k.Key
+	}
+	c.keys.Store(keys)
+	if c.panic {
+		panic("store exploded")
+	}
+	if c.err != nil {
+		return c.err
+	}
+	return c.Store.Hit(ctx, now, counters, obs)
+}
+
+func TestOffModeSkipsScoringAndStore(t *testing.T) {
+	cs := &countingStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	s := newTestServer(t, cs)
+	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "quiet", "203.0.113.7", curlAPI)))
+	if h[HeaderScore] != "0" || h[HeaderMode] != "off" || h[HeaderCategory] != "not_scored" {
+		t.Errorf("off mode headers = %v", h)
+	}
+	if cs.calls.Load() != 0 {
+		t.Errorf("off mode called the store %d times", cs.calls.Load())
+	}
+}
+
+func TestDegradedStoreStillDecides(t *testing.T) {
+	cs := &countingStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}), err: errors.Join(ratelimit.ErrDegraded, ratelimit.ErrBudgetExceeded)}
+	s := newTestServer(t, cs)
+	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.7", chrome)))
+	if h[HeaderDegraded] != "true" || h[HeaderScore] == "" {
+		t.Errorf("headers = %v, want a score marked degraded", h)
+	}
+	// The header decisions still apply without velocity.
+	resp := mustCheck(t, s, request("GET", "/login", "login", "203.0.113.7", curlNav))
+	if resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
+		t.Errorf("curl on login while degraded: %v, want 302", resp)
+	}
+}
+
+func TestPanicBecomesAnAllow(t *testing.T) {
+	cs := &countingStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}), panic: true}
+	s := newTestServer(t, cs)
+	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.7", chrome)))
+	if h[HeaderDegraded] != "true" || h[HeaderScore] != "0" {
+		t.Errorf("after a panic: %v", h)
+	}
+	// The pooled scratch space is reusable after a panic.
+	cs.panic = false
+	if h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.7", chrome))); h[HeaderScore] == "0" {
+		t.Errorf("next check after a panic: %v", h)
+	}
+}
+
+func TestRequestWithoutHTTPIsAllowedAndCounted(t *testing.T) {
+	cs := &countingStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	s := newTestServer(t, cs)
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+			SocketAddress: &corev3.SocketAddress{Address: "203.0.113.50"},
+		}}},
+	}}
+	resp := mustCheck(t, s, req)
+	if resp.GetStatus().GetCode() != int32(codes.OK) || resp.GetHttpResponse() != nil {
+		t.Errorf("TCP check: %v, want a bare OK", resp)
+	}
+	if cs.calls.Load() != 1 {
+		t.Errorf("TCP check hit the store %d times, want 1", cs.calls.Load())
+	}
+	// An empty CheckRequest is not an error either.
+	if resp := mustCheck(t, s, &authv3.CheckRequest{}); resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Errorf("empty check: %v", resp)
+	}
+}
+
+func TestCounterKeys(t *testing.T) {
+	cs := &countingStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	p, err := policy.Parse([]byte(`
+session_cookie: sid
+routes:
+  login:
+    limits:
+      - {key: ip, window: 60s, max: 100}
+      - {key: subnet, window: 60s, max: 100}
+      - {key: session, window: 60s, max: 100}
+      - {key: route_ip, window: 10s, max: 100}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Policy: p, Store: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, peer, cookie string
+		want               []string
+	}{
+		{"IPv4 with a session", "203.0.113.7", "sid=secret", []string{
+			ratelimit.Key(ratelimit.DimIP, "203.0.113.7", "", time.Minute),
+			ratelimit.Key(ratelimit.DimSubnet, "203.0.113.0/24", "", time.Minute),
+			ratelimit.Key(ratelimit.DimSession, "2bb80d537b1da3e3", "", time.Minute), // sha256("secret")[:8]
+			ratelimit.Key(ratelimit.DimRouteIP, "203.0.113.7", "login", 10*time.Second),
+		}},
+		{"IPv6 counts by /64 and skips a missing session", "2001:db8:1:2:3:4:5:6", "", []string{
+			ratelimit.Key(ratelimit.DimIP, "2001:db8:1:2::/64", "", time.Minute),
+			ratelimit.Key(ratelimit.DimSubnet, "2001:db8:1:2::/64", "", time.Minute),
+			ratelimit.Key(ratelimit.DimRouteIP, "2001:db8:1:2::/64", "login", 10*time.Second),
+		}},
+		{"no usable address counts only the session", "not-an-ip", "sid=secret", []string{
+			ratelimit.Key(ratelimit.DimSession, "2bb80d537b1da3e3", "", time.Minute),
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if c.cookie != "" {
+				hdr["cookie"] = c.cookie
+			}
+			mustCheck(t, s, request("GET", "/login", "login", c.peer, hdr))
+			got, _ := cs.keys.Load().([]string)
+			if strings.Join(got, " ") != strings.Join(c.want, " ") {
+				t.Errorf("keys\n got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestSetPolicyAppliesToNextCheck(t *testing.T) {
+	s := newTestServer(t, nil)
+	p, err := policy.Parse([]byte("routes:\n  default: {mode: enforce}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPolicy(p); err != nil {
+		t.Fatal(err)
+	}
+	if resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.7", curlNav)); resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
+		t.Errorf("after switching default to enforce: %v, want a challenge", resp)
+	}
+}

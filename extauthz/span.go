@@ -1,0 +1,32 @@
+package extauthz
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// annotateSpan puts the decision on the Check's span, which the gRPC stats
+// handler started. Nothing is built when no span records, so an untraced
+// Check pays one interface call.
+func annotateSpan(ctx context.Context, d *Decision) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	reasons := make([]string, 0, len(d.Result.Reasons()))
+	for _, r := range d.Result.Reasons() {
+		reasons = append(reasons, r.Code.String())
+	}
+	span.SetAttributes(
+		attribute.Int("bot.score", d.Score),
+		attribute.String("bot.category", d.Band.String()),
+		attribute.String("bot.action", d.Action.String()),
+		attribute.String("bot.enforced_action", d.Enforced.String()),
+		attribute.String("bot.mode", d.Mode.String()),
+		attribute.String("bot.route", d.Route),
+		attribute.StringSlice("bot.reasons", reasons),
+		attribute.Bool("bot.degraded", d.Degraded),
+	)
+}
