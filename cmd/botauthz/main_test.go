@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+
+	"github.com/botauthz/botauthz/ratelimit"
+)
+
+func TestCheckConfig(t *testing.T) {
+	cases := []struct {
+		name     string
+		file     string
+		wantCode int
+		wantOut  string
+	}{
+		{"a good file lists its routes", "../../envoy/botauthz.yaml", 0, "route login"},
+		{"a bad file names the key", "../../policy/testdata/bad/unknown-route-key.yaml", 1, "routes.login.limts: unknown key"},
+		{"a missing file says so", "nope.yaml", 1, "no such file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := run(context.Background(), []string{"-check-config", c.file}, &out, &out)
+			if code != c.wantCode || !strings.Contains(out.String(), c.wantOut) {
+				t.Errorf("exit %d, output %q; want exit %d and %q", code, out.String(), c.wantCode, c.wantOut)
+			}
+		})
+	}
+}
+
+func TestFlagsEnvironmentAndDefaults(t *testing.T) {
+	t.Setenv("BOTAUTHZ_GRPC_ADDR", "127.0.0.1:7001")
+	t.Setenv("BOTAUTHZ_REDIS_BUDGET", "35ms")
+	t.Setenv("BOTAUTHZ_ADMIN_ADDR", "127.0.0.1:7002")
+	c, err := parseFlags([]string{"-admin-addr", "127.0.0.1:7003"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.grpcAddr != "127.0.0.1:7001" || c.redisBudget != 35*time.Millisecond {
+		t.Errorf("environment not read: grpc %q budget %s", c.grpcAddr, c.redisBudget)
+	}
+	if c.adminAddr != "127.0.0.1:7003" {
+		t.Errorf("admin addr %q: a flag must win over the environment", c.adminAddr)
+	}
+	if c.httpAddr != ":8080" || c.redisURL != "" || c.policyFile != "" {
+		t.Errorf("defaults: http %q redis %q config %q", c.httpAddr, c.redisURL, c.policyFile)
+	}
+}
+
+func TestBadFlagsAreRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"-redis-budget", "0s"},
+		{"-log-format", "xml"},
+		{"-no-such-flag"},
+		{"stray-argument"},
+	} {
+		var out bytes.Buffer
+		if code := run(context.Background(), args, &out, &out); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (output %q)", args, code, out.String())
+		}
+	}
+}
+
+func TestStartFailsOnABadPolicyOrTakenPort(t *testing.T) {
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-config", "../../policy/testdata/bad/bad-mode.yaml",
+		"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, &out, &out)
+	if code != 1 || !strings.Contains(out.String(), "routes.login.mode") {
+		t.Errorf("bad policy: exit %d output %q", code, out.String())
+	}
+}
+
+func TestStartsAndDecidesWithRedisDown(t *testing.T) {
+	c, err := parseFlags([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
+		"-redis", "redis://127.0.0.1:1/0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(t.Context(), c, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatalf("start with Redis down: %v", err)
+	}
+	defer a.closeListeners()
+	defer a.store.Close()
+	resp, err := a.authz.Check(t.Context(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:  &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: "203.0.113.7"}}}},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/", Headers: map[string]string{"user-agent": "curl/8.5.0"}}},
+	}})
+	if err != nil || resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Fatalf("Check = %v, %v", resp, err)
+	}
+	degraded := false
+	for _, h := range resp.GetOkResponse().GetHeaders() {
+		degraded = degraded || h.GetHeader().GetKey() == "x-bot-degraded"
+	}
+	if !degraded {
+		t.Errorf("decision with Redis down is not marked degraded: %v", resp)
+	}
+}
+
+// gateStore holds every Hit until released, to keep a Check in flight.
+type gateStore struct {
+	ratelimit.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateStore) Hit(ctx context.Context, now time.Time, c []ratelimit.Counter, o []ratelimit.Observation) error {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.Store.Hit(ctx, now, c, o)
+}
+
+func TestServeThenDrainFinishesInFlightChecks(t *testing.T) {
+	c, err := parseFlags([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &gateStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := newApp(ctx, c, slog.New(slog.DiscardHandler), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.serve(ctx) }()
+
+	conn, err := grpc.NewClient(a.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "envoy.service.auth.v3.Authorization"})
+	if err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v; want SERVING", hc, err)
+	}
+	if _, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx); err != nil {
+		t.Errorf("reflection: %v", err)
+	}
+	admin := "http://" + a.adminLn.Addr().String()
+	if code := httpStatus(t, admin+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code := httpStatus(t, admin+"/readyz"); code != 200 {
+		t.Errorf("/readyz = %d", code)
+	}
+	if code := httpStatus(t, "http://"+a.publicLn.Addr().String()+"/.botauthz/challenge"); code != 200 {
+		t.Errorf("challenge page = %d", code)
+	}
+
+	// A Check in flight when the signal comes.
+	type result struct {
+		resp *authv3.CheckResponse
+		err  error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		resp, err := authv3.NewAuthorizationClient(conn).Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+				SocketAddress: &corev3.SocketAddress{Address: "203.0.113.7"}}}},
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/", Headers: map[string]string{"user-agent": "curl/8.5.0"}}},
+		}})
+		inflight <- result{resp, err}
+	}()
+	<-store.entered
+
+	cancel() // what SIGTERM does through signal.NotifyContext
+	deadline := time.Now().Add(10 * time.Second)
+	for httpStatus(t, admin+"/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not turn 503 while draining")
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+	hs, err := a.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil || hs.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health while draining = %v, %v; want NOT_SERVING", hs, err)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("serve returned %v with a Check in flight", err)
+	default:
+	}
+
+	close(store.release)
+	r := <-inflight
+	if r.err != nil || r.resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Errorf("in-flight Check = %v, %v; want its answer", r.resp, r.err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("serve = %v, want a clean stop", err)
+	}
+}
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -1,0 +1,239 @@
+package envoy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFrontProxyConfigIsValidForEnvoy(t *testing.T) {
+	bin := envoyBinary(t)
+	out, err := exec.Command(bin, "--mode", "validate", "-c", "front-proxy.yaml", "-l", "error").CombinedOutput()
+	if err != nil {
+		t.Fatalf("envoy --mode validate: %v\n%s", err, out)
+	}
+}
+
+func TestPairedPolicyIsValid(t *testing.T) {
+	out, err := exec.Command(botauthzBin, "-check-config", "botauthz.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("botauthz -check-config botauthz.yaml: %v\n%s", err, out)
+	}
+	for _, route := range []string{"login", "api", "default"} {
+		if !strings.Contains(string(out), "route "+route) {
+			t.Errorf("policy summary lacks route %s:\n%s", route, out)
+		}
+	}
+}
+
+// TestDecisionPathEndToEnd drives real HTTP requests through a real Envoy into
+// botauthz with a real Redis behind it. Each subtest poses as its own client
+// IP so the velocity counters of one do not leak into another.
+func TestDecisionPathEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	h := startHarness(t)
+
+	t.Run("a browser reaches the upstream with a score", func(t *testing.T) {
+		r := h.do(t, "GET", "/", "203.0.113.10", chromeHTTP)
+		if r.status != 200 || r.upstream == nil {
+			t.Fatalf("status %d body %q, want 200 from the upstream", r.status, r.body)
+		}
+		if got := r.upstream.Get("X-Bot-Score"); got == "" {
+			t.Fatal("upstream got no x-bot-score")
+		} else if n, _ := strconv.Atoi(got); n < 30 {
+			t.Errorf("browser scored %d, want human (>= 30)", n)
+		}
+		for h, want := range map[string]string{"X-Bot-Category": "likely_human", "X-Bot-Action": "allow", "X-Bot-Mode": "shadow"} {
+			if got := r.upstream.Get(h); got != want {
+				t.Errorf("upstream %s = %q, want %q", h, got, want)
+			}
+		}
+		if r.upstream.Get("X-Envoy-Auth-Failure-Mode-Allowed") != "" {
+			t.Error("request passed by Envoy's failure mode, not by botauthz")
+		}
+	})
+
+	t.Run("forged x-bot headers never reach the upstream", func(t *testing.T) {
+		r := h.do(t, "GET", "/", "203.0.113.11", curlAPI,
+			"X-Bot-Score", "99", "X-Bot-Category", "likely_human", "X-Bot-Verified", "yes", "X-Bot-Reasons", "none", "X-Bot-Degraded", "false")
+		if r.status != 200 || r.upstream == nil {
+			t.Fatalf("status %d body %q; the default route is shadow and must let curl through", r.status, r.body)
+		}
+		if got := r.upstream.Values("X-Bot-Score"); len(got) != 1 || got[0] == "99" {
+			t.Errorf("upstream x-bot-score = %q, want botauthz's one value", got)
+		}
+		if got := r.upstream.Get("X-Bot-Category"); got == "likely_human" {
+			t.Errorf("upstream x-bot-category = %q: the forged value survived", got)
+		}
+		if got := r.upstream.Values("X-Bot-Verified"); len(got) != 0 {
+			t.Errorf("upstream got forged x-bot-verified %q", got)
+		}
+		if got := r.upstream.Values("X-Bot-Degraded"); len(got) != 0 {
+			t.Errorf("upstream got forged x-bot-degraded %q", got)
+		}
+		if got := r.upstream.Get("X-Bot-Reasons"); !strings.Contains(got, "ua.library") {
+			t.Errorf("upstream x-bot-reasons = %q, want botauthz's reasons", got)
+		}
+		// Shadow shows what enforce would do.
+		if got := r.upstream.Get("X-Bot-Action"); got != "challenge" {
+			t.Errorf("upstream x-bot-action = %q, want challenge", got)
+		}
+	})
+
+	t.Run("curl navigating to login is redirected to the challenge", func(t *testing.T) {
+		r := h.do(t, "GET", "/login?next=/account", "203.0.113.12", curlNavigation)
+		if r.status != 302 {
+			t.Fatalf("status %d body %q, want 302", r.status, r.body)
+		}
+		loc, err := url.Parse(r.header.Get("Location"))
+		if err != nil || loc.Path != "/.botauthz/challenge" || loc.Host != "" {
+			t.Fatalf("location %q, want a relative URL to /.botauthz/challenge", r.header.Get("Location"))
+		}
+		if got := loc.Query().Get("return_to"); got != "/login?next=/account" {
+			t.Errorf("return_to = %q, want the original path", got)
+		}
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("cache-control = %q", r.header.Get("Cache-Control"))
+		}
+		// The challenge page itself is routed past ext_authz.
+		page := h.do(t, "GET", loc.String(), "203.0.113.12", curlNavigation)
+		if page.status != 200 || !strings.Contains(page.body, "Checking your browser") {
+			t.Errorf("challenge page: status %d body %q", page.status, page.body)
+		}
+	})
+
+	t.Run("curl calling the login API gets a 403 naming the challenge", func(t *testing.T) {
+		r := h.do(t, "POST", "/login", "203.0.113.13", curlAPI)
+		if r.status != 403 {
+			t.Fatalf("status %d body %q, want 403", r.status, r.body)
+		}
+		var body struct {
+			Error        string `json:"error"`
+			ChallengeURL string `json:"challenge_url"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil {
+			t.Fatalf("body %q is not JSON: %v", r.body, err)
+		}
+		if body.Error != "challenge_required" || !strings.HasPrefix(body.ChallengeURL, "/.botauthz/challenge?return_to=") {
+			t.Errorf("body = %+v", body)
+		}
+		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+			t.Errorf("content-type = %q", r.header.Get("Content-Type"))
+		}
+	})
+
+	t.Run("a client with no headers at all is denied on login", func(t *testing.T) {
+		r := h.do(t, "GET", "/login", "203.0.113.14", map[string]string{})
+		if r.status != 403 {
+			t.Fatalf("status %d body %q, want 403", r.status, r.body)
+		}
+		var body struct{ Error, Reason string }
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Error != "forbidden" || body.Reason == "" {
+			t.Errorf("body %q, want JSON forbidden with a reason", r.body)
+		}
+	})
+
+	t.Run("exceeding the login limit gets 429 with retry-after", func(t *testing.T) {
+		const ip = "203.0.113.15"
+		// botauthz.yaml: login route_ip max 5 per 60s.
+		for i := range 5 {
+			if r := h.do(t, "GET", "/login", ip, chromeHTTP); r.status != 200 {
+				t.Fatalf("request %d: status %d body %q, want 200 under the limit", i+1, r.status, r.body)
+			}
+		}
+		r := h.do(t, "GET", "/login", ip, chromeHTTP)
+		if r.status != 429 {
+			t.Fatalf("6th request: status %d, want 429", r.status)
+		}
+		secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+		if err != nil || secs < 1 || secs > 120 {
+			t.Errorf("retry-after = %q, want whole seconds within two windows", r.header.Get("Retry-After"))
+		}
+		if got := r.header.Get("Ratelimit-Policy"); got != `"login-route_ip";q=5;w=60` {
+			t.Errorf("ratelimit-policy = %q", got)
+		}
+		if got := r.header.Get("Ratelimit"); !strings.HasPrefix(got, `"login-route_ip";r=0;t=`) {
+			t.Errorf("ratelimit = %q", got)
+		}
+		if !strings.Contains(r.body, "Too many requests") {
+			t.Errorf("a browser should get the HTML page, got %q", r.body)
+		}
+		// Another client is unaffected.
+		if r := h.do(t, "GET", "/login", "203.0.113.16", chromeHTTP); r.status != 200 {
+			t.Errorf("another client: status %d, want 200", r.status)
+		}
+	})
+
+	t.Run("health checks bypass ext_authz", func(t *testing.T) {
+		if r := h.do(t, "GET", "/healthz", "203.0.113.17", map[string]string{}); r.status != 200 {
+			t.Errorf("status %d, want 200", r.status)
+		}
+	})
+
+	t.Run("redis slow or down degrades instead of failing", func(t *testing.T) {
+		check := func(t *testing.T, ip string) {
+			t.Helper()
+			r := h.do(t, "GET", "/", ip, chromeHTTP)
+			if r.status != 200 || r.upstream == nil {
+				t.Fatalf("browser: status %d body %q", r.status, r.body)
+			}
+			// Had botauthz missed Envoy's 250 ms timeout, Envoy would have
+			// let the request through on its failure mode and said so.
+			if r.upstream.Get("X-Envoy-Auth-Failure-Mode-Allowed") != "" {
+				t.Fatal("botauthz did not answer within Envoy's timeout")
+			}
+			if r.upstream.Get("X-Bot-Degraded") != "true" || r.upstream.Get("X-Bot-Score") == "" {
+				t.Errorf("upstream headers %v, want a score marked degraded", r.upstream)
+			}
+			// Decisions still work without velocity.
+			if r := h.do(t, "GET", "/login", ip, curlNavigation); r.status != 302 {
+				t.Errorf("curl on login while degraded: status %d, want 302", r.status)
+			}
+		}
+		errorsBefore := h.envoyStat(t, "http.ingress_http.ext_authz.botauthz.error")
+
+		h.redis.Pause() // slow: Redis accepts but never answers
+		t.Run("paused", func(t *testing.T) {
+			for i := range 3 {
+				check(t, "203.0.113."+strconv.Itoa(20+i))
+			}
+		})
+		h.redis.Resume()
+
+		h.redis.Stop() // down: connections refused
+		t.Run("stopped", func(t *testing.T) {
+			for i := range 3 {
+				check(t, "203.0.113."+strconv.Itoa(30+i))
+			}
+		})
+
+		if got := h.envoyStat(t, "http.ingress_http.ext_authz.botauthz.error"); got != errorsBefore {
+			t.Errorf("envoy counted %d ext_authz errors while Redis was away", got-errorsBefore)
+		}
+
+		h.redis.Restart()
+		waitFor(t, "velocity back after redis restart", 15*time.Second, func() error {
+			r := h.do(t, "GET", "/", "203.0.113.40", chromeHTTP)
+			if r.upstream == nil || r.upstream.Get("X-Bot-Degraded") != "" {
+				return fmt.Errorf("status %d, x-bot-degraded %q", r.status, r.upstream.Get("X-Bot-Degraded"))
+			}
+			return nil
+		})
+	})
+
+	t.Run("SIGTERM drains and exits 0", func(t *testing.T) {
+		if err := h.botauthz.stop(t, 20*time.Second); err != nil {
+			t.Errorf("botauthz exit: %v", err)
+		}
+		if out := h.botauthz.out.String(); !strings.Contains(out, "draining") || !strings.Contains(out, "stopped") {
+			t.Errorf("botauthz did not log its drain:\n%s", out)
+		}
+	})
+}

@@ -1,0 +1,340 @@
+package envoy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/botauthz/botauthz/internal/redistest"
+)
+
+// botauthzBin is built once by TestMain.
+var botauthzBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "botauthz-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	botauthzBin = filepath.Join(dir, "botauthz")
+	build := exec.Command("go", "build", "-o", botauthzBin, "../cmd/botauthz")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build botauthz:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// envoyBinary finds a real Envoy: $BOTAUTHZ_ENVOY, the copy `make test`
+// installs under .tools/, or envoy on PATH.
+func envoyBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("BOTAUTHZ_ENVOY"); p != "" {
+		return p
+	}
+	if p, err := filepath.Abs("../.tools/envoy/envoy/_bin/envoy"); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("envoy"); err == nil {
+		return p
+	}
+	if os.Getenv(redistest.EnvRequire) == "1" {
+		t.Fatal("envoy not found; `make test` installs it")
+	}
+	t.Skip("envoy not found; run `make test` to install it")
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not a wait for the condition
+	}
+	t.Fatalf("%s: not within %s: %v", what, timeout, err)
+}
+
+// process is a child process whose output goes to a buffer shown on failure.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startProcess(t *testing.T, name string, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for the exit.
+func (p *process) stop(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		t.Fatalf("%s did not exit within %s of SIGTERM", p.name, timeout)
+		return nil
+	}
+}
+
+// harness is the whole path: client → Envoy → botauthz (→ Redis) → upstream.
+type harness struct {
+	redis    *redistest.Server
+	botauthz *process
+	envoy    *process
+	// proxy is Envoy's listener, e.g. http://127.0.0.1:PORT.
+	proxy      string
+	envoyAdmin string
+	botAdmin   string
+	client     *http.Client
+}
+
+func startHarness(t *testing.T) *harness {
+	t.Helper()
+	envoyBin := envoyBinary(t)
+	h := &harness{redis: redistest.Start(t)}
+
+	// The upstream echoes the request headers it received as JSON.
+	appLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(r.Header)
+	})}
+	go app.Serve(appLn)
+	t.Cleanup(func() { app.Close() })
+
+	grpcPort, adminPort, httpPort := freePort(t), freePort(t), freePort(t)
+	h.botAdmin = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
+	h.botauthz = startProcess(t, "botauthz", botauthzBin,
+		"-grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+		"-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
+		"-http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"-config", "botauthz.yaml",
+		"-redis", h.redis.URL(),
+		"-log-format", "text",
+	)
+	waitFor(t, "botauthz ready", 20*time.Second, func() error { return expectStatus(h.botAdmin+"/readyz", 200) })
+
+	listenPort, envoyAdminPort := freePort(t), freePort(t)
+	cfg, err := os.ReadFile("front-proxy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := rewrite(t, string(cfg), map[string]string{
+		"port_value: 9901 }":                    fmt.Sprintf("port_value: %d }", envoyAdminPort),
+		"address: 0.0.0.0, port_value: 10000 }": fmt.Sprintf("address: 127.0.0.1, port_value: %d }", listenPort),
+		"port_value: 9001 }":                    fmt.Sprintf("port_value: %d }", grpcPort),
+		"port_value: 8080 }":                    fmt.Sprintf("port_value: %d }", httpPort),
+		"port_value: 8000 }":                    fmt.Sprintf("port_value: %d }", appLn.Addr().(*net.TCPAddr).Port),
+		// Tests pose as many clients through x-forwarded-for.
+		"xff_num_trusted_hops: 0": "xff_num_trusted_hops: 1",
+	})
+	confPath := filepath.Join(t.TempDir(), "envoy.yaml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.envoy = startProcess(t, "envoy", envoyBin, "-c", confPath, "--use-dynamic-base-id", "-l", "warning",
+		"--log-path", filepath.Join(t.TempDir(), "envoy.log"))
+	h.proxy = fmt.Sprintf("http://127.0.0.1:%d", listenPort)
+	h.envoyAdmin = fmt.Sprintf("http://127.0.0.1:%d", envoyAdminPort)
+	waitFor(t, "envoy ready", 30*time.Second, func() error { return expectStatus(h.envoyAdmin+"/ready", 200) })
+	waitFor(t, "envoy sees botauthz healthy", 30*time.Second, func() error {
+		body, err := get(h.envoyAdmin + "/clusters")
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, "botauthz_grpc::") && strings.Contains(line, "::health_flags::healthy") {
+				return nil
+			}
+		}
+		return errors.New("botauthz_grpc not healthy yet")
+	})
+
+	h.client = &http.Client{
+		Timeout: 10 * time.Second,
+		// Send exactly the profile's headers: no accept-encoding added by Go.
+		Transport: &http.Transport{DisableCompression: true},
+		// Redirects are assertions here, not something to follow.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return h
+}
+
+func rewrite(t *testing.T, s string, repl map[string]string) string {
+	t.Helper()
+	for from, to := range repl {
+		if strings.Count(s, from) != 1 {
+			t.Fatalf("front-proxy.yaml: %q occurs %d times, want once", from, strings.Count(s, from))
+		}
+		s = strings.Replace(s, from, to, 1)
+	}
+	return s
+}
+
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return b.String(), nil
+}
+
+func expectStatus(url string, code int) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != code {
+		return fmt.Errorf("%s: status %d, want %d", url, resp.StatusCode, code)
+	}
+	return nil
+}
+
+// client profiles: header sets of the kinds of clients the tests pose as.
+var (
+	chromeHTTP = map[string]string{
+		"User-Agent":                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+		"Accept":                    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+		"Accept-Language":           "en-US,en;q=0.9",
+		"Accept-Encoding":           "gzip, deflate, br, zstd",
+		"Upgrade-Insecure-Requests": "1",
+	}
+	curlNavigation = map[string]string{"User-Agent": "curl/8.5.0", "Accept": "text/html"}
+	curlAPI        = map[string]string{"User-Agent": "curl/8.5.0", "Accept": "application/json"}
+)
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+	// upstream is what the upstream received, when the request got there.
+	upstream http.Header
+}
+
+// do sends a request through Envoy as the client at ip.
+func (h *harness) do(t *testing.T, method, path, ip string, headers map[string]string, extra ...string) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, h.proxy+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Add(extra[i], extra[i+1])
+	}
+	if ua, ok := headers["User-Agent"]; !ok || ua == "" {
+		req.Header["User-Agent"] = []string{""} // Go omits an empty User-Agent
+	}
+	req.Header.Set("X-Forwarded-For", ip)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, body: b.String()}
+	if resp.StatusCode == 200 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		var up http.Header
+		if json.Unmarshal(b.Bytes(), &up) == nil {
+			r.upstream = up
+		}
+	}
+	return r
+}
+
+func (h *harness) envoyStat(t *testing.T, name string) int {
+	t.Helper()
+	body, err := get(h.envoyAdmin + "/stats?filter=" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok && k == name {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
