@@ -77,7 +77,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, store ratelimit.St
 		cancel()
 		a.guard = ratelimit.NewGuard(r, ratelimit.GuardOptions{Budget: c.redisBudget, Logger: log})
 		a.store = a.guard
-		log.Info("velocity counters in redis", "budget", c.redisBudget)
+		log.Info("velocity counters in redis", "budget", c.redisBudget.String())
 	}
 
 	if a.authz, err = extauthz.New(extauthz.Options{Policy: p, Store: a.store, Logger: log}); err != nil {
@@ -145,7 +145,7 @@ func (a *app) serve(ctx context.Context) error {
 }
 
 func (a *app) shutdown() error {
-	a.log.Info("draining", "drain_delay", a.cfg.drainDelay, "shutdown_timeout", a.cfg.shutdownTimeout)
+	a.log.Info("draining", "drain_delay", a.cfg.drainDelay.String(), "shutdown_timeout", a.cfg.shutdownTimeout.String())
 	a.draining.Store(true)
 	a.health.Shutdown() // every service reports NOT_SERVING
 	if a.cfg.drainDelay > 0 {
