@@ -16,9 +16,12 @@ type Facts struct {
 	// ClientIP is the client's address; invalid when no source gave a
 	// parseable one.
 	ClientIP netip.Addr
-	Method   string
-	Scheme   string
-	Host     string
+	// clientKey is the text the ip and route_ip counters count by, built at
+	// most once per Check.
+	clientKey string
+	Method    string
+	Scheme    string
+	Host      string
 	// Path is :path, query string included.
 	Path string
 	// Headers has lowercase keys as Envoy sends them; nil without HTTP.

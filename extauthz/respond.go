@@ -11,8 +11,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/botauthz/botauthz/challenge"
@@ -50,21 +48,21 @@ var scoreText = func() (t [100]string) {
 // name as a metadata value, built once per policy; nil builds it.
 func respond(d *Decision, f *Facts, routeValue *structpb.Value) *authv3.CheckResponse {
 	if !f.HTTP {
-		return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(codes.OK)}}
+		return &authv3.CheckResponse{Status: constants.statusOK}
 	}
 	resp := &authv3.CheckResponse{DynamicMetadata: metadata(d, routeValue)}
 	switch d.Enforced {
 	case policy.ActionDeny:
-		resp.Status = &rpcstatus.Status{Code: int32(codes.PermissionDenied)}
-		resp.HttpResponse = denied(typev3.StatusCode_Forbidden, f, "forbidden", topReason(d), nil)
+		resp.Status = constants.statusDenied
+		resp.HttpResponse = denied(constants.forbidden, f, "forbidden", topReason(d), nil)
 	case policy.ActionRateLimit:
-		resp.Status = &rpcstatus.Status{Code: int32(codes.ResourceExhausted)}
+		resp.Status = constants.statusExhausted
 		resp.HttpResponse = rateLimited(d, f)
 	case policy.ActionChallenge:
-		resp.Status = &rpcstatus.Status{Code: int32(codes.PermissionDenied)}
+		resp.Status = constants.statusDenied
 		resp.HttpResponse = challenged(f)
 	default:
-		resp.Status = &rpcstatus.Status{Code: int32(codes.OK)}
+		resp.Status = constants.statusOK
 		resp.HttpResponse = allowed(d, f)
 	}
 	return resp
@@ -166,8 +164,8 @@ func challenged(f *Facts) *authv3.CheckResponse_DeniedResponse {
 	url := challenge.URL(f.Path)
 	if isNavigation(f) {
 		return &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode_Found},
-			Headers: []*corev3.HeaderValueOption{set("location", url), set("cache-control", "no-store")},
+			Status:  constants.found,
+			Headers: []*corev3.HeaderValueOption{set("location", url), constants.noStore},
 		}}
 	}
 	// fetch/XHR and non-GET requests cannot follow a redirect to a page:
@@ -178,18 +176,15 @@ func challenged(f *Facts) *authv3.CheckResponse_DeniedResponse {
 		RequestID    string `json:"request_id"`
 	}{"challenge_required", url, f.RequestID})
 	return &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-		Status: &typev3.HttpStatus{Code: typev3.StatusCode_Forbidden},
-		Headers: []*corev3.HeaderValueOption{
-			set("content-type", "application/json"),
-			set("cache-control", "no-store"),
-		},
-		Body: string(body) + "\n",
+		Status:  constants.forbidden,
+		Headers: []*corev3.HeaderValueOption{constants.contentJSON, constants.noStore},
+		Body:    string(body) + "\n",
 	}}
 }
 
 func rateLimited(d *Decision, f *Facts) *authv3.CheckResponse_DeniedResponse {
 	if d.Limit == nil {
-		return denied(typev3.StatusCode_TooManyRequests, f, "rate_limited", "", []*corev3.HeaderValueOption{set("retry-after", "1")})
+		return denied(constants.tooMany, f, "rate_limited", "", []*corev3.HeaderValueOption{set("retry-after", "1")})
 	}
 	secs := retrySeconds(d.RetryAfter)
 	name := strconv.Quote(d.Route + "-" + d.Limit.Key.String())
@@ -200,7 +195,7 @@ func rateLimited(d *Decision, f *Facts) *authv3.CheckResponse_DeniedResponse {
 		set("ratelimit-policy", name+";q="+strconv.FormatInt(d.Limit.Max, 10)+";w="+strconv.Itoa(int(d.Limit.Window/time.Second))),
 		set("ratelimit", name+";r=0;t="+strconv.Itoa(secs)),
 	}
-	return denied(typev3.StatusCode_TooManyRequests, f, "rate_limited", "", extra)
+	return denied(constants.tooMany, f, "rate_limited", "", extra)
 }
 
 // retrySeconds rounds up: a client that waits the advertised seconds must fit.
@@ -215,20 +210,20 @@ var deniedPage = template.Must(template.New("denied").Parse(`<!doctype html>
 
 // denied builds a 403 or 429 with a small HTML page for browsers and JSON for
 // everything else.
-func denied(code typev3.StatusCode, f *Facts, errName, reason string, extra []*corev3.HeaderValueOption) *authv3.CheckResponse_DeniedResponse {
-	headers := append(extra, set("cache-control", "no-store"))
+func denied(status *typev3.HttpStatus, f *Facts, errName, reason string, extra []*corev3.HeaderValueOption) *authv3.CheckResponse_DeniedResponse {
+	headers := append(extra, constants.noStore)
 	var body string
 	if wantsHTML(f) {
-		headers = append(headers, set("content-type", "text/html; charset=utf-8"))
+		headers = append(headers, constants.contentHTML)
 		page := struct{ Title, Text, RequestID string }{"Access denied", "This request looks automated and was refused.", f.RequestID}
-		if code == typev3.StatusCode_TooManyRequests {
+		if status.GetCode() == typev3.StatusCode_TooManyRequests {
 			page.Title, page.Text = "Too many requests", "Please wait a moment and try again."
 		}
 		var b strings.Builder
 		_ = deniedPage.Execute(&b, page)
 		body = b.String()
 	} else {
-		headers = append(headers, set("content-type", "application/json"))
+		headers = append(headers, constants.contentJSON)
 		v := struct {
 			Error     string `json:"error"`
 			Reason    string `json:"reason,omitempty"`
@@ -238,7 +233,7 @@ func denied(code typev3.StatusCode, f *Facts, errName, reason string, extra []*c
 		body = string(b) + "\n"
 	}
 	return &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-		Status:  &typev3.HttpStatus{Code: code},
+		Status:  status,
 		Headers: headers,
 		Body:    body,
 	}}
@@ -248,9 +243,9 @@ func denied(code typev3.StatusCode, f *Facts, errName, reason string, extra []*c
 // upstream and the access log can tell.
 func panicResponse() *authv3.CheckResponse {
 	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(codes.OK)},
+		Status: constants.statusOK,
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
-			Headers: []*corev3.HeaderValueOption{set(HeaderScore, "0"), set(HeaderAction, "allow"), set(HeaderDegraded, "true")},
+			Headers: []*corev3.HeaderValueOption{constants.score[0], constants.action[policy.ActionAllow], constants.degraded},
 		}},
 	}
 }

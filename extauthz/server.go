@@ -241,11 +241,15 @@ func counterID(dim ratelimit.Dimension, f *Facts) (string, bool) {
 		if !f.ClientIP.IsValid() {
 			return "", false
 		}
-		if f.ClientIP.Is6() {
-			// One IPv6 host usually owns a whole /64.
-			return subnet(f.ClientIP).String(), true
+		if f.clientKey == "" {
+			if f.ClientIP.Is6() {
+				// One IPv6 host usually owns a whole /64.
+				f.clientKey = subnet(f.ClientIP).String()
+			} else {
+				f.clientKey = f.ClientIP.String()
+			}
 		}
-		return f.ClientIP.String(), true
+		return f.clientKey, true
 	}
 	return "", false
 }
