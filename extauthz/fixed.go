@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/rollout"
 	"github.com/botauthz/botauthz/scoring"
 )
 
@@ -19,6 +20,7 @@ import (
 type fixed struct {
 	score, category, action, mode                     [100]*corev3.HeaderValueOption
 	scoreValue, categoryValue, actionValue, modeValue [100]*structpb.Value
+	sourceValue                                       [100]*structpb.Value
 	degraded, noStore, contentJSON, contentHTML       *corev3.HeaderValueOption
 	boolValue                                         [2]*structpb.Value
 
@@ -53,9 +55,12 @@ func newFixed() *fixed {
 		f.action[a] = set(HeaderAction, a.String())
 		f.actionValue[a] = structpb.NewStringValue(a.String())
 	}
-	for m := policy.ModeOff; m <= policy.ModeEnforce; m++ {
+	for m := policy.ModeOff; m <= policy.ModeBypass; m++ {
 		f.mode[m] = set(HeaderMode, m.String())
 		f.modeValue[m] = structpb.NewStringValue(m.String())
+	}
+	for src := rollout.SourceKill; src <= rollout.SourcePolicy; src++ {
+		f.sourceValue[src] = structpb.NewStringValue(src.String())
 	}
 	f.boolValue[0], f.boolValue[1] = structpb.NewBoolValue(false), structpb.NewBoolValue(true)
 	return f

@@ -132,6 +132,7 @@ func metadata(d *Decision, routeValue *structpb.Value) *structpb.Struct {
 		"bot_action":          pick(&c.actionValue, int(d.Action), str(d.Action.String())),
 		"bot_enforced_action": pick(&c.actionValue, int(d.Enforced), str(d.Enforced.String())),
 		"bot_mode":            pick(&c.modeValue, int(d.Mode), str(d.Mode.String())),
+		"bot_mode_source":     pick(&c.sourceValue, int(d.ModeSource), str(d.ModeSource.String())),
 		"bot_route":           routeValue,
 		"bot_degraded":        degraded,
 	}}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/rollout"
 	"github.com/botauthz/botauthz/scoring"
 )
 
@@ -25,7 +26,13 @@ import (
 // and why.
 type Decision struct {
 	Route string
-	Mode  policy.Mode
+	// Mode is the mode that applied to this request: a canary route reports
+	// canary for a client inside the canary and shadow for one outside it;
+	// the kill switch reports shadow or bypass.
+	Mode policy.Mode
+	// ModeSource says which layer chose the mode (kill switch, override
+	// file, live state, policy).
+	ModeSource rollout.Source
 	// Score is 1–99 (low = automated), 0 when not scored.
 	Score int
 	Band  scoring.Band
@@ -51,10 +58,19 @@ type Options struct {
 	// Store holds the velocity counters. Required. Wrap a remote store in a
 	// ratelimit.Guard so that it cannot slow Checks down.
 	Store ratelimit.Store
+	// Rollout tells which mode each route runs in right now (live
+	// overrides, kill switch); nil runs every route in its policy mode.
+	Rollout Rollout
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Rollout is the live rollout state as the Check sees it.
+// *rollout.Controller implements it.
+type Rollout interface {
+	View() *rollout.View
 }
 
 // Server implements envoy.service.auth.v3.Authorization.
@@ -63,6 +79,7 @@ type Server struct {
 
 	state   atomic.Pointer[state]
 	store   ratelimit.Store
+	rollout Rollout
 	log     *slog.Logger
 	now     func() time.Time
 	scratch sync.Pool
@@ -75,6 +92,7 @@ type state struct {
 	model  *scoring.Model
 	// routeValues holds each route's name as a metadata value.
 	routeValues map[string]*structpb.Value
+	canary      rollout.Canary
 }
 
 // New returns a Server.
@@ -82,7 +100,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("extauthz: a counter store is required")
 	}
-	s := &Server{store: opts.Store, log: opts.Logger, now: opts.Now}
+	s := &Server{store: opts.Store, rollout: opts.Rollout, log: opts.Logger, now: opts.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -110,7 +128,7 @@ func (s *Server) SetPolicy(p *policy.Policy) error {
 	for name := range p.Routes {
 		rv[name] = structpb.NewStringValue(name)
 	}
-	s.state.Store(&state{policy: p, model: m, routeValues: rv})
+	s.state.Store(&state{policy: p, model: m, routeValues: rv, canary: rollout.NewCanary(p.Rollout.CanarySalt)})
 	return nil
 }
 
@@ -154,10 +172,16 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	f := &c.facts
 	readFacts(req, p.SessionCookie, p.XFFTrustedHops, f)
 	route := p.Route(f.Route)
+	applied := rollout.Applied{Mode: route.Mode, Percent: route.CanaryPercent, Source: rollout.SourcePolicy}
+	if s.rollout != nil {
+		applied = s.rollout.View().Resolve(route)
+	}
 	d := &c.decision
-	d.Route, d.Mode = route.Name, route.Mode
+	d.Route, d.Mode, d.ModeSource = route.Name, applied.Mode, applied.Source
 
-	if route.Mode == policy.ModeOff {
+	if applied.Mode == policy.ModeOff || applied.Mode == policy.ModeBypass {
+		// Neither scores nor counts: off is a route's choice, bypass the
+		// kill switch's promise that Redis is left alone.
 		d.Action, d.Enforced = policy.ActionAllow, policy.ActionAllow
 		return d
 	}
@@ -175,10 +199,28 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 
 	d.Action = route.Action(d.Score, limited)
 	d.Enforced = policy.ActionAllow
-	if route.Mode == policy.ModeEnforce {
+	switch applied.Mode {
+	case policy.ModeEnforce:
 		d.Enforced = d.Action
+	case policy.ModeCanary:
+		if key := canaryKey(f); key != "" && st.canary.Enforced(key, applied.Percent) {
+			d.Enforced = d.Action
+		} else {
+			// Outside the canary the decision is recorded as shadow.
+			d.Mode = policy.ModeShadow
+		}
 	}
 	return d
+}
+
+// canaryKey is what picks a client for the canary: its session when it has
+// one, so a user keeps its treatment across networks, else its address (an
+// IPv6 client by its /64). Empty when the request has neither.
+func canaryKey(f *Facts) string {
+	if f.Session != "" {
+		return f.Session
+	}
+	return f.clientKeyText()
 }
 
 // count hits the route's velocity counters in one store call and reports
@@ -238,20 +280,24 @@ func counterID(dim ratelimit.Dimension, f *Facts) (string, bool) {
 		}
 		return subnet(f.ClientIP).String(), true
 	case ratelimit.DimIP, ratelimit.DimRouteIP:
-		if !f.ClientIP.IsValid() {
-			return "", false
-		}
-		if f.clientKey == "" {
-			if f.ClientIP.Is6() {
-				// One IPv6 host usually owns a whole /64.
-				f.clientKey = subnet(f.ClientIP).String()
-			} else {
-				f.clientKey = f.ClientIP.String()
-			}
-		}
-		return f.clientKey, true
+		key := f.clientKeyText()
+		return key, key != ""
 	}
 	return "", false
+}
+
+// clientKeyText is the text a client is known by: its IPv4 address, or its
+// IPv6 /64 since one IPv6 host usually owns a whole /64. Built at most once
+// per Check; empty without a client IP.
+func (f *Facts) clientKeyText() string {
+	if f.clientKey == "" && f.ClientIP.IsValid() {
+		if f.ClientIP.Is6() {
+			f.clientKey = subnet(f.ClientIP).String()
+		} else {
+			f.clientKey = f.ClientIP.String()
+		}
+	}
+	return f.clientKey
 }
 
 // subnet is the client's network: IPv4 /24, IPv6 /64.

@@ -26,6 +26,13 @@ type rawFile struct {
 	ClientIP      *rawClientIP         `yaml:"client_ip"`
 	Score         *rawScore            `yaml:"score"`
 	Routes        map[string]*rawRoute `yaml:"routes"`
+	Rollout       *rawRollout          `yaml:"rollout"`
+}
+
+type rawRollout struct {
+	CanarySalt   *string `yaml:"canary_salt"`
+	OverrideFile *string `yaml:"override_file"`
+	Refresh      *string `yaml:"refresh"`
 }
 
 type rawClientIP struct {
@@ -39,6 +46,7 @@ type rawScore struct {
 
 type rawRoute struct {
 	Mode           *string     `yaml:"mode"`
+	CanaryPercent  *float64    `yaml:"canary_percent"`
 	ChallengeBelow *int        `yaml:"challenge_below"`
 	DenyBelow      *int        `yaml:"deny_below"`
 	Limits         *[]rawLimit `yaml:"limits"`
@@ -269,6 +277,10 @@ func build(def, file *rawFile) (*Policy, error) {
 		}
 	}
 
+	if err := buildRollout(p, def.Rollout, file.Rollout); err != nil {
+		return nil, err
+	}
+
 	defRoute := overlay(def.Routes[DefaultRoute], file.Routes[DefaultRoute])
 	for name, raw := range file.Routes {
 		if !validRouteName(name) {
@@ -294,6 +306,28 @@ func build(def, file *rawFile) (*Policy, error) {
 	return p, nil
 }
 
+func buildRollout(p *Policy, def, file *rawRollout) error {
+	if def == nil {
+		def = &rawRollout{}
+	}
+	if file == nil {
+		file = &rawRollout{}
+	}
+	empty := ""
+	p.Rollout.CanarySalt = *pick(file.CanarySalt, pick(def.CanarySalt, &empty))
+	if p.Rollout.CanarySalt == "" {
+		return &Error{Path: "rollout.canary_salt", Msg: "must not be empty"}
+	}
+	p.Rollout.OverrideFile = *pick(file.OverrideFile, pick(def.OverrideFile, &empty))
+	refresh := *pick(file.Refresh, pick(def.Refresh, &empty))
+	d, err := time.ParseDuration(refresh)
+	if err != nil || d < 100*time.Millisecond || d > time.Hour {
+		return &Error{Path: "rollout.refresh", Msg: fmt.Sprintf("%q is not a duration between 100ms and 1h", refresh)}
+	}
+	p.Rollout.Refresh = d
+	return nil
+}
+
 func pick[T any](v, fallback *T) *T {
 	if v != nil {
 		return v
@@ -310,6 +344,7 @@ func overlay(base, top *rawRoute) *rawRoute {
 	}
 	return &rawRoute{
 		Mode:           pick(top.Mode, base.Mode),
+		CanaryPercent:  pick(top.CanaryPercent, base.CanaryPercent),
 		ChallengeBelow: pick(top.ChallengeBelow, base.ChallengeBelow),
 		DenyBelow:      pick(top.DenyBelow, base.DenyBelow),
 		Limits:         pick(top.Limits, base.Limits),
@@ -326,6 +361,15 @@ func buildRoute(name string, raw *rawRoute) (*Route, error) {
 		return nil, &Error{Path: path + ".mode", Msg: err.Error()}
 	}
 	r := &Route{Name: name, Mode: mode, ChallengeBelow: *raw.ChallengeBelow, DenyBelow: *raw.DenyBelow}
+	if raw.CanaryPercent != nil {
+		r.CanaryPercent = *raw.CanaryPercent
+	}
+	if r.CanaryPercent < 0 || r.CanaryPercent > 100 || r.CanaryPercent != r.CanaryPercent {
+		return nil, &Error{Path: path + ".canary_percent", Msg: fmt.Sprintf("%g out of range 0-100", r.CanaryPercent)}
+	}
+	if mode == ModeCanary && raw.CanaryPercent == nil {
+		return nil, &Error{Path: path + ".canary_percent", Msg: "required with mode canary"}
+	}
 	if r.ChallengeBelow < 1 || r.ChallengeBelow > 99 {
 		return nil, &Error{Path: path + ".challenge_below", Msg: fmt.Sprintf("%d out of range 1-99", r.ChallengeBelow)}
 	}

@@ -26,11 +26,17 @@ const (
 	ModeOff Mode = iota + 1
 	// ModeShadow decides and records, but allows every request.
 	ModeShadow
+	// ModeCanary enforces for a stable share of clients (Route.CanaryPercent)
+	// and shadows the rest.
+	ModeCanary
 	// ModeEnforce applies the decided action.
 	ModeEnforce
+	// ModeBypass allows every request without scoring or counting. Only the
+	// kill switch sets it; no policy or override can name it.
+	ModeBypass
 )
 
-var modeNames = [...]string{ModeOff: "off", ModeShadow: "shadow", ModeEnforce: "enforce"}
+var modeNames = [...]string{ModeOff: "off", ModeShadow: "shadow", ModeCanary: "canary", ModeEnforce: "enforce", ModeBypass: "bypass"}
 
 // String returns the mode's name as written in the policy file.
 func (m Mode) String() string {
@@ -40,14 +46,28 @@ func (m Mode) String() string {
 	return "unknown"
 }
 
-// ParseMode parses a mode name as written in the policy file.
+// ParseMode parses a mode a policy or an override may set: off, shadow,
+// canary or enforce.
 func ParseMode(s string) (Mode, error) {
 	for m, name := range modeNames {
-		if name != "" && name == s {
+		if name != "" && name == s && Mode(m) != ModeBypass {
 			return Mode(m), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown mode %q (want off, shadow or enforce)", s)
+	return 0, fmt.Errorf("unknown mode %q (want off, shadow, canary or enforce)", s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseMode.
+func (m *Mode) UnmarshalText(b []byte) error {
+	v, err := ParseMode(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
 }
 
 // Action is what a decision asks for.
@@ -88,12 +108,29 @@ type Policy struct {
 	Weights scoring.Weights
 	// Routes holds every route by name, DefaultRoute included.
 	Routes map[string]*Route
+	// Rollout configures how live rollout state is found and applied.
+	Rollout Rollout
+}
+
+// Rollout is the policy file's rollout section.
+type Rollout struct {
+	// CanarySalt keys the stable hash that picks canary clients. Changing it
+	// reshuffles which clients are in the canary.
+	CanarySalt string
+	// OverrideFile is a local file (a Kubernetes ConfigMap) whose live state
+	// is layered over the shared one; empty for none.
+	OverrideFile string
+	// Refresh is how often the shared live state is re-read, in case a
+	// pushed change was missed.
+	Refresh time.Duration
 }
 
 // Route is the policy of one route, as named by Envoy's context_extensions.
 type Route struct {
 	Name string
 	Mode Mode
+	// CanaryPercent is the share of clients enforced in ModeCanary, 0–100.
+	CanaryPercent float64
 	// ChallengeBelow: a score below it is challenged.
 	ChallengeBelow int
 	// DenyBelow: a score below it is denied. DenyBelow <= ChallengeBelow.

@@ -111,20 +111,25 @@ routes:
 
 func TestBadPoliciesNameTheKey(t *testing.T) {
 	cases := map[string]string{
-		"unknown-route-key.yaml":    "routes.login.limts: unknown key",
-		"unknown-top-key.yaml":      "sesion_cookie: unknown key",
-		"unknown-limit-key.yaml":    "routes.login.limits[0].windw: unknown key",
-		"bad-mode.yaml":             `routes.login.mode: unknown mode "enforcing"`,
-		"bad-window.yaml":           "routes.login.limits[0].window",
-		"bad-dimension.yaml":        "routes.login.limits[0].key",
-		"deny-above-challenge.yaml": "routes.login.deny_below",
-		"threshold-range.yaml":      "routes.default.challenge_below",
-		"unknown-weight.yaml":       "score.weights.ua.curl: unknown signal",
-		"duplicate-limit.yaml":      "routes.login.limits[1]: duplicates",
-		"limit-without-bound.yaml":  "routes.login.limits[0]: needs max",
-		"route-name.yaml":           "routes.Login Page",
-		"routes-not-mapping.yaml":   "routes: must be a mapping",
-		"wrong-type.yaml":           "challenge_below",
+		"unknown-route-key.yaml":      "routes.login.limts: unknown key",
+		"unknown-top-key.yaml":        "sesion_cookie: unknown key",
+		"unknown-limit-key.yaml":      "routes.login.limits[0].windw: unknown key",
+		"bad-mode.yaml":               `routes.login.mode: unknown mode "enforcing"`,
+		"bad-window.yaml":             "routes.login.limits[0].window",
+		"bad-dimension.yaml":          "routes.login.limits[0].key",
+		"deny-above-challenge.yaml":   "routes.login.deny_below",
+		"threshold-range.yaml":        "routes.default.challenge_below",
+		"unknown-weight.yaml":         "score.weights.ua.curl: unknown signal",
+		"duplicate-limit.yaml":        "routes.login.limits[1]: duplicates",
+		"limit-without-bound.yaml":    "routes.login.limits[0]: needs max",
+		"route-name.yaml":             "routes.Login Page",
+		"routes-not-mapping.yaml":     "routes: must be a mapping",
+		"wrong-type.yaml":             "challenge_below",
+		"canary-without-percent.yaml": "routes.login.canary_percent: required with mode canary",
+		"canary-percent-range.yaml":   "routes.login.canary_percent: 120 out of range",
+		"bypass-mode.yaml":            `routes.login.mode: unknown mode "bypass"`,
+		"rollout-refresh.yaml":        "rollout.refresh",
+		"rollout-unknown-key.yaml":    "rollout.salt: unknown key",
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(cases) {
@@ -185,8 +190,28 @@ func TestActionOrder(t *testing.T) {
 	}
 }
 
+func TestCanaryPolicy(t *testing.T) {
+	p, err := Load("testdata/good/canary.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Route("login"); r.Mode != ModeCanary || r.CanaryPercent != 12.5 {
+		t.Errorf("login = %+v", r)
+	}
+	want := Rollout{CanarySalt: "shop-2026", OverrideFile: "/etc/botauthz/override/override.yaml", Refresh: 2 * time.Second}
+	if p.Rollout != want {
+		t.Errorf("rollout = %+v, want %+v", p.Rollout, want)
+	}
+	if d := Default().Rollout; d.CanarySalt == "" || d.Refresh != 5*time.Second || d.OverrideFile != "" {
+		t.Errorf("default rollout = %+v", d)
+	}
+}
+
 func TestModeRoundTrip(t *testing.T) {
-	for _, m := range []Mode{ModeOff, ModeShadow, ModeEnforce} {
+	if _, err := ParseMode("bypass"); err == nil {
+		t.Error("bypass is the kill switch's; a policy must not name it")
+	}
+	for _, m := range []Mode{ModeOff, ModeShadow, ModeCanary, ModeEnforce} {
 		got, err := ParseMode(m.String())
 		if err != nil || got != m {
 			t.Errorf("ParseMode(%q) = %v, %v", m.String(), got, err)
