@@ -12,12 +12,12 @@ type Source uint8
 
 // Sources, from strongest to weakest.
 const (
-	SourceKill         Source = iota + 1 // the kill switch
-	SourceFileRoute                      // the override file's route setting
-	SourceFileDefault                    // the override file's default setting
-	SourceLiveRoute                      // the shared live state's route setting
-	SourceLiveDefault                    // the shared live state's default setting
-	SourcePolicy                         // the policy file (the route, else its default route)
+	SourceKill        Source = iota + 1 // the kill switch
+	SourceFileRoute                     // the override file's route setting
+	SourceFileDefault                   // the override file's default setting
+	SourceLiveRoute                     // the shared live state's route setting
+	SourceLiveDefault                   // the shared live state's default setting
+	SourcePolicy                        // the policy file (the route, else its default route)
 )
 
 var sourceNames = [...]string{

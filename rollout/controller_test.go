@@ -1,0 +1,290 @@
+package rollout_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/botauthz/botauthz/internal/redistest"
+	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/rollout"
+)
+
+const changesChannel = "ba:v1:{rollout}:changes"
+
+func killChange(k rollout.Kill, reason string) rollout.Change {
+	return rollout.Change{Kind: rollout.ChangeKill, Kill: k, Actor: "sre", Reason: reason}
+}
+
+// replica is one botauthz process: its own Redis client and Controller.
+type replica struct {
+	c   *rollout.Controller
+	log *logRecorder
+}
+
+func startReplica(t *testing.T, srv *redistest.Server, refresh time.Duration) replica {
+	t.Helper()
+	rec := newLogRecorder(t)
+	c := startController(t, rollout.ControllerOptions{
+		Store:   dialStore(t, srv.URL(), rollout.RedisStoreOptions{}),
+		Refresh: refresh,
+		Logger:  slog.New(rec),
+	})
+	return replica{c: c, log: rec}
+}
+
+// waitSubscribers waits until n clients are subscribed to the changes
+// channel, so that what follows is pushed rather than caught up on.
+func waitSubscribers(t *testing.T, srv *redistest.Server, n int64) {
+	t.Helper()
+	raw := rawClient(t, srv)
+	eventually(t, "replicas subscribed", func() bool {
+		m, err := raw.PubSubNumSub(t.Context(), changesChannel).Result()
+		return err == nil && m[changesChannel] == n
+	})
+}
+
+func TestControllerApplyReachesOtherReplicaThroughPubSub(t *testing.T) {
+	srv := redistest.Start(t)
+	// No refresh during the test: only pub/sub can carry the change.
+	a := startReplica(t, srv, time.Hour)
+	b := startReplica(t, srv, time.Hour)
+	waitSubscribers(t, srv, 2)
+
+	var took []time.Duration
+	for i := range 20 {
+		k := []rollout.Kill{rollout.KillBypass, rollout.KillNone}[i%2]
+		start := time.Now()
+		e, err := a.c.Apply(t.Context(), killChange(k, "drill"))
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		// The replica that made the change has it at once.
+		if v := a.c.View(); v.Live.Version != e.After.Version || v.Kill() != k {
+			t.Fatalf("A's view right after Apply: version %d kill %v, want %d %v", v.Live.Version, v.Kill(), e.After.Version, k)
+		}
+		eventually(t, "B sees A's change", func() bool {
+			return b.c.View().Live.Version == e.After.Version
+		})
+		took = append(took, time.Since(start))
+		if got := b.c.View().Kill(); got != k {
+			t.Fatalf("B's kill switch = %v, want %v", got, k)
+		}
+	}
+	slices.Sort(took)
+	t.Logf("propagation from calling A.Apply to B.View showing it, over %d changes: min %v, median %v, max %v",
+		len(took), took[0], took[len(took)/2], took[len(took)-1])
+}
+
+// deafStore is a Store whose subscription is up but never delivers, as
+// when pushed messages are lost.
+type deafStore struct{ rollout.Store }
+
+func (deafStore) Subscribe(ctx context.Context, ready chan<- struct{}, _ func(rollout.State)) error {
+	close(ready)
+	<-ctx.Done()
+	return nil
+}
+
+func TestControllerRefreshPicksUpMissedChanges(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startReplica(t, srv, time.Hour)
+	b := startController(t, rollout.ControllerOptions{
+		Store:   deafStore{dialStore(t, srv.URL(), rollout.RedisStoreOptions{})},
+		Refresh: 200 * time.Millisecond,
+	})
+	e, err := a.c.Apply(t.Context(), killChange(rollout.KillShadow, "missed push"))
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	took := eventually(t, "B picks up the change by refresh", func() bool {
+		return b.View().Live.Version == e.After.Version
+	})
+	t.Logf("picked up by refresh after %v", took)
+}
+
+func TestControllerSubscriptionSurvivesClientKill(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	// No refresh: after the kill only a restored subscription can carry
+	// the change.
+	a := startReplica(t, srv, time.Hour)
+	b := startReplica(t, srv, time.Hour)
+	waitSubscribers(t, srv, 2)
+
+	if err := raw.Do(t.Context(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatalf("CLIENT KILL: %v", err)
+	}
+	// go-redis resubscribes by itself. What was published in between is
+	// lost, which is what the refresh is for (see the test above).
+	waitSubscribers(t, srv, 2)
+	e, err := a.c.Apply(t.Context(), killChange(rollout.KillBypass, "after kill"))
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	eventually(t, "B sees the change through the restored subscription", func() bool {
+		return b.c.View().Live.Version == e.After.Version
+	})
+}
+
+func TestControllerKeepsStateThroughRedisOutageAndDataLoss(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startReplica(t, srv, 200*time.Millisecond)
+	b := startReplica(t, srv, 200*time.Millisecond)
+
+	e, err := a.c.Apply(t.Context(), killChange(rollout.KillBypass, "incident"))
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	eventually(t, "B sees the kill switch", func() bool { return b.c.View().Kill() == rollout.KillBypass })
+
+	srv.Stop()
+	for name, r := range map[string]replica{"A": a, "B": b} {
+		eventually(t, name+" notices the outage", func() bool { return r.log.count("store unreachable") > 0 })
+		if v := r.c.View(); v.Kill() != rollout.KillBypass || v.Live.Version != e.After.Version {
+			t.Errorf("%s during the outage: kill %v version %d, want bypass %d", name, v.Kill(), v.Live.Version, e.After.Version)
+		}
+	}
+	if _, err := a.c.Apply(t.Context(), killChange(rollout.KillNone, "during outage")); err == nil {
+		t.Error("Apply succeeded with Redis down")
+	}
+	if got := a.c.View().Kill(); got != rollout.KillBypass {
+		t.Errorf("A's kill switch after a failed Apply = %v, want bypass", got)
+	}
+
+	// Redis comes back without its data.
+	srv.Restart()
+	for name, r := range map[string]replica{"A": a, "B": b} {
+		eventually(t, name+" reads the empty store", func() bool { return r.log.count("store holds no state") > 0 })
+		if v := r.c.View(); v.Kill() != rollout.KillBypass || v.Live.Version != e.After.Version {
+			t.Errorf("%s after data loss: kill %v version %d, want bypass %d kept", name, v.Kill(), v.Live.Version, e.After.Version)
+		}
+	}
+
+	// The next change gets a version from the clock, above the kept one,
+	// so every replica takes it.
+	next, err := b.c.Apply(t.Context(), killChange(rollout.KillShadow, "after data loss"))
+	if err != nil {
+		t.Fatalf("Apply after restart: %v", err)
+	}
+	if next.After.Version <= e.After.Version {
+		t.Fatalf("version after data loss %d, not above the kept %d", next.After.Version, e.After.Version)
+	}
+	for name, r := range map[string]replica{"A": a, "B": b} {
+		eventually(t, name+" takes the change made after data loss", func() bool {
+			v := r.c.View()
+			return v.Live.Version == next.After.Version && v.Kill() == rollout.KillShadow
+		})
+		if n := r.log.count("store holds no state"); n != 1 {
+			t.Errorf("%s warned about the data loss %d times, want once", name, n)
+		}
+		if r.log.count("store reachable again") == 0 {
+			t.Errorf("%s did not log the recovery", name)
+		}
+	}
+}
+
+func TestControllerStartsWithRedisDownAndCatchesUp(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Stop()
+	b := startReplica(t, srv, 200*time.Millisecond)
+	if v := b.c.View(); v.Live.Version != 0 || v.Kill() != rollout.KillNone {
+		t.Fatalf("view without Redis = %+v, want the zero state", v)
+	}
+	if b.log.count("store unreachable") == 0 {
+		t.Error("the failed initial load was not logged")
+	}
+
+	srv.Restart()
+	a := startReplica(t, srv, time.Hour)
+	e, err := a.c.Apply(t.Context(), killChange(rollout.KillShadow, "after start"))
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	eventually(t, "B catches up once Redis is there", func() bool { return b.c.View().Live.Version == e.After.Version })
+}
+
+func TestControllerWithMemoryStore(t *testing.T) {
+	store := rollout.NewMemoryStore(0)
+	rec := newLogRecorder(t)
+	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	a := startController(t, rollout.ControllerOptions{Store: store, Logger: slog.New(rec), Now: func() time.Time { return now }})
+	b := startController(t, rollout.ControllerOptions{Store: store})
+
+	if _, err := a.Apply(t.Context(), rollout.Change{Kind: rollout.ChangeKill, Kill: rollout.KillBypass, Actor: "sre"}); !errors.Is(err, rollout.ErrNoReason) {
+		t.Fatalf("Apply without a reason = %v, want ErrNoReason", err)
+	}
+	e, err := a.Apply(t.Context(), rollout.Change{Kind: rollout.ChangeMode, Route: "login", Setting: &rollout.Setting{Mode: policy.ModeCanary, Percent: 5}, Actor: "sre", Reason: "canary"})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if e.After.Version != now.UnixNano() || !e.Time.Equal(now) {
+		t.Errorf("entry version %d time %v, want from the controller's clock %v", e.After.Version, e.Time, now)
+	}
+	if got := a.View().Resolve(&policy.Route{Name: "login", Mode: policy.ModeShadow}); got != (rollout.Applied{Mode: policy.ModeCanary, Percent: 5, Source: rollout.SourceLiveRoute}) {
+		t.Errorf("A resolves login to %+v right after Apply", got)
+	}
+	eventually(t, "B sees the change", func() bool { return b.View().Live.Version == e.After.Version })
+	if rec.count("change applied") != 1 {
+		t.Error("the change was not logged")
+	}
+
+	entries, err := b.Audit(t.Context(), 10)
+	if err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	if len(entries) != 1 || entries[0].Change != "mode login canary 5%" || entries[0].Actor != "sre" {
+		t.Errorf("Audit = %+v, want the one change", entries)
+	}
+}
+
+func TestControllerWithoutStoreFailsToStart(t *testing.T) {
+	c := rollout.NewController(rollout.ControllerOptions{})
+	if err := c.Start(t.Context()); err == nil {
+		t.Error("Start without a Store succeeded")
+	}
+	if c.View() == nil {
+		t.Error("View is nil")
+	}
+}
+
+// A stalled Redis (connections open, nothing answered) must look like an
+// outage, not hang the replica.
+func TestControllerKeepsStateWhileRedisIsStalled(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startReplica(t, srv, 200*time.Millisecond)
+	b := startReplica(t, srv, 200*time.Millisecond)
+	if _, err := a.c.Apply(t.Context(), killChange(rollout.KillBypass, "incident")); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	eventually(t, "B sees the kill switch", func() bool { return b.c.View().Kill() == rollout.KillBypass })
+
+	srv.Pause()
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			srv.Resume()
+		}
+	})
+	eventually(t, "B notices the stall", func() bool { return b.log.count("store unreachable") > 0 })
+	if got := b.c.View().Kill(); got != rollout.KillBypass {
+		t.Errorf("B's kill switch during the stall = %v, want bypass", got)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := a.c.Apply(ctx, killChange(rollout.KillNone, "during stall")); err == nil {
+		t.Error("Apply succeeded with Redis stalled")
+	}
+
+	srv.Resume()
+	resumed = true
+	e, err := a.c.Apply(t.Context(), killChange(rollout.KillShadow, "after stall"))
+	if err != nil {
+		t.Fatalf("Apply after resume: %v", err)
+	}
+	eventually(t, "B sees the change after the stall", func() bool { return b.c.View().Live.Version == e.After.Version })
+	eventually(t, "B logs the recovery", func() bool { return b.log.count("store reachable again") > 0 })
+}
