@@ -228,6 +228,41 @@ func TestDecisionPathEndToEnd(t *testing.T) {
 		})
 	})
 
+	t.Run("live mode changes apply through envoy without a restart", func(t *testing.T) {
+		const ip = "203.0.113.50"
+		bot := map[string]string{} // no headers at all: scores 1, decided deny
+		r := h.do(t, "GET", "/", ip, bot)
+		if r.status != 200 || r.upstream.Get("X-Bot-Action") != "deny" || r.upstream.Get("X-Bot-Mode") != "shadow" {
+			t.Fatalf("bot on the shadow route: status %d, upstream %v; want it through with x-bot-action deny in shadow", r.status, r.upstream)
+		}
+
+		botctl(t, h.botAdmin, "mode", "default", "enforce", "--reason", "e2e: enforce default")
+		waitFor(t, "bot stopped after botctl mode default enforce", 5*time.Second, func() error {
+			if r := h.do(t, "GET", "/", ip, bot); r.status != 403 {
+				return fmt.Errorf("status %d", r.status)
+			}
+			return nil
+		})
+
+		botctl(t, h.botAdmin, "kill", "bypass", "--reason", "e2e: kill")
+		waitFor(t, "bot passes after botctl kill bypass", 5*time.Second, func() error {
+			r := h.do(t, "GET", "/", ip, bot)
+			if r.status != 200 || r.upstream.Get("X-Bot-Mode") != "bypass" {
+				return fmt.Errorf("status %d mode %q", r.status, r.upstream.Get("X-Bot-Mode"))
+			}
+			return nil
+		})
+
+		botctl(t, h.botAdmin, "unkill", "--reason", "e2e: done")
+		botctl(t, h.botAdmin, "mode", "default", "inherit", "--reason", "e2e: done")
+		audit := botctl(t, h.botAdmin, "audit")
+		for _, want := range []string{"mode default enforce", "kill bypass", "e2e: kill"} {
+			if !strings.Contains(audit, want) {
+				t.Errorf("botctl audit lacks %q:\n%s", want, audit)
+			}
+		}
+	})
+
 	t.Run("SIGTERM drains and exits 0", func(t *testing.T) {
 		if err := h.botauthz.stop(t, 20*time.Second); err != nil {
 			t.Errorf("botauthz exit: %v", err)

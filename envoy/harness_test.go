@@ -21,8 +21,8 @@ import (
 	"github.com/botauthz/botauthz/internal/redistest"
 )
 
-// botauthzBin is built once by TestMain.
-var botauthzBin string
+// botauthzBin and botctlBin are built once by TestMain.
+var botauthzBin, botctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "botauthz-e2e-")
@@ -30,11 +30,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	botauthzBin = filepath.Join(dir, "botauthz")
-	build := exec.Command("go", "build", "-o", botauthzBin, "../cmd/botauthz")
+	botauthzBin, botctlBin = filepath.Join(dir, "botauthz"), filepath.Join(dir, "botctl")
+	build := exec.Command("go", "build", "-o", dir, "../cmd/botauthz", "../cmd/botctl")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build botauthz:", err)
+		fmt.Fprintln(os.Stderr, "build botauthz and botctl:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

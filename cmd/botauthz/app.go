@@ -17,27 +17,33 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/botauthz/botauthz/admin"
 	"github.com/botauthz/botauthz/challenge"
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/rollout"
 )
 
 // app is one running botauthz: its listeners, servers and counter store.
 type app struct {
-	cfg      *config
-	log      *slog.Logger
-	store    ratelimit.Store
-	guard    *ratelimit.Guard // nil with the in-memory store
-	authz    *extauthz.Server
-	grpc     *grpc.Server
-	health   *health.Server
-	admin    *http.Server
-	public   *http.Server
-	grpcLn   net.Listener
-	adminLn  net.Listener
-	publicLn net.Listener
-	draining atomic.Bool
+	cfg     *config
+	log     *slog.Logger
+	rollout *rollout.Controller
+	live    rollout.Store
+	// stopRollout ends the rollout controller's background work.
+	stopRollout context.CancelFunc
+	store       ratelimit.Store
+	guard       *ratelimit.Guard // nil with the in-memory store
+	authz       *extauthz.Server
+	grpc        *grpc.Server
+	health      *health.Server
+	admin       *http.Server
+	public      *http.Server
+	grpcLn      net.Listener
+	adminLn     net.Listener
+	publicLn    net.Listener
+	draining    atomic.Bool
 }
 
 // newApp loads the policy, connects the store and binds every listener, so
@@ -48,6 +54,9 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, store ratelimit.St
 	defer func() {
 		if err != nil {
 			a.closeListeners()
+			if a.stopRollout != nil {
+				a.stopRollout()
+			}
 		}
 	}()
 
@@ -80,7 +89,30 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, store ratelimit.St
 		log.Info("velocity counters in redis", "budget", c.redisBudget.String())
 	}
 
-	if a.authz, err = extauthz.New(extauthz.Options{Policy: p, Store: a.store, Logger: log}); err != nil {
+	tokens, err := adminTokens(c)
+	if err != nil {
+		return nil, err
+	}
+
+	// Live rollout state: shared through Redis when there is one, else this
+	// process's own.
+	var live rollout.Store = rollout.NewMemoryStore(0)
+	if c.redisURL != "" {
+		if live, err = rollout.DialRedisStore(c.redisURL, rollout.RedisStoreOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	a.live = live
+	a.rollout = rollout.NewController(rollout.ControllerOptions{
+		Store: live, OverrideFile: p.Rollout.OverrideFile, Refresh: p.Rollout.Refresh, Logger: log,
+	})
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopRollout = stop
+	if err := a.rollout.Start(rctx); err != nil {
+		return nil, fmt.Errorf("start rollout controller: %w", err)
+	}
+
+	if a.authz, err = extauthz.New(extauthz.Options{Policy: p, Store: a.store, Rollout: a.rollout, Logger: log}); err != nil {
 		return nil, err
 	}
 
@@ -107,6 +139,15 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, store ratelimit.St
 		fmt.Fprintln(w, "ok")
 	})
 	adminMux.HandleFunc("GET /readyz", a.readyz)
+	// Writes need a token, except on a loopback-only admin port when no
+	// token is configured at all (a developer's machine).
+	anonymous := len(tokens) == 0 && a.adminLn.Addr().(*net.TCPAddr).IP.IsLoopback()
+	if len(tokens) == 0 && !anonymous {
+		log.Warn("admin API is read-only: no token configured and the admin address is not loopback; set BOTAUTHZ_ADMIN_TOKENS")
+	}
+	adminMux.Handle("/v1/", admin.NewHandler(admin.Options{
+		Rollout: a.rollout, Policy: a.authz.Policy, Tokens: tokens, AllowAnonymousWrites: anonymous, Logger: log,
+	}))
 	a.admin = &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
 
 	publicMux := http.NewServeMux()
@@ -177,6 +218,11 @@ func (a *app) shutdown() error {
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close counter store: %w", err))
 	}
+	a.stopRollout()
+	a.rollout.Wait()
+	if err := a.live.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close rollout store: %w", err))
+	}
 	a.log.Info("stopped")
 	return errors.Join(errs...)
 }
@@ -210,6 +256,15 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	body.Components["store"] = store
 
+	v := a.rollout.View()
+	ro := component{Status: "ok", Detail: "kill switch " + v.Kill().String()}
+	if v.FileError != "" {
+		// The last good override file stays in force; say why the new one
+		// was refused.
+		ro = component{Status: "degraded", Detail: ro.Detail + "; override file refused: " + v.FileError}
+	}
+	body.Components["rollout"] = ro
+
 	code := http.StatusOK
 	if a.draining.Load() {
 		code = http.StatusServiceUnavailable
@@ -220,4 +275,25 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// adminTokens gathers the admin API tokens from -admin-tokens and
+// -admin-tokens-file.
+func adminTokens(c *config) ([]admin.Token, error) {
+	var tokens []admin.Token
+	if c.adminTokens != "" {
+		t, err := admin.ParseTokens(c.adminTokens)
+		if err != nil {
+			return nil, fmt.Errorf("-admin-tokens: %w", err)
+		}
+		tokens = append(tokens, t...)
+	}
+	if c.adminTokensFile != "" {
+		t, err := admin.LoadTokens(c.adminTokensFile)
+		if err != nil {
+			return nil, fmt.Errorf("-admin-tokens-file: %w", err)
+		}
+		tokens = append(tokens, t...)
+	}
+	return tokens, nil
 }

@@ -53,6 +53,8 @@ type config struct {
 	logFormat       string
 	drainDelay      time.Duration
 	shutdownTimeout time.Duration
+	adminTokens     string
+	adminTokensFile string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -71,6 +73,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long to keep serving while reporting NOT_SERVING, so load balancers move away first")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight Checks may take to finish")
+	fs.StringVar(&c.adminTokens, "admin-tokens", "", "admin API bearer tokens, name:rw|ro:secret,… (prefer the environment: BOTAUTHZ_ADMIN_TOKENS)")
+	fs.StringVar(&c.adminTokensFile, "admin-tokens-file", "", "YAML file of admin API bearer tokens")
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("BOTAUTHZ")); err != nil {
 		return nil, err
 	}
