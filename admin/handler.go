@@ -288,7 +288,9 @@ func (h *handler) serveState(w http.ResponseWriter, r *http.Request, c caller) {
 		OverrideFile:      v.File,
 		OverrideFileError: v.FileError,
 	}
-	if v.File != nil && v.File.Kill != rollout.KillNone {
+	// The stronger kill switch applies; name the file only when its own is
+	// the one in force.
+	if v.File != nil && v.File.Kill > v.Live.Kill {
 		resp.KillSource = "override-file"
 	}
 	p := h.currentPolicy()

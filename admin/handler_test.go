@@ -440,6 +440,21 @@ func TestStateView(t *testing.T) {
 	if got.Kill != rollout.KillBypass || got.KillSource != "override-file" {
 		t.Errorf("kill = %v from %q, want bypass from override-file", got.Kill, got.KillSource)
 	}
+
+	// A weaker kill switch in the file cannot weaken the live one, and the
+	// source says which applies.
+	f.rollout.view.File.Kill = rollout.KillShadow
+	f.rollout.view.Live.Kill = rollout.KillBypass
+	w = f.do(t, "GET", "/v1/state", "", "")
+	got = StateResponse{}
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Kill != rollout.KillBypass || got.KillSource != "live" {
+		t.Errorf("file shadow under live bypass: kill = %v from %q, want bypass from live", got.Kill, got.KillSource)
+	}
+	f.rollout.view.Live.Kill = rollout.KillNone
+	f.rollout.view.File.Kill = rollout.KillBypass
 	for _, r := range got.Routes {
 		if r.Mode != "bypass" || r.Source != "kill" {
 			t.Errorf("route %+v, want bypass from kill", r)

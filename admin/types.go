@@ -7,8 +7,9 @@ import "github.com/botauthz/botauthz/rollout"
 type StateResponse struct {
 	// Kill is the kill switch in force.
 	Kill rollout.Kill `json:"kill"`
-	// KillSource is the layer the kill switch comes from: "override-file"
-	// when the override file sets one, else "live".
+	// KillSource is the layer the kill switch in force comes from: the
+	// stronger of the two applies, so "override-file" when the file's is
+	// stronger than the live one, else "live".
 	KillSource string `json:"kill_source"`
 	// Live is the shared live state.
 	Live rollout.State `json:"live"`

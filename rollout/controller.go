@@ -63,7 +63,9 @@ type ControllerOptions struct {
 //
 // A Controller never forgets what it knew: when the store is unreachable or
 // comes back empty, it keeps the last live state it saw, so an outage cannot
-// switch off the kill switch.
+// switch off the kill switch. When the store comes back empty (Redis lost its
+// data), it also writes that state back (Store.Restore), so that the next
+// change, from any replica, builds on it rather than on nothing.
 type Controller struct {
 	opts ControllerOptions
 	log  *slog.Logger
@@ -75,17 +77,26 @@ type Controller struct {
 	// fileMu serialises reading the override file, so that an older read
 	// cannot replace a newer one.
 	fileMu sync.Mutex
+	// restoreMu serialises restores (the refresh tick, the catch-up after
+	// subscribing and Apply may each find the store empty), so that the one
+	// that restored has logged it before another, finding the store filled,
+	// could take that for another replica's doing.
+	restoreMu sync.Mutex
 
 	// mu guards the layers the view is built from and the health flags
 	// that keep the log to state changes rather than every failure.
-	mu            sync.Mutex
-	live          State
-	file          *State
-	fileErr       string
-	fileLoaded    bool // the file was read successfully (or found missing) once
-	storeDown     bool
-	subDown       bool
+	mu         sync.Mutex
+	live       State
+	file       *State
+	fileErr    string
+	fileLoaded bool // the file was read successfully (or found missing) once
+	storeDown  bool
+	subDown    bool
+	// dataLossNoted and restoreFailed say that the store's loss of the
+	// state, and a failure to restore it, were logged; a re-read that finds
+	// a state again clears them.
 	dataLossNoted bool
+	restoreFailed bool
 }
 
 // liveSource says where a live state came from; it decides which versions
@@ -160,9 +171,22 @@ func (c *Controller) View() *View { return c.view.Load() }
 // Apply makes the change through the Store, logs it, and installs the new
 // state in this replica's view at once, without waiting for it to come back
 // through pub/sub.
+//
+// Should the store have lost its state while this replica knows one, Apply
+// restores that state first, so that the change builds on it: otherwise an
+// unrelated change would silently clear the kill switch. It fails, changing
+// nothing, when it cannot restore.
 func (c *Controller) Apply(ctx context.Context, ch Change) (AuditEntry, error) {
 	if c.opts.Store == nil {
 		return AuditEntry{}, errors.New("rollout: controller: no Store")
+	}
+	// Restore is a no-op on a store that holds a state, so it needs no read
+	// first (which could go stale before the Update anyway). An invalid
+	// change is left to Update to refuse, with the error it always gave.
+	if ch.Validate() == nil {
+		if _, _, err := c.restore(ctx, false); err != nil {
+			return AuditEntry{}, fmt.Errorf("apply %s: restore the last known state first: %w", ch, err)
+		}
 	}
 	entry, err := c.opts.Store.Update(ctx, ch, c.opts.Now())
 	if err != nil {
@@ -192,24 +216,15 @@ func (c *Controller) Wait() { c.wg.Wait() }
 
 // acceptLive installs st as the live state if it is newer than the one in
 // the view. Pushed and applied states must be strictly newer, since pub/sub
-// may deliver them late. A re-read may also be equal. A re-read of an empty
-// store (Version 0) while the view holds a state means Redis lost its data:
-// the view keeps its state, which the next change supersedes, since versions
-// follow the clock.
+// may deliver them late. A re-read may also be equal, but an empty store
+// (Version 0) never replaces a state the view holds: the store lost its
+// data, and refreshStore restores it from the view.
 func (c *Controller) acceptLive(st State, src liveSource) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur := c.live.Version
-	if src == fromRefresh && st.Version == 0 && cur > 0 {
-		if !c.dataLossNoted {
-			c.dataLossNoted = true
-			c.log.Warn("rollout: store holds no state (data lost?); keeping the last known one until the next change",
-				"version", cur, "state", summarize(c.live))
-		}
+	if st.Version == 0 && cur > 0 {
 		return
-	}
-	if st.Version > 0 {
-		c.dataLossNoted = false
 	}
 	if st.Version < cur || st.Version == cur && src != fromRefresh {
 		return
@@ -287,7 +302,11 @@ func (c *Controller) refreshLoop(ctx context.Context) {
 }
 
 // refreshStore re-reads the live state; on failure the view keeps what it
-// has.
+// has. An empty store while the view holds a state means the store lost its
+// data (Redis restarted without persistence): the view keeps its state and
+// writes it back, so that the next change from any replica does not build
+// on nothing and drop the kill switch. A failed restore is tried again at
+// the next refresh.
 func (c *Controller) refreshStore(ctx context.Context, timeout time.Duration) {
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -306,7 +325,66 @@ func (c *Controller) refreshStore(ctx context.Context, timeout time.Duration) {
 		return
 	}
 	c.storeReachable()
+	if st.Version > 0 {
+		c.mu.Lock()
+		c.dataLossNoted, c.restoreFailed = false, false
+		c.mu.Unlock()
+		c.acceptLive(st, fromRefresh)
+		return
+	}
+	rctx, rcancel := context.WithTimeout(ctx, timeout)
+	defer rcancel()
+	known, _, err := c.restore(rctx, true)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		c.mu.Lock()
+		if !c.restoreFailed {
+			c.restoreFailed = true
+			c.log.Warn("rollout: store has no state (data lost?) and restoring the last known one failed; keeping it, retrying at the next refresh",
+				"version", known.Version, "state", summarize(known), "err", err)
+		}
+		c.mu.Unlock()
+		return
+	}
+	// With no known state either, st is the zero state the view holds.
 	c.acceptLive(st, fromRefresh)
+}
+
+// restore writes the live state this replica knows to the store if the
+// store holds none, and logs a restore once per loss. It returns the known
+// state (Version 0: this replica knows none, so nothing was tried) and
+// whether it was restored. sawEmpty says the caller found the store empty,
+// so that finding it filled now means another replica restored it first.
+func (c *Controller) restore(ctx context.Context, sawEmpty bool) (known State, restored bool, err error) {
+	c.restoreMu.Lock()
+	defer c.restoreMu.Unlock()
+	c.mu.Lock()
+	known = c.live
+	c.mu.Unlock()
+	if known.Version == 0 {
+		return known, false, nil
+	}
+	restored, err = c.opts.Store.Restore(ctx, known)
+	if err != nil {
+		return known, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.restoreFailed = false
+	switch {
+	case c.dataLossNoted:
+	case restored:
+		c.dataLossNoted = true
+		c.log.Warn("rollout: store had no state (data lost?); restored the last known state from this replica",
+			"version", known.Version, "state", summarize(known))
+	case sawEmpty:
+		c.dataLossNoted = true
+		c.log.Warn("rollout: store had no state (data lost?); another replica already restored it",
+			"version", known.Version)
+	}
+	return known, restored, nil
 }
 
 func (c *Controller) storeReachable() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +133,7 @@ func TestControllerSubscriptionSurvivesClientKill(t *testing.T) {
 
 func TestControllerKeepsStateThroughRedisOutageAndDataLoss(t *testing.T) {
 	srv := redistest.Start(t)
+	probe := dialStore(t, srv.URL(), rollout.RedisStoreOptions{})
 	a := startReplica(t, srv, 200*time.Millisecond)
 	b := startReplica(t, srv, 200*time.Millisecond)
 
@@ -155,10 +157,17 @@ func TestControllerKeepsStateThroughRedisOutageAndDataLoss(t *testing.T) {
 		t.Errorf("A's kill switch after a failed Apply = %v, want bypass", got)
 	}
 
-	// Redis comes back without its data.
+	// Redis comes back without its data. The replicas keep their state and
+	// the first to find the store empty writes it back.
 	srv.Restart()
+	eventually(t, "the state is back in Redis", func() bool {
+		st, err := probe.Load(t.Context())
+		return err == nil && st.Version == e.After.Version && st.Kill == rollout.KillBypass
+	})
+	eventually(t, "one replica logs that it restored the state", func() bool {
+		return a.log.count(restoredMsg)+b.log.count(restoredMsg) == 1
+	})
 	for name, r := range map[string]replica{"A": a, "B": b} {
-		eventually(t, name+" reads the empty store", func() bool { return r.log.count("store holds no state") > 0 })
 		if v := r.c.View(); v.Kill() != rollout.KillBypass || v.Live.Version != e.After.Version {
 			t.Errorf("%s after data loss: kill %v version %d, want bypass %d kept", name, v.Kill(), v.Live.Version, e.After.Version)
 		}
@@ -173,18 +182,210 @@ func TestControllerKeepsStateThroughRedisOutageAndDataLoss(t *testing.T) {
 	if next.After.Version <= e.After.Version {
 		t.Fatalf("version after data loss %d, not above the kept %d", next.After.Version, e.After.Version)
 	}
+	if next.Before.Version != e.After.Version {
+		t.Errorf("change after data loss built on version %d, want the restored %d", next.Before.Version, e.After.Version)
+	}
 	for name, r := range map[string]replica{"A": a, "B": b} {
 		eventually(t, name+" takes the change made after data loss", func() bool {
 			v := r.c.View()
 			return v.Live.Version == next.After.Version && v.Kill() == rollout.KillShadow
 		})
-		if n := r.log.count("store holds no state"); n != 1 {
-			t.Errorf("%s warned about the data loss %d times, want once", name, n)
+		if n := r.log.count("store had no state"); n > 1 {
+			t.Errorf("%s warned about the data loss %d times, want at most once", name, n)
 		}
-		if r.log.count("store reachable again") == 0 {
-			t.Errorf("%s did not log the recovery", name)
+		eventually(t, name+" logs the recovery", func() bool { return r.log.count("store reachable again") > 0 })
+	}
+}
+
+// restoredMsg is logged by the replica whose Restore filled an empty store.
+const restoredMsg = "restored the last known state from this replica"
+
+// An unrelated change after Redis lost its data must build on the state the
+// replicas still know, not on the empty store: it must not clear the kill
+// switch.
+func TestControllerChangeAfterDataLossKeepsTheKillSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		refresh time.Duration
+	}{
+		// No refresh tick comes: Apply alone must restore, as for a
+		// change made right after the loss, before any tick.
+		{"before any refresh", time.Hour},
+		{"with refresh", 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			probe := dialStore(t, srv.URL(), rollout.RedisStoreOptions{})
+			a := startReplica(t, srv, tc.refresh)
+			b := startReplica(t, srv, tc.refresh)
+			waitSubscribers(t, srv, 2)
+
+			e, err := a.c.Apply(t.Context(), killChange(rollout.KillBypass, "incident"))
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			eventually(t, "B sees the kill switch", func() bool { return b.c.View().Kill() == rollout.KillBypass })
+
+			srv.Restart() // empty: the server keeps nothing on disk
+			// Once both subscriptions are back, B's change is pushed
+			// to A even without a refresh.
+			waitSubscribers(t, srv, 2)
+			search := &rollout.Setting{Mode: policy.ModeShadow}
+			next, err := b.c.Apply(t.Context(), rollout.Change{
+				Kind: rollout.ChangeMode, Route: "search", Setting: search, Actor: "sre", Reason: "unrelated",
+			})
+			if err != nil {
+				t.Fatalf("Apply after data loss: %v", err)
+			}
+			if next.After.Kill != rollout.KillBypass || next.After.Routes["search"] != *search {
+				t.Errorf("state after the change = %+v, want kill bypass kept and search shadow", next.After)
+			}
+			if next.Before.Version != e.After.Version {
+				t.Errorf("change built on version %d, want the known %d", next.Before.Version, e.After.Version)
+			}
+			if tc.refresh == time.Hour {
+				if n := b.log.count(restoredMsg); n != 1 {
+					t.Errorf("B logged restoring the state %d times, want once, from Apply", n)
+				}
+			}
+			for name, r := range map[string]replica{"A": a, "B": b} {
+				eventually(t, name+" takes the change", func() bool {
+					return r.c.View().Live.Version == next.After.Version
+				})
+				if v := r.c.View(); v.Kill() != rollout.KillBypass || v.Live.Routes["search"] != *search {
+					t.Errorf("%s's view after the change: kill %v routes %v, want bypass and search shadow", name, v.Kill(), v.Live.Routes)
+				}
+			}
+			st, err := probe.Load(t.Context())
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if st.Version != next.After.Version || st.Kill != rollout.KillBypass {
+				t.Errorf("Redis holds version %d kill %v, want %d bypass", st.Version, st.Kill, next.After.Version)
+			}
+		})
+	}
+}
+
+// Without any change, a refresh finds the store empty and restores it, so
+// that whatever comes next builds on the known state.
+func TestControllerRestoresLostStateOnRefresh(t *testing.T) {
+	srv := redistest.Start(t)
+	probe := dialStore(t, srv.URL(), rollout.RedisStoreOptions{})
+	a := startReplica(t, srv, 200*time.Millisecond)
+	b := startReplica(t, srv, 200*time.Millisecond)
+	if _, err := a.c.Apply(t.Context(), killChange(rollout.KillBypass, "incident")); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	e, err := a.c.Apply(t.Context(), rollout.Change{
+		Kind: rollout.ChangeMode, Route: "login", Setting: &rollout.Setting{Mode: policy.ModeCanary, Percent: 5}, Actor: "sre", Reason: "canary",
+	})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	eventually(t, "B sees both changes", func() bool { return b.c.View().Live.Version == e.After.Version })
+
+	srv.Restart()
+	eventually(t, "the state is back in Redis", func() bool {
+		st, err := probe.Load(t.Context())
+		return err == nil && st.Version == e.After.Version
+	})
+	st, err := probe.Load(t.Context())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if st.Kill != rollout.KillBypass || st.Routes["login"] != (rollout.Setting{Mode: policy.ModeCanary, Percent: 5}) {
+		t.Errorf("restored state %+v, want kill bypass and login canary 5%%", st)
+	}
+	// A restore is not a change: the audit trail Redis lost stays empty.
+	if entries, err := probe.Audit(t.Context(), 10); err != nil || len(entries) != 0 {
+		t.Errorf("audit after the restore = %d entries (%v), want none", len(entries), err)
+	}
+	eventually(t, "one replica logs that it restored the state", func() bool {
+		return a.log.count(restoredMsg)+b.log.count(restoredMsg) == 1
+	})
+	for name, r := range map[string]replica{"A": a, "B": b} {
+		if v := r.c.View(); v.Live.Version != e.After.Version || v.Kill() != rollout.KillBypass {
+			t.Errorf("%s's view after the restore: version %d kill %v, want %d bypass", name, v.Live.Version, v.Kill(), e.After.Version)
 		}
 	}
+}
+
+// lossyStore is a Store whose backend a test can swap for an empty one, as
+// when Redis loses its data, and whose Restore can be made to fail. Its
+// subscription never delivers, so only refreshes and Apply carry state.
+type lossyStore struct {
+	cur          atomic.Pointer[rollout.MemoryStore]
+	failRestore  atomic.Bool
+	restoreCalls atomic.Int64
+}
+
+func (s *lossyStore) Load(ctx context.Context) (rollout.State, error) {
+	return s.cur.Load().Load(ctx)
+}
+
+func (s *lossyStore) Update(ctx context.Context, c rollout.Change, now time.Time) (rollout.AuditEntry, error) {
+	return s.cur.Load().Update(ctx, c, now)
+}
+
+func (s *lossyStore) Restore(ctx context.Context, st rollout.State) (bool, error) {
+	s.restoreCalls.Add(1)
+	if s.failRestore.Load() {
+		return false, errors.New("restore refused")
+	}
+	return s.cur.Load().Restore(ctx, st)
+}
+
+func (s *lossyStore) Audit(ctx context.Context, limit int) ([]rollout.AuditEntry, error) {
+	return s.cur.Load().Audit(ctx, limit)
+}
+
+func (s *lossyStore) Subscribe(ctx context.Context, ready chan<- struct{}, _ func(rollout.State)) error {
+	close(ready)
+	<-ctx.Done()
+	return nil
+}
+
+func (s *lossyStore) Close() error { return nil }
+
+// A failed restore keeps the view, refuses changes that would build on
+// nothing, is logged once, and is tried again at every refresh.
+func TestControllerRetriesAFailedRestore(t *testing.T) {
+	store := &lossyStore{}
+	store.cur.Store(rollout.NewMemoryStore(0))
+	rec := newLogRecorder(t)
+	c := startController(t, rollout.ControllerOptions{Store: store, Refresh: 200 * time.Millisecond, Logger: slog.New(rec)})
+	e, err := c.Apply(t.Context(), killChange(rollout.KillBypass, "incident"))
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+
+	store.failRestore.Store(true)
+	empty := rollout.NewMemoryStore(0)
+	calls := store.restoreCalls.Load()
+	store.cur.Store(empty)
+	eventually(t, "several refreshes try to restore", func() bool { return store.restoreCalls.Load() >= calls+3 })
+	if n := rec.count("restoring the last known one failed"); n != 1 {
+		t.Errorf("the failed restore was logged %d times, want once", n)
+	}
+	if v := c.View(); v.Kill() != rollout.KillBypass || v.Live.Version != e.After.Version {
+		t.Errorf("view while the restore fails: kill %v version %d, want bypass %d kept", v.Kill(), v.Live.Version, e.After.Version)
+	}
+	if _, err := c.Apply(t.Context(), rollout.Change{
+		Kind: rollout.ChangeMode, Route: "search", Setting: &rollout.Setting{Mode: policy.ModeShadow}, Actor: "sre", Reason: "unrelated",
+	}); err == nil {
+		t.Error("Apply succeeded on an empty store it could not restore")
+	}
+	if st, err := empty.Load(t.Context()); err != nil || st.Version != 0 {
+		t.Errorf("empty store after a refused Apply: version %d (%v), want still empty", st.Version, err)
+	}
+
+	store.failRestore.Store(false)
+	eventually(t, "a refresh restores the state", func() bool {
+		st, err := empty.Load(t.Context())
+		return err == nil && st.Version == e.After.Version && st.Kill == rollout.KillBypass
+	})
+	eventually(t, "the restore is logged", func() bool { return rec.count(restoredMsg) == 1 })
 }
 
 func TestControllerStartsWithRedisDownAndCatchesUp(t *testing.T) {

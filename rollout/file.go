@@ -11,7 +11,7 @@ import (
 
 // ParseOverride parses an override file: YAML in the shape of State, e.g.
 //
-//	kill: shadow            # none, shadow or bypass
+//	kill: shadow            # none, shadow or bypass; can only strengthen the live one
 //	default: {mode: enforce}
 //	routes:
 //	  login: {mode: canary, percent: 5}

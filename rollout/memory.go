@@ -81,6 +81,31 @@ func (m *MemoryStore) Update(ctx context.Context, c Change, now time.Time) (Audi
 	return cloneEntry(entry), nil
 }
 
+// Restore stores a copy of s and queues it for every subscriber if the store
+// holds no state yet, and reports whether it did. A MemoryStore never loses
+// its state, so this only matters before the first Update.
+func (m *MemoryStore) Restore(ctx context.Context, s State) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("rollout: restore: %w", err)
+	}
+	if err := checkRestore(s); err != nil {
+		return false, fmt.Errorf("rollout: restore: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrStoreClosed
+	}
+	if m.state.Version != 0 {
+		return false, nil
+	}
+	m.state = s.Clone()
+	for sub := range m.subs {
+		sub.enqueue(s.Clone())
+	}
+	return true, nil
+}
+
 // Audit returns up to limit entries, newest first; limit <= 0 returns all
 // that are kept.
 func (m *MemoryStore) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {

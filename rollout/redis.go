@@ -223,6 +223,39 @@ func (s *RedisStore) Update(ctx context.Context, c Change, now time.Time) (Audit
 	return AuditEntry{}, fmt.Errorf("rollout: update: state changed concurrently %d times in a row: %w", maxTxTries, redis.TxFailedErr)
 }
 
+// restoreScript stores a state only where there is none and publishes it
+// when it did, in one atomic step: a check and a separate write could
+// overwrite a change another replica made in between.
+var restoreScript = redis.NewScript(`
+-- KEYS[1]: the state key. ARGV[1]: the state as JSON; ARGV[2]: the channel.
+-- Reply: 1 when the state was stored, 0 when the key already held one.
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
+  return 1
+end
+return 0
+`)
+
+// Restore stores s and publishes it, unless the state key exists, and
+// reports whether it did. The audit list is left alone: nothing changed
+// from what the replicas already hold.
+func (s *RedisStore) Restore(ctx context.Context, st State) (bool, error) {
+	if err := checkRestore(st); err != nil {
+		return false, fmt.Errorf("rollout: restore: %w", err)
+	}
+	stateJSON, err := json.Marshal(st)
+	if err != nil {
+		return false, fmt.Errorf("rollout: restore: encode state: %w", err)
+	}
+	// Run falls back from EVALSHA to EVAL, which matters here: the script
+	// cache is gone after the very restart that makes a restore necessary.
+	n, err := restoreScript.Run(ctx, s.client, []string{s.stateKey}, stateJSON, s.channel).Int64()
+	if err != nil {
+		return false, fmt.Errorf("rollout: restore: %w", err)
+	}
+	return n == 1, nil
+}
+
 // Audit returns up to limit entries, newest first; limit <= 0 returns all
 // that are kept. An entry that cannot be decoded is skipped and logged.
 func (s *RedisStore) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {

@@ -113,6 +113,54 @@ func TestRedisStoreKeysAndChannel(t *testing.T) {
 	}
 }
 
+// Restore writes the same key and publishes on the same channel as Update,
+// and survives the loss of Redis's script cache, which the restart that
+// makes a restore necessary also causes.
+func TestRedisStoreRestoreUsesTheStateKeyAndChannel(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := rawClient(t, srv)
+	s := dialStore(t, srv.URL(), rollout.RedisStoreOptions{})
+	ctx := t.Context()
+
+	sub := raw.Subscribe(ctx, "ba:v1:{rollout}:changes")
+	t.Cleanup(func() { _ = sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+
+	known := rollout.State{Version: 42, Kill: rollout.KillBypass, UpdatedBy: "alice"}
+	for i := range 2 {
+		if ok, err := s.Restore(ctx, known); err != nil || !ok {
+			t.Fatalf("Restore %d on an empty store = %v, %v; want true", i, ok, err)
+		}
+		var st rollout.State
+		b, err := raw.Get(ctx, "ba:v1:{rollout}:state").Bytes()
+		if err != nil {
+			t.Fatalf("GET state: %v", err)
+		}
+		if err := json.Unmarshal(b, &st); err != nil || st.Version != 42 || st.Kill != rollout.KillBypass {
+			t.Errorf("state key after Restore %d = %s (%v), want the restored state as JSON", i, b, err)
+		}
+		msg, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		if err := json.Unmarshal([]byte(msg.Payload), &st); err != nil || st.Version != 42 {
+			t.Errorf("published %s (%v) after Restore %d, want the restored state", msg.Payload, err, i)
+		}
+		if n, err := raw.Exists(ctx, "ba:v1:{rollout}:audit").Result(); err != nil || n != 0 {
+			t.Errorf("audit list exists (%d, %v) after Restore %d, want none: a restore is not a change", n, err, i)
+		}
+		// Lose the data and the cached script, as a restart does.
+		if err := raw.Del(ctx, "ba:v1:{rollout}:state").Err(); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+		if err := raw.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatalf("SCRIPT FLUSH: %v", err)
+		}
+	}
+}
+
 func TestRedisStoreSkipsUndecodableMessages(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := rawClient(t, srv)
@@ -167,6 +215,9 @@ func TestRedisStoreFailsWhileRedisIsDown(t *testing.T) {
 	}
 	if _, err := s.Audit(ctx, 10); err == nil {
 		t.Error("Audit succeeded with Redis down")
+	}
+	if _, err := s.Restore(ctx, rollout.State{Version: 1, Kill: rollout.KillBypass}); err == nil {
+		t.Error("Restore succeeded with Redis down")
 	}
 	ready := make(chan struct{})
 	err := s.Subscribe(ctx, ready, func(rollout.State) {})

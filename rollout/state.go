@@ -15,7 +15,8 @@ import (
 // Kill is the emergency kill switch. It overrides every mode.
 type Kill uint8
 
-// Kill switch positions.
+// Kill switch positions, from weakest to strongest: View.Kill relies on the
+// order to pick the stronger of two layers.
 const (
 	// KillNone leaves the modes in charge.
 	KillNone Kill = iota
@@ -269,18 +270,36 @@ const DefaultAuditCap = 1000
 // Implementations must be safe for concurrent use; one conformance suite
 // (rollout/statetest) specifies them.
 type Store interface {
-	// Load returns the current state; the zero State when none was ever set.
+	// Load returns the current state; the zero State when none was ever set
+	// or the store lost it.
 	Load(ctx context.Context) (State, error)
 	// Update applies c atomically against the current state (no lost
 	// update between replicas), appends the audit entry (keeping at most the
 	// newest cap entries) and notifies subscribers, all before returning.
 	Update(ctx context.Context, c Change, now time.Time) (AuditEntry, error)
+	// Restore stores s as the current state only if the store holds none
+	// (Version 0: never set, or lost), and reports whether it did. Replicas
+	// call it when they find the store empty while they still know a state,
+	// so that the next change builds on that state instead of on nothing.
+	// It is not audited as a change; it notifies subscribers like an Update.
+	// s must have a Version above 0 and be valid.
+	Restore(ctx context.Context, s State) (bool, error)
 	// Audit returns up to limit entries, newest first.
 	Audit(ctx context.Context, limit int) ([]AuditEntry, error)
-	// Subscribe calls fn with every state an Update stores, from any
-	// replica, until ctx is done or the subscription breaks; it returns nil
-	// when ctx is done and an error otherwise (the caller resubscribes).
+	// Subscribe calls fn with every state an Update or Restore stores, from
+	// any replica, until ctx is done or the subscription breaks; it returns
+	// nil when ctx is done and an error otherwise (the caller resubscribes).
 	// ready is closed once the subscription is active.
 	Subscribe(ctx context.Context, ready chan<- struct{}, fn func(State)) error
 	Close() error
+}
+
+// checkRestore reports a state Restore must refuse: one without a version
+// would read as "no state" and be restored over and over, and one that no
+// replica could apply must not become the shared state.
+func checkRestore(s State) error {
+	if s.Version <= 0 {
+		return fmt.Errorf("version: %d, want above 0", s.Version)
+	}
+	return s.Validate()
 }

@@ -55,19 +55,23 @@ type View struct {
 	FileError string
 }
 
-// Kill returns the kill switch in force: the override file's when it sets
-// one, else the live state's.
+// Kill returns the kill switch in force: the stronger of the override
+// file's and the live state's (bypass > shadow > none). Unlike the mode
+// overrides, the file does not replace the live kill switch: an emergency
+// stop an SRE set in one layer must not be weakened by the other, so the
+// file can only add to it.
 func (v *View) Kill() Kill {
-	if v.File != nil && v.File.Kill != KillNone {
-		return v.File.Kill
+	if v.File != nil {
+		return max(v.File.Kill, v.Live.Kill)
 	}
 	return v.Live.Kill
 }
 
-// Resolve returns the mode route runs in. Precedence: kill switch >
-// override file (route, then default) > live state (route, then default) >
-// policy file route (which policy.Policy.Route already falls back to the
-// default route for).
+// Resolve returns the mode route runs in. Precedence: kill switch (the
+// stronger of the file's and the live one, see Kill) > override file
+// (route, then default) > live state (route, then default) > policy file
+// route (which policy.Policy.Route already falls back to the default route
+// for).
 func (v *View) Resolve(route *policy.Route) Applied {
 	switch v.Kill() {
 	case KillBypass:

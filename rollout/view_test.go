@@ -55,15 +55,26 @@ func TestViewResolvePrecedence(t *testing.T) {
 			Live: rollout.State{Kill: rollout.KillBypass},
 			File: &rollout.State{Routes: routes(mode(policy.ModeEnforce))}},
 			rollout.Applied{Mode: policy.ModeBypass, Source: rollout.SourceKill}},
-		// The file's kill switch is the stronger layer when it sets one;
-		// "none" in the file does not clear a live kill switch.
-		{"file kill shadow over live kill bypass", rollout.View{
+		// The kill switch in force is the stronger of the two layers, so
+		// neither can weaken an emergency stop set in the other.
+		{"file kill shadow does not weaken live kill bypass", rollout.View{
 			Live: rollout.State{Kill: rollout.KillBypass},
 			File: &rollout.State{Kill: rollout.KillShadow}},
-			rollout.Applied{Mode: policy.ModeShadow, Source: rollout.SourceKill}},
-		{"file kill none leaves live kill", rollout.View{
+			rollout.Applied{Mode: policy.ModeBypass, Source: rollout.SourceKill}},
+		{"file kill bypass strengthens live kill shadow", rollout.View{
+			Live: rollout.State{Kill: rollout.KillShadow},
+			File: &rollout.State{Kill: rollout.KillBypass}},
+			rollout.Applied{Mode: policy.ModeBypass, Source: rollout.SourceKill}},
+		{"file kill none leaves live kill shadow", rollout.View{
 			Live: rollout.State{Kill: rollout.KillShadow},
 			File: &rollout.State{Kill: rollout.KillNone}},
+			rollout.Applied{Mode: policy.ModeShadow, Source: rollout.SourceKill}},
+		{"file without kill leaves live kill shadow", rollout.View{
+			Live: rollout.State{Kill: rollout.KillShadow},
+			File: &rollout.State{Routes: routes(mode(policy.ModeEnforce))}},
+			rollout.Applied{Mode: policy.ModeShadow, Source: rollout.SourceKill}},
+		{"no file leaves live kill shadow", rollout.View{
+			Live: rollout.State{Kill: rollout.KillShadow, Routes: routes(mode(policy.ModeEnforce))}},
 			rollout.Applied{Mode: policy.ModeShadow, Source: rollout.SourceKill}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,6 +82,32 @@ func TestViewResolvePrecedence(t *testing.T) {
 				t.Errorf("Resolve = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// Every combination: the file can strengthen the live kill switch, never
+// weaken it.
+func TestViewKillIsTheStrongerLayer(t *testing.T) {
+	kills := []rollout.Kill{rollout.KillNone, rollout.KillShadow, rollout.KillBypass}
+	for _, live := range kills {
+		t.Run(fmt.Sprintf("no file, live %v", live), func(t *testing.T) {
+			v := rollout.View{Live: rollout.State{Kill: live}}
+			if got := v.Kill(); got != live {
+				t.Errorf("Kill = %v, want %v", got, live)
+			}
+		})
+		for _, file := range kills {
+			t.Run(fmt.Sprintf("file %v, live %v", file, live), func(t *testing.T) {
+				v := rollout.View{Live: rollout.State{Kill: live}, File: &rollout.State{Kill: file}}
+				want := live
+				if file > live {
+					want = file
+				}
+				if got := v.Kill(); got != want {
+					t.Errorf("Kill = %v, want %v", got, want)
+				}
+			})
+		}
 	}
 }
 

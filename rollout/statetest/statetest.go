@@ -325,6 +325,146 @@ func Run(t *testing.T, newStores func(t *testing.T, auditCap int) (a, b rollout.
 		}
 	})
 
+	t.Run("RestoreOnAnEmptyStoreSetsTheStateAndNotifies", func(t *testing.T) {
+		a, b := newStores(t, 10)
+		ctx := t.Context()
+		got := make(chan rollout.State, 16)
+		subscribe(t, b, func(st rollout.State) { got <- st })
+
+		known := knownState()
+		ok, err := a.Restore(ctx, known)
+		if err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		if !ok {
+			t.Fatal("Restore on an empty store = false, want true")
+		}
+		st, err := b.Load(ctx)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if !equalState(st, known) {
+			t.Errorf("Load through the other handle after Restore = %+v, want %+v", st, known)
+		}
+		select {
+		case st := <-got:
+			if !equalState(st, known) {
+				t.Errorf("notification = %+v, want the restored %+v", st, known)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("no notification of the restored state within %v", waitTimeout)
+		}
+		// Nothing changed from what the replicas knew: no audit entry.
+		entries, err := b.Audit(ctx, 10)
+		if err != nil {
+			t.Fatalf("Audit: %v", err)
+		}
+		if len(entries) != 0 {
+			t.Errorf("audit after Restore has %d entries, want none", len(entries))
+		}
+	})
+
+	t.Run("RestoreOnAStoreWithAStateChangesNothing", func(t *testing.T) {
+		a, b := newStores(t, 10)
+		ctx := t.Context()
+		entry, err := a.Update(ctx, modeChange("login", &rollout.Setting{Mode: policy.ModeEnforce}), time.Now())
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		got := make(chan rollout.State, 16)
+		subscribe(t, a, func(st rollout.State) { got <- st })
+
+		// Even a newer state must not replace a stored one: Restore is
+		// only for a store that has nothing.
+		newer := knownState()
+		newer.Version = entry.After.Version + 1
+		ok, err := b.Restore(ctx, newer)
+		if err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		if ok {
+			t.Error("Restore on a store holding a state = true, want false")
+		}
+		st, err := a.Load(ctx)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if !equalState(st, entry.After) {
+			t.Errorf("Load after a refused Restore = %+v, want the stored %+v", st, entry.After)
+		}
+		entries, err := a.Audit(ctx, 10)
+		if err != nil {
+			t.Fatalf("Audit: %v", err)
+		}
+		if len(entries) != 1 {
+			t.Errorf("audit after a refused Restore has %d entries, want the one Update's", len(entries))
+		}
+		// Notifications arrive in order, so if Restore had published
+		// anything it would come before this Update's state.
+		next, err := b.Update(ctx, modeChange("search", &rollout.Setting{Mode: policy.ModeShadow}), time.Now())
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		select {
+		case st := <-got:
+			if !equalState(st, next.After) {
+				t.Errorf("first notification after a refused Restore = %+v, want the next Update's %+v", st, next.After)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("no notification of the Update within %v", waitTimeout)
+		}
+	})
+
+	t.Run("UpdateAfterRestoreBuildsOnTheRestoredState", func(t *testing.T) {
+		a, b := newStores(t, 10)
+		ctx := t.Context()
+		known := knownState()
+		if ok, err := a.Restore(ctx, known); err != nil || !ok {
+			t.Fatalf("Restore = %v, %v; want true", ok, err)
+		}
+		entry, err := b.Update(ctx, modeChange("search", &rollout.Setting{Mode: policy.ModeShadow}), time.Now())
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		if !equalState(entry.Before, known) {
+			t.Errorf("Update's before = %+v, want the restored %+v", entry.Before, known)
+		}
+		after := entry.After
+		if after.Kill != rollout.KillBypass {
+			t.Errorf("kill after an unrelated change = %v, want the restored bypass", after.Kill)
+		}
+		if after.Routes["login"] != known.Routes["login"] || after.Routes["search"] != (rollout.Setting{Mode: policy.ModeShadow}) {
+			t.Errorf("routes after the change = %v, want the restored login and the new search", after.Routes)
+		}
+		if after.Version <= known.Version {
+			t.Errorf("version after the change %d, not above the restored %d", after.Version, known.Version)
+		}
+		st, err := a.Load(ctx)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if !equalState(st, after) {
+			t.Errorf("Load = %+v, want the state Update returned, %+v", st, after)
+		}
+	})
+
+	t.Run("RestoreRefusesStatesNoReplicaCouldUse", func(t *testing.T) {
+		a, b := newStores(t, 10)
+		ctx := t.Context()
+		noVersion := knownState()
+		noVersion.Version = 0
+		badKill := knownState()
+		badKill.Kill = 7
+		badRoute := knownState()
+		badRoute.Routes = map[string]rollout.Setting{"login": {Mode: policy.ModeCanary, Percent: 150}}
+		for name, st := range map[string]rollout.State{"no version": noVersion, "unknown kill": badKill, "canary above 100": badRoute} {
+			if ok, err := a.Restore(ctx, st); err == nil || ok {
+				t.Errorf("Restore with %s = %v, %v; want false and an error", name, ok, err)
+			}
+		}
+		expectUntouched(t, b)
+	})
+
 	t.Run("SubscribeReturnsNilWhenItsContextIsCancelled", func(t *testing.T) {
 		_, b := newStores(t, 10)
 		done, cancel := subscribe(t, b, func(rollout.State) {})
@@ -374,6 +514,19 @@ func expectUntouched(t *testing.T, s rollout.Store) {
 	}
 	if len(entries) != 0 {
 		t.Errorf("audit after a refused change has %d entries, want none", len(entries))
+	}
+}
+
+// knownState is a state a replica might still hold after the store lost
+// it: a kill switch, a default and a route override.
+func knownState() rollout.State {
+	return rollout.State{
+		Version:   time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano(),
+		Kill:      rollout.KillBypass,
+		Default:   &rollout.Setting{Mode: policy.ModeEnforce},
+		Routes:    map[string]rollout.Setting{"login": {Mode: policy.ModeCanary, Percent: 5}},
+		UpdatedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		UpdatedBy: "alice",
 	}
 }
 
