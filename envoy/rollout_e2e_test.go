@@ -280,6 +280,15 @@ routes:
 				return nil
 			})
 		}
+		// A replica that restarts reads the live state back from Redis.
+		if err := replicas[2].proc.stop(t, 20*time.Second); err != nil {
+			t.Fatalf("replica-c exit: %v", err)
+		}
+		replicas[2] = startReplica(t, "replica-c2", policyFile, redis.URL())
+		if enforced, mode := replicas[2].botCheck(t, "login", "192.0.2.2"); enforced || mode != "shadow" {
+			t.Fatalf("restarted replica: enforced=%v mode=%s, want the kill switch it missed", enforced, mode)
+		}
+
 		redis.Stop()
 		// Each replica re-reads the live state every second; wait until every
 		// one has failed a re-read, then look again.
