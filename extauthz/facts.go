@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/botauthz/botauthz/clientip"
 )
 
 // Facts are what one CheckRequest says about the request. Strings point into
@@ -62,49 +64,8 @@ func readFacts(req *authv3.CheckRequest, sessionCookie string, xffHops int, f *F
 		f.Session = cookieValue(f.Headers["cookie"], sessionCookie)
 	}
 
-	if ip, ok := parseIP(f.Headers["x-envoy-external-address"]); ok {
-		f.ClientIP = ip
-		return
-	}
-	if xffHops > 0 {
-		if ip, ok := parseIP(xffEntry(f.Headers["x-forwarded-for"], xffHops)); ok {
-			f.ClientIP = ip
-			return
-		}
-	}
-	if ip, ok := parseIP(attrs.GetSource().GetAddress().GetSocketAddress().GetAddress()); ok {
-		f.ClientIP = ip
-	}
-}
-
-// parseIP parses an address as Envoy or a proxy writes it: surrounding blanks,
-// an IPv6 zone and 4-in-6 mapping are tolerated; ports are not expected.
-func parseIP(s string) (netip.Addr, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" || len(s) > 64 {
-		return netip.Addr{}, false
-	}
-	ip, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return ip.WithZone("").Unmap(), true
-}
-
-// xffEntry returns the n-th comma-separated entry from the right (n >= 1), or
-// "" when the list is shorter.
-func xffEntry(xff string, n int) string {
-	for end := len(xff); end >= 0; {
-		start := strings.LastIndexByte(xff[:end], ',') + 1
-		if n--; n == 0 {
-			return xff[start:end]
-		}
-		if start == 0 {
-			break
-		}
-		end = start - 1
-	}
-	return ""
+	f.ClientIP = clientip.From(f.Headers["x-envoy-external-address"], f.Headers["x-forwarded-for"], xffHops,
+		attrs.GetSource().GetAddress().GetSocketAddress().GetAddress())
 }
 
 // cookieValue returns the value of the named cookie in a Cookie header (pairs

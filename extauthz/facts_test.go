@@ -58,25 +58,6 @@ func TestCookieValue(t *testing.T) {
 	}
 }
 
-func TestXFFEntry(t *testing.T) {
-	cases := []struct {
-		xff  string
-		n    int
-		want string
-	}{
-		{"a, b, c", 1, " c"},
-		{"a, b, c", 3, "a"},
-		{"a, b, c", 4, ""},
-		{"", 1, ""},
-		{",", 2, ""},
-	}
-	for _, c := range cases {
-		if got := xffEntry(c.xff, c.n); got != c.want {
-			t.Errorf("xffEntry(%q, %d) = %q, want %q", c.xff, c.n, got, c.want)
-		}
-	}
-}
-
 // FuzzCheck feeds garbage through the whole Check: every input must end in a
 // response with an explicit status, never a panic or an error. The seed
 // corpus lives in testdata/fuzz/FuzzCheck.
