@@ -1,0 +1,115 @@
+package telemetry
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/botauthz/botauthz/extauthz"
+)
+
+// Lengths past which request text is cut in the decision log, so that a
+// client cannot make one log line arbitrarily large.
+const (
+	maxUserAgentLog = 256
+	maxHostLog      = 256
+	maxPathLog      = 1024
+)
+
+// logReason is one fired signal as the decision log writes it.
+type logReason struct {
+	Code   string `json:"code"`
+	Weight int    `json:"weight"`
+}
+
+// logDecision writes the decision log line of d. It never writes the
+// cookie header or the session value: they are credentials.
+func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *extauthz.Facts, elapsed time.Duration) {
+	if f == nil {
+		f = &extauthz.Facts{}
+	}
+	// A fresh slice: d.Result's reasons are reused for the next Check, and
+	// a handler may keep the record past this call.
+	reasons := d.Result.Reasons()
+	logged := make([]logReason, len(reasons))
+	for i, x := range reasons {
+		logged[i] = logReason{Code: x.Code.String(), Weight: x.Weight}
+	}
+
+	var buf [24]slog.Attr
+	attrs := append(buf[:0],
+		slog.String("request_id", f.RequestID),
+		slog.String("route", d.Route),
+		slog.String("client_ip", logClientIP(f.ClientIP, r.fullClientIP)),
+		slog.String("method", f.Method),
+		slog.String("host", truncate(f.Host, maxHostLog)),
+		slog.String("path", truncate(pathOnly(f.Path), maxPathLog)),
+		slog.String("user_agent", truncate(f.Headers["user-agent"], maxUserAgentLog)),
+		slog.Int("score", d.Score),
+		slog.String("band", d.Band.String()),
+		slog.Any("reasons", logged),
+		slog.Int("challenge_below", d.ChallengeBelow),
+		slog.Int("deny_below", d.DenyBelow),
+		slog.String("action", d.Action.String()),
+		slog.String("enforced_action", d.Enforced.String()),
+		slog.String("mode", d.Mode.String()),
+		slog.String("mode_source", d.ModeSource.String()),
+		slog.Bool("degraded", d.Degraded),
+		slog.String("policy_version", d.PolicyVersion),
+		slog.Duration("elapsed", elapsed),
+	)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs,
+			slog.String("trace_id", sc.TraceID().String()),
+			slog.String("span_id", sc.SpanID().String()))
+	}
+	r.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
+}
+
+// logClientIP returns the client address as logged: by default an IPv4
+// address's /24 and an IPv6 address's /48 (its site), which still tells
+// networks apart without identifying a person. Empty when unknown.
+func logClientIP(ip netip.Addr, full bool) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	ip = ip.Unmap()
+	if full {
+		return ip.String()
+	}
+	bits := 24
+	if ip.Is6() {
+		bits = 48
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return ""
+	}
+	return p.Addr().String()
+}
+
+// pathOnly drops the query string (and a fragment), which can carry
+// tokens and personal data.
+func pathOnly(path string) string {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		return path[:i]
+	}
+	return path
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}

@@ -1,0 +1,70 @@
+// Package telemetry owns botauthz's OpenTelemetry providers, its decision
+// metrics, the decision log, and the dashboards and alerts built on them.
+//
+// The scorer and the Check pipeline never import it: extauthz reports each
+// decision to an extauthz.Observer, which Recorder implements, and cmd
+// wires the two together. Nothing here installs a global provider,
+// propagator or error handler.
+//
+// # Providers
+//
+// Setup reads the standard OTEL_* environment. Tracing is off (a no-op
+// TracerProvider) unless OTEL_TRACES_EXPORTER names an exporter or an
+// OTLP endpoint is set; metrics are always served by MetricsHandler from
+// a private Prometheus registry, and also pushed over OTLP when
+// OTEL_METRICS_EXPORTER or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT asks for it.
+//
+// # Metrics
+//
+// The instruments and the names the Prometheus exposition gives them. The
+// dashboards in grafana/ and the alerts in prometheus/ use these names, and
+// a test checks every name they use against a live scrape.
+//
+//	OTel instrument                      Prometheus series                           Labels
+//	botauthz.decisions (counter)         botauthz_decisions_total                    route, action, enforced_action, mode
+//	botauthz.check.duration (histogram)  botauthz_check_duration_seconds_{bucket,sum,count}  route
+//	botauthz.score (histogram)           botauthz_score_{bucket,sum,count}           route
+//	botauthz.degraded.decisions          botauthz_degraded_decisions_total           route
+//	botauthz.store.calls                 botauthz_store_calls_total                  -
+//	botauthz.store.degraded              botauthz_store_degraded_total               -
+//	botauthz.store.failures              botauthz_store_failures_total               reason: budget, breaker, overloaded
+//	botauthz.store.breaker.state         botauthz_store_breaker_state                - (0 closed, 1 half-open, 2 open)
+//	botauthz.store.keys                  botauthz_store_keys                         -
+//	botauthz.store.evictions             botauthz_store_evictions_total              -
+//	botauthz.kill_switch                 botauthz_kill_switch                        - (0 none, 1 shadow, 2 bypass)
+//	botauthz.route.mode                  botauthz_route_mode                         route, mode, source (1 for the mode in force)
+//	botauthz.route.canary_percent        botauthz_route_canary_percent               route (0 unless the mode is canary)
+//
+// action and enforced_action are allow, challenge, deny or ratelimit; mode
+// is off, shadow, canary, enforce or bypass; source is kill, override-file,
+// override-file-default, live, live-default or policy. A decision counted
+// with action other than allow and enforced_action allow is one that shadow
+// (or the part of a canary outside it, or the kill switch) let through.
+// Route labels are policy route names; past 1000 distinct names new ones
+// are counted as "_other".
+//
+// Check durations fall in buckets from 50µs to 250ms; scores in buckets at
+// 1, 2, 10, 20, …, 90, 99, which separate the automated (1), likely
+// automated (2–29) and likely human (30–99) bands. Unscored decisions
+// (mode off, kill switch bypass, TCP) have no score observation.
+//
+// The store metrics exist once cmd calls ObserveGuard (a Redis store) or
+// ObserveMemory (the in-memory store); the rollout ones once it calls
+// ObserveRollout. The exposition also carries target_info (service.name,
+// service.version), the Go runtime's go_* and the process's process_*
+// metrics. Scope labels (otel_scope_*) are left out.
+//
+// # Decision log
+//
+// Recorder writes one slog record, message "decision", for every decision
+// whose decided action is not allow (shadow's would-be blocks included)
+// and for a RecorderOptions.AllowSample share of allows, with the fields
+// request_id, route, client_ip (an IPv4 /24 or IPv6 /48 network address
+// unless FullClientIP), method, host, path (without the query string),
+// user_agent (first 256 bytes), score, band, reasons (a list of {code,
+// weight}), challenge_below, deny_below, action, enforced_action, mode,
+// mode_source, degraded, policy_version, elapsed (a time.Duration, which
+// slog's JSON handler writes in nanoseconds), and trace_id and span_id
+// when the request is traced. It never writes the cookie header or the
+// session value.
+package telemetry

@@ -1,0 +1,399 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/botauthz/botauthz/extauthz"
+	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/rollout"
+)
+
+// meterName is the instrumentation scope of botauthz's decision metrics.
+const meterName = "github.com/botauthz/botauthz/telemetry"
+
+// maxRoutes bounds the route label. Every decision names a policy route, so
+// only a long run of policy reloads with ever new route names could reach
+// it; past it, new routes are counted as otherRoute.
+const maxRoutes = 1000
+
+// otherRoute is the route label of the routes past maxRoutes.
+const otherRoute = "_other"
+
+// Label sizes: actions and modes are small enums, indexed directly; an
+// out-of-range value is counted at index 0, whose String is "unknown".
+const (
+	numActions = int(policy.ActionRateLimit) + 1
+	numModes   = int(policy.ModeBypass) + 1
+)
+
+// RecorderOptions configure NewRecorder.
+type RecorderOptions struct {
+	// MeterProvider creates the instruments. Required.
+	MeterProvider metric.MeterProvider
+	// DecisionLog receives one "decision" record per logged decision; nil
+	// for no decision log.
+	DecisionLog *slog.Logger
+	// AllowSample is the share of allow decisions logged, 0 to 1. Every
+	// decision whose decided action is not allow is logged.
+	AllowSample float64
+	// FullClientIP logs client addresses whole. By default an IPv4 address
+	// is truncated to its /24 and an IPv6 address to its /48.
+	FullClientIP bool
+}
+
+// Recorder records every decision in metrics and the decision log, and
+// exposes the counter store's and the rollout's state as observable
+// metrics. It implements extauthz.Observer.
+type Recorder struct {
+	decisions metric.Int64Counter
+	degraded  metric.Int64Counter
+	duration  metric.Float64Histogram
+	score     metric.Int64Histogram
+
+	storeCalls    metric.Int64ObservableCounter
+	storeDegraded metric.Int64ObservableCounter
+	storeFailures metric.Int64ObservableCounter
+	breakerState  metric.Int64ObservableGauge
+	storeKeys     metric.Int64ObservableGauge
+	evictions     metric.Int64ObservableCounter
+	killSwitch    metric.Int64ObservableGauge
+	routeMode     metric.Int64ObservableGauge
+	canaryPercent metric.Float64ObservableGauge
+
+	meter metric.Meter
+
+	log          *slog.Logger // nil: no decision log
+	allowSample  float64
+	fullClientIP bool
+
+	// routes maps a route name to its cached measurement options. It is
+	// replaced whole under routesMu when a route is first seen, so the hot
+	// path reads it with one atomic load and no lock.
+	routes   atomic.Pointer[map[string]*routeOptions]
+	routesMu sync.Mutex
+
+	guardObserved, memoryObserved, rolloutObserved atomic.Bool
+}
+
+// routeOptions are one route's attribute sets, built once so that a
+// measurement allocates nothing.
+type routeOptions struct {
+	name   string
+	add    []metric.AddOption    // {route}
+	record []metric.RecordOption // {route}
+	// decisions holds {route, action, enforced_action, mode}, built on
+	// first use.
+	decisions [numActions][numActions][numModes]atomic.Pointer[[]metric.AddOption]
+}
+
+var _ extauthz.Observer = (*Recorder)(nil)
+
+// NewRecorder creates the instruments on opts.MeterProvider.
+func NewRecorder(opts RecorderOptions) (*Recorder, error) {
+	if opts.MeterProvider == nil {
+		return nil, errors.New("telemetry: recorder: a MeterProvider is required")
+	}
+	if math.IsNaN(opts.AllowSample) || opts.AllowSample < 0 || opts.AllowSample > 1 {
+		return nil, fmt.Errorf("telemetry: recorder: AllowSample %v out of range 0..1", opts.AllowSample)
+	}
+	m := opts.MeterProvider.Meter(meterName)
+	r := &Recorder{meter: m, log: opts.DecisionLog, allowSample: opts.AllowSample, fullClientIP: opts.FullClientIP}
+	r.routes.Store(&map[string]*routeOptions{})
+
+	var errs []error
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var err error
+	r.decisions, err = m.Int64Counter("botauthz.decisions",
+		metric.WithDescription("Decisions by route, decided action, enforced action and mode."),
+		metric.WithUnit("{decision}"))
+	check(err)
+	r.degraded, err = m.Int64Counter("botauthz.degraded.decisions",
+		metric.WithDescription("Decisions made without velocity because the counter store failed."),
+		metric.WithUnit("{decision}"))
+	check(err)
+	// The buckets are part of the metrics' contract: the dashboard's
+	// quantiles and the latency alert's 50ms threshold rely on them. They
+	// resolve a Check that normally takes tens of microseconds and still
+	// place one that waits on a slow Redis.
+	r.duration, err = m.Float64Histogram("botauthz.check.duration",
+		metric.WithDescription("Time to decide a Check, from request to response."),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+	check(err)
+	// Score buckets follow the bands (1 automated, 2-29 likely automated,
+	// 30-99 likely human) with one per ten points in between. The unit is
+	// an annotation, so the Prometheus name gets no unit suffix.
+	r.score, err = m.Int64Histogram("botauthz.score",
+		metric.WithDescription("Scores of scored requests: 1 automated to 99 human."),
+		metric.WithUnit("{score}"),
+		metric.WithExplicitBucketBoundaries(1, 2, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99))
+	check(err)
+	r.storeCalls, err = m.Int64ObservableCounter("botauthz.store.calls",
+		metric.WithDescription("Counter store calls through the guard."),
+		metric.WithUnit("{call}"))
+	check(err)
+	r.storeDegraded, err = m.Int64ObservableCounter("botauthz.store.degraded",
+		metric.WithDescription("Counter store calls that failed for any reason, leaving velocity unknown."),
+		metric.WithUnit("{call}"))
+	check(err)
+	r.storeFailures, err = m.Int64ObservableCounter("botauthz.store.failures",
+		metric.WithDescription("Counter store calls the guard failed: budget (too slow), breaker (open), overloaded (too many in flight)."),
+		metric.WithUnit("{call}"))
+	check(err)
+	r.breakerState, err = m.Int64ObservableGauge("botauthz.store.breaker.state",
+		metric.WithDescription("Counter store circuit breaker: 0 closed, 1 half-open, 2 open."))
+	check(err)
+	r.storeKeys, err = m.Int64ObservableGauge("botauthz.store.keys",
+		metric.WithDescription("Counters held by the in-memory counter store."),
+		metric.WithUnit("{key}"))
+	check(err)
+	r.evictions, err = m.Int64ObservableCounter("botauthz.store.evictions",
+		metric.WithDescription("Live counters the in-memory store dropped to stay within its key limit."),
+		metric.WithUnit("{key}"))
+	check(err)
+	r.killSwitch, err = m.Int64ObservableGauge("botauthz.kill_switch",
+		metric.WithDescription("Kill switch in force: 0 none, 1 shadow, 2 bypass."))
+	check(err)
+	r.routeMode, err = m.Int64ObservableGauge("botauthz.route.mode",
+		metric.WithDescription("1 for the mode each policy route runs in and the layer that chose it."))
+	check(err)
+	r.canaryPercent, err = m.Float64ObservableGauge("botauthz.route.canary_percent",
+		metric.WithDescription("Share of clients enforced on a route in canary mode, 0-100; 0 in any other mode."))
+	check(err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("telemetry: recorder: create instruments: %w", err)
+	}
+	return r, nil
+}
+
+// ObserveCheck records one decision: its metrics always, and a decision
+// log line when the decided action is not allow or the allow is sampled.
+// It keeps nothing of d or f after it returns.
+func (r *Recorder) ObserveCheck(ctx context.Context, d *extauthz.Decision, f *extauthz.Facts, elapsed time.Duration) {
+	ro := r.route(d.Route)
+	r.decisions.Add(ctx, 1, ro.decisionOptions(d.Action, d.Enforced, d.Mode)...)
+	r.duration.Record(ctx, elapsed.Seconds(), ro.record...)
+	if d.Score > 0 {
+		r.score.Record(ctx, int64(d.Score), ro.record...)
+	}
+	if d.Degraded {
+		r.degraded.Add(ctx, 1, ro.add...)
+	}
+	if r.log != nil && r.logged(d) && r.log.Enabled(ctx, slog.LevelInfo) {
+		r.logDecision(ctx, d, f, elapsed)
+	}
+}
+
+// logged says whether a decision goes to the decision log. Off and bypass
+// decisions are allows too, so they are only sampled.
+func (r *Recorder) logged(d *extauthz.Decision) bool {
+	if d.Action != policy.ActionAllow {
+		return true
+	}
+	return r.allowSample > 0 && rand.Float64() < r.allowSample
+}
+
+// route returns the cached options of the named route, creating them the
+// first time the route is seen.
+func (r *Recorder) route(name string) *routeOptions {
+	if ro, ok := (*r.routes.Load())[name]; ok {
+		return ro
+	}
+	r.routesMu.Lock()
+	defer r.routesMu.Unlock()
+	cur := *r.routes.Load()
+	if ro, ok := cur[name]; ok {
+		return ro
+	}
+	if len(cur) >= maxRoutes {
+		if ro, ok := cur[otherRoute]; ok {
+			return ro
+		}
+		name = otherRoute
+	}
+	set := attribute.NewSet(attribute.String("route", name))
+	ro := &routeOptions{
+		name:   name,
+		add:    []metric.AddOption{metric.WithAttributeSet(set)},
+		record: []metric.RecordOption{metric.WithAttributeSet(set)},
+	}
+	next := make(map[string]*routeOptions, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[name] = ro
+	r.routes.Store(&next)
+	return ro
+}
+
+// decisionOptions returns the {route, action, enforced_action, mode}
+// options, built on first use.
+func (ro *routeOptions) decisionOptions(action, enforced policy.Action, mode policy.Mode) []metric.AddOption {
+	slot := &ro.decisions[actionIndex(action)][actionIndex(enforced)][modeIndex(mode)]
+	if opts := slot.Load(); opts != nil {
+		return *opts
+	}
+	set := attribute.NewSet(
+		attribute.String("route", ro.name),
+		attribute.String("action", action.String()),
+		attribute.String("enforced_action", enforced.String()),
+		attribute.String("mode", mode.String()),
+	)
+	opts := []metric.AddOption{metric.WithAttributeSet(set)}
+	// A racing first use built the same set; either copy will do.
+	slot.CompareAndSwap(nil, &opts)
+	return *slot.Load()
+}
+
+func actionIndex(a policy.Action) int {
+	if int(a) < numActions {
+		return int(a)
+	}
+	return 0
+}
+
+func modeIndex(m policy.Mode) int {
+	if int(m) < numModes {
+		return int(m)
+	}
+	return 0
+}
+
+// ObserveGuard reports g's calls, failures by reason and breaker state at
+// every collection. It may be called once.
+func (r *Recorder) ObserveGuard(g *ratelimit.Guard) error {
+	if g == nil {
+		return errors.New("telemetry: observe guard: nil Guard")
+	}
+	if !r.guardObserved.CompareAndSwap(false, true) {
+		return errors.New("telemetry: observe guard: already observing one")
+	}
+	reasonBudget := metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "budget")))
+	reasonBreaker := metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "breaker")))
+	reasonOverloaded := metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "overloaded")))
+	_, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s := g.Stats()
+		o.ObserveInt64(r.storeCalls, clampInt64(s.Calls))
+		o.ObserveInt64(r.storeDegraded, clampInt64(s.Degraded))
+		// Every reason is reported, zero included, so that rate() and the
+		// alerts see the series before the first failure.
+		o.ObserveInt64(r.storeFailures, clampInt64(s.BudgetExceeded), reasonBudget)
+		o.ObserveInt64(r.storeFailures, clampInt64(s.BreakerOpenRejects), reasonBreaker)
+		o.ObserveInt64(r.storeFailures, clampInt64(s.Overloaded), reasonOverloaded)
+		o.ObserveInt64(r.breakerState, breakerValue(g.State()))
+		return nil
+	}, r.storeCalls, r.storeDegraded, r.storeFailures, r.breakerState)
+	if err != nil {
+		return fmt.Errorf("telemetry: observe guard: %w", err)
+	}
+	return nil
+}
+
+// breakerValue orders the states by severity, unlike ratelimit's
+// constants, so that max() across replicas shows the worst.
+func breakerValue(s ratelimit.BreakerState) int64 {
+	switch s {
+	case ratelimit.BreakerHalfOpen:
+		return 1
+	case ratelimit.BreakerOpen:
+		return 2
+	}
+	return 0
+}
+
+// ObserveMemory reports m's size and evictions at every collection. It may
+// be called once.
+func (r *Recorder) ObserveMemory(m *ratelimit.Memory) error {
+	if m == nil {
+		return errors.New("telemetry: observe memory store: nil Memory")
+	}
+	if !r.memoryObserved.CompareAndSwap(false, true) {
+		return errors.New("telemetry: observe memory store: already observing one")
+	}
+	_, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(r.storeKeys, int64(m.Len()))
+		o.ObserveInt64(r.evictions, clampInt64(m.Evictions()))
+		return nil
+	}, r.storeKeys, r.evictions)
+	if err != nil {
+		return fmt.Errorf("telemetry: observe memory store: %w", err)
+	}
+	return nil
+}
+
+// ObserveRollout reports, at every collection, the kill switch of view()
+// and, for each route of pol(), the mode it runs in, the layer that chose
+// it and its canary percent. Both functions are called at collection
+// time, so the metrics follow live changes and policy reloads. It may be
+// called once.
+func (r *Recorder) ObserveRollout(view func() *rollout.View, pol func() *policy.Policy) error {
+	if view == nil || pol == nil {
+		return errors.New("telemetry: observe rollout: nil view or policy function")
+	}
+	if !r.rolloutObserved.CompareAndSwap(false, true) {
+		return errors.New("telemetry: observe rollout: already observing one")
+	}
+	_, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		v := view()
+		if v == nil {
+			return nil
+		}
+		o.ObserveInt64(r.killSwitch, killValue(v.Kill()))
+		p := pol()
+		if p == nil {
+			return nil
+		}
+		for _, name := range p.RouteNames() {
+			a := v.Resolve(p.Routes[name])
+			route := attribute.String("route", name)
+			// Only the mode in force is reported: the series of the
+			// previous mode ends when it changes.
+			o.ObserveInt64(r.routeMode, 1, metric.WithAttributes(
+				route, attribute.String("mode", a.Mode.String()), attribute.String("source", a.Source.String())))
+			pct := 0.0
+			if a.Mode == policy.ModeCanary {
+				pct = a.Percent
+			}
+			o.ObserveFloat64(r.canaryPercent, pct, metric.WithAttributes(route))
+		}
+		return nil
+	}, r.killSwitch, r.routeMode, r.canaryPercent)
+	if err != nil {
+		return fmt.Errorf("telemetry: observe rollout: %w", err)
+	}
+	return nil
+}
+
+func killValue(k rollout.Kill) int64 {
+	switch k {
+	case rollout.KillShadow:
+		return 1
+	case rollout.KillBypass:
+		return 2
+	}
+	return 0
+}
+
+// clampInt64 converts a counter; one past MaxInt64 would take centuries.
+func clampInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}
