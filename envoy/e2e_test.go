@@ -3,6 +3,7 @@ package envoy
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/botauthz/botauthz/internal/otlptest"
 	"net/url"
 	"os/exec"
 	"strconv"
@@ -263,6 +264,20 @@ func TestDecisionPathEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("envoy's request span and botauthz's Check span form one trace", func(t *testing.T) {
+		if r := h.do(t, "GET", "/api/orders?traced=1", "203.0.113.60", chromeHTTP); r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		// Envoy's OpenTelemetry tracer flushes every few seconds.
+		spans := h.collector.WaitFor(t, 30*time.Second, func(s []otlptest.Span) bool {
+			return checkUnderEnvoy(s) != nil
+		})
+		check := checkUnderEnvoy(spans)
+		if check.Attributes["bot.route"] != "api" {
+			t.Errorf("Check span attributes %v, want bot.route api", check.Attributes)
+		}
+	})
+
 	t.Run("SIGTERM drains and exits 0", func(t *testing.T) {
 		if err := h.botauthz.stop(t, 20*time.Second); err != nil {
 			t.Errorf("botauthz exit: %v", err)
@@ -271,4 +286,22 @@ func TestDecisionPathEndToEnd(t *testing.T) {
 			t.Errorf("botauthz did not log its drain:\n%s", out)
 		}
 	})
+}
+
+// checkUnderEnvoy finds a botauthz Check span whose parent is a span Envoy
+// exported in the same trace, or nil.
+func checkUnderEnvoy(spans []otlptest.Span) *otlptest.Span {
+	envoySpans := map[string]bool{}
+	for _, s := range spans {
+		if s.ServiceName == "envoy-front-proxy" {
+			envoySpans[s.TraceID+"/"+s.SpanID] = true
+		}
+	}
+	for i, s := range spans {
+		if s.ServiceName == "botauthz" && s.Name == "envoy.service.auth.v3.Authorization/Check" &&
+			strings.Contains(fmt.Sprint(s.Attributes["bot.route"]), "api") && envoySpans[s.TraceID+"/"+s.ParentSpanID] {
+			return &spans[i]
+		}
+	}
+	return nil
 }

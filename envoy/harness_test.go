@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/botauthz/botauthz/internal/otlptest"
 	"github.com/botauthz/botauthz/internal/redistest"
 )
 
@@ -148,9 +149,10 @@ func (p *process) stop(t *testing.T, timeout time.Duration) error {
 
 // harness is the whole path: client → Envoy → botauthz (→ Redis) → upstream.
 type harness struct {
-	redis    *redistest.Server
-	botauthz *process
-	envoy    *process
+	redis     *redistest.Server
+	collector *otlptest.Receiver
+	botauthz  *process
+	envoy     *process
 	// proxy is Envoy's listener, e.g. http://127.0.0.1:PORT.
 	proxy      string
 	envoyAdmin string
@@ -161,7 +163,12 @@ type harness struct {
 func startHarness(t *testing.T) *harness {
 	t.Helper()
 	envoyBin := envoyBinary(t)
-	h := &harness{redis: redistest.Start(t)}
+	h := &harness{redis: redistest.Start(t), collector: otlptest.Start(t)}
+	// botauthz exports its spans to the same collector as Envoy.
+	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+h.collector.Endpoint())
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
 
 	// The upstream echoes the request headers it received as JSON.
 	appLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -199,7 +206,9 @@ func startHarness(t *testing.T) *harness {
 		"port_value: 8080 }":                    fmt.Sprintf("port_value: %d }", httpPort),
 		"port_value: 8000 }":                    fmt.Sprintf("port_value: %d }", appLn.Addr().(*net.TCPAddr).Port),
 		// Tests pose as many clients through x-forwarded-for.
-		"xff_num_trusted_hops: 0": "xff_num_trusted_hops: 1",
+		"xff_num_trusted_hops: 0":        "xff_num_trusted_hops: 1",
+		"port_value: 4317 }":             "port_value: " + strings.TrimPrefix(h.collector.Endpoint(), "127.0.0.1:") + " }",
+		"random_sampling: { value: 10 }": "random_sampling: { value: 100 }",
 	})
 	confPath := filepath.Join(t.TempDir(), "envoy.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {

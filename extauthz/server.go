@@ -14,6 +14,9 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/botauthz/botauthz/policy"
@@ -49,6 +52,18 @@ type Decision struct {
 	RetryAfter time.Duration
 	// Result holds the score's reasons.
 	Result scoring.Result
+	// ChallengeBelow and DenyBelow are the route's thresholds that applied.
+	ChallengeBelow, DenyBelow int
+	// PolicyVersion is the policy file's version label.
+	PolicyVersion string
+}
+
+// Observer is told about every decision once its response is built: the
+// place for metrics and the decision log, kept out of the pipeline. The
+// Check waits for it, so it must be fast and must not block. d and f are
+// reused after it returns: copy what must outlive the call.
+type Observer interface {
+	ObserveCheck(ctx context.Context, d *Decision, f *Facts, elapsed time.Duration)
 }
 
 // Options configure a Server.
@@ -61,6 +76,11 @@ type Options struct {
 	// Rollout tells which mode each route runs in right now (live
 	// overrides, kill switch); nil runs every route in its policy mode.
 	Rollout Rollout
+	// Observer is told about every decision; nil for none.
+	Observer Observer
+	// TracerProvider traces the counter store round trip as a child of the
+	// Check's span; nil uses the provider of the span in the context.
+	TracerProvider trace.TracerProvider
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -77,12 +97,14 @@ type Rollout interface {
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 
-	state   atomic.Pointer[state]
-	store   ratelimit.Store
-	rollout Rollout
-	log     *slog.Logger
-	now     func() time.Time
-	scratch sync.Pool
+	state    atomic.Pointer[state]
+	store    ratelimit.Store
+	rollout  Rollout
+	observer Observer
+	tracer   trace.Tracer // nil: take the provider from the context's span
+	log      *slog.Logger
+	now      func() time.Time
+	scratch  sync.Pool
 }
 
 // state is what a policy compiles to. It is swapped whole, so a Check sees
@@ -100,7 +122,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("extauthz: a counter store is required")
 	}
-	s := &Server{store: opts.Store, rollout: opts.Rollout, log: opts.Logger, now: opts.Now}
+	s := &Server{store: opts.Store, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(tracerName)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -160,10 +185,15 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 		s.scratch.Put(c)
 	}()
 
+	start := time.Now()
 	st := s.state.Load()
 	d := s.decide(ctx, st, req, c)
 	annotateSpan(ctx, d)
-	return respond(d, &c.facts, st.routeValues[d.Route]), nil
+	resp = respond(d, &c.facts, st.routeValues[d.Route])
+	if s.observer != nil {
+		s.observer.ObserveCheck(ctx, d, &c.facts, time.Since(start))
+	}
+	return resp, nil
 }
 
 // decide runs the pipeline: facts → counters → score → action → rollout.
@@ -178,6 +208,7 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	}
 	d := &c.decision
 	d.Route, d.Mode, d.ModeSource = route.Name, applied.Mode, applied.Source
+	d.ChallengeBelow, d.DenyBelow, d.PolicyVersion = route.ChallengeBelow, route.DenyBelow, p.Version
 
 	if applied.Mode == policy.ModeOff || applied.Mode == policy.ModeBypass {
 		// Neither scores nor counts: off is a route's choice, bypass the
@@ -243,7 +274,7 @@ func (s *Server) count(ctx context.Context, route *policy.Route, c *check) (limi
 	if n == 0 {
 		return false
 	}
-	if err := s.store.Hit(ctx, s.now(), c.counters[:n], c.obs[:n]); err != nil {
+	if err := s.hit(ctx, c.counters[:n], c.obs[:n]); err != nil {
 		d.Degraded = true
 		return false
 	}
@@ -260,6 +291,28 @@ func (s *Server) count(ctx context.Context, route *policy.Route, c *check) (limi
 	}
 	c.request.Velocity = c.velocity[:n]
 	return limited
+}
+
+// hit is the one counter store call of a Check, traced as a child span
+// when the Check's span records (and free when it does not).
+func (s *Server) hit(ctx context.Context, counters []ratelimit.Counter, obs []ratelimit.Observation) error {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.IsRecording() {
+		return s.store.Hit(ctx, s.now(), counters, obs)
+	}
+	tracer := s.tracer
+	if tracer == nil {
+		tracer = parent.TracerProvider().Tracer(tracerName)
+	}
+	ctx, span := tracer.Start(ctx, "ratelimit.Hit", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.Int("ratelimit.counters", len(counters))))
+	defer span.End()
+	err := s.store.Hit(ctx, s.now(), counters, obs)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "counter store degraded")
+	}
+	return err
 }
 
 // counterID returns the identity a counter of dimension dim counts by, or

@@ -7,6 +7,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// tracerName is the instrumentation scope of botauthz's own spans.
+const tracerName = "github.com/botauthz/botauthz/extauthz"
+
 // annotateSpan puts the decision on the Check's span, which the gRPC stats
 // handler started. Nothing is built when no span records, so an untraced
 // Check pays one interface call.

@@ -55,6 +55,9 @@ type config struct {
 	shutdownTimeout time.Duration
 	adminTokens     string
 	adminTokensFile string
+	decisionLog     string
+	allowSample     float64
+	fullClientIP    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -75,6 +78,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight Checks may take to finish")
 	fs.StringVar(&c.adminTokens, "admin-tokens", "", "admin API bearer tokens, name:rw|ro:secret,… (prefer the environment: BOTAUTHZ_ADMIN_TOKENS)")
 	fs.StringVar(&c.adminTokensFile, "admin-tokens-file", "", "YAML file of admin API bearer tokens")
+	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines (JSON) go: stdout, stderr or off")
+	fs.Float64Var(&c.allowSample, "decision-log-allow-sample", 0.01, "share of allowed requests logged (0-1); every other decision is logged")
+	fs.BoolVar(&c.fullClientIP, "log-full-client-ip", false, "log full client IPs instead of IPv4 /24 and IPv6 /48")
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("BOTAUTHZ")); err != nil {
 		return nil, err
 	}
@@ -86,6 +92,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.redisBudget <= 0 {
 		return nil, fmt.Errorf("-redis-budget: %s must be positive", c.redisBudget)
+	}
+	if c.decisionLog != "stdout" && c.decisionLog != "stderr" && c.decisionLog != "off" {
+		return nil, fmt.Errorf("-decision-log: %q is not stdout, stderr or off", c.decisionLog)
+	}
+	if c.allowSample < 0 || c.allowSample > 1 {
+		return nil, fmt.Errorf("-decision-log-allow-sample: %g out of range 0-1", c.allowSample)
 	}
 	if c.memoryMaxKeys < 1 {
 		return nil, fmt.Errorf("-memory-max-keys: %d must be positive", c.memoryMaxKeys)
@@ -116,7 +128,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// reports Redis trouble, so keep those lines structured and at debug.
 	redis.SetLogger(redisLog{log})
 
-	a, err := newApp(ctx, c, log, nil)
+	var decisions *slog.Logger
+	switch c.decisionLog {
+	case "stdout":
+		decisions = slog.New(slog.NewJSONHandler(stdout, nil))
+	case "stderr":
+		decisions = slog.New(slog.NewJSONHandler(stderr, nil))
+	}
+
+	a, err := newApp(ctx, c, log, decisions, nil)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1

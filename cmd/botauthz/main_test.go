@@ -91,7 +91,7 @@ func TestStartsAndDecidesWithRedisDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(t.Context(), c, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(t.Context(), c, slog.New(slog.DiscardHandler), nil, nil)
 	if err != nil {
 		t.Fatalf("start with Redis down: %v", err)
 	}
@@ -134,7 +134,7 @@ func TestServeThenDrainFinishesInFlightChecks(t *testing.T) {
 	store := &gateStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}), entered: make(chan struct{}, 1), release: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := newApp(ctx, c, slog.New(slog.DiscardHandler), store)
+	a, err := newApp(ctx, c, slog.New(slog.DiscardHandler), nil, store)
 	if err != nil {
 		t.Fatal(err)
 	}
