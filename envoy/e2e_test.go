@@ -278,6 +278,35 @@ func TestDecisionPathEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("non-allow decisions are logged as JSON with a truncated client IP", func(t *testing.T) {
+		var found bool
+		for _, line := range strings.Split(h.botauthz.out.String(), "\n") {
+			if !strings.Contains(line, `"msg":"decision"`) {
+				continue
+			}
+			var d struct {
+				Route, ClientIP, Action string
+				Score                   int
+			}
+			var raw map[string]any
+			if err := json.Unmarshal([]byte(line), &raw); err != nil {
+				t.Fatalf("decision line is not JSON: %v: %s", err, line)
+			}
+			d.Route, _ = raw["route"].(string)
+			d.ClientIP, _ = raw["client_ip"].(string)
+			d.Action, _ = raw["action"].(string)
+			if strings.HasPrefix(d.ClientIP, "203.0.113.") && d.ClientIP != "203.0.113.0" {
+				t.Errorf("decision log holds a full client IP: %s", line)
+			}
+			if d.Route == "login" && d.Action == "challenge" && d.ClientIP == "203.0.113.0" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no decision line for curl's challenge on login:\n%s", h.botauthz.out.String())
+		}
+	})
+
 	t.Run("SIGTERM drains and exits 0", func(t *testing.T) {
 		if err := h.botauthz.stop(t, 20*time.Second); err != nil {
 			t.Errorf("botauthz exit: %v", err)
