@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,30 @@ type rawFile struct {
 	Score         *rawScore            `yaml:"score"`
 	Routes        map[string]*rawRoute `yaml:"routes"`
 	Rollout       *rawRollout          `yaml:"rollout"`
+	Challenge     *rawChallenge        `yaml:"challenge"`
+}
+
+type rawChallenge struct {
+	CookieName     *string                `yaml:"cookie_name"`
+	CookieTTL      *string                `yaml:"cookie_ttl"`
+	InsecureCookie *bool                  `yaml:"insecure_cookie"`
+	TTL            *string                `yaml:"ttl"`
+	Providers      map[string]rawProvider `yaml:"providers"`
+}
+
+type rawProvider struct {
+	SiteKey      string  `yaml:"site_key"`
+	SecretEnv    string  `yaml:"secret_env"`
+	AppKey       string  `yaml:"app_key"`
+	AppSecretEnv string  `yaml:"app_secret_env"`
+	Hostname     string  `yaml:"hostname"`
+	Action       string  `yaml:"action"`
+	MinScore     float64 `yaml:"min_score"`
+}
+
+type rawRouteChallenge struct {
+	Provider   *string `yaml:"provider"`
+	Difficulty *int    `yaml:"difficulty"`
 }
 
 type rawRollout struct {
@@ -45,11 +70,12 @@ type rawScore struct {
 }
 
 type rawRoute struct {
-	Mode           *string     `yaml:"mode"`
-	CanaryPercent  *float64    `yaml:"canary_percent"`
-	ChallengeBelow *int        `yaml:"challenge_below"`
-	DenyBelow      *int        `yaml:"deny_below"`
-	Limits         *[]rawLimit `yaml:"limits"`
+	Mode           *string            `yaml:"mode"`
+	CanaryPercent  *float64           `yaml:"canary_percent"`
+	ChallengeBelow *int               `yaml:"challenge_below"`
+	DenyBelow      *int               `yaml:"deny_below"`
+	Limits         *[]rawLimit        `yaml:"limits"`
+	Challenge      *rawRouteChallenge `yaml:"challenge"`
 }
 
 type rawLimit struct {
@@ -280,6 +306,9 @@ func build(def, file *rawFile) (*Policy, error) {
 	if err := buildRollout(p, def.Rollout, file.Rollout); err != nil {
 		return nil, err
 	}
+	if err := buildChallenge(p, def.Challenge, file.Challenge); err != nil {
+		return nil, err
+	}
 
 	defRoute := overlay(def.Routes[DefaultRoute], file.Routes[DefaultRoute])
 	for name, raw := range file.Routes {
@@ -290,20 +319,76 @@ func build(def, file *rawFile) (*Policy, error) {
 		if name != DefaultRoute {
 			eff = overlay(defRoute, raw)
 		}
-		r, err := buildRoute(name, eff)
+		r, err := buildRoute(p, name, eff)
 		if err != nil {
 			return nil, err
 		}
 		p.Routes[name] = r
 	}
 	if _, ok := p.Routes[DefaultRoute]; !ok {
-		r, err := buildRoute(DefaultRoute, defRoute)
+		r, err := buildRoute(p, DefaultRoute, defRoute)
 		if err != nil {
 			return nil, err
 		}
 		p.Routes[DefaultRoute] = r
 	}
 	return p, nil
+}
+
+func overlayChallenge(base, top *rawRouteChallenge) *rawRouteChallenge {
+	if base == nil {
+		return top
+	}
+	if top == nil {
+		return base
+	}
+	return &rawRouteChallenge{Provider: pick(top.Provider, base.Provider), Difficulty: pick(top.Difficulty, base.Difficulty)}
+}
+
+// Providers a route may name besides the built-in proof of work.
+var captchaProviders = []string{"turnstile", "hcaptcha", "recaptcha", "captchala"}
+
+func buildChallenge(p *Policy, def, file *rawChallenge) error {
+	if def == nil {
+		def = &rawChallenge{}
+	}
+	if file == nil {
+		file = &rawChallenge{}
+	}
+	c := &p.Challenge
+	empty, no := "", false
+	c.CookieName = *pick(file.CookieName, pick(def.CookieName, &empty))
+	if !validCookieName(c.CookieName) {
+		return &Error{Path: "challenge.cookie_name", Msg: fmt.Sprintf("%q is not a valid cookie name", c.CookieName)}
+	}
+	c.InsecureCookie = *pick(file.InsecureCookie, pick(def.InsecureCookie, &no))
+	if c.InsecureCookie && strings.HasPrefix(c.CookieName, "__Host-") || c.InsecureCookie && strings.HasPrefix(c.CookieName, "__Secure-") {
+		return &Error{Path: "challenge.cookie_name", Msg: "browsers drop __Host- and __Secure- cookies without Secure; rename it or set insecure_cookie: false"}
+	}
+	var err error
+	if c.CookieTTL, err = duration("challenge.cookie_ttl", *pick(file.CookieTTL, pick(def.CookieTTL, &empty)), time.Minute, 7*24*time.Hour); err != nil {
+		return err
+	}
+	if c.TTL, err = duration("challenge.ttl", *pick(file.TTL, pick(def.TTL, &empty)), 10*time.Second, time.Hour); err != nil {
+		return err
+	}
+	c.Providers = map[string]Provider{}
+	for name, rp := range file.Providers {
+		path := "challenge.providers." + name
+		if !slices.Contains(captchaProviders, name) {
+			return &Error{Path: path, Msg: "unknown provider (want turnstile, hcaptcha, recaptcha or captchala)"}
+		}
+		c.Providers[name] = Provider(rp)
+	}
+	return nil
+}
+
+func duration(path, s string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < lo || d > hi {
+		return 0, &Error{Path: path, Msg: fmt.Sprintf("%q is not a duration between %s and %s", s, lo, hi)}
+	}
+	return d, nil
 }
 
 func buildRollout(p *Policy, def, file *rawRollout) error {
@@ -348,10 +433,11 @@ func overlay(base, top *rawRoute) *rawRoute {
 		ChallengeBelow: pick(top.ChallengeBelow, base.ChallengeBelow),
 		DenyBelow:      pick(top.DenyBelow, base.DenyBelow),
 		Limits:         pick(top.Limits, base.Limits),
+		Challenge:      overlayChallenge(base.Challenge, top.Challenge),
 	}
 }
 
-func buildRoute(name string, raw *rawRoute) (*Route, error) {
+func buildRoute(p *Policy, name string, raw *rawRoute) (*Route, error) {
 	path := "routes." + name
 	if raw.Mode == nil || raw.ChallengeBelow == nil || raw.DenyBelow == nil {
 		return nil, &Error{Path: path, Msg: "incomplete route (the embedded defaults are missing a field)"}
@@ -378,6 +464,16 @@ func buildRoute(name string, raw *rawRoute) (*Route, error) {
 	}
 	if r.DenyBelow > r.ChallengeBelow {
 		return nil, &Error{Path: path + ".deny_below", Msg: fmt.Sprintf("%d is above challenge_below %d", r.DenyBelow, r.ChallengeBelow)}
+	}
+	if raw.Challenge == nil || raw.Challenge.Provider == nil || raw.Challenge.Difficulty == nil {
+		return nil, &Error{Path: path + ".challenge", Msg: "incomplete (the embedded defaults are missing a field)"}
+	}
+	r.Challenge = RouteChallenge{Provider: *raw.Challenge.Provider, Difficulty: *raw.Challenge.Difficulty}
+	if _, ok := p.Challenge.Providers[r.Challenge.Provider]; !ok && r.Challenge.Provider != "pow" {
+		return nil, &Error{Path: path + ".challenge.provider", Msg: fmt.Sprintf("%q is neither pow nor a provider configured under challenge.providers", r.Challenge.Provider)}
+	}
+	if r.Challenge.Difficulty < 1 || r.Challenge.Difficulty > 8 {
+		return nil, &Error{Path: path + ".challenge.difficulty", Msg: fmt.Sprintf("%d out of range 1-8 (leading zero hex digits; each is 16 times the work)", r.Challenge.Difficulty)}
 	}
 	if raw.Limits == nil {
 		return r, nil

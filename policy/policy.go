@@ -110,6 +110,44 @@ type Policy struct {
 	Routes map[string]*Route
 	// Rollout configures how live rollout state is found and applied.
 	Rollout Rollout
+	// Challenge configures the challenge pages and the clearance cookie.
+	Challenge Challenge
+}
+
+// Challenge is the policy file's challenge section.
+type Challenge struct {
+	// CookieName names the clearance cookie.
+	CookieName string
+	// CookieTTL is how long a clearance lasts.
+	CookieTTL time.Duration
+	// InsecureCookie drops the Secure attribute, for plain-http development.
+	InsecureCookie bool
+	// TTL is how long a challenge page may take to be solved.
+	TTL time.Duration
+	// Providers configures the CAPTCHA providers routes may use, by name
+	// (turnstile, hcaptcha, recaptcha, captchala).
+	Providers map[string]Provider
+}
+
+// Provider configures one CAPTCHA provider. Secrets never sit in the file:
+// SecretEnv and AppSecretEnv name the environment variables that hold them.
+type Provider struct {
+	SiteKey      string
+	SecretEnv    string
+	AppKey       string
+	AppSecretEnv string
+	Hostname     string
+	Action       string
+	MinScore     float64
+}
+
+// RouteChallenge is how a route challenges.
+type RouteChallenge struct {
+	// Provider is "pow" (the built-in proof of work) or a configured CAPTCHA
+	// provider's name.
+	Provider string
+	// Difficulty is the proof of work's number of leading zero hex digits.
+	Difficulty int
 }
 
 // Rollout is the policy file's rollout section.
@@ -137,6 +175,8 @@ type Route struct {
 	DenyBelow int
 	// Limits are the velocity counters this route hits, in file order.
 	Limits []Limit
+	// Challenge is how this route challenges.
+	Challenge RouteChallenge
 }
 
 // Limit is one velocity counter of a route and what crossing it means.
