@@ -1,0 +1,211 @@
+package clearance
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"net/netip"
+	"unicode/utf8"
+)
+
+// The v1 cookie value is
+//
+//	v1.<kid>.<base64url(payload)>.<base64url(mac)>
+//
+// with unpadded base64url, so every byte is an RFC 6265 cookie-octet. The kid
+// may itself contain dots; base64url never does, so the value is split at its
+// last two dots. The payload is, big-endian:
+//
+//	iat      8 bytes  issued at, unix seconds (int64)
+//	exp      8 bytes  expires at, unix seconds (int64)
+//	ua      16 bytes  SHA-256(User-Agent)[:16]
+//	family   1 byte   4, 6, or 0 for no network
+//	bits     1 byte   prefix length
+//	addr     ceil(bits/8) bytes of the masked prefix address
+//	provider 1 byte length (<= 32) + bytes
+//	route    1 byte length (<= 32) + bytes
+//
+// The MAC is HMAC-SHA256(secret, macContext || "v1.<kid>.<payload>"): it
+// covers the text exactly as sent, so no other spelling of the same fields
+// verifies, and the context keeps these MACs apart from anything else the
+// same secret might ever sign.
+const (
+	valuePrefix = "v1."
+	macContext  = "botauthz clearance v1\x00"
+
+	macLen    = sha256.Size
+	macB64Len = (macLen*8 + 5) / 6
+	uaHashLen = 16
+	// maxLabelLen keeps the cookie small; provider and route are short metric
+	// labels ("pow", "login") and longer ones are truncated.
+	maxLabelLen = 32
+
+	fixedPayloadLen = 8 + 8 + uaHashLen + 1 + 1
+	maxPayloadLen   = fixedPayloadLen + 16 + 1 + maxLabelLen + 1 + maxLabelLen
+	maxPayloadB64   = (maxPayloadLen*8 + 5) / 6
+	// maxValueLen is the longest value Issue can produce; Verify refuses
+	// anything longer before looking at it, which bounds its work.
+	maxValueLen = len(valuePrefix) + maxKeyIDLen + 1 + maxPayloadB64 + 1 + macB64Len
+)
+
+const (
+	familyNone = 0
+	familyIPv4 = 4
+	familyIPv6 = 6
+)
+
+// payload is a decoded cookie payload. The labels alias the decode buffer.
+type payload struct {
+	iat, exp        int64
+	ua              [uaHashLen]byte
+	prefix          netip.Prefix
+	provider, route []byte
+}
+
+// appendPayload appends the encoding of p to dst. The prefix must be masked.
+func appendPayload(dst []byte, iat, exp int64, ua *[uaHashLen]byte, prefix netip.Prefix, provider, route string) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(iat))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(exp))
+	dst = append(dst, ua[:]...)
+	switch {
+	case !prefix.IsValid():
+		dst = append(dst, familyNone, 0)
+	case prefix.Addr().Is4():
+		a := prefix.Addr().As4()
+		dst = append(dst, familyIPv4, byte(prefix.Bits()))
+		dst = append(dst, a[:prefixBytes(prefix.Bits())]...)
+	default:
+		a := prefix.Addr().As16()
+		dst = append(dst, familyIPv6, byte(prefix.Bits()))
+		dst = append(dst, a[:prefixBytes(prefix.Bits())]...)
+	}
+	dst = append(dst, byte(len(provider)))
+	dst = append(dst, provider...)
+	dst = append(dst, byte(len(route)))
+	dst = append(dst, route...)
+	return dst
+}
+
+// parsePayload decodes b, accepting only what appendPayload produces.
+func parsePayload(b []byte) (payload, bool) {
+	var p payload
+	if len(b) < fixedPayloadLen {
+		return p, false
+	}
+	p.iat = int64(binary.BigEndian.Uint64(b[0:8]))
+	p.exp = int64(binary.BigEndian.Uint64(b[8:16]))
+	copy(p.ua[:], b[16:32])
+	family, bits := b[32], int(b[33])
+	b = b[fixedPayloadLen:]
+
+	var addr [16]byte
+	maxBits := 0
+	switch family {
+	case familyNone:
+	case familyIPv4:
+		maxBits = 32
+	case familyIPv6:
+		maxBits = 128
+	default:
+		return p, false
+	}
+	n := prefixBytes(bits)
+	if bits > maxBits || len(b) < n {
+		return p, false
+	}
+	copy(addr[:], b[:n])
+	// Host bits must be zero: the prefix was masked when it was encoded.
+	if r := bits % 8; r != 0 && addr[n-1]&(0xff>>r) != 0 {
+		return p, false
+	}
+	b = b[n:]
+	switch family {
+	case familyIPv4:
+		p.prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte(addr[:4])), bits)
+	case familyIPv6:
+		p.prefix = netip.PrefixFrom(netip.AddrFrom16(addr), bits)
+	}
+
+	var ok bool
+	if p.provider, b, ok = cutLabel(b); !ok {
+		return p, false
+	}
+	if p.route, b, ok = cutLabel(b); !ok {
+		return p, false
+	}
+	return p, len(b) == 0
+}
+
+// cutLabel splits a length-prefixed label off the front of b.
+func cutLabel(b []byte) (label, rest []byte, ok bool) {
+	if len(b) == 0 {
+		return nil, nil, false
+	}
+	n := int(b[0])
+	if n > maxLabelLen || len(b) < 1+n {
+		return nil, nil, false
+	}
+	return b[1 : 1+n], b[1+n:], true
+}
+
+// prefixBytes is the number of address bytes that hold a prefix of bits.
+func prefixBytes(bits int) int { return (bits + 7) / 8 }
+
+// truncateLabel cuts s to maxLabelLen bytes without splitting a UTF-8
+// sequence.
+func truncateLabel(s string) string {
+	if len(s) <= maxLabelLen {
+		return s
+	}
+	i := maxLabelLen
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
+// decodeB64 decodes unpadded base64url src into dst and returns the length.
+// It is strict where encoding/base64 is lenient: it rejects padding, line
+// breaks and non-zero trailing bits, so each byte string has exactly one
+// accepted spelling. It works on a string so Verify need not copy the cookie
+// into a []byte.
+func decodeB64(dst []byte, src string) (int, bool) {
+	if len(src)%4 == 1 || len(src)*6/8 > len(dst) {
+		return 0, false
+	}
+	var acc uint32
+	bits, n := 0, 0
+	for i := 0; i < len(src); i++ {
+		v, ok := b64Value(src[i])
+		if !ok {
+			return 0, false
+		}
+		acc = acc<<6 | uint32(v)
+		bits += 6
+		if bits >= 8 {
+			bits -= 8
+			dst[n] = byte(acc >> bits)
+			n++
+		}
+	}
+	if acc&(1<<bits-1) != 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// b64Value maps one base64url character to its 6-bit value.
+func b64Value(c byte) (byte, bool) {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c - 'A', true
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 26, true
+	case '0' <= c && c <= '9':
+		return c - '0' + 52, true
+	case c == '-':
+		return 62, true
+	case c == '_':
+		return 63, true
+	}
+	return 0, false
+}

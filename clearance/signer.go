@@ -1,0 +1,306 @@
+package clearance
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"hash"
+	"math"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bounds of Options.TTL.
+const (
+	// DefaultTTL is the lifetime of a clearance when Options.TTL is zero.
+	DefaultTTL = time.Hour
+	// MinTTL is the shortest lifetime: shorter would re-challenge people
+	// while they read a page.
+	MinTTL = time.Minute
+	// MaxTTL is the longest lifetime: a stolen cookie stays useful at most
+	// this long, even from the same network and browser.
+	MaxTTL = 7 * 24 * time.Hour
+)
+
+// clockSkew is how far in the future an issue time may be before Verify
+// treats the cookie as Expired: replicas' clocks differ a little, never a lot.
+const clockSkew = time.Minute
+
+// Options configure a Signer.
+type Options struct {
+	// Keys is the key set; required. Keys[0] signs new clearances, every key
+	// verifies. To rotate across replicas without refusing anyone: add the
+	// new key second on every replica, then move it first, then drop the old
+	// key once a TTL has passed. (Putting it first straight away means a
+	// replica that has not reloaded yet sees UnknownKey for new cookies.)
+	Keys []Key
+	// TTL is the lifetime of a clearance: DefaultTTL when zero, otherwise
+	// between MinTTL and MaxTTL. It is counted in whole seconds.
+	TTL time.Duration
+}
+
+// Signer issues and verifies clearance cookie values. It is immutable and
+// safe for concurrent use.
+type Signer struct {
+	signing *signerKey
+	byID    map[string]*signerKey
+	ttl     time.Duration
+	ttlSec  int64
+}
+
+// signerKey is one key of a Signer with a pool of hashing state: building an
+// HMAC costs several allocations and two SHA-256 blocks, and Verify runs on
+// every request that carries the cookie.
+type signerKey struct {
+	id   string
+	pool sync.Pool // of *scratch
+}
+
+// scratch is the per-call working state of one key. It is used by one
+// goroutine at a time, between pool Get and Put.
+type scratch struct {
+	mac hash.Hash // HMAC-SHA256 keyed with the key's secret
+	ua  hash.Hash // plain SHA-256 for the user-agent hash
+	// buf holds macContext followed by the signed part of the value; it
+	// doubles as the chunk buffer when hashing the user agent.
+	buf [len(macContext) + maxValueLen]byte
+	sum [sha256.Size]byte
+}
+
+// NewSigner returns a Signer for opts. It copies the keys, so later changes
+// to opts.Keys do not affect it.
+func NewSigner(opts Options) (*Signer, error) {
+	if err := checkKeys(opts.Keys, entryPos); err != nil {
+		return nil, fmt.Errorf("clearance signer: keys: %w", err)
+	}
+	ttl := opts.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if ttl < MinTTL || ttl > MaxTTL {
+		return nil, fmt.Errorf("clearance signer: ttl %v is outside %v..%v", opts.TTL, MinTTL, MaxTTL)
+	}
+	s := &Signer{
+		byID:   make(map[string]*signerKey, len(opts.Keys)),
+		ttl:    ttl.Truncate(time.Second),
+		ttlSec: int64(ttl / time.Second),
+	}
+	for i, k := range opts.Keys {
+		secret := append([]byte(nil), k.Secret...)
+		sk := &signerKey{id: k.ID}
+		sk.pool.New = func() any {
+			return &scratch{mac: hmac.New(sha256.New, secret), ua: sha256.New()}
+		}
+		s.byID[k.ID] = sk
+		if i == 0 {
+			s.signing = sk
+		}
+	}
+	return s, nil
+}
+
+// TTL returns the lifetime of the clearances s issues.
+func (s *Signer) TTL() time.Duration { return s.ttl }
+
+// Binding is what a clearance is bound to: the client's network and its user
+// agent. A cookie copied to another network or browser does not verify.
+type Binding struct {
+	// Prefix is the client's network, masked: IPv4 /24 or IPv6 /64, as
+	// BindingFor makes it. The zero Prefix (client address unknown) never
+	// verifies.
+	Prefix netip.Prefix
+	// UserAgent is the User-Agent header as received.
+	UserAgent string
+}
+
+// BindingFor returns the Binding of a client at ip with the given user agent:
+// IPv4 (and IPv4-mapped IPv6) addresses are masked to /24, IPv6 addresses to
+// /64, the usual size of one subscriber's network. An invalid ip gives the
+// zero Prefix.
+func BindingFor(ip netip.Addr, userAgent string) Binding {
+	ip = ip.Unmap()
+	bits := 64
+	if ip.Is4() {
+		bits = 24
+	}
+	// Prefix only fails for bit counts out of range, and these are not;
+	// it drops any zone.
+	p, _ := ip.Prefix(bits)
+	return Binding{Prefix: p, UserAgent: userAgent}
+}
+
+// Claims are what a verified clearance says. Verify fills them in only once
+// the MAC has checked out (Valid, Expired, WrongNetwork, WrongAgent); for the
+// other statuses they are zero, since nothing in the cookie is trustworthy.
+type Claims struct {
+	// KeyID names the key that signed the clearance.
+	KeyID string
+	// IssuedAt is when the challenge was passed, to the second.
+	IssuedAt time.Time
+	// Expires is the earlier of the expiry the cookie carries and IssuedAt
+	// plus the verifying Signer's TTL, so shortening the TTL applies to
+	// clearances already issued.
+	Expires time.Time
+	// Provider is the challenge passed, e.g. "pow" or "turnstile".
+	Provider string
+	// Route is the route the challenge was passed on.
+	Route string
+}
+
+// Issue returns a cookie value clearing b from now for the Signer's TTL,
+// signed with the first key. provider and route are short labels carried for
+// metrics and logs; each is truncated to 32 bytes. The value is at most
+// 235 bytes, about 130 for a typical key id and labels, and uses only RFC 6265
+// cookie-octets.
+func (s *Signer) Issue(b Binding, provider, route string, now time.Time) string {
+	k := s.signing
+	sc := k.pool.Get().(*scratch)
+	defer k.pool.Put(sc)
+
+	ua := sc.hashUA(b.UserAgent)
+	iat := now.Unix()
+	var raw [maxPayloadLen]byte
+	p := appendPayload(raw[:0], iat, addSat(iat, s.ttlSec), &ua, b.Prefix.Masked(),
+		truncateLabel(provider), truncateLabel(route))
+
+	// Build "v1.<kid>.<payload>" right after the MAC context, so the MAC
+	// input needs no copy.
+	w := copy(sc.buf[:], macContext)
+	start := w
+	w += copy(sc.buf[w:], valuePrefix)
+	w += copy(sc.buf[w:], k.id)
+	sc.buf[w] = '.'
+	w++
+	base64.RawURLEncoding.Encode(sc.buf[w:], p)
+	w += base64.RawURLEncoding.EncodedLen(len(p))
+	mac := sc.sign(w)
+	sc.buf[w] = '.'
+	w++
+	base64.RawURLEncoding.Encode(sc.buf[w:], mac)
+	w += macB64Len
+	return string(sc.buf[start:w])
+}
+
+// Verify checks a cookie value for a client with binding b at time now. The
+// checks run in the order parse, key, MAC, expiry, network, agent, so a forged
+// cookie is reported as forged rather than as, say, from the wrong network.
+//
+// Verify never panics, and it refuses values longer than any Issue makes
+// before decoding them, so garbage costs little. A Valid verification
+// allocates only the Provider and Route strings.
+func (s *Signer) Verify(value string, b Binding, now time.Time) (Claims, Status) {
+	// Parse: "v1." kid "." payload "." mac, split at the last two dots
+	// because a kid may contain dots and base64url cannot.
+	if len(value) > maxValueLen || !strings.HasPrefix(value, valuePrefix) {
+		return Claims{}, Malformed
+	}
+	signedEnd := strings.LastIndexByte(value, '.')
+	if signedEnd < len(valuePrefix) {
+		return Claims{}, Malformed
+	}
+	signed, mac64 := value[:signedEnd], value[signedEnd+1:]
+	dot := strings.LastIndexByte(signed, '.')
+	if dot < len(valuePrefix) {
+		return Claims{}, Malformed
+	}
+	kid, payload64 := signed[len(valuePrefix):dot], signed[dot+1:]
+	if !validKeyID(kid) || len(mac64) != macB64Len || len(payload64) > maxPayloadB64 {
+		return Claims{}, Malformed
+	}
+	var mac [macLen]byte
+	if n, ok := decodeB64(mac[:], mac64); !ok || n != macLen {
+		return Claims{}, Malformed
+	}
+	var raw [maxPayloadLen]byte
+	n, ok := decodeB64(raw[:], payload64)
+	if !ok {
+		return Claims{}, Malformed
+	}
+	p, ok := parsePayload(raw[:n])
+	if !ok {
+		return Claims{}, Malformed
+	}
+
+	k := s.byID[kid]
+	if k == nil {
+		return Claims{}, UnknownKey
+	}
+
+	sc := k.pool.Get().(*scratch)
+	defer k.pool.Put(sc)
+	w := copy(sc.buf[:], macContext)
+	w += copy(sc.buf[w:], signed)
+	if !hmac.Equal(sc.sign(w), mac[:]) {
+		return Claims{}, BadSignature
+	}
+
+	exp := min(p.exp, addSat(p.iat, s.ttlSec))
+	c := Claims{
+		KeyID:    k.id, // the Signer's copy, so Claims do not pin the request's header
+		IssuedAt: time.Unix(p.iat, 0),
+		Expires:  time.Unix(exp, 0),
+		Provider: string(p.provider),
+		Route:    string(p.route),
+	}
+	t := now.Unix()
+	if p.iat > addSat(t, int64(clockSkew/time.Second)) || t >= exp {
+		return c, Expired
+	}
+	if !b.Prefix.IsValid() || p.prefix != b.Prefix.Masked() {
+		return c, WrongNetwork
+	}
+	if ua := sc.hashUA(b.UserAgent); !hmac.Equal(ua[:], p.ua[:]) {
+		return c, WrongAgent
+	}
+	return c, Valid
+}
+
+// Cookie returns the Set-Cookie for a clearance value: HttpOnly so page
+// scripts cannot read it, SameSite=Lax so it rides along on top-level
+// navigations from other sites, Path=/ so it covers every route, Max-Age the
+// TTL, and Secure unless insecure is set for plain-HTTP development.
+func (s *Signer) Cookie(name, value string, insecure bool) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   int(s.ttlSec),
+		Secure:   !insecure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// sign returns the MAC of sc.buf[:n] (macContext and the signed text). The
+// result aliases sc.sum.
+func (sc *scratch) sign(n int) []byte {
+	sc.mac.Reset()
+	sc.mac.Write(sc.buf[:n])
+	return sc.mac.Sum(sc.sum[:0])
+}
+
+// hashUA returns the truncated SHA-256 of ua, fed through sc.buf so the
+// string need not be converted (and allocated) as a []byte. It overwrites
+// sc.buf.
+func (sc *scratch) hashUA(ua string) [uaHashLen]byte {
+	sc.ua.Reset()
+	for len(ua) > 0 {
+		n := copy(sc.buf[:], ua)
+		sc.ua.Write(sc.buf[:n])
+		ua = ua[n:]
+	}
+	return [uaHashLen]byte(sc.ua.Sum(sc.sum[:0]))
+}
+
+// addSat returns a+b for b >= 0, saturating instead of overflowing: times
+// come from callers and cookies, and a wrapped expiry would never expire.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
