@@ -126,7 +126,7 @@ func metadata(d *Decision, routeValue *structpb.Value) *structpb.Struct {
 	if d.Degraded {
 		degraded = c.boolValue[1]
 	}
-	return &structpb.Struct{Fields: map[string]*structpb.Value{
+	fields := map[string]*structpb.Value{
 		"bot_score":           c.scoreValue[min(max(d.Score, 0), 99)],
 		"bot_category":        pick(&c.categoryValue, int(d.Band), str(d.Band.String())),
 		"bot_action":          pick(&c.actionValue, int(d.Action), str(d.Action.String())),
@@ -135,7 +135,11 @@ func metadata(d *Decision, routeValue *structpb.Value) *structpb.Struct {
 		"bot_mode_source":     pick(&c.sourceValue, int(d.ModeSource), str(d.ModeSource.String())),
 		"bot_route":           routeValue,
 		"bot_degraded":        degraded,
-	}}
+	}
+	if d.Clearance != 0 {
+		fields["bot_clearance"] = structpb.NewStringValue(d.Clearance.String())
+	}
+	return &structpb.Struct{Fields: fields}
 }
 
 // topReason names the heaviest signal for the deny body.

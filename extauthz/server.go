@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/rollout"
@@ -56,6 +57,8 @@ type Decision struct {
 	ChallengeBelow, DenyBelow int
 	// PolicyVersion is the policy file's version label.
 	PolicyVersion string
+	// Clearance is what the clearance cookie said; 0 when there was none.
+	Clearance clearance.Status
 }
 
 // Observer is told about every decision once its response is built: the
@@ -76,6 +79,9 @@ type Options struct {
 	// Rollout tells which mode each route runs in right now (live
 	// overrides, kill switch); nil runs every route in its policy mode.
 	Rollout Rollout
+	// Clearance verifies clearance cookies (the reward of a passed
+	// challenge); nil ignores them.
+	Clearance *clearance.Signer
 	// Observer is told about every decision; nil for none.
 	Observer Observer
 	// TracerProvider traces the counter store round trip as a child of the
@@ -97,14 +103,15 @@ type Rollout interface {
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 
-	state    atomic.Pointer[state]
-	store    ratelimit.Store
-	rollout  Rollout
-	observer Observer
-	tracer   trace.Tracer // nil: take the provider from the context's span
-	log      *slog.Logger
-	now      func() time.Time
-	scratch  sync.Pool
+	state     atomic.Pointer[state]
+	store     ratelimit.Store
+	clearance *clearance.Signer
+	rollout   Rollout
+	observer  Observer
+	tracer    trace.Tracer // nil: take the provider from the context's span
+	log       *slog.Logger
+	now       func() time.Time
+	scratch   sync.Pool
 }
 
 // state is what a policy compiles to. It is swapped whole, so a Check sees
@@ -122,7 +129,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("extauthz: a counter store is required")
 	}
-	s := &Server{store: opts.Store, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
+	s := &Server{store: opts.Store, clearance: opts.Clearance, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
@@ -224,7 +231,8 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 		return d
 	}
 
-	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Headers: f.Headers, Velocity: c.request.Velocity}
+	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Headers: f.Headers, Velocity: c.request.Velocity,
+		Clearance: s.verifyClearance(p, f, d)}
 	st.model.Score(&c.request, &d.Result)
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 
@@ -242,6 +250,23 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 		}
 	}
 	return d
+}
+
+// verifyClearance checks the clearance cookie against this client: a
+// clearance earned by another network or browser is worth nothing.
+func (s *Server) verifyClearance(p *policy.Policy, f *Facts, d *Decision) scoring.ClearanceState {
+	if s.clearance == nil {
+		return scoring.NoClearance
+	}
+	value := cookieValue(f.Headers["cookie"], p.Challenge.CookieName)
+	if value == "" {
+		return scoring.NoClearance
+	}
+	_, d.Clearance = s.clearance.Verify(value, clearance.BindingFor(f.ClientIP, f.Headers["user-agent"]), s.now())
+	if d.Clearance == clearance.Valid {
+		return scoring.ValidClearance
+	}
+	return scoring.InvalidClearance
 }
 
 // canaryKey is what picks a client for the canary: its session when it has

@@ -52,6 +52,13 @@ const (
 	// VelocityRouteIP ("velocity.route_ip"): the client IP's rate on this
 	// route is over its threshold.
 	VelocityRouteIP
+	// ClearanceValid ("clearance.valid"): a valid clearance cookie, the
+	// visitor passed a challenge. Its weight is ADDED to the score.
+	ClearanceValid
+	// ClearanceInvalid ("clearance.invalid"): a clearance cookie that is
+	// forged, expired, bound to another client or signed by a retired key.
+	// It grants nothing; its small weight makes it visible among the reasons.
+	ClearanceInvalid
 
 	numCodes // sentinel: one past the last code
 )
@@ -74,6 +81,8 @@ var codeNames = [numCodes]string{
 	VelocitySubnet:        "velocity.subnet",
 	VelocitySession:       "velocity.session",
 	VelocityRouteIP:       "velocity.route_ip",
+	ClearanceValid:        "clearance.valid",
+	ClearanceInvalid:      "clearance.invalid",
 }
 
 // valid reports whether c is one of the defined codes.

@@ -33,7 +33,7 @@ func TestCodeNamesAreTheContract(t *testing.T) {
 		"accept.missing", "accept_language.missing", "accept_encoding.missing",
 		"hints.missing", "hints.mismatch", "hints.headless",
 		"fetch.missing", "fetch.inconsistent",
-		"velocity.ip", "velocity.subnet", "velocity.session", "velocity.route_ip",
+		"velocity.ip", "velocity.subnet", "velocity.session", "velocity.route_ip", "clearance.valid", "clearance.invalid",
 	}
 	var got []string
 	for _, c := range Codes() {
@@ -56,7 +56,7 @@ func TestInvalidCodeStringNamesTheNumber(t *testing.T) {
 	if got := Code(0).String(); got != "code(0)" {
 		t.Errorf("Code(0).String() = %q", got)
 	}
-	if got := numCodes.String(); got != "code(17)" {
+	if got := numCodes.String(); got != "code(19)" {
 		t.Errorf("numCodes.String() = %q", got)
 	}
 }

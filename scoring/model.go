@@ -11,6 +11,20 @@ type Velocity struct {
 	Threshold float64
 }
 
+// ClearanceState is what the request's clearance cookie says.
+type ClearanceState uint8
+
+// Clearance states.
+const (
+	// NoClearance: the request carries no clearance cookie.
+	NoClearance ClearanceState = iota
+	// ValidClearance: a clearance this client earned by passing a challenge.
+	ValidClearance
+	// InvalidClearance: a clearance cookie that does not verify for this
+	// client (forged, expired, rebound, unknown key).
+	InvalidClearance
+)
+
 // Request is what the model looks at.
 type Request struct {
 	// Method is the HTTP method.
@@ -24,6 +38,8 @@ type Request struct {
 	Headers map[string]string
 	// Velocity holds the readings of the route's velocity counters.
 	Velocity []Velocity
+	// Clearance is what the clearance cookie says.
+	Clearance ClearanceState
 }
 
 // Model scores requests. It is immutable after NewModel and safe for
@@ -59,7 +75,8 @@ func (s *signals) fire(c Code)    { *s |= 1 << c }
 func (s signals) has(c Code) bool { return s&(1<<c) != 0 }
 
 // Score scores req into out: Score = clamp(base − sum of the fired signals'
-// weights, 1, 99), with the fired signals as reasons. A nil req is not
+// weights + the clearance.valid weight when the clearance is valid, 1, 99),
+// with the fired signals as reasons (clearance.valid with a negative weight). A nil req is not
 // scored (Score 0). Score does not allocate, and no input makes it panic.
 func (m *Model) Score(req *Request, out *Result) {
 	if out == nil {
@@ -73,12 +90,28 @@ func (m *Model) Score(req *Request, out *Result) {
 	m.headerSignals(req, &fired)
 	velocitySignals(req.Velocity, &fired)
 
+	switch req.Clearance {
+	case ValidClearance:
+		fired.fire(ClearanceValid)
+	case InvalidClearance:
+		fired.fire(ClearanceInvalid)
+	}
+
 	sum := 0
 	for c := Code(1); c < numCodes; c++ {
-		if w := m.weights[c]; w > 0 && fired.has(c) {
-			sum += w
-			out.add(c, w)
+		w := m.weights[c]
+		if w <= 0 || !fired.has(c) {
+			continue
 		}
+		if c == ClearanceValid {
+			// A passed challenge lifts the score; as a reason it reads as
+			// negative points subtracted.
+			sum -= w
+			out.add(c, -w)
+			continue
+		}
+		sum += w
+		out.add(c, w)
 	}
 	out.Score = min(max(m.base-sum, 1), 99)
 	out.Band = BandOf(out.Score)

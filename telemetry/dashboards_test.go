@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
@@ -68,9 +69,12 @@ func liveExposition(t *testing.T) exposition {
 		{Route: "login", Mode: policy.ModeEnforce, Score: 70, Action: limit, Enforced: limit},
 		{Route: "default", Mode: policy.ModeShadow, Score: 1, Action: deny, Enforced: allow},
 		{Route: "api", Mode: policy.ModeShadow, Score: 55, Action: allow, Enforced: allow, Degraded: true},
+		{Route: "login", Mode: policy.ModeEnforce, Score: 84, Action: allow, Enforced: allow, Clearance: clearance.Valid},
 	} {
 		r.ObserveCheck(ctx, d, benchFacts(), 120*time.Microsecond)
 	}
+	r.ChallengeIssued("login", "pow")
+	r.ChallengeResult("login", "pow", "passed")
 	if _, err := ctrl.Apply(ctx, rollout.Change{Kind: rollout.ChangeKill, Kill: rollout.KillShadow, Actor: "test", Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}

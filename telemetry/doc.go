@@ -34,6 +34,9 @@
 //	botauthz.kill_switch                 botauthz_kill_switch                        - (0 none, 1 shadow, 2 bypass)
 //	botauthz.route.mode                  botauthz_route_mode                         route, mode, source (1 for the mode in force)
 //	botauthz.route.canary_percent        botauthz_route_canary_percent               route (0 unless the mode is canary)
+//	botauthz.clearance                   botauthz_clearance_total                    status: valid, expired, wrong_network, wrong_agent, bad_signature, unknown_key, malformed
+//	botauthz.challenges.issued           botauthz_challenges_issued_total            route, provider
+//	botauthz.challenges.results          botauthz_challenges_results_total           route, provider, outcome
 //
 // action and enforced_action are allow, challenge, deny or ratelimit; mode
 // is off, shadow, canary, enforce or bypass; source is kill, override-file,

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
@@ -61,6 +62,13 @@ type Recorder struct {
 	degraded  metric.Int64Counter
 	duration  metric.Float64Histogram
 	score     metric.Int64Histogram
+
+	// clearance counts clearance cookies by verdict; clearanceOpts holds one
+	// precomputed option per clearance.Status so the hot path builds none.
+	clearance     metric.Int64Counter
+	clearanceOpts [16]metric.AddOption
+	challenges    metric.Int64Counter
+	challengeRes  metric.Int64Counter
 
 	storeCalls    metric.Int64ObservableCounter
 	storeDegraded metric.Int64ObservableCounter
@@ -122,6 +130,23 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	r.decisions, err = m.Int64Counter("botauthz.decisions",
 		metric.WithDescription("Decisions by route, decided action, enforced action and mode."),
 		metric.WithUnit("{decision}"))
+	check(err)
+	r.clearance, err = m.Int64Counter("botauthz.clearance",
+		metric.WithDescription("Clearance cookies seen by verdict: valid, or why one was ignored (expired, wrong_network, wrong_agent, bad_signature, unknown_key, malformed)."),
+		metric.WithUnit("{cookie}"))
+	check(err)
+	for st := clearance.Valid; int(st) < len(r.clearanceOpts); st++ {
+		if name := st.String(); name != "unknown" {
+			r.clearanceOpts[st] = metric.WithAttributeSet(attribute.NewSet(attribute.String("status", name)))
+		}
+	}
+	r.challenges, err = m.Int64Counter("botauthz.challenges.issued",
+		metric.WithDescription("Challenge pages served, by route and provider."),
+		metric.WithUnit("{challenge}"))
+	check(err)
+	r.challengeRes, err = m.Int64Counter("botauthz.challenges.results",
+		metric.WithDescription("Challenge answers by route, provider and outcome (passed, wrong_answer, expired, replayed, bad_token, wrong_client, provider_<reason>, redeem_degraded)."),
+		metric.WithUnit("{answer}"))
 	check(err)
 	r.degraded, err = m.Int64Counter("botauthz.degraded.decisions",
 		metric.WithDescription("Decisions made without velocity because the counter store failed."),
@@ -195,9 +220,26 @@ func (r *Recorder) ObserveCheck(ctx context.Context, d *extauthz.Decision, f *ex
 	if d.Degraded {
 		r.degraded.Add(ctx, 1, ro.add...)
 	}
+	if st := int(d.Clearance); st > 0 && st < len(r.clearanceOpts) && r.clearanceOpts[st] != nil {
+		r.clearance.Add(ctx, 1, r.clearanceOpts[st])
+	}
 	if r.log != nil && r.logged(d) && r.log.Enabled(ctx, slog.LevelInfo) {
 		r.logDecision(ctx, d, f, elapsed)
 	}
+}
+
+// ChallengeIssued counts a challenge page served (challenge.Observer).
+// route comes from the policy and provider from a fixed set, so the labels
+// stay bounded.
+func (r *Recorder) ChallengeIssued(route, provider string) {
+	r.challenges.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("route", route), attribute.String("provider", provider)))
+}
+
+// ChallengeResult counts a challenge answer by outcome (challenge.Observer).
+func (r *Recorder) ChallengeResult(route, provider, outcome string) {
+	r.challengeRes.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("route", route), attribute.String("provider", provider), attribute.String("outcome", outcome)))
 }
 
 // logged says whether a decision goes to the decision log. Off and bypass
