@@ -111,25 +111,29 @@ routes:
 
 func TestBadPoliciesNameTheKey(t *testing.T) {
 	cases := map[string]string{
-		"unknown-route-key.yaml":      "routes.login.limts: unknown key",
-		"unknown-top-key.yaml":        "sesion_cookie: unknown key",
-		"unknown-limit-key.yaml":      "routes.login.limits[0].windw: unknown key",
-		"bad-mode.yaml":               `routes.login.mode: unknown mode "enforcing"`,
-		"bad-window.yaml":             "routes.login.limits[0].window",
-		"bad-dimension.yaml":          "routes.login.limits[0].key",
-		"deny-above-challenge.yaml":   "routes.login.deny_below",
-		"threshold-range.yaml":        "routes.default.challenge_below",
-		"unknown-weight.yaml":         "score.weights.ua.curl: unknown signal",
-		"duplicate-limit.yaml":        "routes.login.limits[1]: duplicates",
-		"limit-without-bound.yaml":    "routes.login.limits[0]: needs max",
-		"route-name.yaml":             "routes.Login Page",
-		"routes-not-mapping.yaml":     "routes: must be a mapping",
-		"wrong-type.yaml":             "challenge_below",
-		"canary-without-percent.yaml": "routes.login.canary_percent: required with mode canary",
-		"canary-percent-range.yaml":   "routes.login.canary_percent: 120 out of range",
-		"bypass-mode.yaml":            `routes.login.mode: unknown mode "bypass"`,
-		"rollout-refresh.yaml":        "rollout.refresh",
-		"rollout-unknown-key.yaml":    "rollout.salt: unknown key",
+		"unknown-route-key.yaml":                 "routes.login.limts: unknown key",
+		"unknown-top-key.yaml":                   "sesion_cookie: unknown key",
+		"unknown-limit-key.yaml":                 "routes.login.limits[0].windw: unknown key",
+		"bad-mode.yaml":                          `routes.login.mode: unknown mode "enforcing"`,
+		"bad-window.yaml":                        "routes.login.limits[0].window",
+		"bad-dimension.yaml":                     "routes.login.limits[0].key",
+		"deny-above-challenge.yaml":              "routes.login.deny_below",
+		"threshold-range.yaml":                   "routes.default.challenge_below",
+		"unknown-weight.yaml":                    "score.weights.ua.curl: unknown signal",
+		"duplicate-limit.yaml":                   "routes.login.limits[1]: duplicates",
+		"limit-without-bound.yaml":               "routes.login.limits[0]: needs max",
+		"route-name.yaml":                        "routes.Login Page",
+		"routes-not-mapping.yaml":                "routes: must be a mapping",
+		"wrong-type.yaml":                        "challenge_below",
+		"canary-without-percent.yaml":            "routes.login.canary_percent: required with mode canary",
+		"canary-percent-range.yaml":              "routes.login.canary_percent: 120 out of range",
+		"bypass-mode.yaml":                       `routes.login.mode: unknown mode "bypass"`,
+		"rollout-refresh.yaml":                   "rollout.refresh",
+		"rollout-unknown-key.yaml":               "rollout.salt: unknown key",
+		"challenge-unknown-provider.yaml":        "challenge.providers.recaptchav4: unknown provider",
+		"challenge-provider-not-configured.yaml": `routes.signup.challenge.provider: "turnstile" is neither pow nor a provider configured`,
+		"challenge-difficulty.yaml":              "routes.login.challenge.difficulty: 9 out of range",
+		"challenge-host-cookie-insecure.yaml":    "challenge.cookie_name: browsers drop __Host-",
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(cases) {
@@ -204,6 +208,29 @@ func TestCanaryPolicy(t *testing.T) {
 	}
 	if d := Default().Rollout; d.CanarySalt == "" || d.Refresh != 5*time.Second || d.OverrideFile != "" {
 		t.Errorf("default rollout = %+v", d)
+	}
+}
+
+func TestChallengePolicy(t *testing.T) {
+	p, err := Load("testdata/good/challenge.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Challenge
+	if c.CookieName != "__Host-botauthz" || c.CookieTTL != 30*time.Minute || c.TTL != 2*time.Minute || c.InsecureCookie {
+		t.Errorf("challenge = %+v", c)
+	}
+	if c.Providers["turnstile"].SecretEnv != "BOTAUTHZ_TURNSTILE_SECRET" {
+		t.Errorf("providers = %+v", c.Providers)
+	}
+	if got := p.Route("signup").Challenge; got != (RouteChallenge{Provider: "turnstile", Difficulty: 4}) {
+		t.Errorf("signup challenge = %+v, want turnstile with the default difficulty", got)
+	}
+	if got := p.Route("login").Challenge; got != (RouteChallenge{Provider: "pow", Difficulty: 5}) {
+		t.Errorf("login challenge = %+v", got)
+	}
+	if d := Default().Challenge; d.CookieName != "botauthz_clearance" || d.CookieTTL != time.Hour || d.TTL != 5*time.Minute {
+		t.Errorf("default challenge = %+v", d)
 	}
 }
 
