@@ -1,8 +1,18 @@
-// Package challenge owns the challenge flow's public side: the path the
-// challenge page lives at, the validation of where a solved challenge may send
-// the visitor back to (return_to), and the page handler served on the public
-// HTTP port.
+// Package challenge owns the challenge flow's public side, served under
+// Prefix on the public HTTP port: the challenge page, the proof-of-work
+// script, and the verification of answers that ends in a clearance cookie.
 //
-// It must not score requests or read the counter store. For now the handler is
-// a placeholder page; the proof of work and clearance cookie come later.
+// A challenge page embeds a signed, expiring challenge token bound to the
+// client's network prefix and user agent, and either the built-in proof of
+// work (the embedded challenge.js finds a nonce such that
+// hex(SHA-256(id ":" nonce)) starts with the route's number of '0' digits) or
+// a CAPTCHA provider's widget. An answer is verified against the token, then
+// the proof of work or the provider, then redeemed once through a Redeemer
+// shared by the replicas; only then is the clearance cookie issued. It also
+// owns the validation of where a solved challenge may send the visitor back
+// to (return_to).
+//
+// It must not score requests or read the counter store, and it does not talk
+// to CAPTCHA vendors itself (the provider subpackage does). Outcomes go to an
+// Observer; the package keeps no global mutable state.
 package challenge

@@ -1,53 +1,276 @@
 package challenge
 
 import (
-	"html/template"
+	"bytes"
+	"crypto/sha256"
+	_ "embed" // the proof-of-work script
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/botauthz/botauthz/challenge/provider"
+	"github.com/botauthz/botauthz/clearance"
+	"github.com/botauthz/botauthz/clientip"
+	"github.com/botauthz/botauthz/policy"
 )
 
-// page is a placeholder until the proof-of-work flow lands. It is
-// self-contained: no third-party assets, so the CSP can stay strict.
-var page = template.Must(template.New("challenge").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>Checking your browser</title>
-</head>
-<body>
-<main>
-<h1>Checking your browser</h1>
-<p>This site checks that visitors are people before letting them in. The automatic check is not available yet on this server.</p>
-<p><a href="{{.ReturnTo}}">Try again</a></p>
-</main>
-</body>
-</html>
-`))
+const (
+	// Pow is the provider name of the built-in proof of work.
+	Pow = "pow"
+	// DefaultDifficulty is the proof of work's difficulty when a route sets
+	// none: 4 leading zero hex digits, about 65,000 hashes.
+	DefaultDifficulty = 4
+	// maxDifficulty matches the policy's own bound; each step is 16 times
+	// the work, and 8 is already billions of hashes.
+	maxDifficulty = 8
 
-// Handler serves the challenge page.
-type Handler struct{}
+	// clockSkew is how far apart replicas' clocks may be: a token issued
+	// this far in the future is still accepted, and redemptions are kept
+	// this much longer than the token lives, so a replica whose clock lags
+	// cannot accept a replay after the others forgot the redemption.
+	clockSkew = time.Minute
+	// maxFormBytes bounds the verify body: a token is under 4 KiB,
+	// a CAPTCHA vendor's token a few KiB.
+	maxFormBytes = 16 << 10
+	// defaultTTL is a challenge's lifetime when the policy sets none, as
+	// the embedded policy defaults do.
+	defaultTTL = 5 * time.Minute
+	// redeemTimeout bounds one redemption: past it, this replica's memory
+	// decides, rather than a visitor waiting on a stalled store.
+	redeemTimeout = time.Second
+)
 
-// NewHandler returns the challenge page handler.
-func NewHandler() *Handler { return &Handler{} }
+//go:embed challenge.js
+var script []byte
 
-// ServeHTTP renders the challenge page for GET and HEAD at Path.
+// Options configure a Handler.
+type Options struct {
+	// Policy returns the current policy: routes, cookie settings, XFF hops.
+	// Required.
+	Policy func() *policy.Policy
+	// Signer issues the clearance cookie. Without Signer and Keys the
+	// handler is unconfigured: the page says the check is not available and
+	// nothing can be verified. Setting only one of them is an error.
+	Signer *clearance.Signer
+	// Keys sign the challenge tokens: Keys[0] signs, every key verifies, so
+	// they rotate like the clearance keys (and may be the same set; the
+	// token's MAC is domain-separated from the cookie's).
+	Keys []clearance.Key
+	// Verifiers are the configured CAPTCHA providers by name ("turnstile",
+	// "hcaptcha", "recaptcha", "captchala"). A route naming a provider
+	// missing here gets the proof of work instead.
+	Verifiers map[string]provider.Verifier
+	// Redeemer records redemptions; nil means a MemoryRedeemer, which does
+	// not protect against a replay on another replica. Use a RedisRedeemer
+	// with more than one replica.
+	Redeemer Redeemer
+	// Observer is told about challenges issued and answered; nil for none.
+	Observer Observer
+	// Logger receives warnings and per-answer debug lines; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the challenge flow under Prefix:
+//
+//	GET  Path?route=R&return_to=P  the challenge page for route R
+//	GET  ScriptPath                the proof-of-work script
+//	POST VerifyPath                check the answer, set the clearance
+//	                               cookie and redirect 303 to return_to, or
+//	                               answer 403 with a link to try again
+//
+// and 404 for anything else. HEAD is accepted wherever GET is. It is safe for
+// concurrent use.
+type Handler struct {
+	policy    func() *policy.Policy
+	signer    *clearance.Signer
+	keys      *tokenKeys // nil: unconfigured
+	verifiers map[string]provider.Verifier
+	csp       map[string]string // by CAPTCHA provider
+	redeemer  Redeemer
+	// local remembers this replica's redemptions: it answers when the
+	// Redeemer fails, and, fed with every success, it still refuses a
+	// replay here if the store fails between the two.
+	local    *MemoryRedeemer
+	observer Observer
+	log      *slog.Logger
+	now      func() time.Time
+
+	scriptETag, scriptVersion string
+
+	mu sync.Mutex
+	// fellBack holds the providers already logged as falling back to the
+	// proof of work, so a misconfiguration is logged once, not per visitor.
+	fellBack map[string]bool
+}
+
+// NewHandler returns a Handler for opts. It refuses a missing Policy, only
+// one of Signer and Keys, keys that break the clearance package's rules (ids
+// of 1–32 characters of A-Z a-z 0-9 . _ -, secrets of at least 32 bytes,
+// unique ids), and a nil or unknown Verifier. Without Signer and Keys it
+// returns an unconfigured Handler, whose page only says the check is
+// unavailable, and logs a warning.
+func NewHandler(opts Options) (*Handler, error) {
+	if opts.Policy == nil {
+		return nil, errors.New("challenge handler: Policy is required")
+	}
+	h := &Handler{
+		policy:    opts.Policy,
+		signer:    opts.Signer,
+		verifiers: make(map[string]provider.Verifier, len(opts.Verifiers)),
+		csp:       make(map[string]string, len(opts.Verifiers)),
+		redeemer:  opts.Redeemer,
+		local:     NewMemoryRedeemer(DefaultMemoryEntries),
+		observer:  opts.Observer,
+		log:       opts.Logger,
+		now:       opts.Now,
+		fellBack:  make(map[string]bool),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.local.now = h.now
+	if h.observer == nil {
+		h.observer = nopObserver{}
+	}
+	if h.redeemer == nil {
+		h.redeemer = h.local
+	}
+
+	switch {
+	case opts.Signer == nil && len(opts.Keys) == 0:
+		h.log.Warn("challenge handler has no clearance signer or keys: the challenge page only says the check is unavailable")
+	case opts.Signer == nil:
+		return nil, errors.New("challenge handler: Keys are set but Signer is not")
+	case len(opts.Keys) == 0:
+		return nil, errors.New("challenge handler: Signer is set but Keys are not")
+	default:
+		keys, err := newTokenKeys(opts.Keys)
+		if err != nil {
+			return nil, fmt.Errorf("challenge handler: keys: %w", err)
+		}
+		h.keys = keys
+	}
+
+	names := make([]string, 0, len(opts.Verifiers))
+	for name := range opts.Verifiers {
+		names = append(names, name)
+	}
+	sort.Strings(names) // errors name the first bad one, the same every run
+	for _, name := range names {
+		v := opts.Verifiers[name]
+		if v == nil {
+			return nil, fmt.Errorf("challenge handler: verifier %q is nil", name)
+		}
+		if scriptURL, _, _ := provider.Widget(name); scriptURL == "" {
+			return nil, fmt.Errorf("challenge handler: verifier %q: unknown provider (want turnstile, hcaptcha, recaptcha or captchala)", name)
+		}
+		h.verifiers[name] = v
+		h.csp[name] = captchaCSP(name)
+	}
+
+	sum := sha256.Sum256(script)
+	h.scriptVersion = hex.EncodeToString(sum[:8])
+	h.scriptETag = `"` + h.scriptVersion + `"`
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != Path {
+	switch r.URL.Path {
+	case Path:
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.servePage(w, r)
+	case ScriptPath:
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.serveScript(w, r)
+	case VerifyPath:
+		if !allow(w, r, http.MethodPost) {
+			return
+		}
+		h.serveVerify(w, r)
+	default:
 		http.NotFound(w, r)
-		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+}
+
+// allow answers 405 unless r's method is one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
+		return true
 	}
+	allowed := methods[0]
+	for _, m := range methods[1:] {
+		allowed += ", " + m
+	}
+	w.Header().Set("Allow", allowed)
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return false
+}
+
+// serveScript serves the embedded script. The page links it with its content
+// hash in the query, so that URL may be cached for good; any other URL is
+// revalidated with the ETag.
+func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hdr.Set("Content-Type", "text/javascript; charset=utf-8")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "same-origin")
-	// html/template escapes the attribute; SafeReturnTo keeps it same-origin.
-	_ = page.Execute(w, struct{ ReturnTo string }{SafeReturnTo(r.URL.Query().Get("return_to"))})
+	hdr.Set("ETag", h.scriptETag)
+	if r.URL.Query().Get("v") == h.scriptVersion {
+		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		hdr.Set("Cache-Control", "no-cache")
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(script))
+}
+
+// scriptURL is the script's cache-busting URL.
+func (h *Handler) scriptURL() string { return ScriptPath + "?v=" + h.scriptVersion }
+
+// clientIPOf finds the client the way the ext_authz Check does, so the token
+// is bound to the same address the clearance will be checked against.
+func clientIPOf(r *http.Request, p *policy.Policy) netip.Addr {
+	return clientip.From(r.Header.Get("X-Envoy-External-Address"), r.Header.Get("X-Forwarded-For"), p.XFFTrustedHops, r.RemoteAddr)
+}
+
+// challengeFor returns the provider and difficulty route r challenges with.
+// A CAPTCHA provider without a Verifier falls back to the proof of work:
+// a visitor must always get a challenge they can pass.
+func (h *Handler) challengeFor(r *policy.Route) (prov string, difficulty int) {
+	difficulty = r.Challenge.Difficulty
+	if difficulty < 1 {
+		difficulty = DefaultDifficulty
+	}
+	difficulty = min(difficulty, maxDifficulty)
+	p := r.Challenge.Provider
+	if p == "" || p == Pow {
+		return Pow, difficulty
+	}
+	if _, ok := h.verifiers[p]; ok {
+		return p, difficulty
+	}
+	h.mu.Lock()
+	first := !h.fellBack[p]
+	h.fellBack[p] = true
+	h.mu.Unlock()
+	if first {
+		h.log.Warn("challenge provider has no verifier configured; serving the proof of work instead",
+			"provider", p, "route", r.Name)
+	}
+	return Pow, difficulty
 }

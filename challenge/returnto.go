@@ -6,9 +6,19 @@ import (
 	"unicode/utf8"
 )
 
-// Path is where the challenge page is served. Envoy routes it to botauthz's
-// public HTTP port with ext_authz disabled.
-const Path = "/.botauthz/challenge"
+// The public paths the Handler serves. Envoy routes everything under Prefix
+// to botauthz's public HTTP port with ext_authz disabled.
+const (
+	// Prefix is the path prefix the Handler owns; mount it there. Any path
+	// under it other than the three below is answered 404.
+	Prefix = "/.botauthz/"
+	// Path is where the challenge page is served.
+	Path = Prefix + "challenge"
+	// ScriptPath is where the proof-of-work script is served.
+	ScriptPath = Path + ".js"
+	// VerifyPath is where the challenge page posts its answer.
+	VerifyPath = Path + "/verify"
+)
 
 // maxReturnTo bounds return_to so a redirect never carries an oversized
 // Location header.
@@ -49,8 +59,10 @@ func safePath(p string) bool {
 	return utf8.ValidString(p)
 }
 
-// URL returns the challenge page's URL for a visitor who wanted returnTo. The
-// result is a relative URL, so the visitor stays on the host it asked for.
-func URL(returnTo string) string {
-	return Path + "?return_to=" + url.QueryEscape(SafeReturnTo(returnTo))
+// URL returns the challenge page's URL for a visitor who wanted returnTo on
+// the named route (the route picks the kind of challenge; an unknown or empty
+// one means the default route). The result is a relative URL, so the visitor
+// stays on the host it asked for.
+func URL(returnTo, route string) string {
+	return Path + "?route=" + url.QueryEscape(route) + "&return_to=" + url.QueryEscape(SafeReturnTo(returnTo))
 }

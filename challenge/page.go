@@ -1,0 +1,220 @@
+package challenge
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/botauthz/botauthz/challenge/provider"
+	"github.com/botauthz/botauthz/clearance"
+)
+
+// powCSP is the challenge page's policy for the proof of work: only our own
+// script, no inline script or style (the page has no styling at all, so it
+// needs no style-src), and the form may post only to us.
+const powCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'"
+
+// failCSP is for the pages without a script: the failure and unavailable
+// pages.
+const failCSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// captchaCSP is powCSP plus exactly the origins provider's widget needs.
+func captchaCSP(name string) string {
+	scriptSrc, frameSrc, connectSrc := provider.CSPSources(name)
+	styleSrc := provider.CSPStyleSources(name)
+	var b strings.Builder
+	directive := func(name string, first string, sources []string) {
+		if first == "" && len(sources) == 0 {
+			return
+		}
+		b.WriteString("; ")
+		b.WriteString(name)
+		if first != "" {
+			b.WriteString(" ")
+			b.WriteString(first)
+		}
+		for _, s := range sources {
+			b.WriteString(" ")
+			b.WriteString(s)
+		}
+	}
+	b.WriteString("default-src 'none'")
+	directive("script-src", "'self'", scriptSrc)
+	directive("connect-src", "'self'", connectSrc)
+	directive("frame-src", "", frameSrc)
+	directive("style-src", "", styleSrc)
+	b.WriteString("; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'")
+	return b.String()
+}
+
+func setPageHeaders(hdr http.Header, csp string) {
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Content-Security-Policy", csp)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "same-origin")
+}
+
+// challengePage is self-contained: our script from our origin, data in data-*
+// attributes, no inline script or style, so the CSP stays strict. Elements
+// the script drives start hidden, so a visitor without JavaScript sees only
+// the explanation.
+var challengePage = template.Must(template.New("challenge").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<title>Checking your browser</title>
+<script src="{{.ScriptURL}}" defer></script>
+{{- if .WidgetScript}}
+<script src="{{.WidgetScript}}" async defer></script>
+{{- end}}
+</head>
+<body>
+<main>
+<h1>Checking your browser</h1>
+{{- if eq .Provider "pow"}}
+<p>This site checks that visitors are people before letting them in. Your browser is solving a small puzzle; it usually takes a few seconds and you do not need to do anything. You will then be taken back to the page you asked for.</p>
+{{- else}}
+<p>This site checks that visitors are people before letting them in. Please complete the check below; you will then be taken back to the page you asked for.</p>
+{{- end}}
+<noscript><p>This check needs JavaScript, which is turned off or blocked in your browser. Please allow JavaScript for this site, or open the page in a browser that runs it, then reload this page. Nothing else is needed, and the check stores only a cookie saying you passed.</p></noscript>
+<form id="botauthz-challenge" method="post" action="{{.VerifyURL}}" data-provider="{{.Provider}}"
+{{- if eq .Provider "pow"}} data-challenge="{{.Challenge}}" data-difficulty="{{.Difficulty}}"{{end}}>
+<input type="hidden" name="token" value="{{.Token}}">
+{{- if eq .Provider "pow"}}
+<input type="hidden" name="nonce" value="">
+<p id="botauthz-status" role="status" aria-live="polite" hidden>Checking…</p>
+<p><progress id="botauthz-progress" max="1" value="0" hidden></progress></p>
+{{- else}}
+<div id="botauthz-widget"{{if .WidgetClass}} class="{{.WidgetClass}}"{{end}} data-sitekey="{{.SiteKey}}" data-callback="botauthzSolved"></div>
+{{- if eq .Provider "captchala"}}
+<input type="hidden" name="{{.TokenField}}" value="">
+{{- end}}
+<p><button type="submit">Continue</button></p>
+{{- end}}
+</form>
+</main>
+</body>
+</html>
+`))
+
+type challengeData struct {
+	ScriptURL, VerifyURL string
+	Provider             string
+	Token                string
+	Challenge            string
+	Difficulty           int
+	WidgetScript         string
+	WidgetClass, SiteKey string
+	TokenField           string
+}
+
+// failPage is answered (403) to every refused answer.
+var failPage = template.Must(template.New("fail").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<title>The check did not pass</title>
+</head>
+<body>
+<main>
+<h1>The check did not pass</h1>
+<p>{{.Message}}</p>
+<p><a href="{{.RetryURL}}">Try again</a></p>
+</main>
+</body>
+</html>
+`))
+
+// unavailablePage is served while the handler has no keys: there is nothing
+// to solve, so it only offers to go back.
+var unavailablePage = template.Must(template.New("unavailable").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<title>Checking your browser</title>
+</head>
+<body>
+<main>
+<h1>Checking your browser</h1>
+<p>This site checks that visitors are people before letting them in. The automatic check is not available on this server at the moment.</p>
+<p><a href="{{.}}">Try again</a></p>
+</main>
+</body>
+</html>
+`))
+
+// failMessages explain an outcome to the visitor, without detail an
+// attacker could tune against.
+var failMessages = map[string]string{
+	OutcomeWrongAnswer: "Your browser's answer to the check was not right.",
+	OutcomeExpired:     "The check took too long and expired.",
+	OutcomeReplayed:    "This check was already used.",
+	OutcomeBadToken:    "The check could not be read.",
+	OutcomeWrongClient: "Your network or browser changed during the check.",
+}
+
+func failMessage(outcome string) string {
+	if m, ok := failMessages[outcome]; ok {
+		return m
+	}
+	return "The check could not be confirmed."
+}
+
+// render executes t into a buffer first, so a template error is a clean 500
+// instead of half a page.
+func render(w http.ResponseWriter, status int, csp string, t *template.Template, data any) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	setPageHeaders(w.Header(), csp)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// servePage renders a fresh challenge for the route named in the query.
+func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	returnTo := SafeReturnTo(q.Get("return_to"))
+	if h.keys == nil {
+		render(w, http.StatusOK, failCSP, unavailablePage, returnTo)
+		return
+	}
+	pol := h.policy()
+	route := pol.Route(q.Get("route"))
+	prov, difficulty := h.challengeFor(route)
+	b := clearance.BindingFor(clientIPOf(r, pol), r.UserAgent())
+	ttl := pol.Challenge.TTL
+	if ttl <= 0 {
+		ttl = defaultTTL
+	}
+	tok := newToken(h.now(), ttl, b, prov, route.Name, returnTo, difficulty)
+
+	d := challengeData{
+		ScriptURL: h.scriptURL(),
+		VerifyURL: VerifyPath,
+		Provider:  prov,
+		Token:     h.keys.sign(&tok),
+	}
+	csp := powCSP
+	if prov == Pow {
+		d.Challenge, d.Difficulty = tok.idHex(), difficulty
+	} else {
+		d.WidgetScript, d.WidgetClass, d.TokenField = provider.Widget(prov)
+		d.SiteKey = h.verifiers[prov].SiteKey()
+		csp = h.csp[prov]
+	}
+	render(w, http.StatusOK, csp, challengePage, d)
+	if r.Method == http.MethodGet {
+		h.observer.ChallengeIssued(route.Name, prov)
+	}
+}

@@ -1,0 +1,354 @@
+package challenge
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/botauthz/botauthz/clearance"
+)
+
+// The challenge token is what the page embeds and posts back: it lets any
+// replica verify an answer without shared state other than the keys and the
+// redemption store. Its text is
+//
+//	c1.<kid>.<base64url(payload)>.<base64url(mac)>
+//
+// with unpadded base64url. The kid may contain dots, base64url cannot, so the
+// token is split at its last two dots. The payload is, big-endian:
+//
+//	id         16 bytes  random challenge id
+//	iat         8 bytes  issued at, unix seconds (int64)
+//	exp         8 bytes  expires at, unix seconds (int64)
+//	difficulty  1 byte   leading zero hex digits the proof of work needs
+//	ua         16 bytes  SHA-256(User-Agent)[:16]
+//	family      1 byte   4, 6, or 0 for an unknown client address
+//	bits        1 byte   prefix length
+//	addr        ceil(bits/8) bytes of the masked client prefix
+//	provider    1 byte length + bytes ("pow" or a CAPTCHA provider)
+//	route       1 byte length + bytes
+//	return_to   2 bytes length + bytes (already passed through SafeReturnTo)
+//
+// The MAC is HMAC-SHA256(secret, tokenContext || "c1.<kid>.<payload>"). The
+// context differs from the clearance cookie's, so a MAC made for one can never
+// pass as the other even though both use the same keys. The payload is
+// signed, not encrypted: it holds nothing the client does not already know.
+const (
+	tokenPrefix  = "c1."
+	tokenContext = "botauthz challenge v1\x00"
+
+	idLen        = 16
+	uaHashLen    = 16
+	macLen       = sha256.Size
+	maxLabelLen  = 255 // one length byte
+	maxKeyIDLen  = 32  // as clearance.Key ids
+	minSecretLen = 32  // as clearance keys: the HMAC output size
+
+	fixedPayloadLen = idLen + 8 + 8 + 1 + uaHashLen + 1 + 1
+	maxPayloadLen   = fixedPayloadLen + 16 + 1 + maxLabelLen + 1 + maxLabelLen + 2 + maxReturnTo
+	// maxTokenLen bounds what parse looks at, so garbage costs little.
+	maxTokenLen = len(tokenPrefix) + maxKeyIDLen + 1 + (maxPayloadLen*8+5)/6 + 1 + (macLen*8+5)/6
+)
+
+const (
+	familyNone = 0
+	familyIPv4 = 4
+	familyIPv6 = 6
+)
+
+// Why a token was refused. All of them are the outcome bad_token; the
+// distinction is for logs.
+var (
+	errMalformed  = errors.New("malformed challenge token")
+	errUnknownKey = errors.New("challenge token signed by an unknown key")
+	errBadMAC     = errors.New("challenge token signature does not match")
+)
+
+// token is a decoded challenge token.
+type token struct {
+	id         [idLen]byte
+	iat, exp   int64
+	difficulty int
+	ua         [uaHashLen]byte
+	prefix     netip.Prefix
+	provider   string
+	route      string
+	returnTo   string
+}
+
+// idHex is the challenge id as the proof of work and the redemption store
+// see it.
+func (t *token) idHex() string { return hex.EncodeToString(t.id[:]) }
+
+// newToken returns a token with a fresh random id for a client with binding
+// b, valid for ttl (counted in whole seconds, at least one) from now.
+func newToken(now time.Time, ttl time.Duration, b clearance.Binding, provider, route, returnTo string, difficulty int) token {
+	t := token{
+		iat:        now.Unix(),
+		difficulty: difficulty,
+		ua:         uaHash(b.UserAgent),
+		prefix:     b.Prefix.Masked(),
+		provider:   truncate(provider, maxLabelLen),
+		route:      truncate(route, maxLabelLen),
+		returnTo:   SafeReturnTo(returnTo),
+	}
+	t.exp = t.iat + max(int64(ttl/time.Second), 1)
+	// crypto/rand.Read never returns an error: it crashes the program
+	// rather than hand out predictable ids.
+	_, _ = rand.Read(t.id[:])
+	return t
+}
+
+// expired reports whether the token cannot be redeemed at now: past its
+// expiry, or issued further in the future than clock skew between replicas
+// explains.
+func (t *token) expired(now time.Time) bool {
+	n := now.Unix()
+	return n >= t.exp || t.iat > n+int64(clockSkew/time.Second)
+}
+
+// boundTo reports whether the token was issued to a client with binding b:
+// the same network prefix and user agent. An unknown client address never
+// matches, as for clearances.
+func (t *token) boundTo(b clearance.Binding) bool {
+	if !t.prefix.IsValid() || !b.Prefix.IsValid() || t.prefix != b.Prefix.Masked() {
+		return false
+	}
+	ua := uaHash(b.UserAgent)
+	return subtle.ConstantTimeCompare(ua[:], t.ua[:]) == 1
+}
+
+func uaHash(ua string) [uaHashLen]byte {
+	sum := sha256.Sum256([]byte(ua))
+	return [uaHashLen]byte(sum[:uaHashLen])
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// tokenKeys signs and verifies challenge tokens: the first key signs, every
+// key verifies, as for clearances. It is immutable.
+type tokenKeys struct {
+	signingID string
+	byID      map[string][]byte
+}
+
+// newTokenKeys copies keys after checking them by the clearance package's
+// rules (ids of 1–32 characters of A-Z a-z 0-9 . _ -, secrets of at least 32
+// bytes, no duplicate ids), so one key file serves both.
+func newTokenKeys(keys []clearance.Key) (*tokenKeys, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no keys")
+	}
+	k := &tokenKeys{signingID: keys[0].ID, byID: make(map[string][]byte, len(keys))}
+	for i, key := range keys {
+		if !validKeyID(key.ID) {
+			return nil, fmt.Errorf("key %d: id must be 1–32 characters of A-Z a-z 0-9 . _ -", i+1)
+		}
+		if len(key.Secret) < minSecretLen {
+			return nil, fmt.Errorf("key %d (id %q): secret is %d bytes, want at least %d", i+1, key.ID, len(key.Secret), minSecretLen)
+		}
+		if _, dup := k.byID[key.ID]; dup {
+			return nil, fmt.Errorf("key %d: duplicate id %q", i+1, key.ID)
+		}
+		k.byID[key.ID] = append([]byte(nil), key.Secret...)
+	}
+	return k, nil
+}
+
+// sign returns the text of t signed with the first key.
+func (k *tokenKeys) sign(t *token) string {
+	signed := tokenPrefix + k.signingID + "." + base64.RawURLEncoding.EncodeToString(appendPayload(nil, t))
+	return signed + "." + base64.RawURLEncoding.EncodeToString(k.mac(k.byID[k.signingID], signed))
+}
+
+func (k *tokenKeys) mac(secret []byte, signed string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(tokenContext))
+	m.Write([]byte(signed))
+	return m.Sum(nil)
+}
+
+// parse verifies s and decodes it. The MAC is checked before the payload is
+// decoded, so nothing of an unauthenticated payload is ever interpreted.
+func (k *tokenKeys) parse(s string) (token, error) {
+	if len(s) > maxTokenLen || !strings.HasPrefix(s, tokenPrefix) || !tokenChars(s) {
+		return token{}, errMalformed
+	}
+	macDot := strings.LastIndexByte(s, '.')
+	if macDot < len(tokenPrefix) {
+		return token{}, errMalformed
+	}
+	signed, mac64 := s[:macDot], s[macDot+1:]
+	payloadDot := strings.LastIndexByte(signed, '.')
+	if payloadDot < len(tokenPrefix) {
+		return token{}, errMalformed
+	}
+	kid, payload64 := signed[len(tokenPrefix):payloadDot], signed[payloadDot+1:]
+	if !validKeyID(kid) {
+		return token{}, errMalformed
+	}
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(mac64)
+	if err != nil || len(mac) != macLen {
+		return token{}, errMalformed
+	}
+	secret, ok := k.byID[kid]
+	if !ok {
+		return token{}, errUnknownKey
+	}
+	if !hmac.Equal(k.mac(secret, signed), mac) {
+		return token{}, errBadMAC
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(payload64)
+	if err != nil {
+		return token{}, errMalformed
+	}
+	t, ok := parsePayload(raw)
+	if !ok {
+		// Only a bug or a leaked key gets here: we signed it.
+		return token{}, errMalformed
+	}
+	return t, nil
+}
+
+// tokenChars reports whether s uses only the characters a token can contain
+// (base64url, '.', and the key id's), so encodings that decoders tolerate,
+// such as line breaks, are refused up front.
+func tokenChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !idChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func idChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+func validKeyID(s string) bool {
+	if len(s) == 0 || len(s) > maxKeyIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !idChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func appendPayload(dst []byte, t *token) []byte {
+	dst = append(dst, t.id[:]...)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(t.iat))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(t.exp))
+	dst = append(dst, byte(t.difficulty))
+	dst = append(dst, t.ua[:]...)
+	switch p := t.prefix; {
+	case !p.IsValid():
+		dst = append(dst, familyNone, 0)
+	case p.Addr().Is4():
+		a := p.Addr().As4()
+		dst = append(dst, familyIPv4, byte(p.Bits()))
+		dst = append(dst, a[:prefixBytes(p.Bits())]...)
+	default:
+		a := p.Addr().As16()
+		dst = append(dst, familyIPv6, byte(p.Bits()))
+		dst = append(dst, a[:prefixBytes(p.Bits())]...)
+	}
+	dst = append(dst, byte(len(t.provider)))
+	dst = append(dst, t.provider...)
+	dst = append(dst, byte(len(t.route)))
+	dst = append(dst, t.route...)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(t.returnTo)))
+	dst = append(dst, t.returnTo...)
+	return dst
+}
+
+// parsePayload decodes b, accepting only what appendPayload produces.
+func parsePayload(b []byte) (token, bool) {
+	var t token
+	if len(b) < fixedPayloadLen {
+		return t, false
+	}
+	copy(t.id[:], b)
+	b = b[idLen:]
+	t.iat = int64(binary.BigEndian.Uint64(b))
+	t.exp = int64(binary.BigEndian.Uint64(b[8:]))
+	t.difficulty = int(b[16])
+	copy(t.ua[:], b[17:])
+	b = b[17+uaHashLen:]
+	family, bits := b[0], int(b[1])
+	b = b[2:]
+
+	maxBits := 0
+	switch family {
+	case familyNone:
+	case familyIPv4:
+		maxBits = 32
+	case familyIPv6:
+		maxBits = 128
+	default:
+		return t, false
+	}
+	n := prefixBytes(bits)
+	if bits > maxBits || len(b) < n {
+		return t, false
+	}
+	var addr [16]byte
+	copy(addr[:], b[:n])
+	b = b[n:]
+	switch family {
+	case familyIPv4:
+		t.prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte(addr[:4])), bits)
+	case familyIPv6:
+		t.prefix = netip.PrefixFrom(netip.AddrFrom16(addr), bits)
+	}
+	if t.prefix.IsValid() && t.prefix != t.prefix.Masked() {
+		return t, false
+	}
+
+	var ok bool
+	if t.provider, b, ok = cutLabel(b, 1); !ok {
+		return t, false
+	}
+	if t.route, b, ok = cutLabel(b, 1); !ok {
+		return t, false
+	}
+	if t.returnTo, b, ok = cutLabel(b, 2); !ok || len(t.returnTo) > maxReturnTo {
+		return t, false
+	}
+	return t, len(b) == 0
+}
+
+// cutLabel splits a label with a lenBytes-byte big-endian length off b.
+func cutLabel(b []byte, lenBytes int) (label string, rest []byte, ok bool) {
+	if len(b) < lenBytes {
+		return "", nil, false
+	}
+	n := int(b[0])
+	if lenBytes == 2 {
+		n = int(binary.BigEndian.Uint16(b))
+	}
+	b = b[lenBytes:]
+	if len(b) < n {
+		return "", nil, false
+	}
+	return string(b[:n]), b[n:], true
+}
+
+func prefixBytes(bits int) int { return (bits + 7) / 8 }

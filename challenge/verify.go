@@ -1,0 +1,164 @@
+package challenge
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/botauthz/botauthz/challenge/provider"
+	"github.com/botauthz/botauthz/clearance"
+)
+
+// maxNonceLen bounds the proof of work's nonce; the script sends a decimal
+// counter, which a few billion tries would not make longer than 10 digits.
+const maxNonceLen = 32
+
+// serveVerify checks a posted answer. The checks run cheapest and least
+// consuming first: the token (signature, expiry, client binding), then the
+// answer, and only then the one-time redemption, so a wrong answer never
+// spends the challenge and the visitor can retry it.
+func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
+	if h.keys == nil {
+		render(w, http.StatusServiceUnavailable, failCSP, unavailablePage, "/")
+		return
+	}
+	pol := h.policy()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.refuse(w, nil, OutcomeBadToken, "unreadable form", err)
+		return
+	}
+	tok, err := h.keys.parse(r.PostForm.Get("token"))
+	if err != nil {
+		h.refuse(w, nil, OutcomeBadToken, "bad token", err)
+		return
+	}
+	now := h.now()
+	if tok.expired(now) {
+		h.refuse(w, &tok, OutcomeExpired, "expired", nil)
+		return
+	}
+	ip := clientIPOf(r, pol)
+	b := clearance.BindingFor(ip, r.UserAgent())
+	if !tok.boundTo(b) {
+		h.refuse(w, &tok, OutcomeWrongClient, "issued to another network or user agent", nil)
+		return
+	}
+	if outcome := h.checkAnswer(r, &tok, ip); outcome != "" {
+		h.refuse(w, &tok, outcome, "wrong answer", nil)
+		return
+	}
+	// Keep the redemption as long as any replica could accept the token.
+	ttl := time.Unix(tok.exp, 0).Sub(now) + clockSkew
+	if !h.redeem(r.Context(), &tok, ttl) {
+		h.refuse(w, &tok, OutcomeReplayed, "already redeemed", nil)
+		return
+	}
+
+	value := h.signer.Issue(b, tok.provider, tok.route, now)
+	http.SetCookie(w, h.signer.Cookie(pol.Challenge.CookieName, value, pol.Challenge.InsecureCookie))
+	hdr := w.Header()
+	hdr.Set("Cache-Control", "no-store")
+	// Set by hand rather than with http.Redirect, which would clean the
+	// path and so send the visitor somewhere else than they asked for.
+	hdr.Set("Location", SafeReturnTo(tok.returnTo))
+	w.WriteHeader(http.StatusSeeOther)
+	h.observer.ChallengeResult(tok.route, tok.provider, OutcomePassed)
+	h.log.Debug("challenge passed", "route", tok.route, "provider", tok.provider)
+}
+
+// checkAnswer checks the proof of work or the CAPTCHA token and returns ""
+// when it is right, else the outcome.
+func (h *Handler) checkAnswer(r *http.Request, tok *token, ip netip.Addr) string {
+	if tok.provider == Pow {
+		if !powSolved(tok.idHex(), r.PostForm.Get("nonce"), tok.difficulty) {
+			return OutcomeWrongAnswer
+		}
+		return ""
+	}
+	v, ok := h.verifiers[tok.provider]
+	if !ok {
+		// Issued while the provider was configured, then reconfigured.
+		return providerOutcome(provider.ReasonMisconfigured)
+	}
+	_, _, field := provider.Widget(tok.provider)
+	remoteIP := ""
+	if ip.IsValid() {
+		remoteIP = ip.String()
+	}
+	res := v.Verify(r.Context(), r.PostForm.Get(field), remoteIP)
+	if res.OK {
+		return ""
+	}
+	// The codes are sanitised by the provider package; they say why the
+	// vendor refused, which the bounded outcome cannot.
+	h.log.Debug("captcha refused", "provider", tok.provider, "route", tok.route, "reason", res.Reason, "codes", res.Codes)
+	return providerOutcome(res.Reason)
+}
+
+// powSolved reports whether hex(SHA-256(id + ":" + nonce)) starts with
+// difficulty '0' digits, i.e. the hash's first difficulty nibbles are zero.
+func powSolved(id, nonce string, difficulty int) bool {
+	if nonce == "" || len(nonce) > maxNonceLen || difficulty < 1 || difficulty > 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(nonce); i++ {
+		if !idChar(nonce[i]) {
+			return false
+		}
+	}
+	sum := sha256.Sum256([]byte(id + ":" + nonce))
+	for i := range difficulty {
+		nibble := sum[i/2] >> 4
+		if i%2 == 1 {
+			nibble = sum[i/2] & 0x0f
+		}
+		if nibble != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// redeem spends the challenge and reports whether this was its first use. A
+// failing store must not lock people out: this replica's memory decides
+// instead, which still refuses a replay here, and the degradation is logged
+// and observed.
+func (h *Handler) redeem(ctx context.Context, tok *token, ttl time.Duration) bool {
+	id := tok.idHex()
+	rctx, cancel := context.WithTimeout(ctx, redeemTimeout)
+	first, err := h.redeemer.Redeem(rctx, id, ttl)
+	cancel()
+	if err != nil {
+		h.log.Warn("challenge redemption store failed; this replica alone guards against replays",
+			"err", err, "route", tok.route, "provider", tok.provider)
+		h.observer.ChallengeResult(tok.route, tok.provider, OutcomeRedeemDegraded)
+		// The memory store fails only on a non-positive ttl, which the
+		// caller never passes; treat that as a replay to stay closed.
+		first, err = h.local.Redeem(ctx, id, ttl)
+		return err == nil && first
+	}
+	if first && h.redeemer != Redeemer(h.local) {
+		// Remember it here too, for the case the store fails later.
+		_, _ = h.local.Redeem(ctx, id, ttl)
+	}
+	return first
+}
+
+// refuse answers 403 with a page that explains the outcome and links to a
+// fresh challenge for the same return_to and route, and reports the outcome.
+// tok is nil when the token could not be trusted.
+func (h *Handler) refuse(w http.ResponseWriter, tok *token, outcome, why string, err error) {
+	route, prov, returnTo := unknownLabel, unknownLabel, "/"
+	retryRoute := ""
+	if tok != nil {
+		route, prov, returnTo, retryRoute = tok.route, tok.provider, tok.returnTo, tok.route
+	}
+	h.observer.ChallengeResult(route, prov, outcome)
+	h.log.Debug("challenge refused", "outcome", outcome, "why", why, "err", err, "route", route, "provider", prov)
+	render(w, http.StatusForbidden, failCSP, failPage, struct{ Message, RetryURL string }{
+		failMessage(outcome), URL(returnTo, retryRoute),
+	})
+}
