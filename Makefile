@@ -1,6 +1,6 @@
 # The two commands a newcomer needs:
 #   make run    run botauthz with the embedded defaults and the in-memory store
-#   make test   install what the tests need (redis-server, Envoy) and run them all
+#   make test   install what the tests need (redis-server, Chromium, Envoy) and run them all
 
 SHELL         := /bin/bash
 TOOLS         := $(CURDIR)/.tools
@@ -8,7 +8,7 @@ ENVOY_VERSION := 1.40.0
 ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
 FUZZTIME      ?= 10s
 
-.PHONY: run test deps redis-server envoy fuzz bench
+.PHONY: run test deps redis-server chromium envoy fuzz bench
 
 run:
 	go run ./cmd/botauthz
@@ -23,11 +23,13 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(FUZZTIME) ./scoring
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(FUZZTIME) ./ratelimit
 	go test -run '^$$' -fuzz '^FuzzSafeReturnTo$$' -fuzztime $(FUZZTIME) ./challenge
+	go test -run '^$$' -fuzz '^FuzzTokenParse$$' -fuzztime $(FUZZTIME) ./challenge
+	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./clearance
 
 bench: deps
-	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring
+	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring ./clearance ./rollout ./telemetry ./cmd/botauthz
 
-deps: redis-server envoy
+deps: redis-server chromium envoy
 	go mod download
 
 redis-server:
@@ -37,6 +39,17 @@ redis-server:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing: install it (e.g. sudo apt-get install redis-server)" >&2; exit 1; \
+	  fi; \
+	fi
+
+# Headless Chromium for the challenge page's browser test.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium with apt"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: install it (e.g. sudo apt-get install chromium)" >&2; exit 1; \
 	  fi; \
 	fi
 

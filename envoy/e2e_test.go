@@ -122,7 +122,8 @@ func TestDecisionPathEndToEnd(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.body), &body); err != nil {
 			t.Fatalf("body %q is not JSON: %v", r.body, err)
 		}
-		if body.Error != "challenge_required" || !strings.HasPrefix(body.ChallengeURL, "/.botauthz/challenge?return_to=") {
+		if u, err := url.Parse(body.ChallengeURL); body.Error != "challenge_required" || err != nil ||
+			u.Path != "/.botauthz/challenge" || u.Query().Get("return_to") != "/login" || u.Query().Get("route") != "login" {
 			t.Errorf("body = %+v", body)
 		}
 		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {

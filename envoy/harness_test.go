@@ -162,6 +162,12 @@ type harness struct {
 
 func startHarness(t *testing.T) *harness {
 	t.Helper()
+	return startHarnessWith(t, "botauthz.yaml")
+}
+
+// startHarnessWith runs the harness with botauthz on the given policy file.
+func startHarnessWith(t *testing.T, policyFile string) *harness {
+	t.Helper()
 	envoyBin := envoyBinary(t)
 	h := &harness{redis: redistest.Start(t), collector: otlptest.Start(t)}
 	// botauthz exports its spans to the same collector as Envoy.
@@ -188,7 +194,7 @@ func startHarness(t *testing.T) *harness {
 		"-grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
 		"-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
 		"-http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"-config", "botauthz.yaml",
+		"-config", policyFile,
 		"-redis", h.redis.URL(),
 		"-log-format", "text",
 	)

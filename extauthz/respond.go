@@ -60,7 +60,7 @@ func respond(d *Decision, f *Facts, routeValue *structpb.Value) *authv3.CheckRes
 		resp.HttpResponse = rateLimited(d, f)
 	case policy.ActionChallenge:
 		resp.Status = constants.statusDenied
-		resp.HttpResponse = challenged(f)
+		resp.HttpResponse = challenged(f, d.Route)
 	default:
 		resp.Status = constants.statusOK
 		resp.HttpResponse = allowed(d, f)
@@ -165,8 +165,8 @@ func isNavigation(f *Facts) bool {
 	return f.Headers["sec-fetch-mode"] == "navigate" || wantsHTML(f)
 }
 
-func challenged(f *Facts) *authv3.CheckResponse_DeniedResponse {
-	url := challenge.URL(f.Path)
+func challenged(f *Facts, route string) *authv3.CheckResponse_DeniedResponse {
+	url := challenge.URL(f.Path, route)
 	if isNavigation(f) {
 		return &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
 			Status:  constants.found,

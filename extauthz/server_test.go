@@ -212,7 +212,9 @@ func TestChallengeAnswersAPICallsWithJSON(t *testing.T) {
 			if err := json.Unmarshal([]byte(resp.GetDeniedResponse().GetBody()), &body); err != nil {
 				t.Fatal(err)
 			}
-			if body.Error != "challenge_required" || !strings.HasPrefix(body.ChallengeURL, "/.botauthz/challenge?return_to=%2Flogin") {
+			u, err := url.Parse(body.ChallengeURL)
+			if body.Error != "challenge_required" || err != nil || u.Path != "/.botauthz/challenge" ||
+				u.Query().Get("return_to") != "/login" || u.Query().Get("route") != "login" {
 				t.Errorf("body = %s", resp.GetDeniedResponse().GetBody())
 			}
 		})

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/botauthz/botauthz/admin"
 	"github.com/botauthz/botauthz/challenge"
+	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
@@ -46,6 +49,8 @@ type app struct {
 	telemetry *telemetry.Provider
 	rollout   *rollout.Controller
 	live      rollout.Store
+	// redeemClient is the Redis client of challenge redemption; nil without Redis.
+	redeemClient *redis.Client
 	// stopRollout ends the rollout controller's background work.
 	stopRollout context.CancelFunc
 	store       ratelimit.Store
@@ -146,8 +151,27 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		return nil, fmt.Errorf("start rollout controller: %w", err)
 	}
 
+	// Challenges and the clearance they grant.
+	keys, err := clearanceKeys(c, log)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := clearance.NewSigner(clearance.Options{Keys: keys, TTL: p.Challenge.CookieTTL})
+	if err != nil {
+		return nil, fmt.Errorf("clearance: %w", err)
+	}
+	verifiers, err := captchaVerifiers(p, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	redeemer, redeemClient, err := newRedeemer(c.redisURL)
+	if err != nil {
+		return nil, err
+	}
+	a.redeemClient = redeemClient
+
 	if a.authz, err = extauthz.New(extauthz.Options{
-		Policy: p, Store: a.store, Rollout: a.rollout, Logger: log,
+		Policy: p, Store: a.store, Rollout: a.rollout, Logger: log, Clearance: signer,
 		Observer: rec, TracerProvider: a.telemetry.TracerProvider(),
 	}); err != nil {
 		return nil, err
@@ -205,8 +229,17 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	}))
 	a.admin = &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
 
+	// Only what app has so far; without a signer and keys the page says the
+	// check is unavailable.
+	challengeHandler, err := challenge.NewHandler(challenge.Options{
+		Policy: a.authz.Policy, Signer: signer, Keys: keys, Verifiers: verifiers,
+		Redeemer: redeemer, Observer: rec, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	publicMux := http.NewServeMux()
-	publicMux.Handle(challenge.Path, challenge.NewHandler())
+	publicMux.Handle(challenge.Prefix, challengeHandler)
 	a.public = &http.Server{Handler: publicMux, ReadHeaderTimeout: 5 * time.Second}
 	return a, nil
 }
@@ -277,6 +310,11 @@ func (a *app) shutdown() error {
 	a.rollout.Wait()
 	if err := a.telemetry.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush telemetry: %w", err))
+	}
+	if a.redeemClient != nil {
+		if err := a.redeemClient.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close redemption client: %w", err))
+		}
 	}
 	if err := a.live.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close rollout store: %w", err))

@@ -41,23 +41,25 @@ func main() {
 // config is the process configuration: where to listen and what to connect
 // to. The policy itself lives in the -config file.
 type config struct {
-	grpcAddr        string
-	adminAddr       string
-	httpAddr        string
-	policyFile      string
-	checkConfig     string
-	redisURL        string
-	redisBudget     time.Duration
-	memoryMaxKeys   int
-	logLevel        slog.Level
-	logFormat       string
-	drainDelay      time.Duration
-	shutdownTimeout time.Duration
-	adminTokens     string
-	adminTokensFile string
-	decisionLog     string
-	allowSample     float64
-	fullClientIP    bool
+	grpcAddr          string
+	adminAddr         string
+	httpAddr          string
+	policyFile        string
+	checkConfig       string
+	redisURL          string
+	redisBudget       time.Duration
+	memoryMaxKeys     int
+	logLevel          slog.Level
+	logFormat         string
+	drainDelay        time.Duration
+	shutdownTimeout   time.Duration
+	adminTokens       string
+	adminTokensFile   string
+	clearanceKeys     string
+	clearanceKeysFile string
+	decisionLog       string
+	allowSample       float64
+	fullClientIP      bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -78,6 +80,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight Checks may take to finish")
 	fs.StringVar(&c.adminTokens, "admin-tokens", "", "admin API bearer tokens, name:rw|ro:secret,… (prefer the environment: BOTAUTHZ_ADMIN_TOKENS)")
 	fs.StringVar(&c.adminTokensFile, "admin-tokens-file", "", "YAML file of admin API bearer tokens")
+	fs.StringVar(&c.clearanceKeys, "clearance-keys", "", "keys that sign clearance cookies, id:base64secret,… newest first (prefer the environment: BOTAUTHZ_CLEARANCE_KEYS)")
+	fs.StringVar(&c.clearanceKeysFile, "clearance-keys-file", "", "YAML file of clearance keys, newest first")
 	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines (JSON) go: stdout, stderr or off")
 	fs.Float64Var(&c.allowSample, "decision-log-allow-sample", 0.01, "share of allowed requests logged (0-1); every other decision is logged")
 	fs.BoolVar(&c.fullClientIP, "log-full-client-ip", false, "log full client IPs instead of IPv4 /24 and IPv6 /48")

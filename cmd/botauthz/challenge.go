@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/botauthz/botauthz/challenge"
+	"github.com/botauthz/botauthz/challenge/provider"
+	"github.com/botauthz/botauthz/clearance"
+	"github.com/botauthz/botauthz/policy"
+)
+
+// clearanceKeys gathers the keys that sign clearance cookies and challenge
+// tokens from -clearance-keys and -clearance-keys-file. With none, one is
+// made up for this process: fine for one replica on a laptop, but every
+// restart logs everyone out and replicas reject each other's cookies, so it
+// says so.
+func clearanceKeys(c *config, log *slog.Logger) ([]clearance.Key, error) {
+	var keys []clearance.Key
+	if c.clearanceKeys != "" {
+		k, err := clearance.ParseKeys(c.clearanceKeys)
+		if err != nil {
+			return nil, fmt.Errorf("-clearance-keys: %w", err)
+		}
+		keys = append(keys, k...)
+	}
+	if c.clearanceKeysFile != "" {
+		k, err := clearance.LoadKeys(c.clearanceKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("-clearance-keys-file: %w", err)
+		}
+		keys = append(keys, k...)
+	}
+	if len(keys) > 0 {
+		return keys, nil
+	}
+	k, err := clearance.GenerateKey("ephemeral")
+	if err != nil {
+		return nil, fmt.Errorf("generate a clearance key: %w", err)
+	}
+	log.Warn("no clearance key configured: using one made up for this process; clearances end with it and other replicas reject them. Set BOTAUTHZ_CLEARANCE_KEYS")
+	return []clearance.Key{k}, nil
+}
+
+// captchaVerifiers builds a verifier for every provider the policy
+// configures, reading each secret from the environment variable the policy
+// names. A named variable that is empty stops the start: a CAPTCHA that
+// cannot verify would only ever refuse people.
+func captchaVerifiers(p *policy.Policy, getenv func(string) string) (map[string]provider.Verifier, error) {
+	out := map[string]provider.Verifier{}
+	for name, pc := range p.Challenge.Providers {
+		cfg := provider.Config{
+			Provider: name, SiteKey: pc.SiteKey, AppKey: pc.AppKey,
+			Hostname: pc.Hostname, Action: pc.Action, MinScore: pc.MinScore,
+		}
+		for _, env := range []struct {
+			name string
+			dst  *string
+		}{{pc.SecretEnv, &cfg.Secret}, {pc.AppSecretEnv, &cfg.AppSecret}} {
+			if env.name == "" {
+				continue
+			}
+			if *env.dst = getenv(env.name); *env.dst == "" {
+				return nil, fmt.Errorf("challenge.providers.%s: environment variable %s is empty", name, env.name)
+			}
+		}
+		v, err := provider.New(cfg, nil)
+		if err != nil {
+			return nil, fmt.Errorf("challenge.providers.%s: %w", name, err)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// newRedeemer picks where challenges are redeemed once: Redis, shared by
+// the replicas, when there is one; else this process's memory.
+func newRedeemer(redisURL string) (challenge.Redeemer, *redis.Client, error) {
+	if redisURL == "" {
+		return challenge.NewMemoryRedeemer(1 << 17), nil, nil
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-redis: %w", err)
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second, time.Second
+	opts.PoolSize = 4
+	// A dead Redis must fail a redemption fast (the handler falls back to
+	// this replica's memory), not after go-redis's dial retries.
+	opts.DialerRetries = 1
+	opts.MaxRetries = -1
+	client := redis.NewClient(opts)
+	return challenge.NewRedisRedeemer(client), client, nil
+}
