@@ -33,7 +33,7 @@ func TestReadmePolicyExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README policy example: %v", err)
 	}
-	if r := p.Route("login"); r.Mode != ModeCanary || r.CanaryPercent != 10 || len(r.Limits) != 2 {
+	if r := p.Route("login"); r.Mode != ModeCanary || r.CanaryPercent != 10 || len(r.Limits) != 2 || r.Challenge.Provider != "turnstile" {
 		t.Errorf("README example login route = %+v", r)
 	}
 }
