@@ -3,6 +3,7 @@ package envoy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -89,20 +90,17 @@ routes:
 	}
 	// The challenge page solves the proof of work and posts it; the browser
 	// follows the 303 back to where it wanted to go.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	waitFor(t, "the browser back on the page it asked for", 60*time.Second, func() error {
+		var err error
 		if landed, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if u, _ := url.Parse(landed); u.Path == "/login/account" {
-			break
-		}
-		if time.Now().After(deadline) {
+		if u, _ := url.Parse(landed); u.Path != "/login/account" {
 			page, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-			t.Fatalf("still on %q after 60s:\n%s", landed, page)
+			return fmt.Errorf("on %q:\n%s", landed, page)
 		}
-		time.Sleep(100 * time.Millisecond) // poll interval
-	}
+		return nil
+	})
 	if body, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); err != nil {
 		t.Fatal(err)
 	}

@@ -78,15 +78,20 @@ func freePort(t *testing.T) int {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
+	deadline := time.After(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
 			return
 		}
-		time.Sleep(20 * time.Millisecond) // poll interval, not a wait for the condition
+		select {
+		case <-deadline:
+			t.Fatalf("%s: not within %s: %v", what, timeout, err)
+		case <-tick.C:
+		}
 	}
-	t.Fatalf("%s: not within %s: %v", what, timeout, err)
 }
 
 // process is a child process whose output goes to a buffer shown on failure.

@@ -33,6 +33,8 @@ import (
 )
 
 func main() {
+	// go-redis's logger is process-wide: set it once, here, not per run.
+	redis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
@@ -128,9 +130,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		h = slog.NewTextHandler(stderr, opts)
 	}
 	log := slog.New(h)
-	// go-redis logs dial failures itself with log.Printf; the Guard already
-	// reports Redis trouble, so keep those lines structured and at debug.
-	redis.SetLogger(redisLog{log})
 
 	var decisions *slog.Logger
 	switch c.decisionLog {
@@ -152,12 +151,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// redisLog adapts slog to go-redis's process-wide logger.
-type redisLog struct{ log *slog.Logger }
+// quietRedis replaces go-redis's process-wide logger, which prints dial
+// failures as unstructured lines into our JSON logs. They add nothing: the
+// counter store's guard and the rollout controller report Redis trouble
+// themselves, with the error.
+type quietRedis struct{}
 
-func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
-	r.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
-}
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func checkConfig(path string, stdout, stderr io.Writer) int {
 	p, err := policy.Load(path)

@@ -181,12 +181,15 @@ func TestServeThenDrainFinishesInFlightChecks(t *testing.T) {
 	<-store.entered
 
 	cancel() // what SIGTERM does through signal.NotifyContext
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for httpStatus(t, admin+"/readyz") != http.StatusServiceUnavailable {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatal("/readyz did not turn 503 while draining")
+		case <-tick.C:
 		}
-		time.Sleep(10 * time.Millisecond) // poll interval
 	}
 	hs, err := a.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
 	if err != nil || hs.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
