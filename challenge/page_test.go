@@ -113,10 +113,10 @@ func TestPageContent(t *testing.T) {
 			if tok.iat != t0.Unix() || tok.exp != t0.Add(5*time.Minute).Unix() {
 				t.Errorf("token issued %d expires %d, want %d and %d (policy ttl 5m)", tok.iat, tok.exp, t0.Unix(), t0.Add(5*time.Minute).Unix())
 			}
-			if want := netip.MustParsePrefix("203.0.113.0/24"); tok.prefix != want {
-				t.Errorf("token prefix %v, want %v", tok.prefix, want)
+			if want := (clearance.Binding{Prefix: netip.MustParsePrefix("203.0.113.0/24"), UserAgent: uaFirefox}).Digest(); tok.client != want {
+				t.Errorf("token bound to %+v, want %+v (203.0.113.0/24 and Firefox)", tok.client, want)
 			}
-			if !tok.boundTo(clearance.BindingFor(netip.MustParseAddr(ipSameNet), uaFirefox)) {
+			if !tok.client.Matches(clearance.BindingFor(netip.MustParseAddr(ipSameNet), uaFirefox)) {
 				t.Error("token not bound to the requester's /24 and user agent")
 			}
 			if pg.provider != c.wantProv {

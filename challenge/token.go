@@ -4,13 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -30,10 +28,8 @@ import (
 //	iat         8 bytes  issued at, unix seconds (int64)
 //	exp         8 bytes  expires at, unix seconds (int64)
 //	difficulty  1 byte   leading zero hex digits the proof of work needs
-//	ua         16 bytes  SHA-256(User-Agent)[:16]
-//	family      1 byte   4, 6, or 0 for an unknown client address
-//	bits        1 byte   prefix length
-//	addr        ceil(bits/8) bytes of the masked client prefix
+//	client     18 to 34 bytes, the client's clearance.Digest (see
+//	           clearance.Digest.AppendTo), as the clearance cookie carries it
 //	provider    1 byte length + bytes ("pow" or a CAPTCHA provider)
 //	route       1 byte length + bytes
 //	return_to   2 bytes length + bytes (already passed through SafeReturnTo)
@@ -47,22 +43,15 @@ const (
 	tokenContext = "botauthz challenge v1\x00"
 
 	idLen        = 16
-	uaHashLen    = 16
 	macLen       = sha256.Size
 	maxLabelLen  = 255 // one length byte
 	maxKeyIDLen  = 32  // as clearance.Key ids
 	minSecretLen = 32  // as clearance keys: the HMAC output size
 
-	fixedPayloadLen = idLen + 8 + 8 + 1 + uaHashLen + 1 + 1
-	maxPayloadLen   = fixedPayloadLen + 16 + 1 + maxLabelLen + 1 + maxLabelLen + 2 + maxReturnTo
+	fixedPayloadLen = idLen + 8 + 8 + 1 // id, iat, exp, difficulty; the rest varies in length
+	maxPayloadLen   = fixedPayloadLen + clearance.MaxDigestLen + 1 + maxLabelLen + 1 + maxLabelLen + 2 + maxReturnTo
 	// maxTokenLen bounds what parse looks at, so garbage costs little.
 	maxTokenLen = len(tokenPrefix) + maxKeyIDLen + 1 + (maxPayloadLen*8+5)/6 + 1 + (macLen*8+5)/6
-)
-
-const (
-	familyNone = 0
-	familyIPv4 = 4
-	familyIPv6 = 6
 )
 
 // Why a token was refused. All of them are the outcome bad_token; the
@@ -78,8 +67,7 @@ type token struct {
 	id         [idLen]byte
 	iat, exp   int64
 	difficulty int
-	ua         [uaHashLen]byte
-	prefix     netip.Prefix
+	client     clearance.Digest // whom the token was issued to
 	provider   string
 	route      string
 	returnTo   string
@@ -95,8 +83,7 @@ func newToken(now time.Time, ttl time.Duration, b clearance.Binding, provider, r
 	t := token{
 		iat:        now.Unix(),
 		difficulty: difficulty,
-		ua:         uaHash(b.UserAgent),
-		prefix:     b.Prefix.Masked(),
+		client:     b.Digest(),
 		provider:   truncate(provider, maxLabelLen),
 		route:      truncate(route, maxLabelLen),
 		returnTo:   SafeReturnTo(returnTo),
@@ -114,22 +101,6 @@ func newToken(now time.Time, ttl time.Duration, b clearance.Binding, provider, r
 func (t *token) expired(now time.Time) bool {
 	n := now.Unix()
 	return n >= t.exp || t.iat > n+int64(clockSkew/time.Second)
-}
-
-// boundTo reports whether the token was issued to a client with binding b:
-// the same network prefix and user agent. An unknown client address never
-// matches, as for clearances.
-func (t *token) boundTo(b clearance.Binding) bool {
-	if !t.prefix.IsValid() || !b.Prefix.IsValid() || t.prefix != b.Prefix.Masked() {
-		return false
-	}
-	ua := uaHash(b.UserAgent)
-	return subtle.ConstantTimeCompare(ua[:], t.ua[:]) == 1
-}
-
-func uaHash(ua string) [uaHashLen]byte {
-	sum := sha256.Sum256([]byte(ua))
-	return [uaHashLen]byte(sum[:uaHashLen])
 }
 
 func truncate(s string, n int) string {
@@ -257,19 +228,7 @@ func appendPayload(dst []byte, t *token) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(t.iat))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(t.exp))
 	dst = append(dst, byte(t.difficulty))
-	dst = append(dst, t.ua[:]...)
-	switch p := t.prefix; {
-	case !p.IsValid():
-		dst = append(dst, familyNone, 0)
-	case p.Addr().Is4():
-		a := p.Addr().As4()
-		dst = append(dst, familyIPv4, byte(p.Bits()))
-		dst = append(dst, a[:prefixBytes(p.Bits())]...)
-	default:
-		a := p.Addr().As16()
-		dst = append(dst, familyIPv6, byte(p.Bits()))
-		dst = append(dst, a[:prefixBytes(p.Bits())]...)
-	}
+	dst = t.client.AppendTo(dst)
 	dst = append(dst, byte(len(t.provider)))
 	dst = append(dst, t.provider...)
 	dst = append(dst, byte(len(t.route)))
@@ -290,39 +249,10 @@ func parsePayload(b []byte) (token, bool) {
 	t.iat = int64(binary.BigEndian.Uint64(b))
 	t.exp = int64(binary.BigEndian.Uint64(b[8:]))
 	t.difficulty = int(b[16])
-	copy(t.ua[:], b[17:])
-	b = b[17+uaHashLen:]
-	family, bits := b[0], int(b[1])
-	b = b[2:]
-
-	maxBits := 0
-	switch family {
-	case familyNone:
-	case familyIPv4:
-		maxBits = 32
-	case familyIPv6:
-		maxBits = 128
-	default:
-		return t, false
-	}
-	n := prefixBytes(bits)
-	if bits > maxBits || len(b) < n {
-		return t, false
-	}
-	var addr [16]byte
-	copy(addr[:], b[:n])
-	b = b[n:]
-	switch family {
-	case familyIPv4:
-		t.prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte(addr[:4])), bits)
-	case familyIPv6:
-		t.prefix = netip.PrefixFrom(netip.AddrFrom16(addr), bits)
-	}
-	if t.prefix.IsValid() && t.prefix != t.prefix.Masked() {
-		return t, false
-	}
-
 	var ok bool
+	if t.client, b, ok = clearance.CutDigest(b[17:]); !ok {
+		return t, false
+	}
 	if t.provider, b, ok = cutLabel(b, 1); !ok {
 		return t, false
 	}
@@ -350,5 +280,3 @@ func cutLabel(b []byte, lenBytes int) (label string, rest []byte, ok bool) {
 	}
 	return string(b[:n]), b[n:], true
 }
-
-func prefixBytes(bits int) int { return (bits + 7) / 8 }

@@ -60,8 +60,8 @@ func TestTokenRoundTrip(t *testing.T) {
 			if out != in {
 				t.Errorf("round trip:\n got %+v\nwant %+v", out, in)
 			}
-			if out.boundTo(b) != b.Prefix.IsValid() {
-				t.Errorf("boundTo(own binding) = %v with prefix %v", out.boundTo(b), b.Prefix)
+			if out.client.Matches(b) != b.Prefix.IsValid() {
+				t.Errorf("client.Matches(own binding) = %v with prefix %v", out.client.Matches(b), b.Prefix)
 			}
 		})
 	}

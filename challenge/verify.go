@@ -42,7 +42,7 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIPOf(r, pol)
 	b := clearance.BindingFor(ip, r.UserAgent())
-	if !tok.boundTo(b) {
+	if !tok.client.Matches(b) {
 		h.refuse(w, &tok, OutcomeWrongClient, "issued to another network or user agent", nil)
 		return
 	}

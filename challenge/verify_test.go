@@ -248,7 +248,7 @@ func TestXFFTrustedHopsFindTheClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := netip.MustParsePrefix("203.0.113.0/24"); tok.prefix != want {
-		t.Errorf("token bound to %v, want %v (the trusted hop's entry)", tok.prefix, want)
+	if want := (clearance.Binding{Prefix: netip.MustParsePrefix("203.0.113.0/24"), UserAgent: uaFirefox}).Digest(); tok.client != want {
+		t.Errorf("token bound to %+v, want %+v (the trusted hop's entry, 203.0.113.0/24)", tok.client, want)
 	}
 }

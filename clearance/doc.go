@@ -17,4 +17,9 @@
 // prefix, the first 16 bytes of SHA-256(User-Agent), and the provider and route
 // labels. The payload is signed, not encrypted: it holds nothing the client
 // does not already know.
+//
+// The prefix and the user-agent hash are a Binding's Digest, which the
+// challenge package's tokens embed too: Digest is the one encoding and the one
+// comparison of a client binding, so the token a visitor answers and the
+// cookie it earns agree on what "the same client" means.
 package clearance

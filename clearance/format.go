@@ -3,7 +3,6 @@ package clearance
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"net/netip"
 	"unicode/utf8"
 )
 
@@ -17,10 +16,8 @@ import (
 //
 //	iat      8 bytes  issued at, unix seconds (int64)
 //	exp      8 bytes  expires at, unix seconds (int64)
-//	ua      16 bytes  SHA-256(User-Agent)[:16]
-//	family   1 byte   4, 6, or 0 for no network
-//	bits     1 byte   prefix length
-//	addr     ceil(bits/8) bytes of the masked prefix address
+//	client   18 to 34 bytes, the Binding's Digest (see Digest.AppendTo):
+//	         16-byte user-agent hash, family, prefix bits, prefix address
 //	provider 1 byte length (<= 32) + bytes
 //	route    1 byte length (<= 32) + bytes
 //
@@ -34,50 +31,30 @@ const (
 
 	macLen    = sha256.Size
 	macB64Len = (macLen*8 + 5) / 6
-	uaHashLen = 16
 	// maxLabelLen keeps the cookie small; provider and route are short metric
 	// labels ("pow", "login") and longer ones are truncated.
 	maxLabelLen = 32
 
-	fixedPayloadLen = 8 + 8 + uaHashLen + 1 + 1
-	maxPayloadLen   = fixedPayloadLen + 16 + 1 + maxLabelLen + 1 + maxLabelLen
+	fixedPayloadLen = 8 + 8 // iat and exp; the rest varies in length
+	maxPayloadLen   = fixedPayloadLen + MaxDigestLen + 1 + maxLabelLen + 1 + maxLabelLen
 	maxPayloadB64   = (maxPayloadLen*8 + 5) / 6
 	// maxValueLen is the longest value Issue can produce; Verify refuses
 	// anything longer before looking at it, which bounds its work.
 	maxValueLen = len(valuePrefix) + maxKeyIDLen + 1 + maxPayloadB64 + 1 + macB64Len
 )
 
-const (
-	familyNone = 0
-	familyIPv4 = 4
-	familyIPv6 = 6
-)
-
 // payload is a decoded cookie payload. The labels alias the decode buffer.
 type payload struct {
 	iat, exp        int64
-	ua              [uaHashLen]byte
-	prefix          netip.Prefix
+	client          Digest
 	provider, route []byte
 }
 
-// appendPayload appends the encoding of p to dst. The prefix must be masked.
-func appendPayload(dst []byte, iat, exp int64, ua *[uaHashLen]byte, prefix netip.Prefix, provider, route string) []byte {
+// appendPayload appends the encoding of a payload to dst.
+func appendPayload(dst []byte, iat, exp int64, client Digest, provider, route string) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(iat))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(exp))
-	dst = append(dst, ua[:]...)
-	switch {
-	case !prefix.IsValid():
-		dst = append(dst, familyNone, 0)
-	case prefix.Addr().Is4():
-		a := prefix.Addr().As4()
-		dst = append(dst, familyIPv4, byte(prefix.Bits()))
-		dst = append(dst, a[:prefixBytes(prefix.Bits())]...)
-	default:
-		a := prefix.Addr().As16()
-		dst = append(dst, familyIPv6, byte(prefix.Bits()))
-		dst = append(dst, a[:prefixBytes(prefix.Bits())]...)
-	}
+	dst = client.AppendTo(dst)
 	dst = append(dst, byte(len(provider)))
 	dst = append(dst, provider...)
 	dst = append(dst, byte(len(route)))
@@ -93,39 +70,10 @@ func parsePayload(b []byte) (payload, bool) {
 	}
 	p.iat = int64(binary.BigEndian.Uint64(b[0:8]))
 	p.exp = int64(binary.BigEndian.Uint64(b[8:16]))
-	copy(p.ua[:], b[16:32])
-	family, bits := b[32], int(b[33])
-	b = b[fixedPayloadLen:]
-
-	var addr [16]byte
-	maxBits := 0
-	switch family {
-	case familyNone:
-	case familyIPv4:
-		maxBits = 32
-	case familyIPv6:
-		maxBits = 128
-	default:
-		return p, false
-	}
-	n := prefixBytes(bits)
-	if bits > maxBits || len(b) < n {
-		return p, false
-	}
-	copy(addr[:], b[:n])
-	// Host bits must be zero: the prefix was masked when it was encoded.
-	if r := bits % 8; r != 0 && addr[n-1]&(0xff>>r) != 0 {
-		return p, false
-	}
-	b = b[n:]
-	switch family {
-	case familyIPv4:
-		p.prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte(addr[:4])), bits)
-	case familyIPv6:
-		p.prefix = netip.PrefixFrom(netip.AddrFrom16(addr), bits)
-	}
-
 	var ok bool
+	if p.client, b, ok = CutDigest(b[fixedPayloadLen:]); !ok {
+		return p, false
+	}
 	if p.provider, b, ok = cutLabel(b); !ok {
 		return p, false
 	}
@@ -146,9 +94,6 @@ func cutLabel(b []byte) (label, rest []byte, ok bool) {
 	}
 	return b[1 : 1+n], b[1+n:], true
 }
-
-// prefixBytes is the number of address bytes that hold a prefix of bits.
-func prefixBytes(bits int) int { return (bits + 7) / 8 }
 
 // truncateLabel cuts s to maxLabelLen bytes without splitting a UTF-8
 // sequence.

@@ -64,9 +64,7 @@ type signerKey struct {
 // goroutine at a time, between pool Get and Put.
 type scratch struct {
 	mac hash.Hash // HMAC-SHA256 keyed with the key's secret
-	ua  hash.Hash // plain SHA-256 for the user-agent hash
-	// buf holds macContext followed by the signed part of the value; it
-	// doubles as the chunk buffer when hashing the user agent.
+	// buf holds macContext followed by the signed part of the value.
 	buf [len(macContext) + maxValueLen]byte
 	sum [sha256.Size]byte
 }
@@ -93,7 +91,7 @@ func NewSigner(opts Options) (*Signer, error) {
 		secret := append([]byte(nil), k.Secret...)
 		sk := &signerKey{id: k.ID}
 		sk.pool.New = func() any {
-			return &scratch{mac: hmac.New(sha256.New, secret), ua: sha256.New()}
+			return &scratch{mac: hmac.New(sha256.New, secret)}
 		}
 		s.byID[k.ID] = sk
 		if i == 0 {
@@ -161,10 +159,9 @@ func (s *Signer) Issue(b Binding, provider, route string, now time.Time) string 
 	sc := k.pool.Get().(*scratch)
 	defer k.pool.Put(sc)
 
-	ua := sc.hashUA(b.UserAgent)
 	iat := now.Unix()
 	var raw [maxPayloadLen]byte
-	p := appendPayload(raw[:0], iat, addSat(iat, s.ttlSec), &ua, b.Prefix.Masked(),
+	p := appendPayload(raw[:0], iat, addSat(iat, s.ttlSec), b.Digest(),
 		truncateLabel(provider), truncateLabel(route))
 
 	// Build "v1.<kid>.<payload>" right after the MAC context, so the MAC
@@ -250,10 +247,11 @@ func (s *Signer) Verify(value string, b Binding, now time.Time) (Claims, Status)
 	if p.iat > addSat(t, int64(clockSkew/time.Second)) || t >= exp {
 		return c, Expired
 	}
-	if !b.Prefix.IsValid() || p.prefix != b.Prefix.Masked() {
+	// Digest.Matches in two halves, to say which one failed.
+	if !p.client.sameNetwork(b.Prefix) {
 		return c, WrongNetwork
 	}
-	if ua := sc.hashUA(b.UserAgent); !hmac.Equal(ua[:], p.ua[:]) {
+	if !p.client.sameAgent(b.UserAgent) {
 		return c, WrongAgent
 	}
 	return c, Valid
@@ -281,19 +279,6 @@ func (sc *scratch) sign(n int) []byte {
 	sc.mac.Reset()
 	sc.mac.Write(sc.buf[:n])
 	return sc.mac.Sum(sc.sum[:0])
-}
-
-// hashUA returns the truncated SHA-256 of ua, fed through sc.buf so the
-// string need not be converted (and allocated) as a []byte. It overwrites
-// sc.buf.
-func (sc *scratch) hashUA(ua string) [uaHashLen]byte {
-	sc.ua.Reset()
-	for len(ua) > 0 {
-		n := copy(sc.buf[:], ua)
-		sc.ua.Write(sc.buf[:n])
-		ua = ua[n:]
-	}
-	return [uaHashLen]byte(sc.ua.Sum(sc.sum[:0]))
 }
 
 // addSat returns a+b for b >= 0, saturating instead of overflowing: times

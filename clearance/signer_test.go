@@ -165,8 +165,8 @@ func TestVerifyMalformed(t *testing.T) {
 // (Verify checks structure before the MAC): parsing must refuse them, not
 // panic.
 func TestParsePayloadRejects(t *testing.T) {
-	var ua [uaHashLen]byte
-	good := appendPayload(nil, 1, 2, &ua, netip.MustParsePrefix("203.0.113.0/24"), "pow", "login")
+	client := Binding{Prefix: netip.MustParsePrefix("203.0.113.0/24"), UserAgent: uaChrome}.Digest()
+	good := appendPayload(nil, 1, 2, client, "pow", "login")
 	if _, ok := parsePayload(good); !ok {
 		t.Fatal("parsePayload refuses appendPayload's output")
 	}
