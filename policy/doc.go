@@ -4,7 +4,8 @@
 // session.
 //
 // It parses and validates the file (unknown keys are errors that name the
-// key), merges it over the embedded defaults, and maps a score and the hard
-// limits to an Action. It must not read requests, talk to a counter store or
+// key), merges it over the embedded defaults, maps a score and the hard
+// limits to an Action, and reloads the file when it changes while keeping
+// the last good policy when the new one does not load. It must not read requests, talk to a counter store or
 // decide what is enforced: those belong to extauthz and the rollout state.
 package policy

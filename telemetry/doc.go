@@ -37,6 +37,7 @@
 //	botauthz.clearance                   botauthz_clearance_total                    status: valid, expired, wrong_network, wrong_agent, bad_signature, unknown_key, malformed
 //	botauthz.challenges.issued           botauthz_challenges_issued_total            route, provider
 //	botauthz.challenges.results          botauthz_challenges_results_total           route, provider, outcome
+//	botauthz.policy.reloads              botauthz_policy_reloads_total               result: ok, error
 //
 // action and enforced_action are allow, challenge, deny or ratelimit; mode
 // is off, shadow, canary, enforce or bypass; source is kill, override-file,

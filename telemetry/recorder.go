@@ -69,6 +69,7 @@ type Recorder struct {
 	clearanceOpts [16]metric.AddOption
 	challenges    metric.Int64Counter
 	challengeRes  metric.Int64Counter
+	reloads       metric.Int64Counter
 
 	storeCalls    metric.Int64ObservableCounter
 	storeDegraded metric.Int64ObservableCounter
@@ -147,6 +148,10 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	r.challengeRes, err = m.Int64Counter("botauthz.challenges.results",
 		metric.WithDescription("Challenge answers by route, provider and outcome (passed, wrong_answer, expired, replayed, bad_token, wrong_client, provider_<reason>, redeem_degraded)."),
 		metric.WithUnit("{answer}"))
+	check(err)
+	r.reloads, err = m.Int64Counter("botauthz.policy.reloads",
+		metric.WithDescription("Policy file reloads by result: ok, or error (the previous policy stays in force)."),
+		metric.WithUnit("{reload}"))
 	check(err)
 	r.degraded, err = m.Int64Counter("botauthz.degraded.decisions",
 		metric.WithDescription("Decisions made without velocity because the counter store failed."),
@@ -240,6 +245,15 @@ func (r *Recorder) ChallengeIssued(route, provider string) {
 func (r *Recorder) ChallengeResult(route, provider, outcome string) {
 	r.challengeRes.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("route", route), attribute.String("provider", provider), attribute.String("outcome", outcome)))
+}
+
+// PolicyReloaded counts a reload of changed policy content.
+func (r *Recorder) PolicyReloaded(ok bool, _ error) {
+	result := "ok"
+	if !ok {
+		result = "error"
+	}
+	r.reloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
 }
 
 // logged says whether a decision goes to the decision log. Off and bypass

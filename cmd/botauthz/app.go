@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -49,6 +52,8 @@ type app struct {
 	telemetry *telemetry.Provider
 	rollout   *rollout.Controller
 	live      rollout.Store
+	// watcher reloads the policy file; nil without -config.
+	watcher *policy.Watcher
 	// redeemClient is the Redis client of challenge redemption; nil without Redis.
 	redeemClient *redis.Client
 	// stopRollout ends the rollout controller's background work.
@@ -179,6 +184,23 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	if err := rec.ObserveRollout(a.rollout.View, a.authz.Policy); err != nil {
 		return nil, err
 	}
+	if c.policyFile != "" {
+		started := p
+		a.watcher, err = policy.NewWatcher(policy.WatcherOptions{
+			Path: c.policyFile, Report: rec.PolicyReloaded, Logger: log,
+			Apply: func(next *policy.Policy) {
+				if err := a.authz.SetPolicy(next); err != nil {
+					log.Error("reloaded policy not applied", "err", err)
+					return
+				}
+				warnRestartOnly(log, started, next)
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		go a.watcher.Run(rctx, 5*time.Second)
+	}
 
 	if a.grpcLn, err = net.Listen("tcp", c.grpcAddr); err != nil {
 		return nil, fmt.Errorf("-grpc-addr: %w", err)
@@ -264,11 +286,24 @@ func (a *app) serve(ctx context.Context) error {
 		"grpc", a.grpcLn.Addr().String(), "admin", a.adminLn.Addr().String(), "http", a.publicLn.Addr().String(),
 		"routes", a.authz.Policy().RouteNames())
 
+	// SIGHUP reloads the policy file at once, as SREs expect of a daemon.
+	hup := make(chan os.Signal, 1)
+	if a.watcher != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-		a.log.Error("a server stopped", "err", serveErr)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case serveErr = <-errc:
+			a.log.Error("a server stopped", "err", serveErr)
+			break wait
+		case <-hup:
+			_ = a.watcher.Reload() // logged and counted by the watcher
+		}
 	}
 	return errors.Join(serveErr, a.shutdown())
 }
@@ -338,7 +373,14 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	}{Status: "ready", Components: map[string]component{}}
 
 	p := a.authz.Policy()
-	body.Components["policy"] = component{Status: "ok", Detail: fmt.Sprintf("%d routes", len(p.Routes))}
+	pc := component{Status: "ok", Detail: fmt.Sprintf("version %q, %d routes", p.Version, len(p.Routes))}
+	if a.watcher != nil {
+		if err := a.watcher.LastError(); err != nil {
+			// Still ready: the previous policy is in force.
+			pc = component{Status: "degraded", Detail: pc.Detail + "; newest file refused: " + err.Error()}
+		}
+	}
+	body.Components["policy"] = pc
 
 	ctx, cancel := context.WithTimeout(r.Context(), 250*time.Millisecond)
 	defer cancel()
@@ -371,6 +413,24 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// warnRestartOnly logs the settings a reload cannot change in a running
+// process, so nobody waits for them to take effect.
+func warnRestartOnly(log *slog.Logger, started, next *policy.Policy) {
+	var changed []string
+	if started.Rollout.OverrideFile != next.Rollout.OverrideFile || started.Rollout.Refresh != next.Rollout.Refresh {
+		changed = append(changed, "rollout.override_file/refresh")
+	}
+	if started.Challenge.CookieTTL != next.Challenge.CookieTTL {
+		changed = append(changed, "challenge.cookie_ttl")
+	}
+	if !maps.Equal(started.Challenge.Providers, next.Challenge.Providers) {
+		changed = append(changed, "challenge.providers")
+	}
+	if len(changed) > 0 {
+		log.Warn("reloaded policy changes settings that take effect only at start; restart to apply them", "settings", changed)
+	}
 }
 
 // adminTokens gathers the admin API tokens from -admin-tokens and
