@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/botauthz/botauthz/redisurl"
 )
 
 // hitScript counts one hit on every key in one round trip and returns the
@@ -60,29 +61,38 @@ return out
 
 // Redis is a Store that keeps counters in Redis, shared by all replicas.
 //
-// Every Hit is one EVALSHA of a Lua script covering all its counters, so a
-// request's counters are read and incremented atomically in one round trip.
-// After the server loses its script cache (restart, failover, SCRIPT FLUSH)
-// the first call gets NOSCRIPT, which executed nothing, and go-redis repeats
-// it as EVAL; no hit is counted twice.
+// On standalone or Sentinel Redis, every Hit is one EVALSHA of a Lua script
+// covering all its counters, so a request's counters are read and
+// incremented atomically in one round trip.
 //
-// Keys carry a Redis Cluster hash tag (see Key), but one script call still
-// covers all keys, which is only valid on standalone or Sentinel Redis, where
-// a script may touch any key. Cluster support (group the counters by hash
-// tag and pipeline one EVALSHA per group) is future work.
+// On Redis Cluster (the client is a *redis.ClusterClient) a script may only
+// touch keys of one slot, so Hit groups the counters by hash tag (see Key:
+// the ip and route_ip counters of a client share one) and sends one EVALSHA
+// per group in a single pipeline. go-redis runs the per-node parts of the
+// pipeline in parallel, so a Hit still costs about one round trip, but it is
+// atomic per group only: if one group fails, the others may have counted.
+//
+// After a server loses its script cache (restart, failover, SCRIPT FLUSH)
+// the first call gets NOSCRIPT, which executed nothing. Standalone, go-redis
+// repeats it as EVAL; on a cluster, Hit loads the script on every master and
+// re-sends only the groups that got NOSCRIPT. Either way no hit is counted
+// twice.
 type Redis struct {
-	client redis.UniversalClient
-	owned  bool // Close closes client only if DialRedis created it
+	client  redis.UniversalClient
+	cluster *redis.ClusterClient // client, if it is a cluster client
+	owned   bool                 // Close closes client only if DialRedis created it
 }
 
 // NewRedis returns a Store using client. The caller keeps ownership of
 // client: Close does not close it. Call LoadScript once at startup so the
 // first Hit does not pay for sending the script.
 func NewRedis(client redis.UniversalClient) *Redis {
-	return &Redis{client: client}
+	cluster, _ := client.(*redis.ClusterClient)
+	return &Redis{client: client, cluster: cluster}
 }
 
-// LoadScript loads the hit script into Redis's script cache (SCRIPT LOAD).
+// LoadScript loads the hit script into Redis's script cache (SCRIPT LOAD), on
+// every master of a cluster.
 // Failing is not fatal: Hit sends the script itself after a NOSCRIPT, so a
 // replica that starts while Redis is down serves degraded and recovers by
 // itself once Redis answers.
@@ -101,44 +111,63 @@ const (
 	redisIOTimeout    = 500 * time.Millisecond
 	redisDialTimeout  = time.Second
 	redisMinIdleConns = 4 // a burst after idling does not pay for dials
+	// A few MOVED/ASK hops cover a slot migration in progress; more would
+	// only spend the Guard's budget on a cluster that is reconfiguring.
+	redisMaxRedirects = 3
 )
 
-// DialRedis returns a Store for the Redis at rawURL,
-// redis://[[user]:password@]host:port/db or rediss:// for TLS, that closes its
-// client on Close. It fails only on a bad URL: connections are made on use,
-// so an unreachable Redis shows up in Ping, LoadScript and Hit (which a Guard
-// turns into degraded decisions), never as a failure to start.
+// DialRedis returns a Store for the Redis at rawURL that closes its client on
+// Close. rawURL is one of
+//
+//	redis://[[user]:password@]host:port[/db]           a single server
+//	rediss://...                                       the same over TLS
+//	redis+cluster://[[user]:password@]host:port[,host:port...]
+//	rediss+cluster://...                               the same over TLS
+//
+// A cluster URL lists one or more seed nodes (the client discovers the rest)
+// and has no database: a cluster has only database 0, so the path may only be
+// empty, "/" or "/0". Query parameters are go-redis's (redis.ParseURL,
+// redis.ParseClusterURL). Over TLS, every cluster node's certificate is
+// checked against the first host's name, as go-redis does.
+//
+// DialRedis fails only on a bad URL: connections are made on use, so an
+// unreachable Redis shows up in Ping, LoadScript and Hit (which a Guard turns
+// into degraded decisions), never as a failure to start.
 //
 // Timeouts suit a request path: 50ms to get a pooled connection, 500ms to
 // read or write, 1s and a single attempt to dial, 4 idle connections kept
-// warm. Retries are off because a retried script may already have counted
-// (MaxRetries -1), and the request context does not set socket deadlines
-// (ContextTimeoutEnabled false) because a deadline hit mid-command makes
-// go-redis close the connection; Guard enforces the per-request budget
-// instead. These settings override the same options given as URL query
-// parameters.
+// warm (per node on a cluster). Retries are off because a retried script may
+// already have counted (MaxRetries -1), and the request context does not set
+// socket deadlines (ContextTimeoutEnabled false) because a deadline hit
+// mid-command makes go-redis close the connection; Guard enforces the
+// per-request budget instead. A cluster client follows at most 3 MOVED/ASK
+// redirects; MaxRetries does not cover its pipelines, so Hit itself marks
+// its script calls as never to be re-sent. These settings override the same
+// options given as URL query parameters.
 //
 // Errors never contain the URL's password.
 func DialRedis(rawURL string) (*Redis, error) {
-	opts, err := redis.ParseURL(rawURL)
+	client, err := redisurl.NewClient(rawURL, redisurl.Options{
+		PoolTimeout:  redisPoolTimeout,
+		ReadTimeout:  redisIOTimeout,
+		WriteTimeout: redisIOTimeout,
+		DialTimeout:  redisDialTimeout,
+		// The next request dials again; a retry loop here only holds a slot.
+		DialerRetries: 1,
+		MaxRetries:    -1,
+		MaxRedirects:  redisMaxRedirects,
+		MinIdleConns:  redisMinIdleConns,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("dial redis %s: %w", redactURL(rawURL), redactError(err, rawURL))
+		return nil, fmt.Errorf("dial redis: %w", err)
 	}
-	opts.PoolTimeout = redisPoolTimeout
-	opts.ReadTimeout = redisIOTimeout
-	opts.WriteTimeout = redisIOTimeout
-	opts.DialTimeout = redisDialTimeout
-	opts.DialerRetries = 1 // the next request dials again; a retry loop here only holds a slot
-	opts.MaxRetries = -1
-	opts.ContextTimeoutEnabled = false
-	opts.MinIdleConns = redisMinIdleConns
-
-	r := NewRedis(redis.NewClient(opts))
+	r := NewRedis(client)
 	r.owned = true
 	return r, nil
 }
 
-// Hit implements Store with one script call for all counters.
+// Hit implements Store with one script call for all counters, or on a
+// cluster one per hash-tag group, pipelined.
 func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error {
 	if err := checkHit(counters, obs); err != nil {
 		return err
@@ -147,6 +176,9 @@ func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		return nil
 	}
 	nowMs := now.UnixMilli()
+	if r.cluster != nil {
+		return r.hitCluster(ctx, nowMs, counters, obs)
+	}
 	keys := make([]string, len(counters))
 	args := make([]any, 1+len(counters))
 	args[0] = nowMs
@@ -162,15 +194,185 @@ func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		return fmt.Errorf("redis hit: script returned %d counts for %d counters", len(counts), len(counters))
 	}
 	for i, c := range counters {
-		_, elapsedMs := bucketOf(nowMs, c.Window.Milliseconds())
-		obs[i] = Observation{
-			Prev:    counts[2*i],
-			Cur:     counts[2*i+1],
-			Elapsed: time.Duration(elapsedMs) * time.Millisecond,
-			Window:  c.Window,
-		}
+		obs[i] = observe(nowMs, c, counts[2*i], counts[2*i+1])
 	}
 	return nil
+}
+
+// observe turns a counter's counts before the hit into its Observation.
+func observe(nowMs int64, c Counter, prev, cur int64) Observation {
+	_, elapsedMs := bucketOf(nowMs, c.Window.Milliseconds())
+	return Observation{
+		Prev:    prev,
+		Cur:     cur,
+		Elapsed: time.Duration(elapsedMs) * time.Millisecond,
+		Window:  c.Window,
+	}
+}
+
+// hashTag returns the part of key Redis Cluster hashes: the text between the
+// first '{' and the next '}' if it is not empty, else the whole key. Keys
+// with equal tags are in the same slot, so one script may cover them.
+func hashTag(key string) string {
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if n := strings.IndexByte(key[open+1:], '}'); n > 0 {
+			return key[open+1 : open+1+n]
+		}
+	}
+	return key
+}
+
+// hitGroup is the counters of one Hit that share a hash tag.
+type hitGroup struct {
+	tag  string
+	idx  []int // positions in the Hit's counters, in order
+	args []any // "evalsha", sha, numkeys, keys..., now, windows...
+	cmd  *redis.Cmd
+}
+
+// onceCmd is a script call that a cluster pipeline must not re-send. After a
+// read timeout or a dropped connection, go-redis re-sends a node's whole
+// batch (up to MaxRedirects times; MaxRetries does not apply to cluster
+// pipelines), although its scripts may already have run and counted.
+// NoRetry turns that off. MOVED and ASK replies, which mean the script did
+// not run, are still followed.
+type onceCmd struct{ *redis.Cmd }
+
+// NoRetry implements redis.Cmder.
+func (onceCmd) NoRetry() bool { return true }
+
+// hitCluster runs Hit on a cluster: one EVALSHA per hash-tag group, all in
+// one pipeline.
+func (r *Redis) hitCluster(ctx context.Context, nowMs int64, counters []Counter, obs []Observation) error {
+	groups := groupByTag(counters, nowMs)
+	pending := make([]*hitGroup, len(groups))
+	for i := range groups {
+		pending[i] = &groups[i]
+	}
+	for attempt := 0; ; attempt++ {
+		if err := r.runGroups(ctx, pending); err != nil {
+			return err
+		}
+		var noScript []*hitGroup
+		var firstErr error
+		failed := 0
+		for _, g := range pending {
+			err := g.cmd.Err()
+			switch {
+			case err == nil:
+				if err := g.fill(nowMs, counters, obs); err != nil {
+					return err
+				}
+			case isNoScript(err):
+				noScript = append(noScript, g)
+			default:
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+		}
+		if firstErr != nil {
+			return fmt.Errorf("redis hit: %d of %d hash-tag groups failed: %w", failed, len(groups), firstErr)
+		}
+		if len(noScript) == 0 {
+			return nil
+		}
+		if attempt > 0 {
+			return fmt.Errorf("redis hit: script still missing after loading it: %w", noScript[0].cmd.Err())
+		}
+		// A NOSCRIPT group did not run, and the groups that ran are not
+		// re-sent, so the retry counts every hit exactly once. The script
+		// goes to every master: the cache may be gone from several.
+		if err := hitScript.Load(ctx, r.cluster).Err(); err != nil {
+			return fmt.Errorf("redis hit: reload script after NOSCRIPT: %w", err)
+		}
+		pending = noScript
+	}
+}
+
+// groupByTag splits counters into hash-tag groups, in order of first
+// appearance, each with its EVALSHA arguments ready. Hit is on the request
+// path, so the groups share their backing arrays.
+func groupByTag(counters []Counter, nowMs int64) []hitGroup {
+	groups := make([]hitGroup, 0, len(counters))
+	var groupBuf [8]int // a Hit has a handful of counters
+	groupOf := groupBuf[:0]
+	for _, c := range counters {
+		tag := hashTag(c.Key)
+		// Linear search: with a handful of groups it beats a map.
+		g := slices.IndexFunc(groups, func(h hitGroup) bool { return h.tag == tag })
+		if g < 0 {
+			g = len(groups)
+			groups = append(groups, hitGroup{tag: tag})
+		}
+		groupOf = append(groupOf, g)
+	}
+
+	// Per group: "evalsha", sha, numkeys, keys..., now, windows...
+	idx := make([]int, 0, len(counters))
+	args := make([]any, 0, 4*len(groups)+2*len(counters))
+	sha, now := any(hitScript.Hash()), any(nowMs)
+	for g := range groups {
+		firstIdx, firstArg := len(idx), len(args)
+		args = append(args, "evalsha", sha, 0)
+		for i, c := range counters {
+			if groupOf[i] == g {
+				idx = append(idx, i)
+				args = append(args, c.Key)
+			}
+		}
+		gr := &groups[g]
+		gr.idx = idx[firstIdx:len(idx):len(idx)]
+		args[firstArg+2] = len(gr.idx)
+		args = append(args, now)
+		for _, i := range gr.idx {
+			args = append(args, counters[i].Window.Milliseconds())
+		}
+		gr.args = args[firstArg:len(args):len(args)]
+	}
+	return groups
+}
+
+// runGroups sends one EVALSHA per group in one pipeline and leaves each
+// group's reply in g.cmd. It fails only if the commands could not be
+// queued; errors of the commands themselves are left in them.
+func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup) error {
+	var queueErr error
+	// Pipelined's own error is the first command's, which the caller reads
+	// per group along with the others.
+	_, _ = r.cluster.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, g := range groups {
+			g.cmd = redis.NewCmd(ctx, g.args...)
+			if err := pipe.Process(ctx, onceCmd{g.cmd}); err != nil {
+				queueErr = fmt.Errorf("redis hit: queue script: %w", err)
+				return queueErr
+			}
+		}
+		return nil
+	})
+	return queueErr
+}
+
+// fill parses the group's script reply into obs.
+func (g *hitGroup) fill(nowMs int64, counters []Counter, obs []Observation) error {
+	counts, err := g.cmd.Int64Slice()
+	if err != nil {
+		return fmt.Errorf("redis hit: %w", err)
+	}
+	if len(counts) != 2*len(g.idx) {
+		return fmt.Errorf("redis hit: script returned %d counts for %d counters", len(counts), len(g.idx))
+	}
+	for j, i := range g.idx {
+		obs[i] = observe(nowMs, counters[i], counts[2*j], counts[2*j+1])
+	}
+	return nil
+}
+
+// isNoScript reports whether err is Redis's NOSCRIPT: the script is not in
+// the server's cache and did not run.
+func isNoScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
 // Ping implements Store with a Redis PING.
@@ -190,62 +392,4 @@ func (r *Redis) Close() error {
 		return fmt.Errorf("redis close: %w", err)
 	}
 	return nil
-}
-
-const redacted = "xxxxx"
-
-// urlPassword returns the password part of rawURL's userinfo as written,
-// found textually so that it works even for a URL url.Parse rejects.
-func urlPassword(rawURL string) string {
-	_, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return ""
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return ""
-	}
-	_, password, _ := strings.Cut(rest[:at], ":")
-	return password
-}
-
-// redactURL returns rawURL with its password replaced, for error messages.
-func redactURL(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil {
-		return u.Redacted()
-	}
-	if p := urlPassword(rawURL); p != "" {
-		return strings.Replace(rawURL, ":"+p+"@", ":"+redacted+"@", 1)
-	}
-	return rawURL
-}
-
-// redactError returns err, or if its text contains rawURL's password in any
-// form an error would print it (as written, decoded, or Go-quoted), an error
-// with the same text minus the password. The replacement does not unwrap: the
-// original would print the password again.
-func redactError(err error, rawURL string) error {
-	password := urlPassword(rawURL)
-	if password == "" {
-		return err
-	}
-	forms := []string{password}
-	if decoded, derr := url.PathUnescape(password); derr == nil && decoded != password {
-		forms = append(forms, decoded)
-	}
-	if quoted := strconv.Quote(password); quoted[1:len(quoted)-1] != password {
-		forms = append(forms, quoted[1:len(quoted)-1])
-	}
-	msg := err.Error()
-	leaked := false
-	for _, f := range forms {
-		if strings.Contains(msg, f) {
-			msg = strings.ReplaceAll(msg, f, redacted)
-			leaked = true
-		}
-	}
-	if !leaked {
-		return err
-	}
-	return errors.New(msg)
 }

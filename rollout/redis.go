@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/botauthz/botauthz/redisurl"
 )
 
 // DefaultKeyPrefix prefixes the Redis keys and channel of a RedisStore.
@@ -81,37 +82,21 @@ var _ Store = (*RedisStore)(nil)
 // which the store owns and closes. It does not connect yet, so it fails only
 // for a malformed URL; its errors never contain the password.
 func DialRedisStore(rawURL string, opts RedisStoreOptions) (*RedisStore, error) {
-	ro, err := redis.ParseURL(rawURL)
+	client, err := redisurl.NewClient(rawURL, redisurl.Options{
+		DialTimeout:  redisDialTimeout,
+		ReadTimeout:  redisIOTimeout,
+		WriteTimeout: redisIOTimeout,
+		PoolSize:     redisPoolSize,
+		// A failed read is retried at the next refresh anyway; retrying hard
+		// here only delays noticing that Redis is gone.
+		MaxRetries:    1,
+		DialerRetries: 2,
+		MaxRedirects:  3,
+	})
 	if err != nil {
-		// url.Parse quotes the whole URL, password included, in its error:
-		// keep only the reason.
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("rollout: redis URL: %w", err)
+		return nil, fmt.Errorf("rollout: %w", err)
 	}
-	// Settings in the URL's query win over these defaults.
-	if ro.DialTimeout == 0 {
-		ro.DialTimeout = redisDialTimeout
-	}
-	if ro.ReadTimeout == 0 {
-		ro.ReadTimeout = redisIOTimeout
-	}
-	if ro.WriteTimeout == 0 {
-		ro.WriteTimeout = redisIOTimeout
-	}
-	if ro.PoolSize == 0 {
-		ro.PoolSize = redisPoolSize
-	}
-	// A failed read is retried at the next refresh anyway; retrying hard
-	// here only delays noticing that Redis is gone.
-	if ro.MaxRetries == 0 {
-		ro.MaxRetries = 1
-	}
-	if ro.DialerRetries == 0 {
-		ro.DialerRetries = 2
-	}
-	s := NewRedisStore(redis.NewClient(ro), opts)
+	s := NewRedisStore(client, opts)
 	s.ownClient = true
 	return s, nil
 }

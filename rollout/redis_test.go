@@ -28,6 +28,19 @@ func TestRedisStoreConformance(t *testing.T) {
 	})
 }
 
+// TestRedisStoreConformanceOnCluster runs the same suite on a real Redis
+// Cluster: the state, audit and restore keys share the {rollout} tag, the
+// transaction and the restore script run on its node, and pub/sub spans the
+// cluster.
+func TestRedisStoreConformanceOnCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	var n atomic.Int64
+	statetest.Run(t, func(t *testing.T, auditCap int) (a, b rollout.Store) {
+		opts := rollout.RedisStoreOptions{AuditCap: auditCap, KeyPrefix: fmt.Sprintf("c%d:", n.Add(1))}
+		return dialStore(t, cluster.URL(), opts), dialStore(t, cluster.URL(), opts)
+	})
+}
+
 func dialStore(t *testing.T, url string, opts rollout.RedisStoreOptions) *rollout.RedisStore {
 	t.Helper()
 	s, err := rollout.DialRedisStore(url, opts)

@@ -55,7 +55,7 @@ type app struct {
 	// watcher reloads the policy file; nil without -config.
 	watcher *policy.Watcher
 	// redeemClient is the Redis client of challenge redemption; nil without Redis.
-	redeemClient *redis.Client
+	redeemClient redis.UniversalClient
 	// stopRollout ends the rollout controller's background work.
 	stopRollout context.CancelFunc
 	store       ratelimit.Store

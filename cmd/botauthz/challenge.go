@@ -11,6 +11,7 @@ import (
 	"github.com/botauthz/botauthz/challenge/provider"
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/redisurl"
 )
 
 // clearanceKeys gathers the keys that sign clearance cookies and challenge
@@ -78,20 +79,18 @@ func captchaVerifiers(p *policy.Policy, getenv func(string) string) (map[string]
 
 // newRedeemer picks where challenges are redeemed once: Redis, shared by
 // the replicas, when there is one; else this process's memory.
-func newRedeemer(redisURL string) (challenge.Redeemer, *redis.Client, error) {
+func newRedeemer(redisURL string) (challenge.Redeemer, redis.UniversalClient, error) {
 	if redisURL == "" {
 		return challenge.NewMemoryRedeemer(1 << 17), nil, nil
 	}
-	opts, err := redis.ParseURL(redisURL)
+	client, err := redisurl.NewClient(redisURL, redisurl.Options{
+		PoolSize: 4, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		// A dead Redis must fail a redemption fast (the handler falls back
+		// to this replica's memory), not after go-redis's dial retries.
+		DialerRetries: 1, MaxRetries: -1, MaxRedirects: 3,
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis: %w", err)
 	}
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second, time.Second
-	opts.PoolSize = 4
-	// A dead Redis must fail a redemption fast (the handler falls back to
-	// this replica's memory), not after go-redis's dial retries.
-	opts.DialerRetries = 1
-	opts.MaxRetries = -1
-	client := redis.NewClient(opts)
 	return challenge.NewRedisRedeemer(client), client, nil
 }

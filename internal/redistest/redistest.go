@@ -1,8 +1,10 @@
-// Package redistest starts a real, throwaway redis-server for tests.
+// Package redistest starts a real, throwaway redis-server, or a Redis Cluster
+// of several, for tests.
 //
 // Tests talk to the same server binary production uses, so behaviour such as
-// script caching, TTLs and connection failures is the real one, not a mock's.
-// The server keeps nothing on disk and is killed when the test ends.
+// script caching, TTLs, slot routing and connection failures is the real one,
+// not a mock's. The servers keep no data on disk and are killed when the test
+// ends.
 package redistest
 
 import (
@@ -26,13 +28,27 @@ import (
 const (
 	// EnvServer names the redis-server binary to use instead of the one on PATH.
 	EnvServer = "BOTAUTHZ_REDIS_SERVER"
-	// EnvRequire, set to "1", turns a missing redis-server into a test failure
-	// instead of a skip, so CI cannot silently pass without running these tests.
+	// EnvCLI names the redis-cli binary StartCluster uses instead of the one
+	// on PATH or, failing that, the one next to redis-server.
+	EnvCLI = "BOTAUTHZ_REDIS_CLI"
+	// EnvRequire, set to "1", turns a missing redis-server or redis-cli into a
+	// test failure instead of a skip, so CI cannot silently pass without
+	// running these tests.
 	EnvRequire = "BOTAUTHZ_TEST_REQUIRE"
 
 	readyTimeout = 10 * time.Second
 	pollInterval = 5 * time.Millisecond
 	portAttempts = 5
+
+	// clusterBusOffset is how far above its data port a cluster node listens
+	// for the cluster bus (Redis's default, which every version supports).
+	clusterBusOffset = 10000
+	maxPort          = 65535
+	// freePortAttempts bounds the search for a port whose bus port is free too.
+	freePortAttempts = 50
+	// clusterCreateTimeout bounds redis-cli --cluster create, which polls
+	// until the nodes agree on the slot map.
+	clusterCreateTimeout = 30 * time.Second
 )
 
 // Server is a running redis-server owned by one test.
@@ -43,6 +59,7 @@ type Server struct {
 	dir         string
 	port        int
 	debugOption bool
+	cluster     bool // start with cluster mode enabled
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -54,24 +71,40 @@ type Server struct {
 // BOTAUTHZ_TEST_REQUIRE=1.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := findBinary()
+	bin := requireBinary(tb, findBinary)
+	return startServer(tb, bin, false)
+}
+
+// requireBinary returns what find finds, or skips the test (fails it under
+// BOTAUTHZ_TEST_REQUIRE=1) if find fails.
+func requireBinary(tb testing.TB, find func() (string, error)) string {
+	tb.Helper()
+	bin, err := find()
 	if err != nil {
 		if os.Getenv(EnvRequire) == "1" {
 			tb.Fatalf("redistest: %v (%s=1 requires it)", err, EnvRequire)
 		}
-		tb.Skip("redis-server not found; run make test")
+		tb.Skipf("redistest: %v; run make test", err)
 	}
+	return bin
+}
+
+// startServer starts bin on a free port, in cluster mode if cluster is set,
+// and registers a cleanup that kills it.
+func startServer(tb testing.TB, bin string, cluster bool) *Server {
+	tb.Helper()
 	s := &Server{
 		tb:          tb,
 		bin:         bin,
 		dir:         tb.TempDir(),
 		debugOption: supportsDebugOption(bin),
+		cluster:     cluster,
 	}
 	tb.Cleanup(s.Stop)
 
 	var lastErr error
 	for range portAttempts {
-		port, err := freePort()
+		port, err := freePort(cluster)
 		if err != nil {
 			tb.Fatalf("redistest: pick a port: %v", err)
 		}
@@ -80,8 +113,9 @@ func Start(tb testing.TB) *Server {
 		if lastErr == nil {
 			return s
 		}
-		// Another process may have taken the port between our probe and the
-		// server's bind; only that race is worth another try.
+		// Another process may have taken the port (or the cluster bus port)
+		// between our probe and the server's bind; only that race is worth
+		// another try.
 		if !errors.Is(lastErr, errPortInUse) {
 			break
 		}
@@ -169,6 +203,15 @@ func (s *Server) start() error {
 	}
 	if s.debugOption {
 		args = append(args, "--enable-debug-command", "yes")
+	}
+	if s.cluster {
+		// The node config is the node's identity and slot map; it lives
+		// next to the log so a Restart keeps the node in the cluster.
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(s.dir, "nodes-"+strconv.Itoa(s.port)+".conf"),
+			"--cluster-node-timeout", "2000",
+		)
 	}
 	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -294,10 +337,32 @@ func supportsDebugOption(bin string) bool {
 	return err == nil && major >= 7
 }
 
-// freePort asks the kernel for a free loopback port. The port is released
-// before the server binds it, so Start retries if someone else wins the race.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// freePort asks the kernel for a free loopback port; withBus also wants the
+// cluster bus port above it free. The ports are released before the server
+// binds them, so callers retry if someone else wins the race.
+func freePort(withBus bool) (int, error) {
+	for range freePortAttempts {
+		port, err := listenFree(0)
+		if err != nil {
+			return 0, err
+		}
+		if !withBus {
+			return port, nil
+		}
+		if port+clusterBusOffset > maxPort {
+			continue
+		}
+		if _, err := listenFree(port + clusterBusOffset); err == nil {
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port with a free cluster bus port (port+%d) in %d attempts", clusterBusOffset, freePortAttempts)
+}
+
+// listenFree listens on a loopback port (0: any free one), closes it at once
+// and returns the port.
+func listenFree(port int) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		return 0, err
 	}

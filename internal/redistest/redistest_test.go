@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,5 +74,35 @@ func TestStartedServersAreIndependent(t *testing.T) {
 	a.Stop()
 	if err := ping(b.Addr()); err != nil {
 		t.Fatalf("stopping one server broke the other: %v", err)
+	}
+}
+
+func TestStartClusterIsReadyOnEveryNode(t *testing.T) {
+	c := StartCluster(t, 3)
+	addrs := c.Addrs()
+	if len(addrs) != 3 || len(c.Nodes()) != 3 {
+		t.Fatalf("Addrs() = %v, %d nodes; want 3", addrs, len(c.Nodes()))
+	}
+	for _, a := range addrs {
+		if err := clusterStateOK(a); err != nil {
+			t.Errorf("node %s: %v", a, err)
+		}
+		info, err := bulkCommand(a, "CLUSTER INFO")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(info, "cluster_slots_assigned:16384") || !strings.Contains(info, "cluster_known_nodes:3") {
+			t.Errorf("node %s: CLUSTER INFO lacks 16384 assigned slots and 3 known nodes:\n%s", a, info)
+		}
+	}
+	if want := "redis+cluster://" + strings.Join(addrs, ","); c.URL() != want {
+		t.Errorf("URL() = %q, want %q", c.URL(), want)
+	}
+	c.Stop()
+	c.Stop()
+	for _, a := range addrs {
+		if err := ping(a); err == nil {
+			t.Errorf("node %s answers after Stop", a)
+		}
 	}
 }

@@ -1,0 +1,391 @@
+package ratelimit_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/botauthz/botauthz/internal/redistest"
+	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/ratelimit/storetest"
+)
+
+// clusterAdmin is a cluster client for inspecting and resetting the cluster,
+// separate from the store under test.
+func clusterAdmin(t testing.TB, cl *redistest.Cluster) *redis.ClusterClient {
+	t.Helper()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func dialClusterStore(t testing.TB, cl *redistest.Cluster) *ratelimit.Redis {
+	t.Helper()
+	s, err := ratelimit.DialRedis(cl.URL())
+	if err != nil {
+		t.Fatalf("DialRedis(%s): %v", cl.URL(), err)
+	}
+	if err := s.LoadScript(t.Context()); err != nil {
+		t.Fatalf("LoadScript: %v", err)
+	}
+	return s
+}
+
+func flushCluster(t testing.TB, admin *redis.ClusterClient) {
+	t.Helper()
+	err := admin.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+		return c.FlushDB(ctx).Err()
+	})
+	if err != nil {
+		t.Fatalf("FLUSHDB on every master: %v", err)
+	}
+}
+
+// perMaster runs fn on every master and returns its results by address.
+func perMaster[T any](t testing.TB, admin *redis.ClusterClient, fn func(ctx context.Context, c *redis.Client) (T, error)) map[string]T {
+	t.Helper()
+	var mu sync.Mutex
+	out := make(map[string]T)
+	err := admin.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+		v, err := fn(ctx, c)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		out[c.Options().Addr] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// infoCount sums, over all masters, the integer after "<line>:<field>=" in
+// INFO section (for example commandstats, cmdstat_evalsha, calls).
+func infoCount(t testing.TB, admin *redis.ClusterClient, section, line, field string) int64 {
+	t.Helper()
+	counts := perMaster(t, admin, func(ctx context.Context, c *redis.Client) (int64, error) {
+		info, err := c.Info(ctx, section).Result()
+		if err != nil {
+			return 0, err
+		}
+		for l := range strings.Lines(info) {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(l), line+":")
+			if !ok {
+				continue
+			}
+			for kv := range strings.SplitSeq(rest, ",") {
+				if v, ok := strings.CutPrefix(kv, field+"="); ok {
+					return strconv.ParseInt(v, 10, 64)
+				}
+			}
+		}
+		return 0, nil // no such line yet: never called, never failed
+	})
+	var sum int64
+	for _, n := range counts {
+		sum += n
+	}
+	return sum
+}
+
+// slotOwner returns the address of the master serving key.
+func slotOwner(t testing.TB, admin *redis.ClusterClient, key string) string {
+	t.Helper()
+	slot, err := admin.ClusterKeySlot(t.Context(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := admin.ClusterSlots(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range slots {
+		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
+			return s.Nodes[0].Addr
+		}
+	}
+	t.Fatalf("no master serves slot %d", slot)
+	return ""
+}
+
+// ipPerMaster returns one IP counter per master: IPs whose keys hash to
+// slots served by distinct masters, found by trying 10.0.0.1, 10.0.0.2, ...
+func ipPerMaster(t testing.TB, admin *redis.ClusterClient, masters int) (counters []ratelimit.Counter, owners []string) {
+	t.Helper()
+	seen := make(map[string]bool)
+	for i := 1; len(counters) < masters; i++ {
+		if i > 1000 {
+			t.Fatalf("1000 IPs cover only %d of %d masters", len(counters), masters)
+		}
+		key := ratelimit.Key(ratelimit.DimIP, "10.0."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256), "", time.Minute)
+		owner := slotOwner(t, admin, key)
+		if !seen[owner] {
+			seen[owner] = true
+			counters = append(counters, ratelimit.Counter{Key: key, Window: time.Minute})
+			owners = append(owners, owner)
+		}
+	}
+	return counters, owners
+}
+
+func TestRedisCluster(t *testing.T) {
+	const masters = 3
+	cl := redistest.StartCluster(t, masters)
+	admin := clusterAdmin(t, cl)
+
+	t.Run("conformance", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) ratelimit.Store {
+			flushCluster(t, admin)
+			return dialClusterStore(t, cl)
+		})
+	})
+
+	t.Run("a hit spans every master with one script per hash tag", func(t *testing.T) {
+		flushCluster(t, admin)
+		// No LoadScript, and a client from NewUniversalClient: the store
+		// must see that it is a cluster and load the script by itself.
+		if err := admin.ScriptFlush(t.Context()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cl.Addrs()})
+		t.Cleanup(func() { _ = client.Close() })
+		s := ratelimit.NewRedis(client)
+
+		counters, owners := ipPerMaster(t, admin, masters)
+		// The route counter shares the first IP's tag, so it rides in the
+		// first IP's script: masters scripts per hit, not masters+1.
+		ip0 := strings.TrimSuffix(strings.TrimPrefix(counters[0].Key, "ba:v1:{ip:"), "}:60s")
+		route := ratelimit.Counter{Key: ratelimit.Key(ratelimit.DimRouteIP, ip0, "login", 10*time.Second), Window: 10 * time.Second}
+		counters = append([]ratelimit.Counter{route}, counters...)
+
+		mustHit(t, s, redisAt(0), counters...) // NOSCRIPT, load, retry
+		calls := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls")
+		for i := 1; i <= 2; i++ {
+			obs := mustHit(t, s, redisAt(time.Duration(i)*time.Second), counters...)
+			for j, o := range obs {
+				if o.Cur != int64(i) || o.Window != counters[j].Window {
+					t.Errorf("hit %d, counter %d (%s): got %+v, want Cur %d", i+1, j, counters[j].Key, o, i)
+				}
+			}
+		}
+		if got := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls") - calls; got != 2*masters {
+			t.Errorf("2 hits over %d hash tags ran EVALSHA %d times, want %d", masters, got, 2*masters)
+		}
+
+		// The keys really live on different nodes: each master holds its IP
+		// key, and the first also the route key.
+		sizes := perMaster(t, admin, func(ctx context.Context, c *redis.Client) (int64, error) {
+			return c.DBSize(ctx).Result()
+		})
+		want := map[string]int64{owners[0]: 2}
+		for _, o := range owners[1:] {
+			want[o] = 1
+		}
+		if len(sizes) != masters {
+			t.Fatalf("DBSIZE answered by %d masters, want %d", len(sizes), masters)
+		}
+		for addr, n := range sizes {
+			if n != want[addr] {
+				t.Errorf("DBSIZE on %s = %d, want %d (all: %v)", addr, n, want[addr], sizes)
+			}
+		}
+	})
+
+	t.Run("the ip and route_ip counters of a client share a slot", func(t *testing.T) {
+		for _, ip := range []string{"203.0.113.7", "2001:db8:1:2::/64", "odd{id}%"} {
+			ipKey := ratelimit.Key(ratelimit.DimIP, ip, "", time.Minute)
+			routeKey := ratelimit.Key(ratelimit.DimRouteIP, ip, "login{x}", 10*time.Second)
+			a, errA := admin.ClusterKeySlot(t.Context(), ipKey).Result()
+			b, errB := admin.ClusterKeySlot(t.Context(), routeKey).Result()
+			if errA != nil || errB != nil {
+				t.Fatal(errA, errB)
+			}
+			if a != b {
+				t.Errorf("CLUSTER KEYSLOT %s = %d but %s = %d", ipKey, a, routeKey, b)
+			}
+		}
+	})
+
+	t.Run("a lost script cache is reloaded and nothing counts twice", func(t *testing.T) {
+		s := dialClusterStore(t, cl)
+		defer s.Close()
+		counters, _ := ipPerMaster(t, admin, masters)
+		tests := []struct {
+			name  string
+			flush func(t *testing.T)
+		}{
+			{"on every master", func(t *testing.T) {
+				err := admin.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+					return c.ScriptFlush(ctx).Err()
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}},
+			// The other masters' scripts run in the first attempt and must
+			// not be sent again with the retry.
+			{"on one master", func(t *testing.T) {
+				c := redis.NewClient(&redis.Options{Addr: slotOwner(t, admin, counters[1].Key)})
+				defer c.Close()
+				if err := c.ScriptFlush(t.Context()).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				flushCluster(t, admin)
+				mustHit(t, s, redisAt(0), counters...)
+				tt.flush(t)
+				noScript := infoCount(t, admin, "errorstats", "errorstat_NOSCRIPT", "count")
+				for i, want := range []int64{1, 2} {
+					for j, o := range mustHit(t, s, redisAt(time.Duration(i+1)*time.Second), counters...) {
+						if o.Cur != want {
+							t.Errorf("hit %d after SCRIPT FLUSH, counter %d: Cur %d, want %d", i+1, j, o.Cur, want)
+						}
+					}
+				}
+				if got := infoCount(t, admin, "errorstats", "errorstat_NOSCRIPT", "count") - noScript; got == 0 {
+					t.Error("no EVALSHA got NOSCRIPT: the flush did not test the recovery")
+				}
+			})
+		}
+	})
+
+	// Last: it pauses a master, which the others notice.
+	t.Run("a timed-out script is not sent again", func(t *testing.T) {
+		flushCluster(t, admin)
+		// DialRedis's timeouts, on a client the test can reach into.
+		client := redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:        cl.Addrs(),
+			ReadTimeout:  500 * time.Millisecond,
+			MaxRetries:   -1,
+			MaxRedirects: 3,
+		})
+		t.Cleanup(func() { _ = client.Close() })
+		s := ratelimit.NewRedis(client)
+		if err := s.LoadScript(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		counters, owners := ipPerMaster(t, admin, masters)
+		var paused *redistest.Server
+		for _, n := range cl.Nodes() {
+			if n.Addr() == owners[0] {
+				paused = n
+			}
+		}
+		if paused == nil {
+			t.Fatalf("no node has address %s", owners[0])
+		}
+		// A fresh connection cannot reach a paused server (its handshake
+		// waits), so a re-send could only go out on a connection already
+		// set up. Leave several in the pool, so that a re-send would happen
+		// and show.
+		err := client.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+			if c.Options().Addr != owners[0] {
+				return nil
+			}
+			conns := make([]*redis.Conn, 4)
+			for i := range conns {
+				conns[i] = c.Conn()
+				if err := conns[i].Ping(ctx).Err(); err != nil {
+					return err
+				}
+			}
+			for _, cn := range conns {
+				if err := cn.Close(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		paused.Pause()
+		obs := make([]ratelimit.Observation, len(counters))
+		err = s.Hit(t.Context(), redisAt(0), counters, obs)
+		paused.Resume()
+		if err == nil {
+			t.Fatal("Hit with a paused master succeeded")
+		}
+
+		// The script sent to the paused master may have run once it
+		// resumed, but only once: go-redis must not have re-sent it after
+		// the read timeout.
+		got := mustHit(t, s, redisAt(time.Second), counters...)
+		if got[0].Cur > 1 {
+			t.Errorf("counter on the paused master: Cur %d after one timed-out hit, want at most 1", got[0].Cur)
+		}
+		for j, o := range got[1:] {
+			if o.Cur != 1 {
+				t.Errorf("counter %d on a live master: Cur %d, want 1", j+1, o.Cur)
+			}
+		}
+	})
+}
+
+func TestDialRedisClusterURLs(t *testing.T) {
+	const password = "s3cr3t-pw"
+	tests := []struct {
+		name, url string
+		ok        bool
+	}{
+		{"one seed", "redis+cluster://127.0.0.1:7000", true},
+		{"several seeds, user, slash", "redis+cluster://alice:" + password + "@127.0.0.1:7000,127.0.0.1:7001,[::1]:7002/", true},
+		{"TLS, database 0, options", "REDISS+CLUSTER://:" + password + "@redis.example:6380/0?client_name=botauthz", true},
+		{"a database other than 0", "redis+cluster://:" + password + "@127.0.0.1:7000/1", false},
+		{"an address without a port", "redis+cluster://:" + password + "@127.0.0.1:7000,127.0.0.1", false},
+		{"an empty address", "redis+cluster://:" + password + "@127.0.0.1:7000,/", false},
+		{"an unknown option", "redis+cluster://:" + password + "@127.0.0.1:7000?bogus=1", false},
+		{"a bad password escape", "redis+cluster://:" + password + "%zz@127.0.0.1:7000", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := ratelimit.DialRedis(tt.url)
+			if tt.ok != (err == nil) {
+				t.Fatalf("DialRedis(%q) error = %v, want ok %v", tt.url, err, tt.ok)
+			}
+			if err != nil {
+				if strings.Contains(err.Error(), password) || !strings.Contains(err.Error(), "redis") {
+					t.Errorf("error %q: want context and no password", err)
+				}
+				return
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+}
+
+func BenchmarkRedisClusterHit(b *testing.B) {
+	cl := redistest.StartCluster(b, 3)
+	s := dialClusterStore(b, cl)
+	defer s.Close()
+	benchmarkHit(b, s) // 4 counters over 3 hash tags
+}
+
+// BenchmarkRedisClusterPing is the one-node round-trip floor
+// BenchmarkRedisClusterHit is read against.
+func BenchmarkRedisClusterPing(b *testing.B) {
+	cl := redistest.StartCluster(b, 3)
+	s := dialClusterStore(b, cl)
+	defer s.Close()
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Ping(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
