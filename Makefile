@@ -10,8 +10,9 @@ FUZZTIME      ?= 10s
 
 .PHONY: run test deps redis-server chromium envoy fuzz bench
 
+# The admin port on loopback: botctl can change live state without a token.
 run:
-	go run ./cmd/botauthz
+	go run ./cmd/botauthz -admin-addr 127.0.0.1:9090
 
 test: deps
 	BOTAUTHZ_TEST_REQUIRE=1 BOTAUTHZ_ENVOY=$(ENVOY) go test -race -count=1 ./...
