@@ -48,6 +48,10 @@ var scoreText = func() (t [100]string) {
 // name as a metadata value, built once per policy; nil builds it.
 func respond(d *Decision, f *Facts, routeValue *structpb.Value) *authv3.CheckResponse {
 	if !f.HTTP {
+		// Plain TCP has no page to show: only a deny rule can stop it.
+		if d.Enforced == policy.ActionDeny {
+			return &authv3.CheckResponse{Status: constants.statusDenied}
+		}
 		return &authv3.CheckResponse{Status: constants.statusOK}
 	}
 	resp := &authv3.CheckResponse{DynamicMetadata: metadata(d, routeValue)}
@@ -86,7 +90,10 @@ func allowed(d *Decision, f *Facts) *authv3.CheckResponse_OkResponse {
 	ok.Headers[2] = pick(&c.action, int(d.Action), func() *corev3.HeaderValueOption { return set(HeaderAction, d.Action.String()) })
 	ok.Headers[3] = pick(&c.mode, int(d.Mode), func() *corev3.HeaderValueOption { return set(HeaderMode, d.Mode.String()) })
 	reasons := false
-	if len(d.Result.Reasons()) > 0 {
+	if d.Rule != policy.NoRule {
+		ok.Headers = append(ok.Headers, set(HeaderReasons, d.Rule.String()))
+		reasons = true
+	} else if len(d.Result.Reasons()) > 0 {
 		ok.Headers = append(ok.Headers, set(HeaderReasons, string(d.Result.AppendReasons(make([]byte, 0, 96), maxHeaderReasons))))
 		reasons = true
 	}
@@ -144,6 +151,9 @@ func metadata(d *Decision, routeValue *structpb.Value) *structpb.Struct {
 
 // topReason names the heaviest signal for the deny body.
 func topReason(d *Decision) string {
+	if d.Rule != policy.NoRule {
+		return d.Rule.String()
+	}
 	if r := d.Result.Reasons(); len(r) > 0 {
 		return r[0].Code.String()
 	}

@@ -59,6 +59,8 @@ type Decision struct {
 	PolicyVersion string
 	// Clearance is what the clearance cookie said; 0 when there was none.
 	Clearance clearance.Status
+	// Rule is the deterministic rule that decided, before any score.
+	Rule policy.Rule
 }
 
 // Observer is told about every decision once its response is built: the
@@ -224,6 +226,16 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 		return d
 	}
 
+	if d.Rule = p.Rules.Match(f.ClientIP); d.Rule != policy.NoRule {
+		// Deterministic rules decide before counting or scoring.
+		d.Action = policy.ActionAllow
+		if d.Rule == policy.RuleDenyCIDR {
+			d.Action = policy.ActionDeny
+		}
+		enforce(st, applied, f, d)
+		return d
+	}
+
 	limited := s.count(ctx, route, c)
 	if !f.HTTP {
 		// Plain TCP has no headers to score: it is counted and allowed.
@@ -237,6 +249,12 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 
 	d.Action = route.Action(d.Score, limited)
+	enforce(st, applied, f, d)
+	return d
+}
+
+// enforce sets what the response carries out, by the mode that applies.
+func enforce(st *state, applied rollout.Applied, f *Facts, d *Decision) {
 	d.Enforced = policy.ActionAllow
 	switch applied.Mode {
 	case policy.ModeEnforce:
@@ -249,7 +267,6 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 			d.Mode = policy.ModeShadow
 		}
 	}
-	return d
 }
 
 // verifyClearance checks the clearance cookie against this client: a

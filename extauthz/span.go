@@ -5,6 +5,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/botauthz/botauthz/policy"
 )
 
 // tracerName is the instrumentation scope of botauthz's own spans.
@@ -32,4 +34,7 @@ func annotateSpan(ctx context.Context, d *Decision) {
 		attribute.StringSlice("bot.reasons", reasons),
 		attribute.Bool("bot.degraded", d.Degraded),
 	)
+	if d.Rule != policy.NoRule {
+		span.SetAttributes(attribute.String("bot.rule", d.Rule.String()))
+	}
 }

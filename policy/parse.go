@@ -3,6 +3,7 @@ package policy
 import (
 	_ "embed"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"slices"
@@ -29,6 +30,12 @@ type rawFile struct {
 	Routes        map[string]*rawRoute `yaml:"routes"`
 	Rollout       *rawRollout          `yaml:"rollout"`
 	Challenge     *rawChallenge        `yaml:"challenge"`
+	Rules         *rawRules            `yaml:"rules"`
+}
+
+type rawRules struct {
+	AllowCIDRs []string `yaml:"allow_cidrs"`
+	DenyCIDRs  []string `yaml:"deny_cidrs"`
 }
 
 type rawChallenge struct {
@@ -309,6 +316,15 @@ func build(def, file *rawFile) (*Policy, error) {
 	if err := buildChallenge(p, def.Challenge, file.Challenge); err != nil {
 		return nil, err
 	}
+	if file.Rules != nil {
+		var err error
+		if p.Rules.AllowCIDRs, err = parseCIDRs("rules.allow_cidrs", file.Rules.AllowCIDRs); err != nil {
+			return nil, err
+		}
+		if p.Rules.DenyCIDRs, err = parseCIDRs("rules.deny_cidrs", file.Rules.DenyCIDRs); err != nil {
+			return nil, err
+		}
+	}
 
 	defRoute := overlay(def.Routes[DefaultRoute], file.Routes[DefaultRoute])
 	for name, raw := range file.Routes {
@@ -381,6 +397,31 @@ func buildChallenge(p *Policy, def, file *rawChallenge) error {
 		c.Providers[name] = Provider(rp)
 	}
 	return nil
+}
+
+// parseCIDRs reads prefixes; a bare address is its own /32 or /128. A
+// prefix with host bits set is refused: "10.0.0.1/8" is more likely a typo
+// than a wish to block 10.0.0.0/8.
+func parseCIDRs(path string, in []string) ([]netip.Prefix, error) {
+	if len(in) > MaxRuleCIDRs {
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("%d entries, at most %d (block large sets in Envoy RBAC or the network)", len(in), MaxRuleCIDRs)}
+	}
+	out := make([]netip.Prefix, 0, len(in))
+	for i, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, &Error{Path: fmt.Sprintf("%s[%d]", path, i), Msg: fmt.Sprintf("%q is not an address or CIDR prefix", s)}
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Masked() != p {
+			return nil, &Error{Path: fmt.Sprintf("%s[%d]", path, i), Msg: fmt.Sprintf("%q has host bits set; did you mean %s?", s, p.Masked())}
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func duration(path, s string, lo, hi time.Duration) (time.Duration, error) {

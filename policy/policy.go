@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -112,6 +113,65 @@ type Policy struct {
 	Rollout Rollout
 	// Challenge configures the challenge pages and the clearance cookie.
 	Challenge Challenge
+	// Rules are the deterministic rules that decide before the score.
+	Rules Rules
+}
+
+// MaxRuleCIDRs bounds each rule list: they are scanned on every request,
+// and blocking large address sets belongs in Envoy's RBAC or the network.
+const MaxRuleCIDRs = 1024
+
+// Rule says which deterministic rule decided a request.
+type Rule uint8
+
+// Rules that decide before the score.
+const (
+	// NoRule: the score decides.
+	NoRule Rule = iota
+	// RuleAllowCIDR: the client is in an allow_cidrs prefix.
+	RuleAllowCIDR
+	// RuleDenyCIDR: the client is in a deny_cidrs prefix.
+	RuleDenyCIDR
+)
+
+// String returns the reason code of the rule: "rule.allow_cidr" or
+// "rule.deny_cidr"; "" for NoRule.
+func (r Rule) String() string {
+	switch r {
+	case RuleAllowCIDR:
+		return "rule.allow_cidr"
+	case RuleDenyCIDR:
+		return "rule.deny_cidr"
+	}
+	return ""
+}
+
+// Rules are the policy's deterministic rules.
+type Rules struct {
+	// AllowCIDRs are trusted clients (your monitors, your offices): allowed
+	// without counting or scoring.
+	AllowCIDRs []netip.Prefix
+	// DenyCIDRs are clients to refuse outright.
+	DenyCIDRs []netip.Prefix
+}
+
+// Match returns the rule that decides for ip. The allow list is checked
+// first: an explicit trust entry must not be undone by a broad deny range.
+func (r *Rules) Match(ip netip.Addr) Rule {
+	if !ip.IsValid() {
+		return NoRule
+	}
+	for _, p := range r.AllowCIDRs {
+		if p.Contains(ip) {
+			return RuleAllowCIDR
+		}
+	}
+	for _, p := range r.DenyCIDRs {
+		if p.Contains(ip) {
+			return RuleDenyCIDR
+		}
+	}
+	return NoRule
 }
 
 // Challenge is the policy file's challenge section.

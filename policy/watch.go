@@ -112,6 +112,9 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration) {
 			events = fw.Events
 		}
 	}
+	// A change made before the watch was in place would otherwise wait for
+	// the next tick.
+	_ = w.Reload()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {

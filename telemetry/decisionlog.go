@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/botauthz/botauthz/extauthz"
+	"github.com/botauthz/botauthz/policy"
 )
 
 // Lengths past which request text is cut in the decision log, so that a
@@ -63,6 +64,12 @@ func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *ext
 		slog.String("policy_version", d.PolicyVersion),
 		slog.Duration("elapsed", elapsed),
 	)
+	if d.Rule != policy.NoRule {
+		attrs = append(attrs, slog.String("rule", d.Rule.String()))
+	}
+	if d.Clearance != 0 {
+		attrs = append(attrs, slog.String("clearance", d.Clearance.String()))
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs,
 			slog.String("trace_id", sc.TraceID().String()),
