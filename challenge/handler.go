@@ -55,9 +55,7 @@ type Options struct {
 	// Policy returns the current policy: routes, cookie settings, XFF hops.
 	// Required.
 	Policy func() *policy.Policy
-	// Signer issues the clearance cookie. Without Signer and Keys the
-	// handler is unconfigured: the page says the check is not available and
-	// nothing can be verified. Setting only one of them is an error.
+	// Signer issues the clearance cookie. Required.
 	Signer *clearance.Signer
 	// Keys sign the challenge tokens: Keys[0] signs, every key verifies, so
 	// they rotate like the clearance keys (and may be the same set; the
@@ -92,7 +90,7 @@ type Options struct {
 type Handler struct {
 	policy    func() *policy.Policy
 	signer    *clearance.Signer
-	keys      *tokenKeys // nil: unconfigured
+	keys      *tokenKeys
 	verifiers map[string]provider.Verifier
 	csp       map[string]string // by CAPTCHA provider
 	redeemer  Redeemer
@@ -112,12 +110,10 @@ type Handler struct {
 	fellBack map[string]bool
 }
 
-// NewHandler returns a Handler for opts. It refuses a missing Policy, only
-// one of Signer and Keys, keys that break the clearance package's rules (ids
-// of 1–32 characters of A-Z a-z 0-9 . _ -, secrets of at least 32 bytes,
-// unique ids), and a nil or unknown Verifier. Without Signer and Keys it
-// returns an unconfigured Handler, whose page only says the check is
-// unavailable, and logs a warning.
+// NewHandler returns a Handler for opts. It refuses a missing Policy,
+// Signer or Keys, keys that break the clearance package's rules (ids of
+// 1–32 characters of A-Z a-z 0-9 . _ -, secrets of at least 32 bytes, unique
+// ids), and a nil or unknown Verifier.
 func NewHandler(opts Options) (*Handler, error) {
 	if opts.Policy == nil {
 		return nil, errors.New("challenge handler: Policy is required")
@@ -149,19 +145,16 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 
 	switch {
-	case opts.Signer == nil && len(opts.Keys) == 0:
-		h.log.Warn("challenge handler has no clearance signer or keys: the challenge page only says the check is unavailable")
 	case opts.Signer == nil:
-		return nil, errors.New("challenge handler: Keys are set but Signer is not")
+		return nil, errors.New("challenge handler: Signer is required")
 	case len(opts.Keys) == 0:
-		return nil, errors.New("challenge handler: Signer is set but Keys are not")
-	default:
-		keys, err := newTokenKeys(opts.Keys)
-		if err != nil {
-			return nil, fmt.Errorf("challenge handler: keys: %w", err)
-		}
-		h.keys = keys
+		return nil, errors.New("challenge handler: Keys are required")
 	}
+	keys, err := newTokenKeys(opts.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("challenge handler: keys: %w", err)
+	}
+	h.keys = keys
 
 	names := make([]string, 0, len(opts.Verifiers))
 	for name := range opts.Verifiers {

@@ -15,8 +15,7 @@ import (
 // needs no style-src), and the form may post only to us.
 const powCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'"
 
-// failCSP is for the pages without a script: the failure and unavailable
-// pages.
+// failCSP is for the failure pages, which have no script.
 const failCSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // captchaCSP is powCSP plus exactly the origins provider's widget needs.
@@ -131,26 +130,6 @@ var failPage = template.Must(template.New("fail").Parse(`<!doctype html>
 </html>
 `))
 
-// unavailablePage is served while the handler has no keys: there is nothing
-// to solve, so it only offers to go back.
-var unavailablePage = template.Must(template.New("unavailable").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow">
-<title>Checking your browser</title>
-</head>
-<body>
-<main>
-<h1>Checking your browser</h1>
-<p>This site checks that visitors are people before letting them in. The automatic check is not available on this server at the moment.</p>
-<p><a href="{{.}}">Try again</a></p>
-</main>
-</body>
-</html>
-`))
-
 // failMessages explain an outcome to the visitor, without detail an
 // attacker could tune against.
 var failMessages = map[string]string{
@@ -185,10 +164,6 @@ func render(w http.ResponseWriter, status int, csp string, t *template.Template,
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	returnTo := SafeReturnTo(q.Get("return_to"))
-	if h.keys == nil {
-		render(w, http.StatusOK, failCSP, unavailablePage, returnTo)
-		return
-	}
 	pol := h.policy()
 	route := pol.Route(q.Get("route"))
 	prov, difficulty := h.challengeFor(route)

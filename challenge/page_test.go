@@ -246,25 +246,6 @@ func TestRouting(t *testing.T) {
 	}
 }
 
-func TestUnconfiguredHandler(t *testing.T) {
-	p := testPolicy(t, "")
-	h, err := NewHandler(Options{Policy: func() *policy.Policy { return p }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := alice.do(h, http.MethodGet, URL(`//evil.example`, "login"), nil)
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "not available") {
-		t.Errorf("page: status %d body %s", rec.Code, rec.Body)
-	}
-	if strings.Contains(rec.Body.String(), "evil.example") || rec.Header().Get("Cache-Control") != "no-store" {
-		t.Errorf("page echoes an unsafe return_to or is cacheable: %v %s", rec.Header(), rec.Body)
-	}
-	rec = alice.verify(h, answer("x", "1"))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("verify: status %d, want 503", rec.Code)
-	}
-}
-
 func TestNewHandlerRefusesBadOptions(t *testing.T) {
 	p := testPolicy(t, "")
 	pol := func() *policy.Policy { return p }
@@ -279,6 +260,7 @@ func TestNewHandlerRefusesBadOptions(t *testing.T) {
 		opts Options
 	}{
 		{"no policy", Options{Signer: signer, Keys: []clearance.Key{testKey("k1")}}},
+		{"neither signer nor keys", Options{Policy: pol}},
 		{"keys without signer", Options{Policy: pol, Keys: []clearance.Key{testKey("k1")}}},
 		{"signer without keys", Options{Policy: pol, Signer: signer}},
 		{"short secret", Options{Policy: pol, Signer: signer, Keys: []clearance.Key{short}}},

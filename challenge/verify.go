@@ -20,10 +20,6 @@ const maxNonceLen = 32
 // answer, and only then the one-time redemption, so a wrong answer never
 // spends the challenge and the visitor can retry it.
 func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
-	if h.keys == nil {
-		render(w, http.StatusServiceUnavailable, failCSP, unavailablePage, "/")
-		return
-	}
 	pol := h.policy()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
