@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -18,19 +16,8 @@ import (
 // all take the redis+cluster URL.
 func TestRunsOnARedisCluster(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
-	c, err := parseFlags([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
-		"-redis", cluster.URL()}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, c, slog.New(slog.DiscardHandler), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.serve(ctx) }()
-	defer func() { cancel(); <-served }()
+	a, _ := startApp(t, "-redis", cluster.URL())
+	ctx := context.Background()
 
 	check := func() map[string]string {
 		resp, err := a.authz.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,6 +112,32 @@ func TestStartsAndDecidesWithRedisDown(t *testing.T) {
 	if !degraded {
 		t.Errorf("decision with Redis down is not marked degraded: %v", resp)
 	}
+}
+
+// startApp runs botauthz in process on loopback ports, with args added to
+// the flags, until the test ends. stop ends it early and returns what serve
+// returned.
+func startApp(t *testing.T, args ...string) (a *app, stop func() error) {
+	t.Helper()
+	c, err := parseFlags(append([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, args...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if a, err = newApp(ctx, c, slog.New(slog.DiscardHandler), nil, nil); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.serve(ctx) }()
+	var once sync.Once
+	var serveErr error
+	stop = func() error {
+		once.Do(func() { cancel(); serveErr = <-served })
+		return serveErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return a, stop
 }
 
 // gateStore holds every Hit until released, to keep a Check in flight.

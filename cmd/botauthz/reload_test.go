@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,19 +29,7 @@ func TestPolicyFileReloadsWithoutRestart(t *testing.T) {
 		}
 	}
 	write("version: v1\nroutes: {login: {mode: shadow}}\n")
-	c, err := parseFlags([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
-		"-config", path}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, c, slog.New(slog.DiscardHandler), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.serve(ctx) }()
-	defer func() { cancel(); <-served }()
+	a, _ := startApp(t, "-config", path)
 
 	curlOnLogin := func() bool {
 		resp, err := a.authz.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,19 +31,8 @@ func TestCheckSpanContinuesEnvoysTrace(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+collector.Endpoint())
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
 
-	c, err := parseFlags([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
-		"-redis", redis.URL()}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := newApp(ctx, c, slog.New(slog.DiscardHandler), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.serve(ctx) }()
+	a, stop := startApp(t, "-redis", redis.URL())
+	ctx := context.Background()
 
 	conn, err := grpc.NewClient(a.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -74,8 +62,7 @@ func TestCheckSpanContinuesEnvoysTrace(t *testing.T) {
 		t.Errorf("/metrics lacks the Check's decision:\n%s", body)
 	}
 
-	cancel() // shutdown flushes the span exporter
-	if err := <-served; err != nil {
+	if err := stop(); err != nil { // shutdown flushes the span exporter
 		t.Fatal(err)
 	}
 	spans := collector.WaitFor(t, 10*time.Second, func(s []otlptest.Span) bool {
