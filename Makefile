@@ -21,6 +21,7 @@ test: deps
 # A short run of every fuzz target on top of the seed corpora that go test ran.
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./extauthz
+	go test -run '^$$' -fuzz '^FuzzHeaderMap$$' -fuzztime $(FUZZTIME) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(FUZZTIME) ./scoring
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(FUZZTIME) ./ratelimit
 	go test -run '^$$' -fuzz '^FuzzSafeReturnTo$$' -fuzztime $(FUZZTIME) ./challenge

@@ -33,13 +33,20 @@ func TestPairedPolicyIsValid(t *testing.T) {
 }
 
 // TestDecisionPathEndToEnd drives real HTTP requests through a real Envoy into
-// botauthz with a real Redis behind it. Each subtest poses as its own client
-// IP so the velocity counters of one do not leak into another.
+// botauthz with a real Redis behind it, once for each of Envoy's encodings of
+// the headers. Each subtest poses as its own client IP so the velocity
+// counters of one do not leak into another.
 func TestDecisionPathEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	h := startHarness(t)
+	for _, encoding := range []string{headerMap, headersMap} {
+		t.Run(encoding, func(t *testing.T) { testDecisionPath(t, encoding) })
+	}
+}
+
+func testDecisionPath(t *testing.T, encoding string) {
+	h := startHarnessEncoding(t, "botauthz.yaml", encoding)
 
 	t.Run("a browser reaches the upstream with a score", func(t *testing.T) {
 		r := h.do(t, "GET", "/", "203.0.113.10", chromeHTTP)
@@ -58,6 +65,38 @@ func TestDecisionPathEndToEnd(t *testing.T) {
 		}
 		if r.upstream.Get("X-Envoy-Auth-Failure-Mode-Allowed") != "" {
 			t.Error("request passed by Envoy's failure mode, not by botauthz")
+		}
+	})
+
+	t.Run("a browser is allowed on an enforced route", func(t *testing.T) {
+		// With header_map unread, this browser had no user agent: 403 ua.missing.
+		r := h.do(t, "GET", "/login", "203.0.113.18", chromeHTTP)
+		if r.status != 200 || r.upstream == nil {
+			t.Fatalf("status %d body %q, want 200 from the upstream", r.status, r.body)
+		}
+		if got := r.upstream.Get("X-Bot-Reasons"); strings.Contains(got, "ua.missing") {
+			t.Errorf("reasons %q: botauthz did not read the user agent", got)
+		}
+	})
+
+	t.Run("a repeated user agent is read whole", func(t *testing.T) {
+		// Both lines count: were only the last read, this would be Chrome.
+		r := h.raw(t, "GET /login HTTP/1.1", "203.0.113.19",
+			"User-Agent: curl/8.5.0", "User-Agent: "+chromeHTTP["User-Agent"], "Accept: text/html")
+		if r.status != 302 {
+			t.Fatalf("status %d body %q, want 302 to the challenge", r.status, r.body)
+		}
+	})
+
+	t.Run("bytes that are not UTF-8 get a decision", func(t *testing.T) {
+		r := h.raw(t, "GET /api/orders HTTP/1.1", "203.0.113.20",
+			"User-Agent: "+chromeHTTP["User-Agent"]+" \xff\xfe", "Accept: "+chromeHTTP["Accept"],
+			"Accept-Language: en-US", "Accept-Encoding: gzip", "Cookie: session=\xc3(")
+		if r.status != 200 || r.upstream == nil {
+			t.Fatalf("status %d body %q, want 200 from the upstream", r.status, r.body)
+		}
+		if r.upstream.Get("X-Bot-Score") == "" || r.upstream.Get("X-Envoy-Auth-Failure-Mode-Allowed") != "" {
+			t.Errorf("upstream headers %v, want botauthz's decision", r.upstream)
 		}
 	})
 

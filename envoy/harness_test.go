@@ -1,11 +1,13 @@
 package envoy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -170,8 +172,23 @@ func startHarness(t *testing.T) *harness {
 	return startHarnessWith(t, "botauthz.yaml")
 }
 
-// startHarnessWith runs the harness with botauthz on the given policy file.
+// Envoy's two encodings of the headers in a CheckRequest: header_map, as
+// the shipped front-proxy.yaml asks for, and the headers map, Envoy's default.
+const (
+	headerMap  = "header_map"
+	headersMap = "headers"
+)
+
+// startHarnessWith runs the harness with botauthz on the given policy file
+// and Envoy as shipped (header_map).
 func startHarnessWith(t *testing.T, policyFile string) *harness {
+	t.Helper()
+	return startHarnessEncoding(t, policyFile, headerMap)
+}
+
+// startHarnessEncoding runs the harness with Envoy sending the headers in the
+// given encoding.
+func startHarnessEncoding(t *testing.T, policyFile, encoding string) *harness {
 	t.Helper()
 	envoyBin := envoyBinary(t)
 	h := &harness{redis: redistest.Start(t), collector: otlptest.Start(t)}
@@ -220,6 +237,7 @@ func startHarnessWith(t *testing.T, policyFile string) *harness {
 		"xff_num_trusted_hops: 0":        "xff_num_trusted_hops: 1",
 		"port_value: 4317 }":             "port_value: " + strings.TrimPrefix(h.collector.Endpoint(), "127.0.0.1:") + " }",
 		"random_sampling: { value: 10 }": "random_sampling: { value: 100 }",
+		"encode_raw_headers: true":       fmt.Sprintf("encode_raw_headers: %t", encoding == headerMap),
 	})
 	confPath := filepath.Join(t.TempDir(), "envoy.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
@@ -338,6 +356,42 @@ func (h *harness) do(t *testing.T, method, path, ip string, headers map[string]s
 	if resp.StatusCode == 200 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		var up http.Header
 		if json.Unmarshal(b.Bytes(), &up) == nil {
+			r.upstream = up
+		}
+	}
+	return r
+}
+
+// raw sends one HTTP/1.1 request through Envoy exactly as written, as the
+// client at ip: repeated headers and any bytes stay as they are, which
+// net/http's client would not allow.
+func (h *harness) raw(t *testing.T, requestLine, ip string, headers ...string) response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(h.proxy, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var b strings.Builder
+	b.WriteString(requestLine + "\r\nHost: shop.example\r\nX-Forwarded-For: " + ip + "\r\nConnection: close\r\n")
+	for _, line := range headers {
+		b.WriteString(line + "\r\n")
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", requestLine, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, body: string(body)}
+	if resp.StatusCode == 200 {
+		var up http.Header
+		if json.Unmarshal(body, &up) == nil {
 			r.upstream = up
 		}
 	}

@@ -38,16 +38,22 @@ routes:
 	cases := map[string]*struct {
 		headers map[string]string
 		route   string
+		// headerMap sends the headers as Envoy does with encode_raw_headers.
+		headerMap bool
 	}{
-		"browser-allow":  {hdr, "login"},
-		"curl-challenge": {curlNav, "login"},
-		"shadow-default": {curlAPI, ""},
+		"browser-allow":            {hdr, "login", false},
+		"browser-allow-header-map": {hdr, "login", true},
+		"curl-challenge":           {curlNav, "login", false},
+		"shadow-default":           {curlAPI, "", false},
 	}
 	for name, c := range cases {
 		b.Run(name, func(b *testing.B) {
 			reqs := make([]*authv3.CheckRequest, 256)
 			for i := range reqs {
 				reqs[i] = request("GET", "/login", c.route, "203.0.113."+strconv.Itoa(i), c.headers)
+				if c.headerMap {
+					reqs[i] = rawRequest(reqs[i], linesOf(reqs[i].Attributes.Request.Http.Headers))
+				}
 			}
 			ctx := context.Background()
 			b.ReportAllocs()

@@ -3,14 +3,18 @@ package extauthz
 import (
 	"net/netip"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/botauthz/botauthz/clientip"
 )
 
 // Facts are what one CheckRequest says about the request. Strings point into
-// the CheckRequest; nothing is copied.
+// the CheckRequest; nothing is copied unless a header repeats or holds bytes
+// that are not UTF-8.
 type Facts struct {
 	// HTTP is false for a CheckRequest without an http part (TCP traffic
 	// through Istio's network ext_authz).
@@ -26,8 +30,16 @@ type Facts struct {
 	Host      string
 	// Path is :path, query string included.
 	Path string
-	// Headers has lowercase keys as Envoy sends them; nil without HTTP.
+	// Headers has lowercase keys, whichever of its two encodings Envoy used:
+	// the headers map (the default) or header_map (encode_raw_headers:
+	// true). Either way a repeated header is one entry joined with ","
+	// (cookie crumbs with "; ", RFC 9113 §8.2.3) and every byte that is not
+	// UTF-8 reads as "!", as Envoy writes it in the map. nil without HTTP.
 	Headers map[string]string
+	// HeaderOrder lists the header names in the order the client sent them,
+	// pseudo-headers and repeats included, when Envoy sent header_map; nil
+	// when it sent the headers map, which has no order.
+	HeaderOrder []string
 	// Route names the route policy (context_extensions["route"]); may be empty.
 	Route     string
 	RequestID string
@@ -43,13 +55,20 @@ type Facts struct {
 // of x-forwarded-for when the operator said that many trusted proxies append
 // to it, else the L4 peer. A client-sent x-forwarded-for is never trusted by
 // default.
-func readFacts(req *authv3.CheckRequest, sessionCookie string, xffHops int, f *Facts) {
+//
+// buf is the space header_map is decoded into; it is reused across Checks.
+func readFacts(req *authv3.CheckRequest, sessionCookie string, xffHops int, f *Facts, buf *headerBuf) {
 	attrs := req.GetAttributes()
 	f.Route = attrs.GetContextExtensions()["route"]
 	h := attrs.GetRequest().GetHttp()
 	f.HTTP = h != nil
 	if f.HTTP {
 		f.Headers = h.GetHeaders()
+		if hm := h.GetHeaderMap().GetHeaders(); len(hm) > 0 {
+			// encode_raw_headers: true. Envoy leaves the map empty then; were
+			// both filled, header_map is the lossless one.
+			f.Headers, f.HeaderOrder = buf.decode(hm)
+		}
 		f.Method = h.GetMethod()
 		f.Scheme = h.GetScheme()
 		f.Host = h.GetHost()
@@ -66,6 +85,102 @@ func readFacts(req *authv3.CheckRequest, sessionCookie string, xffHops int, f *F
 
 	f.ClientIP = clientip.From(f.Headers["x-envoy-external-address"], f.Headers["x-forwarded-for"], xffHops,
 		attrs.GetSource().GetAddress().GetSocketAddress().GetAddress())
+}
+
+// maxPooledHeaders bounds the header map a pooled Check keeps for the next
+// one, so one request with thousands of headers does not pin their memory.
+const maxPooledHeaders = 128
+
+// headerBuf is where header_map is decoded: kept by the Check's pool, so a
+// Check that gets header_map allocates nothing for it in the common case.
+type headerBuf struct {
+	m     map[string]string
+	order []string
+}
+
+// reset readies b for the next Check.
+func (b *headerBuf) reset() {
+	if len(b.m) > maxPooledHeaders {
+		b.m = nil
+		b.order = nil
+		return
+	}
+	clear(b.m)
+	clear(b.order) // drop references into the last CheckRequest
+	b.order = b.order[:0]
+}
+
+// decode turns Envoy's header_map into the same map the headers field
+// would have held, plus the order the headers came in.
+func (b *headerBuf) decode(hm []*corev3.HeaderValue) (map[string]string, []string) {
+	if b.m == nil {
+		b.m = make(map[string]string, len(hm))
+	}
+	for _, hv := range hm {
+		key := hv.GetKey()
+		if key == "" {
+			continue
+		}
+		if hasUpper(key) {
+			// Envoy's codecs lower-case names; another client may not.
+			key = strings.ToLower(key)
+		}
+		value := headerText(hv)
+		b.order = append(b.order, key)
+		if prev, ok := b.m[key]; ok {
+			sep := ","
+			if key == "cookie" {
+				sep = "; "
+			}
+			value = prev + sep + value
+		}
+		b.m[key] = value
+	}
+	return b.m, b.order
+}
+
+// headerText is a header_map entry's value as text.
+func headerText(hv *corev3.HeaderValue) string {
+	raw := hv.GetRawValue()
+	if len(raw) == 0 {
+		// An Envoy without the send_header_raw_value runtime feature fills
+		// value (already sanitised) instead.
+		return hv.GetValue()
+	}
+	if utf8.Valid(raw) {
+		// No copy: the CheckRequest owns raw (protobuf copies bytes fields
+		// when it decodes) and nothing writes to it afterwards.
+		return unsafe.String(unsafe.SliceData(raw), len(raw))
+	}
+	return envoySanitize(raw)
+}
+
+// envoySanitize replaces each byte that is not part of valid UTF-8 with "!",
+// one for one, as Envoy does before it puts a header in the headers map, so
+// that both of Envoy's header encodings give the same facts.
+func envoySanitize(raw []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(raw))
+	for len(raw) > 0 {
+		r, size := utf8.DecodeRune(raw)
+		if r == utf8.RuneError && size <= 1 {
+			sb.WriteByte('!')
+			size = 1
+		} else {
+			sb.Write(raw[:size])
+		}
+		raw = raw[size:]
+	}
+	return sb.String()
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // cookieValue returns the value of the named cookie in a Cookie header (pairs

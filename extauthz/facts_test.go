@@ -31,7 +31,7 @@ func TestClientIP(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var f Facts
-			readFacts(request("GET", "/", "", c.peer, c.headers), "sid", c.hops, &f)
+			readFacts(request("GET", "/", "", c.peer, c.headers), "sid", c.hops, &f, &headerBuf{})
 			if got := f.ClientIP.String(); got != c.want {
 				t.Errorf("client IP = %s, want %s", got, c.want)
 			}
@@ -83,7 +83,7 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("redirect to %q leaves the origin", loc)
 		}
 		var facts Facts
-		readFacts(req, "sid", 1, &facts)
+		readFacts(req, "sid", 1, &facts, &headerBuf{})
 		if facts.ClientIP.IsValid() && facts.ClientIP.Zone() != "" {
 			t.Fatalf("client IP %v keeps a zone", facts.ClientIP)
 		}

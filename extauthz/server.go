@@ -179,12 +179,17 @@ type check struct {
 	obs      [policy.MaxLimitsPerRoute]ratelimit.Observation
 	velocity [policy.MaxLimitsPerRoute]scoring.Velocity
 	request  scoring.Request
+	// headers outlives the reset between Checks, so that decoding
+	// header_map reuses its map.
+	headers headerBuf
 }
 
 // Check decides one request. It never returns an error.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, _ error) {
 	c := s.scratch.Get().(*check)
-	*c = check{}
+	headers := c.headers
+	headers.reset()
+	*c = check{headers: headers}
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug must not become Envoy's failure policy: log it and allow.
@@ -209,7 +214,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest, c *check) *Decision {
 	p := st.policy
 	f := &c.facts
-	readFacts(req, p.SessionCookie, p.XFFTrustedHops, f)
+	readFacts(req, p.SessionCookie, p.XFFTrustedHops, f, &c.headers)
 	route := p.Route(f.Route)
 	applied := rollout.Applied{Mode: route.Mode, Percent: route.CanaryPercent, Source: rollout.SourcePolicy}
 	if s.rollout != nil {
