@@ -485,14 +485,22 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, c caller, dst a
 		h.fail(w, r, c, http.StatusUnsupportedMediaType, "", "request body: want Content-Type application/json")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	// encoding/json lets the last of repeated keys win, so
+	// {"kill":"shadow","kill":"bypass"} would apply a change the sender may
+	// not have meant. The body is kept as it is read and, once encoding/json
+	// has accepted it, streamed again for repeated keys; scanning second
+	// keeps every other refusal (and the size limit) exactly as it was.
+	var body bytes.Buffer
+	dec := json.NewDecoder(io.TeeReader(http.MaxBytesReader(w, r.Body, maxBodyBytes), &body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
 		_, terr := dec.Token()
 		switch {
 		case errors.Is(terr, io.EOF):
-			return true
+			if err = duplicateKey(&body); err == nil {
+				return true
+			}
 		case terr == nil || isSyntaxError(terr):
 			err = errTrailing
 		default:
@@ -503,6 +511,7 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, c caller, dst a
 	var (
 		maxErr  *http.MaxBytesError
 		typeErr *json.UnmarshalTypeError
+		dupErr  *duplicateKeyError
 	)
 	switch {
 	case errors.As(err, &maxErr):
@@ -515,6 +524,8 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, c caller, dst a
 		msg = "request body: want a JSON object, not " + typeErr.Value
 	case errors.As(err, &typeErr):
 		field, msg = typeErr.Field, fmt.Sprintf("%s: want %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value)
+	case errors.As(err, &dupErr):
+		field, msg = dupErr.path, dupErr.Error()
 	case unknownField(err) != "":
 		field = unknownField(err)
 		msg = fmt.Sprintf("unknown field %s", shortQuote(field))
@@ -526,6 +537,115 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, c caller, dst a
 }
 
 var errTrailing = errors.New("trailing data after the JSON object")
+
+// duplicateKeyError reports an object key given twice in a request body.
+type duplicateKeyError struct {
+	// path is the repeated key's dotted path from the root, as
+	// encoding/json's UnmarshalTypeError.Field names fields.
+	path string
+	// key and first are the second and the first spelling, which differ
+	// only in case when they do.
+	key, first string
+}
+
+func (e *duplicateKeyError) Error() string {
+	if e.key != e.first {
+		return fmt.Sprintf("duplicate field %s (same field as %s)", shortQuote(e.path), shortQuote(e.first))
+	}
+	return fmt.Sprintf("duplicate field %s", shortQuote(e.path))
+}
+
+// duplicateKey streams the first JSON value in r token by token and returns
+// a *duplicateKeyError for the first key that repeats a key of the same
+// object, at any depth; sibling objects may share keys. Keys are compared
+// the way encoding/json matches them to struct fields, case-insensitively,
+// since "kill" and "KILL" set the same field. A value cut short is
+// io.ErrUnexpectedEOF.
+func duplicateKey(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	// Numbers are only skipped: UseNumber keeps 1e999 from failing as a
+	// float64.
+	dec.UseNumber()
+	// level is an object or array still open.
+	type level struct {
+		keys    map[string]string // folded key to first spelling; nil for an array
+		path    string            // of the object or array itself
+		key     string            // the key whose value is being read
+		wantKey bool              // the next token is a key or the closing '}'
+	}
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			// Token answers io.EOF even inside an unfinished object.
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		n := len(stack)
+		switch {
+		case n > 0 && stack[n-1].wantKey && tok != json.Delim('}'):
+			top := &stack[n-1]
+			key, ok := tok.(string)
+			if !ok {
+				return fmt.Errorf("object key %v is not a string", tok) // Token refuses these first
+			}
+			folded := foldKey(key)
+			if first, dup := top.keys[folded]; dup {
+				return &duplicateKeyError{path: joinPath(top.path, key), key: key, first: first}
+			}
+			top.keys[folded] = key
+			top.key, top.wantKey = key, false
+			continue
+		case tok == json.Delim('{') || tok == json.Delim('['):
+			l := level{}
+			if n > 0 {
+				l.path = stack[n-1].path
+				if stack[n-1].keys != nil {
+					l.path = joinPath(l.path, stack[n-1].key)
+				}
+			}
+			if tok == json.Delim('{') {
+				l.keys, l.wantKey = map[string]string{}, true
+			}
+			stack = append(stack, l)
+			continue
+		case tok == json.Delim('}') || tok == json.Delim(']'):
+			stack = stack[:n-1] // Token has checked the nesting
+		}
+		// A value has ended: a scalar, or the object or array just closed.
+		if len(stack) == 0 {
+			return nil
+		}
+		if top := &stack[len(stack)-1]; top.keys != nil {
+			top.wantKey = true
+		}
+	}
+}
+
+// joinPath appends key to a dotted path.
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// foldKey maps each rune of s to the smallest rune of its case-fold set, as
+// encoding/json does when it matches keys to fields, so two keys fold alike
+// exactly when bytes.EqualFold holds.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		for {
+			f := unicode.SimpleFold(r)
+			if f <= r {
+				return f
+			}
+			r = f
+		}
+	}, s)
+}
 
 // jsonKind names a Go kind the way the API's users think of it.
 func jsonKind(k reflect.Kind) string {

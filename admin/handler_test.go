@@ -266,6 +266,11 @@ func TestValidation(t *testing.T) {
 		{name: "empty body", path: "/v1/kill", body: "", want: 400, wantInMsg: "empty"},
 		{name: "trailing data", path: "/v1/unkill", body: `{"reason":"x"} {"reason":"y"}`, want: 400, wantInMsg: "trailing"},
 		{name: "unknown field", path: "/v1/mode", body: `{"route":"login","mode":"enforce","reason":"r","force":true}`, want: 400, wantField: "force"},
+		{name: "duplicate kill", path: "/v1/kill", body: `{"kill":"shadow","kill":"bypass","reason":"r"}`, want: 400, wantField: "kill", wantInMsg: `duplicate field "kill"`},
+		{name: "duplicate reason", path: "/v1/unkill", body: `{"reason":"a","reason":"b"}`, want: 400, wantField: "reason", wantInMsg: "duplicate"},
+		{name: "duplicate in another case", path: "/v1/kill", body: `{"kill":"shadow","KILL":"bypass","reason":"r"}`, want: 400, wantField: "KILL", wantInMsg: `duplicate field "KILL" (same field as "kill")`},
+		{name: "duplicate default", path: "/v1/mode", body: `{"default":false,"mode":"enforce","reason":"r","default":true}`, want: 400, wantField: "default", wantInMsg: "duplicate"},
+		{name: "duplicate with escapes", path: "/v1/kill", body: `{"kill":"shadow","\u006bill":"bypass","reason":"r"}`, want: 400, wantField: "kill", wantInMsg: "duplicate"},
 		{name: "wrong type", path: "/v1/mode", body: `{"route":"login","mode":"canary","percent":"ten","reason":"r"}`, want: 400, wantField: "percent"},
 		{name: "unknown mode", path: "/v1/mode", body: `{"route":"login","mode":"enforcing","reason":"r"}`, want: 400, wantField: "mode", wantInMsg: "enforcing"},
 		{name: "bypass mode", path: "/v1/mode", body: `{"route":"login","mode":"bypass","reason":"r"}`, want: 400, wantField: "mode"},
@@ -329,6 +334,51 @@ func TestValidation(t *testing.T) {
 				t.Errorf("refused write not logged as a warning; logs:\n%s", f.logs)
 			}
 		})
+	}
+}
+
+func TestDuplicateKey(t *testing.T) {
+	tests := []struct {
+		name, body, wantPath, wantFirst string
+	}{
+		{"none", `{"kill":"shadow","reason":"r"}`, "", ""},
+		{"scalar", `"x"`, "", ""},
+		{"empty object", `{}`, "", ""},
+		{"top level", `{"kill":"shadow","kill":"bypass"}`, "kill", "kill"},
+		{"folded case", `{"Reason":"a","rEASON":"b"}`, "rEASON", "Reason"},
+		{"Kelvin sign folds to k", `{"kill":"shadow","\u212aill":"bypass"}`, "\u212aill", "kill"},
+		{"escaped spelling", `{"a":1,"\u0061":2}`, "a", "a"},
+		{"nested object", `{"a":{"b":1,"c":2,"b":3}}`, "a.b", "b"},
+		{"object in an array", `{"a":[1,{"b":1,"b":2}]}`, "a.b", "b"},
+		{"top-level array", `[{"b":1},{"b":2,"b":3}]`, "b", "b"},
+		{"same key in sibling objects", `{"a":{"x":1},"b":{"x":1},"c":[{"x":1},{"x":2}]}`, "", ""},
+		{"same key at two levels", `{"a":{"a":{"a":1}}}`, "", ""},
+		{"key repeated as a value", `{"a":"a","b":["a","b"]}`, "", ""},
+		{"after a closed object", `{"a":{"b":1},"c":2,"a":3}`, "a", "a"},
+		{"huge number", `{"a":1e999,"b":1e999}`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := duplicateKey(strings.NewReader(tt.body))
+			var de *duplicateKeyError
+			switch {
+			case tt.wantPath == "" && err != nil:
+				t.Errorf("duplicateKey(%s) = %v, want nil", tt.body, err)
+			case tt.wantPath == "":
+			case !errors.As(err, &de):
+				t.Errorf("duplicateKey(%s) = %v, want a duplicate at %q", tt.body, err, tt.wantPath)
+			case de.path != tt.wantPath || de.first != tt.wantFirst:
+				t.Errorf("duplicateKey(%s) = path %q first %q, want %q, %q", tt.body, de.path, de.first, tt.wantPath, tt.wantFirst)
+			}
+		})
+	}
+}
+
+func TestDuplicateKeyTruncated(t *testing.T) {
+	for _, body := range []string{``, `{"a":1,`, `[{"a":1}`, `{"a"`} {
+		if err := duplicateKey(strings.NewReader(body)); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("duplicateKey(%q) = %v, want io.ErrUnexpectedEOF", body, err)
+		}
 	}
 }
 
