@@ -22,6 +22,7 @@ test: deps
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzHeaderMap$$' -fuzztime $(FUZZTIME) ./extauthz
+	go test -run '^$$' -fuzz '^FuzzSanitize$$' -fuzztime $(FUZZTIME) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(FUZZTIME) ./scoring
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(FUZZTIME) ./ratelimit
 	go test -run '^$$' -fuzz '^FuzzSafeReturnTo$$' -fuzztime $(FUZZTIME) ./challenge

@@ -10,5 +10,7 @@
 // A Check always returns a CheckResponse with an explicit status and never a
 // gRPC error: Envoy turns errors into its own failure policy, which would take
 // the decision out of our hands. Bad input, a slow counter store or a bug
-// (recovered) all end in a decision.
+// (recovered) all end in a decision. Codec, the gRPC server codec, extends
+// that to requests protobuf-go would refuse to decode: invalid UTF-8 in a
+// string field.
 package extauthz

@@ -1,6 +1,7 @@
 package extauthz
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 	"unicode/utf8"
@@ -155,23 +156,14 @@ func headerText(hv *corev3.HeaderValue) string {
 	return envoySanitize(raw)
 }
 
-// envoySanitize replaces each byte that is not part of valid UTF-8 with "!",
-// one for one, as Envoy does before it puts a header in the headers map, so
-// that both of Envoy's header encodings give the same facts.
+// envoySanitize is raw as text with each byte that is not part of valid
+// UTF-8 replaced by "!", one for one, as Envoy does before it puts a header
+// in the headers map, so that both of Envoy's header encodings give the same
+// facts.
 func envoySanitize(raw []byte) string {
-	var sb strings.Builder
-	sb.Grow(len(raw))
-	for len(raw) > 0 {
-		r, size := utf8.DecodeRune(raw)
-		if r == utf8.RuneError && size <= 1 {
-			sb.WriteByte('!')
-			size = 1
-		} else {
-			sb.Write(raw[:size])
-		}
-		raw = raw[size:]
-	}
-	return sb.String()
+	b := bytes.Clone(raw)
+	sanitizeString(b)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func hasUpper(s string) bool {

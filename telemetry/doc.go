@@ -38,6 +38,7 @@
 //	botauthz.challenges.issued           botauthz_challenges_issued_total            route, provider
 //	botauthz.challenges.results          botauthz_challenges_results_total           route, provider, outcome
 //	botauthz.policy.reloads              botauthz_policy_reloads_total               result: ok, error
+//	botauthz.checks.sanitized            botauthz_checks_sanitized_total             -
 //
 // action and enforced_action are allow, challenge, deny or ratelimit; mode
 // is off, shadow, canary, enforce or bypass; source is kill, override-file,
@@ -46,6 +47,14 @@
 // (or the part of a canary outside it, or the kill switch) let through.
 // Route labels are policy route names; past 1000 distinct names new ones
 // are counted as "_other".
+//
+// botauthz_checks_sanitized_total counts Checks whose request carried
+// invalid UTF-8 in a string field (a path or host with bytes above 0x7f, a
+// header from an Envoy that does not sanitize): the gRPC codec replaced each
+// bad byte with '!', as Envoy does, so the Check was decided instead of
+// failing to decode. Checks larger than botauthz's -max-check-bytes are
+// refused by grpc before any botauthz code runs and are not counted here:
+// Envoy's ext_authz error statistics show them.
 //
 // Check durations fall in buckets from 50µs to 250ms; scores in buckets at
 // 1, 2, 10, 20, …, 90, 99, which separate the automated (1), likely

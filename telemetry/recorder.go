@@ -70,6 +70,9 @@ type Recorder struct {
 	challenges    metric.Int64Counter
 	challengeRes  metric.Int64Counter
 	reloads       metric.Int64Counter
+	// sanitized counts CheckRequests the gRPC codec decoded only after
+	// replacing their invalid UTF-8.
+	sanitized metric.Int64Counter
 
 	storeCalls    metric.Int64ObservableCounter
 	storeDegraded metric.Int64ObservableCounter
@@ -153,6 +156,10 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 		metric.WithDescription("Policy file reloads by result: ok, or error (the previous policy stays in force)."),
 		metric.WithUnit("{reload}"))
 	check(err)
+	r.sanitized, err = m.Int64Counter("botauthz.checks.sanitized",
+		metric.WithDescription("Checks whose request had invalid UTF-8 in a string field, replaced with '!' so that the Check could be decided."),
+		metric.WithUnit("{check}"))
+	check(err)
 	r.degraded, err = m.Int64Counter("botauthz.degraded.decisions",
 		metric.WithDescription("Decisions made without velocity because the counter store failed."),
 		metric.WithUnit("{decision}"))
@@ -209,6 +216,9 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("telemetry: recorder: create instruments: %w", err)
 	}
+	// Reported from the start, zero included, so that rate() and alerts
+	// see the series before the first sanitized Check.
+	r.sanitized.Add(context.Background(), 0)
 	return r, nil
 }
 
@@ -254,6 +264,12 @@ func (r *Recorder) PolicyReloaded(ok bool, _ error) {
 		result = "error"
 	}
 	r.reloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
+}
+
+// CheckSanitized counts a CheckRequest that decoded only after the gRPC
+// codec replaced its invalid UTF-8 with '!' (see extauthz.Codec).
+func (r *Recorder) CheckSanitized() {
+	r.sanitized.Add(context.Background(), 1)
 }
 
 // logged says whether a decision goes to the decision log. Off and bypass
