@@ -2,7 +2,9 @@ package policy
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"reflect"
@@ -118,50 +120,145 @@ func Default() *Policy {
 	return p
 }
 
-// Load reads and parses the policy file at path.
+// MaxFileSize bounds a policy file, in bytes. A policy needs a few KiB (the
+// README's example, with every key, is under 3 KiB; MaxRoutes routes of ten
+// lines each stay well under this) and a Kubernetes ConfigMap holds at most
+// 1 MiB. A larger file is a mistake (a log or a dump written over it), and
+// parsing one costs hundreds of MB and seconds to minutes of CPU.
+const MaxFileSize = 1 << 20
+
+// MaxRoutes bounds the routes a policy names under routes:. Each route is a
+// value of the route label of several metrics (one series per action,
+// enforced action and mode), and Envoy names a route per endpoint family:
+// sites have dozens. 256 leaves room while keeping the series bounded and
+// under the telemetry package's own cap on route labels.
+const MaxRoutes = 256
+
+// Load reads and parses the policy file at path. Unlike Parse, it refuses a
+// file with no keys at all (empty, blanks or comments only): that is far more
+// often a file caught mid-write or truncated by mistake than a wish for the
+// defaults, which a file asks for with "{}". A file over MaxFileSize is
+// refused without being read whole.
 func Load(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load policy: %w", err)
-	}
-	p, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("load policy %s: %w", path, err)
-	}
-	return p, nil
+	p, _, err := LoadFile(path)
+	return p, err
 }
 
-// Parse parses a policy file and merges it over the embedded defaults.
-// Empty data yields the defaults. Every error names the offending key.
+// LoadFile is Load that also returns the content it parsed, for a Watcher
+// to start from (WatcherOptions.Loaded): a change made after this read is
+// then a change to the watcher too.
+func LoadFile(path string) (*Policy, []byte, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load policy: %w", err)
+	}
+	p, err := parseFile(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load policy %s: %w", path, err)
+	}
+	return p, data, nil
+}
+
+// readFile reads at most MaxFileSize+1 bytes of the file: enough for
+// parseFile to tell that it is too large, never a huge file whole.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// Parse parses a policy and merges it over the embedded defaults. Empty data
+// yields the defaults (Default relies on it; files go through Load, which
+// refuses them). A policy over MaxFileSize bytes or with more than MaxRoutes
+// routes is refused. Every error names the offending key.
 func Parse(data []byte) (*Policy, error) {
-	def, err := decode(defaultYAML)
+	return parse(data, false)
+}
+
+// parseFile is Parse for the content of a policy file: one without any key
+// is refused (see Load).
+func parseFile(data []byte) (*Policy, error) {
+	return parse(data, true)
+}
+
+func parse(data []byte, file bool) (*Policy, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("larger than the limit of %d bytes (1 MiB, what a ConfigMap holds at most; a policy needs a few KiB)", MaxFileSize)
+	}
+	def, _, err := decode(defaultYAML)
 	if err != nil {
 		return nil, fmt.Errorf("embedded defaults: %w", err)
 	}
-	file, err := decode(data)
+	raw, empty, err := decode(data)
 	if err != nil {
 		return nil, err
 	}
-	return build(def, file)
+	if empty && file {
+		return nil, errors.New(`the file has no keys (it is empty, blank or only comments): more likely truncated or half-written than meant; write "{}" to run on the embedded defaults`)
+	}
+	return build(def, raw)
 }
 
-func decode(data []byte) (*rawFile, error) {
+// decode reads the YAML into the raw types; empty reports a document
+// without any node (empty, blank or only comments).
+func decode(data []byte) (_ *rawFile, empty bool, _ error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("parse policy: %w", err)
+		return nil, false, fmt.Errorf("parse policy: %w", err)
 	}
 	raw := &rawFile{}
 	if len(doc.Content) == 0 {
-		return raw, nil // empty document
+		return raw, true, nil
 	}
 	root := doc.Content[0]
+	// Count the routes before walking them: a file with a hundred thousand
+	// routes should be refused in the time it took to parse, not after
+	// building every one.
+	if err := checkRouteCount(root); err != nil {
+		return nil, false, err
+	}
 	if err := checkKeys(root, reflect.TypeFor[rawFile](), ""); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := root.Decode(raw); err != nil {
-		return nil, fmt.Errorf("parse policy: %w", err)
+		return nil, false, fmt.Errorf("parse policy: %w", err)
 	}
-	return raw, nil
+	return raw, false, nil
+}
+
+// checkRouteCount refuses a routes mapping of more than MaxRoutes keys.
+// build counts the decoded routes again, whatever YAML trick added them.
+func checkRouteCount(root *yaml.Node) error {
+	if root.Kind == yaml.AliasNode {
+		root = root.Alias
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil // checkKeys says what is wrong
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Value != "routes" {
+			continue
+		}
+		if v.Kind == yaml.AliasNode {
+			v = v.Alias
+		}
+		if v.Kind == yaml.MappingNode && len(v.Content)/2 > MaxRoutes {
+			return tooManyRoutes(len(v.Content)/2, k.Line)
+		}
+	}
+	return nil
+}
+
+func tooManyRoutes(n, line int) error {
+	return &Error{Path: "routes", Line: line, Msg: fmt.Sprintf("%d routes, at most %d (each is a metrics label value; group endpoints into fewer routes)", n, MaxRoutes)}
 }
 
 // checkKeys walks the YAML tree beside the raw types and reports the first key
@@ -266,6 +363,9 @@ func orRoot(path string) string {
 // omits come from the file's default route, whose omitted fields come from the
 // embedded default route.
 func build(def, file *rawFile) (*Policy, error) {
+	if len(file.Routes) > MaxRoutes {
+		return nil, tooManyRoutes(len(file.Routes), 0)
+	}
 	p := &Policy{Version: file.Version, Routes: map[string]*Route{}}
 
 	p.SessionCookie = *pick(file.SessionCookie, def.SessionCookie)

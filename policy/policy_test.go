@@ -2,7 +2,9 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,6 +136,8 @@ func TestBadPoliciesNameTheKey(t *testing.T) {
 		"challenge-provider-not-configured.yaml": `routes.signup.challenge.provider: "turnstile" is neither pow nor a provider configured`,
 		"challenge-difficulty.yaml":              "routes.login.challenge.difficulty: 9 out of range",
 		"challenge-host-cookie-insecure.yaml":    "challenge.cookie_name: browsers drop __Host-",
+		"empty.yaml":                             "the file has no keys",
+		"too-many-routes.yaml":                   "routes: 257 routes, at most 256",
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(cases) {
@@ -149,6 +153,75 @@ func TestBadPoliciesNameTheKey(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, want)
 			}
 		})
+	}
+}
+
+func TestFileWithoutKeysIsRefusedButParseNilIsTheDefaults(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"empty": "", "blank": "  \n\n", "comments": "# mode: enforce\n"} {
+		path := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "no keys") {
+			t.Errorf("%s file: err %v, want it refused for having no keys", name, err)
+		}
+	}
+	if p, err := Parse(nil); err != nil || p.Route("x").Mode != ModeShadow {
+		t.Errorf("Parse(nil) = %v, %v; want the embedded defaults", p, err)
+	}
+}
+
+func TestFileSizeLimit(t *testing.T) {
+	dir := t.TempDir()
+	// A valid policy padded with comments to exactly n bytes.
+	padded := func(n int) string {
+		head := "routes: {login: {mode: enforce}}\n"
+		line := "# " + strings.Repeat("x", 77) + "\n"
+		var b strings.Builder
+		b.WriteString(head)
+		for b.Len()+len(line) <= n {
+			b.WriteString(line)
+		}
+		b.WriteString("#" + strings.Repeat("x", n-b.Len()-2) + "\n")
+		return b.String()
+	}
+	at, over := filepath.Join(dir, "at.yaml"), filepath.Join(dir, "over.yaml")
+	for path, n := range map[string]int{at: MaxFileSize, over: MaxFileSize + 1} {
+		if err := os.WriteFile(path, []byte(padded(n)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Load(at); err != nil {
+		t.Errorf("a file of exactly MaxFileSize: %v", err)
+	}
+	if _, err := Load(over); err == nil || !strings.Contains(err.Error(), "larger than the limit of 1048576 bytes") {
+		t.Errorf("a file one byte over MaxFileSize: err %v, want a refusal naming the limit", err)
+	}
+	// A file that never ends is refused after MaxFileSize+1 bytes, not read
+	// until memory runs out.
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		if _, err := Load("/dev/zero"); err == nil || !strings.Contains(err.Error(), "larger than the limit") {
+			t.Errorf("/dev/zero: err %v, want the size refusal", err)
+		}
+	}
+}
+
+func TestRouteLimit(t *testing.T) {
+	routes := func(n int) []byte {
+		var b strings.Builder
+		b.WriteString("routes:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  r%d: {mode: enforce}\n", i)
+		}
+		return []byte(b.String())
+	}
+	if p, err := Parse(routes(MaxRoutes)); err != nil || len(p.Routes) != MaxRoutes+1 {
+		t.Errorf("MaxRoutes routes: %v", err)
+	}
+	_, err := Parse(routes(MaxRoutes + 1))
+	if err == nil || !strings.Contains(err.Error(), "line 1: routes: 257 routes, at most 256") {
+		t.Errorf("MaxRoutes+1 routes: err %v, want a refusal naming the limit", err)
 	}
 }
 

@@ -73,7 +73,8 @@ type app struct {
 
 // newApp loads the policy, connects the store and binds every listener, so
 // that a bad flag or a taken port fails before anything is served. store
-// overrides the -redis choice (tests).
+// overrides the -redis choice (tests). With c.checkConfig set it stops short
+// of binding ports, and the caller releases the app with close.
 func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Logger, store ratelimit.Store) (_ *app, err error) {
 	a := &app{cfg: c, log: log}
 	defer func() {
@@ -86,8 +87,9 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	}()
 
 	p := policy.Default()
+	var loaded []byte // the policy file's content, for the watcher to start from
 	if c.policyFile != "" {
-		if p, err = policy.Load(c.policyFile); err != nil {
+		if p, loaded, err = policy.LoadFile(c.policyFile); err != nil {
 			return nil, err
 		}
 	}
@@ -187,7 +189,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	if c.policyFile != "" {
 		started := p
 		a.watcher, err = policy.NewWatcher(policy.WatcherOptions{
-			Path: c.policyFile, Report: rec.PolicyReloaded, Logger: log,
+			Path: c.policyFile, Loaded: loaded, Report: rec.PolicyReloaded, Logger: log,
 			Apply: func(next *policy.Policy) {
 				if err := a.authz.SetPolicy(next); err != nil {
 					log.Error("reloaded policy not applied", "err", err)
@@ -199,20 +201,15 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		go a.watcher.Run(rctx, 5*time.Second)
+		// serve runs the watcher: -check-config builds one without running it.
 	}
 
-	if a.grpcLn, err = net.Listen("tcp", c.grpcAddr); err != nil {
-		return nil, fmt.Errorf("-grpc-addr: %w", err)
+	// Every Check that fits -max-check-bytes decodes, invalid UTF-8
+	// included, so that botauthz and not Envoy's failure mode decides it.
+	grpcOpts, err := checkServerOptions(c.maxCheckBytes, rec.CheckSanitized)
+	if err != nil {
+		return nil, err
 	}
-	if a.adminLn, err = net.Listen("tcp", c.adminAddr); err != nil {
-		return nil, fmt.Errorf("-admin-addr: %w", err)
-	}
-	if a.publicLn, err = net.Listen("tcp", c.httpAddr); err != nil {
-		return nil, fmt.Errorf("-http-addr: %w", err)
-	}
-
-	var grpcOpts []grpc.ServerOption
 	if a.telemetry.TracingEnabled() {
 		// The Check span continues the trace Envoy sends in the gRPC
 		// metadata; health checks are not traced. Only when tracing is on:
@@ -233,6 +230,35 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	a.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(a.grpc)
 
+	// Only what app has so far; without a signer and keys the page says the
+	// check is unavailable.
+	challengeHandler, err := challenge.NewHandler(challenge.Options{
+		Policy: a.authz.Policy, Signer: signer, Keys: keys, Verifiers: verifiers,
+		Redeemer: redeemer, Observer: rec, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	publicMux := http.NewServeMux()
+	publicMux.Handle(challenge.Prefix, challengeHandler)
+	a.public = &http.Server{Handler: publicMux, ReadHeaderTimeout: 5 * time.Second}
+
+	if c.checkConfig != "" {
+		// -check-config: everything start-up does but bind ports, which the
+		// replica this file is meant for may well be holding. checkConfig
+		// releases what was built.
+		return a, nil
+	}
+	if a.grpcLn, err = net.Listen("tcp", c.grpcAddr); err != nil {
+		return nil, fmt.Errorf("-grpc-addr: %w", err)
+	}
+	if a.adminLn, err = net.Listen("tcp", c.adminAddr); err != nil {
+		return nil, fmt.Errorf("-admin-addr: %w", err)
+	}
+	if a.publicLn, err = net.Listen("tcp", c.httpAddr); err != nil {
+		return nil, fmt.Errorf("-http-addr: %w", err)
+	}
+
 	adminMux := http.NewServeMux()
 	adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -250,19 +276,6 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		Rollout: a.rollout, Policy: a.authz.Policy, Tokens: tokens, AllowAnonymousWrites: anonymous, Logger: log,
 	}))
 	a.admin = &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
-
-	// Only what app has so far; without a signer and keys the page says the
-	// check is unavailable.
-	challengeHandler, err := challenge.NewHandler(challenge.Options{
-		Policy: a.authz.Policy, Signer: signer, Keys: keys, Verifiers: verifiers,
-		Redeemer: redeemer, Observer: rec, Logger: log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	publicMux := http.NewServeMux()
-	publicMux.Handle(challenge.Prefix, challengeHandler)
-	a.public = &http.Server{Handler: publicMux, ReadHeaderTimeout: 5 * time.Second}
 	return a, nil
 }
 
@@ -278,6 +291,21 @@ func (a *app) closeListeners() {
 // NOT_SERVING and /readyz 503, new connections stop, in-flight Checks finish,
 // the store closes.
 func (a *app) serve(ctx context.Context) error {
+	// SIGHUP re-reads the policy file at once, as SREs expect of a daemon.
+	// Registered before serving, so that a replica that answers also
+	// handles SIGHUP rather than dying of it.
+	hup := make(chan os.Signal, 1)
+	if a.watcher != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		// The watcher stops with SIGTERM, abandoning a reload in progress:
+		// a policy applied while draining would serve nobody, and shutdown
+		// must not wait for one.
+		watchCtx, stopWatching := context.WithCancel(ctx)
+		defer stopWatching()
+		go a.watcher.Run(watchCtx, 5*time.Second)
+	}
+
 	errc := make(chan error, 3)
 	go func() { errc <- a.grpc.Serve(a.grpcLn) }()
 	go func() { errc <- a.admin.Serve(a.adminLn) }()
@@ -286,12 +314,6 @@ func (a *app) serve(ctx context.Context) error {
 		"grpc", a.grpcLn.Addr().String(), "admin", a.adminLn.Addr().String(), "http", a.publicLn.Addr().String(),
 		"routes", a.authz.Policy().RouteNames())
 
-	// SIGHUP reloads the policy file at once, as SREs expect of a daemon.
-	hup := make(chan os.Signal, 1)
-	if a.watcher != nil {
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-	}
 	var serveErr error
 wait:
 	for {
@@ -302,7 +324,8 @@ wait:
 			a.log.Error("a server stopped", "err", serveErr)
 			break wait
 		case <-hup:
-			_ = a.watcher.Reload() // logged and counted by the watcher
+			// Never a reload here: this loop must stay free to see SIGTERM.
+			a.watcher.Trigger()
 		}
 	}
 	return errors.Join(serveErr, a.shutdown())
@@ -338,6 +361,16 @@ func (a *app) shutdown() error {
 	if err := a.admin.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("admin server: %w", err))
 	}
+	errs = append(errs, a.close(ctx))
+	a.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// close releases what newApp built besides servers and listeners: the
+// counter store, the rollout controller, telemetry and the Redis clients.
+// shutdown ends with it; -check-config, which serves nothing, calls it alone.
+func (a *app) close(ctx context.Context) error {
+	var errs []error
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close counter store: %w", err))
 	}
@@ -354,7 +387,6 @@ func (a *app) shutdown() error {
 	if err := a.live.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close rollout store: %w", err))
 	}
-	a.log.Info("stopped")
 	return errors.Join(errs...)
 }
 

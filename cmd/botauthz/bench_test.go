@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -12,8 +13,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
 
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/ratelimit"
@@ -21,7 +25,8 @@ import (
 )
 
 // BenchmarkGRPCCheck measures a whole Check over loopback gRPC, as Envoy
-// makes it, with and without tracing: what an unconfigured tracer costs.
+// makes it, with botauthz's server options (codec, receive limit), with and
+// without tracing: what an unconfigured tracer costs.
 func BenchmarkGRPCCheck(b *testing.B) {
 	tel, err := telemetry.Setup(context.Background(), telemetry.Options{}) // no OTEL_* env: tracing off
 	if err != nil {
@@ -39,6 +44,10 @@ func BenchmarkGRPCCheck(b *testing.B) {
 		{"otelgrpc-noop-tracer", []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(tel.TracerProvider()), otelgrpc.WithPropagators(tel.Propagator()),
 			otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider())))}, tel.TracerProvider()},
+		// The smallest stats handler that could count Checks refused as too
+		// large, which botauthz does not install: grpc builds its events
+		// for every Check all the same.
+		{"refusal-stats-handler", []grpc.ServerOption{grpc.StatsHandler(refusalCounter{})}, nil},
 		// Tracing on: every Check span and its Redis child recorded.
 		{"tracing-on", []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(recording), otelgrpc.WithPropagators(tel.Propagator()),
@@ -58,7 +67,11 @@ func BenchmarkGRPCCheck(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv := grpc.NewServer(c.opts...)
+			opts, err := checkServerOptions(defaultMaxCheckBytes, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := grpc.NewServer(append(opts, c.opts...)...)
 			authv3.RegisterAuthorizationServer(srv, authz)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -83,3 +96,20 @@ func BenchmarkGRPCCheck(b *testing.B) {
 		})
 	}
 }
+
+// refusalCounter is a stats handler that would count the Checks grpc
+// refuses as larger than the receive limit: they end with ResourceExhausted
+// before any handler runs.
+type refusalCounter struct{ refused *atomic.Int64 }
+
+func (refusalCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (h refusalCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if end, ok := s.(*stats.End); ok && status.Code(end.Error) == codes.ResourceExhausted && h.refused != nil {
+		h.refused.Add(1)
+	}
+}
+
+func (refusalCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (refusalCounter) HandleConn(context.Context, stats.ConnStats) {}

@@ -28,8 +28,6 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/botauthz/botauthz/policy"
 )
 
 func main() {
@@ -44,6 +42,7 @@ func main() {
 // to. The policy itself lives in the -config file.
 type config struct {
 	grpcAddr          string
+	maxCheckBytes     int
 	adminAddr         string
 	httpAddr          string
 	policyFile        string
@@ -69,10 +68,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("botauthz", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.grpcAddr, "grpc-addr", ":9001", "listen address of the ext_authz gRPC server (Check, health, reflection)")
+	fs.IntVar(&c.maxCheckBytes, "max-check-bytes", defaultMaxCheckBytes, "largest CheckRequest (bytes) the gRPC server accepts; a larger one is refused before any decision and Envoy's failure mode decides it")
 	fs.StringVar(&c.adminAddr, "admin-addr", ":9090", "listen address of the internal admin server (/healthz, /readyz)")
 	fs.StringVar(&c.httpAddr, "http-addr", ":8080", "listen address of the public challenge pages")
 	fs.StringVar(&c.policyFile, "config", "", "policy file (YAML); empty uses the embedded defaults")
-	fs.StringVar(&c.checkConfig, "check-config", "", "validate this policy file, print a summary and exit")
+	fs.StringVar(&c.checkConfig, "check-config", "", "check that botauthz would start with this policy file (and the other flags and environment), short of binding ports; print its routes and exit")
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL for the velocity counters, redis://host:port/db; empty uses an in-memory store")
 	fs.DurationVar(&c.redisBudget, "redis-budget", 20*time.Millisecond, "longest a Check waits for Redis before deciding without velocity")
 	fs.IntVar(&c.memoryMaxKeys, "memory-max-keys", 1<<20, "counters the in-memory store keeps at most")
@@ -105,6 +105,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.allowSample < 0 || c.allowSample > 1 {
 		return nil, fmt.Errorf("-decision-log-allow-sample: %g out of range 0-1", c.allowSample)
 	}
+	if err := validMaxCheckBytes(c.maxCheckBytes); err != nil {
+		return nil, err
+	}
 	if c.memoryMaxKeys < 1 {
 		return nil, fmt.Errorf("-memory-max-keys: %d must be positive", c.memoryMaxKeys)
 	}
@@ -121,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if c.checkConfig != "" {
-		return checkConfig(c.checkConfig, stdout, stderr)
+		return checkConfig(ctx, c, stdout, stderr)
 	}
 
 	opts := &slog.HandlerOptions{Level: c.logLevel}
@@ -159,11 +162,30 @@ type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
 
-func checkConfig(path string, stdout, stderr io.Writer) int {
-	p, err := policy.Load(path)
+// checkConfig says whether botauthz would start with the file as -config and
+// the other flags and environment as given: it runs newApp, which stops
+// short of binding ports when c.checkConfig is set (the replica being
+// replaced holds them), then releases what it built. Checking the policy
+// alone passed files that fail to start, such as a CAPTCHA provider whose
+// secret's variable is empty.
+func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
+	path := c.checkConfig
+	check := *c
+	check.policyFile = path
+	// Warnings only: start-up's info lines are noise in a check, but what
+	// it warns about (an ephemeral clearance key, Redis not answering) is
+	// worth seeing before a deploy.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := newApp(ctx, &check, log, nil, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "botauthz: %v\n", err)
+		fmt.Fprintf(stderr, "botauthz: -check-config %s: %v\n", path, err)
 		return 1
+	}
+	p := a.authz.Policy()
+	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := a.close(closeCtx); err != nil {
+		log.Warn("releasing what the check built", "err", err)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	for _, name := range p.RouteNames() {

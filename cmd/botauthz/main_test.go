@@ -32,6 +32,7 @@ func TestCheckConfig(t *testing.T) {
 		{"a good file lists its routes", "../../envoy/botauthz.yaml", 0, "route login"},
 		{"a bad file names the key", "../../policy/testdata/bad/unknown-route-key.yaml", 1, "routes.login.limts: unknown key"},
 		{"a missing file says so", "nope.yaml", 1, "no such file"},
+		{"an empty file is refused", "/dev/null", 1, "the file has no keys"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

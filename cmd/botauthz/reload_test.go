@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,42 +47,29 @@ func TestPolicyFileReloadsWithoutRestart(t *testing.T) {
 		}
 		return resp.GetStatus().GetCode() != int32(codes.OK)
 	}
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.After(10 * time.Second)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for !cond() {
-			select {
-			case <-deadline:
-				t.Fatalf("%s: not within 10s", what)
-			case <-tick.C:
-			}
-		}
-	}
-	readyPolicy := func() (int, string, string) {
-		resp, err := http.Get("http://" + a.adminLn.Addr().String() + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body struct {
-			Components map[string]struct{ Status, Detail string } `json:"components"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, body.Components["policy"].Status, body.Components["policy"].Detail
-	}
+	readyPolicy := func() (int, string, string) { return readyPolicy(t, a) }
 
 	if curlOnLogin() {
 		t.Fatal("login is in shadow: curl must pass")
 	}
 	write("version: v2\nroutes: {login: {mode: enforce}}\n")
-	poll("the new policy enforcing login", curlOnLogin)
+	poll(t, "the new policy enforcing login", curlOnLogin)
+
+	// Truncated in place (": > policy.yaml", or cp caught between its
+	// truncate and its write): refused, enforcement stays on.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the empty file's refusal showing in /readyz", func() bool {
+		code, status, detail := readyPolicy()
+		return code == http.StatusOK && status == "degraded" && strings.Contains(detail, "no keys")
+	})
+	if !curlOnLogin() || a.authz.Policy().Version != "v2" {
+		t.Errorf("after an empty file: policy %q in force, want v2 still enforcing", a.authz.Policy().Version)
+	}
 
 	write("version: v3\nroutes: {login: {mode: enforcing}}\n")
-	poll("the refused reload showing in /readyz", func() bool {
+	poll(t, "the refused reload showing in /readyz", func() bool {
 		code, status, detail := readyPolicy()
 		return code == http.StatusOK && status == "degraded" && strings.Contains(detail, "routes.login.mode")
 	})
@@ -88,8 +78,92 @@ func TestPolicyFileReloadsWithoutRestart(t *testing.T) {
 	}
 
 	write("version: v4\nroutes: {login: {mode: shadow}}\n")
-	poll("the fixed file applied", func() bool { return !curlOnLogin() })
+	poll(t, "the fixed file applied", func() bool { return !curlOnLogin() })
 	if _, status, _ := readyPolicy(); status != "ok" {
 		t.Errorf("policy component %q after a good reload, want ok", status)
 	}
+}
+
+// SIGTERM must stop the process whatever a reload is doing: here a SIGHUP
+// asked for one while a writer keeps changing the file, so it never settles.
+// Waiting for it would never end.
+func TestShutdownDoesNotWaitForAReload(t *testing.T) {
+	// The test catches SIGHUP as well, so that one sent before serve
+	// registers for it cannot kill the test binary.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	defer signal.Stop(sig)
+
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte("version: v1\nroutes: {login: {mode: enforce}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, stop := startApp(t, "-config", path, "-shutdown-timeout", "1s")
+	// serve registers for SIGHUP before serving: once /readyz answers, it
+	// gets the signal.
+	poll(t, "/readyz answering", func() bool { code, _, _ := readyPolicy(t, a); return code == http.StatusOK })
+
+	writing, stopWriting := context.WithCancel(context.Background())
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		tick := time.NewTicker(50 * time.Millisecond) // the writer's pace, far below the settle period
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			_ = os.WriteFile(path, fmt.Appendf(nil, "version: w%d\nroutes: {login: {mode: enforce}}\n", i), 0o600)
+			select {
+			case <-writing.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() { stopWriting(); <-written }()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	<-sig
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("serve = %v, want a clean stop", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return within 10s of SIGTERM: it waits for a reload that never settles")
+	}
+}
+
+// poll checks cond until it holds, failing the test after 10s.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("%s: not within 10s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// readyPolicy returns /readyz's status code and its policy component.
+func readyPolicy(t *testing.T, a *app) (code int, status, detail string) {
+	t.Helper()
+	resp, err := http.Get("http://" + a.adminLn.Addr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Components map[string]struct{ Status, Detail string } `json:"components"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body.Components["policy"].Status, body.Components["policy"].Detail
 }

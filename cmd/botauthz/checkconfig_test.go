@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readmeExample writes the README's policy example, the one with every key,
+// to a file and returns its path.
+func readmeExample(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "<!-- policy-example -->\n```yaml\n")
+	if !ok {
+		t.Fatal("README.md has no policy example")
+	}
+	example, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("README.md policy example is not closed")
+	}
+	path := filepath.Join(t.TempDir(), "readme-example.yaml")
+	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// -check-config must pass exactly the files botauthz starts with: every
+// fixture and the README example, with the CAPTCHA secret's variable empty
+// and set. Bad fixtures (the empty file among them) must fail both; good ones
+// pass both, unless they name a secret that is not set.
+func TestCheckConfigAgreesWithStart(t *testing.T) {
+	files, err := filepath.Glob("../../policy/testdata/*/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	files = append(files, readmeExample(t))
+	for _, secret := range []string{"", "a-turnstile-secret"} {
+		t.Setenv("BOTAUTHZ_TURNSTILE_SECRET", secret)
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := !strings.Contains(f, "/testdata/bad/") && (secret != "" || !bytes.Contains(data, []byte("secret_env")))
+
+			var out bytes.Buffer
+			checked := run(context.Background(), []string{"-check-config", f}, &out, &out) == 0
+
+			c, err := parseFlags([]string{"-config", f, "-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, startErr := newApp(t.Context(), c, slog.New(slog.DiscardHandler), nil, nil)
+			if startErr == nil {
+				a.closeListeners()
+				if err := a.close(t.Context()); err != nil {
+					t.Errorf("%s: release: %v", f, err)
+				}
+			}
+			if checked != (startErr == nil) || checked != want {
+				t.Errorf("secret %q, %s: -check-config passed=%v (%q), start err = %v; want both to pass=%v",
+					secret, f, checked, out.String(), startErr, want)
+			}
+		}
+	}
+}
+
+// The issue's case: the README example with its CAPTCHA secret unset.
+func TestCheckConfigRefusesWhatStartRefuses(t *testing.T) {
+	t.Setenv("BOTAUTHZ_TURNSTILE_SECRET", "")
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-check-config", readmeExample(t)}, &out, &out)
+	if code != 1 || !strings.Contains(out.String(), "environment variable BOTAUTHZ_TURNSTILE_SECRET is empty") {
+		t.Errorf("exit %d, output %q; want exit 1 naming the empty variable", code, out.String())
+	}
+}
+
+// The replica a file is checked for holds its ports: the check binds none.
+func TestCheckConfigBindsNoPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-check-config", "../../policy/testdata/good/full.yaml",
+		"-grpc-addr", addr, "-admin-addr", addr, "-http-addr", addr}, &out, &out)
+	if code != 0 || !strings.Contains(out.String(), "route login") {
+		t.Errorf("exit %d, output %q; want exit 0 with the ports taken", code, out.String())
+	}
+}
