@@ -41,8 +41,33 @@ type GuardOptions struct {
 	// the caller stopped waiting for (default 256). When it is reached, Hit
 	// fails at once.
 	MaxInFlight int
-	// FailureThreshold is the number of consecutive failures, budget
-	// overruns included, that opens the breaker (default 5).
+	// Window is the stretch of recent calls the breaker judges by ratio
+	// (default 1s, at least 10ms). It is kept as 10 slots of Window/10, each
+	// counting the calls that finished in it and how many of those failed;
+	// the window is the current slot and the 9 before it, so outcomes leave
+	// it in steps of Window/10.
+	Window time.Duration
+	// MinCalls is how many calls must have finished in the window before
+	// FailureRatio can open the breaker (default 20): fewer are too few to
+	// judge by ratio, and lighter traffic is left to FailureThreshold.
+	MinCalls int
+	// FailureRatio opens the breaker when at least this fraction of the
+	// window's calls failed, budget overruns included (default 0.5), and the
+	// failures fall in at least 3 of its 10 slots. The slot rule means that
+	// one stall shorter than Window/10, however many concurrent calls it
+	// fails, never opens the breaker by ratio: at 1,000 calls/s a stall
+	// that fails 12 calls is about 1% of the window, and in a quiet window
+	// it is still one or two slots. A ratio above 1 turns this rule off.
+	FailureRatio float64
+	// FailureThreshold opens the breaker after this many consecutive
+	// failures, that is with no success in between, counting a failure only
+	// if it comes at least Window/10 after the last one counted (default 4).
+	// Calls that fail together in one stall count once, so with the
+	// defaults the store must have answered nothing for at least 300ms. It
+	// is the rule for traffic too light for MinCalls: at 5 calls/s a dead
+	// store opens the breaker at the 4th failure, 0.6s after the first. A
+	// FailureThreshold of 1 opens it at the first failure; one above 65535
+	// turns this rule off.
 	FailureThreshold int
 	// Cooldown is how long an open breaker fails calls without asking the
 	// store (default 1s). After it, one probe call is let through: its
@@ -92,6 +117,18 @@ type GuardStats struct {
 // for it at most Budget, and a circuit breaker stops calling a store that
 // keeps failing. All failures wrap ErrDegraded.
 //
+// The breaker opens when the store keeps failing, not when it stalls once:
+// a stall fails every call in flight together, which a count of consecutive
+// failures cannot tell from an outage on a busy host. It opens on either of
+// two rules (see GuardOptions): a failure ratio over a sliding window with a
+// minimum number of calls, for busy traffic, and a run of failures spread
+// over time with no success between them, for light traffic. The failures
+// of one stall shorter than Window/10 count as one to the second rule and
+// fill at most two slots of the first, which asks for three, so such a
+// stall never opens the breaker, whatever the traffic. Both rules are kept
+// in atomics: a Hit takes no lock unless the breaker is not closed or
+// changes state.
+//
 // A call the caller stopped waiting for is not cancelled: cancelling a Redis
 // command midway makes go-redis close and redial the connection, which turns
 // a slow Redis into a dead one. It finishes in the background, bounded by
@@ -99,22 +136,47 @@ type GuardStats struct {
 type Guard struct {
 	inner     Store
 	budget    time.Duration
-	threshold int64
+	window    time.Duration
+	slotLen   time.Duration // window / breakerSlots
+	slotUS    uint64        // slotLen in microseconds: the run's spacing
+	minCalls  uint64
+	ratio     float64
+	threshold uint64
 	cooldown  time.Duration
 	log       *slog.Logger
 	now       func() time.Time
+	start     time.Time     // now() at NewGuard; slots and failRun count from it
 	inFlight  chan struct{} // a semaphore of MaxInFlight slots
 
 	calls   sync.Pool // *guardCall
 	timers  sync.Pool // stopped *time.Timer
 	state   atomic.Uint32
-	failed  atomic.Int64 // consecutive failures while closed
-	mu      sync.Mutex   // serialises breaker transitions
-	opened  time.Time    // guarded by mu
-	probing bool         // guarded by mu; a half-open probe is running
+	mu      sync.Mutex // serialises breaker transitions
+	opened  time.Time  // guarded by mu
+	probing bool       // guarded by mu; a half-open probe is running
+
+	// slots is the ratio rule's window, one word per slot:
+	// slot number (low 32 bits) << 32 | calls << 16 | failures. A word whose
+	// slot number is not among the window's last breakerSlots is stale.
+	slots [breakerSlots]atomic.Uint64
+	// failRun is the consecutive-failure rule's state: the number of failures
+	// counted since the last success << runTimeBits | the time of the last
+	// one counted, in microseconds since start (wrapping). 0: no run.
+	failRun atomic.Uint64
 
 	nCalls, nDegraded, nBudget, nBreaker, nOverloaded atomic.Uint64
 }
+
+// The breaker's bookkeeping.
+const (
+	breakerSlots          = 10 // slots per Window
+	breakerMinFailedSlots = 3  // slots of the window a ratio trip needs failures in
+	minWindow             = 10 * time.Millisecond
+	slotCountMax          = 1<<16 - 1 // calls and failures per slot saturate here
+	runTimeBits           = 48        // microseconds: wraps after 8.9 years
+	runTimeMask           = 1<<runTimeBits - 1
+	runCountMax           = 1<<(64-runTimeBits) - 1
+)
 
 // guardCall is the state one inner Hit owns. It is separate from the
 // caller's slices because the caller may reuse them as soon as Hit returns,
@@ -133,8 +195,18 @@ func NewGuard(s Store, opts GuardOptions) *Guard {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 256
 	}
+	if opts.Window <= 0 {
+		opts.Window = time.Second
+	}
+	opts.Window = max(opts.Window, minWindow)
+	if opts.MinCalls <= 0 {
+		opts.MinCalls = 20
+	}
+	if !(opts.FailureRatio > 0) { // NaN included
+		opts.FailureRatio = 0.5
+	}
 	if opts.FailureThreshold <= 0 {
-		opts.FailureThreshold = 5
+		opts.FailureThreshold = 4
 	}
 	if opts.Cooldown <= 0 {
 		opts.Cooldown = time.Second
@@ -148,10 +220,16 @@ func NewGuard(s Store, opts GuardOptions) *Guard {
 	g := &Guard{
 		inner:     s,
 		budget:    opts.Budget,
-		threshold: int64(opts.FailureThreshold),
+		window:    opts.Window,
+		slotLen:   opts.Window / breakerSlots,
+		slotUS:    uint64((opts.Window / breakerSlots).Microseconds()),
+		minCalls:  uint64(opts.MinCalls),
+		ratio:     opts.FailureRatio,
+		threshold: uint64(opts.FailureThreshold),
 		cooldown:  opts.Cooldown,
 		log:       opts.Logger,
 		now:       opts.Now,
+		start:     opts.Now(),
 		inFlight:  make(chan struct{}, opts.MaxInFlight),
 	}
 	g.calls.New = func() any { return &guardCall{done: make(chan error, 1)} }
@@ -286,42 +364,131 @@ func (g *Guard) abandonProbe() {
 // probe decides whether it closes again.
 func (g *Guard) record(probe bool, err error) {
 	if probe {
-		g.mu.Lock()
-		g.probing = false
-		if err == nil {
-			g.failed.Store(0)
-			g.state.Store(uint32(BreakerClosed))
-		} else {
-			g.opened = g.now()
-			g.state.Store(uint32(BreakerOpen))
-		}
-		g.mu.Unlock()
-		if err == nil {
-			g.log.Info("ratelimit store breaker closed: probe succeeded")
-		} else {
-			g.log.Warn("ratelimit store breaker reopened: probe failed", "err", err, "cooldown", g.cooldown)
-		}
+		g.recordProbe(err)
 		return
 	}
+	if BreakerState(g.state.Load()) != BreakerClosed {
+		return
+	}
+	now := g.now()
+	since := max(now.Sub(g.start), 0)
+	slot := int64(since / g.slotLen)
+	g.addToSlot(slot, err != nil)
 	if err == nil {
-		if g.failed.Load() != 0 { // avoid writing the shared line on every success
-			g.failed.Store(0)
+		if g.failRun.Load() != 0 { // avoid writing the shared line on every success
+			g.failRun.Store(0)
 		}
 		return
 	}
-	if g.failed.Add(1) < g.threshold || BreakerState(g.state.Load()) != BreakerClosed {
+	if n := g.addToRun(uint64(since.Microseconds())); n >= g.threshold {
+		g.trip(now, err, "consecutive failures", "failures", n, "spacing", g.slotLen)
 		return
 	}
+	calls, failures, failedSlots := g.windowCounts(slot)
+	if calls >= g.minCalls && failedSlots >= breakerMinFailedSlots &&
+		float64(failures) >= g.ratio*float64(calls) {
+		g.trip(now, err, "failure ratio", "failures", failures, "calls", calls, "window", g.window)
+	}
+}
+
+// recordProbe closes the breaker if the half-open probe succeeded, and opens
+// it for another Cooldown if it failed.
+func (g *Guard) recordProbe(err error) {
+	g.mu.Lock()
+	g.probing = false
+	if err == nil {
+		// Start afresh: what the window held was judged when it opened.
+		for i := range g.slots {
+			g.slots[i].Store(0)
+		}
+		g.failRun.Store(0)
+		g.state.Store(uint32(BreakerClosed))
+	} else {
+		g.opened = g.now()
+		g.state.Store(uint32(BreakerOpen))
+	}
+	g.mu.Unlock()
+	if err == nil {
+		g.log.Info("ratelimit store breaker closed: probe succeeded")
+	} else {
+		g.log.Warn("ratelimit store breaker reopened: probe failed", "err", err, "cooldown", g.cooldown)
+	}
+}
+
+// trip opens a closed breaker; reason and attrs say which rule did.
+func (g *Guard) trip(now time.Time, err error, reason string, attrs ...any) {
 	g.mu.Lock()
 	if BreakerState(g.state.Load()) != BreakerClosed {
 		g.mu.Unlock()
 		return
 	}
-	g.failed.Store(0)
-	g.opened = g.now()
+	g.opened = now
 	g.state.Store(uint32(BreakerOpen))
 	g.mu.Unlock()
-	g.log.Warn("ratelimit store breaker opened", "consecutive_failures", g.threshold, "err", err, "cooldown", g.cooldown)
+	g.log.Warn("ratelimit store breaker opened",
+		append([]any{"reason", reason}, append(attrs, "err", err, "cooldown", g.cooldown)...)...)
+}
+
+// addToSlot counts one call, failed or not, in the window's slot number slot.
+func (g *Guard) addToSlot(slot int64, failed bool) {
+	w := &g.slots[slot%breakerSlots]
+	tag := uint64(uint32(slot)) << 32
+	for {
+		old := w.Load()
+		var calls, failures uint64
+		if old&^(1<<32-1) == tag {
+			calls, failures = old>>16&slotCountMax, old&slotCountMax
+		}
+		if calls == slotCountMax {
+			return // saturated: the slot keeps the ratio of its first calls
+		}
+		calls++
+		if failed {
+			failures++
+		}
+		if w.CompareAndSwap(old, tag|calls<<16|failures) {
+			return
+		}
+	}
+}
+
+// windowCounts sums the window that ends with slot number slot: its calls,
+// its failures and how many of its slots hold failures.
+func (g *Guard) windowCounts(slot int64) (calls, failures, failedSlots uint64) {
+	for i := range g.slots {
+		w := g.slots[i].Load()
+		if uint32(slot)-uint32(w>>32) >= breakerSlots {
+			continue // stale, or from a clock that went back
+		}
+		calls += w >> 16 & slotCountMax
+		if f := w & slotCountMax; f != 0 {
+			failures += f
+			failedSlots++
+		}
+	}
+	return calls, failures, failedSlots
+}
+
+// addToRun counts a failure at us microseconds since start in the run of
+// consecutive failures, unless it comes less than Window/10 after the last
+// failure counted, and returns the run's count.
+func (g *Guard) addToRun(us uint64) uint64 {
+	for {
+		old := g.failRun.Load()
+		n := old >> runTimeBits
+		if n != 0 {
+			gap := (us - old) & runTimeMask // old's count bits drop out
+			if gap < g.slotUS || gap >= 1<<(runTimeBits-1) {
+				return n // the same stall, or a clock that went back
+			}
+		}
+		if n < runCountMax {
+			n++
+		}
+		if g.failRun.CompareAndSwap(old, n<<runTimeBits|us&runTimeMask) {
+			return n
+		}
+	}
 }
 
 // State returns the breaker's state. An open breaker whose cooldown has

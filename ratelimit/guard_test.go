@@ -152,7 +152,8 @@ func TestGuardBudgetExceededWhenRedisIsPaused(t *testing.T) {
 func TestGuardDegradedWhenRedisIsStoppedAndRecoversAfterRestart(t *testing.T) {
 	srv := redistest.Start(t)
 	s := dialStore(t, srv)
-	g := ratelimit.NewGuard(s, ratelimit.GuardOptions{FailureThreshold: 1 << 30})
+	// Both breaker rules off: this is about the store and the budget.
+	g := ratelimit.NewGuard(s, ratelimit.GuardOptions{FailureThreshold: 1 << 30, FailureRatio: 2})
 	t.Cleanup(func() { _ = g.Close() })
 
 	srv.Stop()
@@ -183,6 +184,9 @@ func TestGuardBreakerOpensAfterThresholdAndClosesAfterSuccessfulProbe(t *testing
 	for i := range 3 {
 		if st := g.State(); st != ratelimit.BreakerClosed {
 			t.Fatalf("after %d failures State() = %v, want closed", i, st)
+		}
+		if i > 0 {
+			clock.Advance(100 * time.Millisecond) // Window/10: each failure counts
 		}
 		wantErrs(t, guardHit(g), ratelimit.ErrDegraded, errFake)
 	}
@@ -268,14 +272,274 @@ func TestGuardLetsOnlyOneProbeThrough(t *testing.T) {
 func TestGuardBudgetOverrunsCountAsBreakerFailures(t *testing.T) {
 	f := &fakeStore{gate: make(chan struct{})}
 	t.Cleanup(func() { close(f.gate) })
-	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Millisecond, FailureThreshold: 2})
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Millisecond, FailureThreshold: 2, Now: clock.Now})
 
 	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrBudgetExceeded)
+	clock.Advance(100 * time.Millisecond)
 	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrBudgetExceeded)
 	if st := g.State(); st != ratelimit.BreakerOpen {
 		t.Errorf("after 2 budget overruns State() = %v, want open", st)
 	}
 	wantErrs(t, guardHit(g), ratelimit.ErrBreakerOpen)
+}
+
+// hitUntilOpen calls g, whose store fails, every step of clock until the
+// breaker opens, at most n times. It returns how long after the first
+// failure the breaker opened, by clock.
+func hitUntilOpen(t *testing.T, g *ratelimit.Guard, clock *fakeClock, step time.Duration, n int) time.Duration {
+	t.Helper()
+	first := clock.Now()
+	for i := range n {
+		if i > 0 {
+			clock.Advance(step)
+		}
+		wantErrs(t, guardHit(g), ratelimit.ErrDegraded)
+		if g.State() == ratelimit.BreakerOpen {
+			return clock.Now().Sub(first)
+		}
+	}
+	t.Fatalf("breaker still %v after %d failures %v apart", g.State(), n, step)
+	return 0
+}
+
+// hitHealthy makes n successful calls step apart by clock.
+func hitHealthy(t *testing.T, g *ratelimit.Guard, clock *fakeClock, step time.Duration, n int) {
+	t.Helper()
+	for range n {
+		clock.Advance(step)
+		if err := guardHit(g); err != nil {
+			t.Fatalf("Hit on a healthy store: %v", err)
+		}
+	}
+}
+
+func TestGuardFailuresCloserThanASlotCountOnce(t *testing.T) {
+	f := &fakeStore{}
+	f.setErr(errFake)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Hour, FailureThreshold: 2, Now: clock.Now})
+
+	// One stall: 50 calls fail at once, one more 99ms later.
+	for range 50 {
+		wantErrs(t, guardHit(g), errFake)
+	}
+	clock.Advance(99 * time.Millisecond)
+	wantErrs(t, guardHit(g), errFake)
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Fatalf("after failures within 99ms State() = %v, want closed: they count once", st)
+	}
+	// 100ms (Window/10) after the first counted failure, the next one counts.
+	clock.Advance(time.Millisecond)
+	wantErrs(t, guardHit(g), errFake)
+	if st := g.State(); st != ratelimit.BreakerOpen {
+		t.Errorf("after a second failure 100ms on State() = %v, want open", st)
+	}
+}
+
+func TestGuardASuccessEndsTheRunOfFailures(t *testing.T) {
+	f := &fakeStore{}
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Hour, FailureThreshold: 3, Now: clock.Now})
+	step := func(err error) {
+		t.Helper()
+		clock.Advance(100 * time.Millisecond)
+		f.setErr(err)
+		_ = guardHit(g)
+	}
+	step(errFake)
+	step(errFake)
+	step(nil)
+	step(errFake)
+	step(errFake)
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Fatalf("after 2 failures, a success, 2 failures State() = %v, want closed", st)
+	}
+	step(errFake)
+	if st := g.State(); st != ratelimit.BreakerOpen {
+		t.Errorf("after 3 failures in a row State() = %v, want open", st)
+	}
+}
+
+func TestGuardRatioNeedsFailuresInThreeSlots(t *testing.T) {
+	f := &fakeStore{}
+	f.setErr(errFake)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	// The consecutive-failure rule off: this is about the ratio alone.
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Hour, FailureThreshold: 1 << 20, Now: clock.Now})
+
+	// Two stalls, 70ms apart, fail 100 calls: every call of the window,
+	// five times MinCalls, but in two of its 100ms slots.
+	clock.Advance(50 * time.Millisecond)
+	for range 50 {
+		wantErrs(t, guardHit(g), errFake)
+	}
+	clock.Advance(70 * time.Millisecond)
+	for range 50 {
+		wantErrs(t, guardHit(g), errFake)
+	}
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Fatalf("after failures in 2 slots State() = %v, want closed", st)
+	}
+	// A failure in a third slot: the store has been failing for 200ms.
+	clock.Advance(130 * time.Millisecond)
+	wantErrs(t, guardHit(g), errFake)
+	if st := g.State(); st != ratelimit.BreakerOpen {
+		t.Errorf("after failures in 3 slots State() = %v, want open", st)
+	}
+}
+
+func TestGuardOpensOnFailureRatioDespiteSuccesses(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		failOf5  int // calls of every 5 that fail
+		wantOpen bool
+	}{
+		{"40% failing stays closed", 2, false},
+		{"60% failing opens", 3, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeStore{}
+			clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+			g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Hour, Now: clock.Now})
+			// 100 calls/s for 3s; successes are interleaved, so no run of
+			// failures lasts long enough for FailureThreshold.
+			for i := range 300 {
+				clock.Advance(10 * time.Millisecond)
+				if i%5 < tt.failOf5 {
+					f.setErr(errFake)
+				} else {
+					f.setErr(nil)
+				}
+				_ = guardHit(g)
+				if g.State() == ratelimit.BreakerOpen {
+					if !tt.wantOpen {
+						t.Fatalf("opened after %d calls", i+1)
+					}
+					if i+1 > 100 {
+						t.Errorf("opened after %d calls, want within the first second (100 calls)", i+1)
+					}
+					return
+				}
+			}
+			if tt.wantOpen {
+				t.Errorf("still closed after 300 calls")
+			}
+		})
+	}
+}
+
+// A burst of 12 budget misses among 1,000 calls at 1,000 calls/s (by the
+// guard's clock): what one short stall of Redis, or of a busy host, does.
+func TestGuardBurstOfBudgetMissesDoesNotOpenTheBreaker(t *testing.T) {
+	s := &stallStore{}
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	// A budget far above the store's answer time, so that only the stall
+	// makes calls miss it.
+	g := ratelimit.NewGuard(s, ratelimit.GuardOptions{Budget: 50 * time.Millisecond, Now: clock.Now})
+	calls := func(n int) {
+		for range n {
+			clock.Advance(time.Millisecond)
+			_ = guardHit(g)
+			if st := g.State(); st != ratelimit.BreakerClosed {
+				t.Fatalf("State() = %v, want closed; stats %+v", st, g.Stats())
+			}
+		}
+	}
+	calls(494)
+
+	s.Stall()
+	errs := make(chan error, 12)
+	for range 12 {
+		clock.Advance(time.Millisecond)
+		go func() { errs <- guardHit(g) }()
+	}
+	for range 12 {
+		wantErrs(t, <-errs, ratelimit.ErrDegraded, ratelimit.ErrBudgetExceeded)
+	}
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Fatalf("after the burst State() = %v, want closed", st)
+	}
+	s.Release()
+
+	calls(494)
+	st := g.Stats()
+	if st.Calls != 1000 || st.BreakerOpenRejects != 0 || st.BudgetExceeded < 12 {
+		t.Errorf("Stats() = %+v, want 1000 calls, at least 12 budget overruns, no breaker rejects", st)
+	}
+}
+
+func TestGuardDeadStoreOpensTheBreakerWithinASecond(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		step time.Duration // between calls
+	}{
+		{"1 call/s", time.Second},
+		{"5 calls/s", time.Second / 5},
+		{"20 calls/s", time.Second / 20},
+		{"1000 calls/s", time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeStore{}
+			clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+			g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Hour, Now: clock.Now})
+			// Two healthy seconds fill the window with successes.
+			hitHealthy(t, g, clock, tt.step, int(2*time.Second/tt.step))
+			clock.Advance(tt.step)
+			f.setErr(errFake)
+			took := hitUntilOpen(t, g, clock, tt.step, 100_000)
+			t.Logf("opened %v after the first failure", took)
+			// FailureThreshold (4) failures at least 100ms apart: 300ms
+			// when calls come that often, 3 calls apart when they do not
+			// (3s at 1 call/s, where nothing quicker could be told from
+			// bad luck).
+			if limit := max(time.Second, 3*tt.step); took > limit {
+				t.Errorf("opened %v after the first failure, want at most %v", took, limit)
+			}
+		})
+	}
+}
+
+func TestGuardOpensWithinASecondWhenRedisDiesAtLowTraffic(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	// A budget no healthy call misses on a busy machine: the failures here
+	// are Redis being gone.
+	g := ratelimit.NewGuard(dialStore(t, srv), ratelimit.GuardOptions{Budget: time.Second, Now: clock.Now})
+	t.Cleanup(func() { _ = g.Close() })
+	const step = time.Second / 5 // 5 calls/s by the guard's clock
+	hitHealthy(t, g, clock, step, 10)
+
+	srv.Stop()
+	clock.Advance(step)
+	took := hitUntilOpen(t, g, clock, step, 50)
+	t.Logf("opened %v after the first failure", took)
+	if took > time.Second {
+		t.Errorf("opened %v after the first failure, want at most 1s", took)
+	}
+	wantErrs(t, guardHit(g), ratelimit.ErrDegraded, ratelimit.ErrBreakerOpen)
+}
+
+func TestGuardClosingAfterAProbeStartsAFreshWindow(t *testing.T) {
+	f := &fakeStore{}
+	f.setErr(errFake)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	// Cooldown shorter than Window, so that the failures that opened the
+	// breaker are still in the window when the probe closes it.
+	g := ratelimit.NewGuard(f, ratelimit.GuardOptions{Budget: time.Hour, FailureThreshold: 1 << 20, Cooldown: 100 * time.Millisecond, Now: clock.Now})
+	hitUntilOpen(t, g, clock, 10*time.Millisecond, 100)
+
+	clock.Advance(100 * time.Millisecond)
+	f.setErr(nil)
+	if err := guardHit(g); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	clock.Advance(10 * time.Millisecond)
+	f.setErr(errFake)
+	wantErrs(t, guardHit(g), errFake)
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Errorf("one failure after closing: State() = %v, want closed", st)
+	}
 }
 
 func TestGuardFailsFastWhenMaxInFlightIsReached(t *testing.T) {
@@ -357,8 +621,10 @@ func TestGuardLogsStateChangesOnly(t *testing.T) {
 		FailureThreshold: 2, Cooldown: time.Second, Now: clock.Now,
 		Logger: slog.New(slog.NewTextHandler(&buf, nil)),
 	})
-	for range 5 {
-		_ = guardHit(g) // 2 failures open it, 3 rejects
+	_ = guardHit(g)
+	clock.Advance(100 * time.Millisecond)
+	for range 4 {
+		_ = guardHit(g) // a second failure opens it, 3 rejects
 	}
 	clock.Advance(time.Second)
 	f.setErr(nil)
