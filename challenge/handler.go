@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/botauthz/botauthz/challenge/provider"
@@ -103,6 +104,10 @@ type Handler struct {
 	now      func() time.Time
 
 	scriptETag, scriptVersion string
+
+	// secureWarned is when a Secure cookie over http was last warned
+	// about, in Unix nanoseconds; 0 for never.
+	secureWarned atomic.Int64
 
 	mu sync.Mutex
 	// fellBack holds the providers already logged as falling back to the

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/botauthz/botauthz/challenge/provider"
@@ -55,6 +56,9 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 
 	value := h.signer.Issue(b, tok.provider, tok.route, now)
 	http.SetCookie(w, h.signer.Cookie(pol.Challenge.CookieName, value, pol.Challenge.InsecureCookie))
+	if !pol.Challenge.InsecureCookie && requestScheme(r) == "http" {
+		h.warnSecureOverHTTP(now, r)
+	}
 	hdr := w.Header()
 	hdr.Set("Cache-Control", "no-store")
 	// Set by hand rather than with http.Redirect, which would clean the
@@ -157,4 +161,35 @@ func (h *Handler) refuse(w http.ResponseWriter, tok *token, outcome, why string,
 	render(w, http.StatusForbidden, failCSP, failPage, struct{ Message, RetryURL string }{
 		failMessage(outcome), URL(returnTo, retryRoute),
 	})
+}
+
+// requestScheme is the scheme the visitor used: Envoy's x-forwarded-proto
+// (it sets it from the downstream connection), else this connection's own.
+func requestScheme(r *http.Request) string {
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+		return strings.ToLower(p)
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// secureWarnEvery spaces the warnings about Secure cookies over http: one
+// a minute says it; one per visitor would bury the log.
+const secureWarnEvery = time.Minute
+
+// warnSecureOverHTTP says that a Secure clearance cookie went to a visitor on
+// plain http: browsers drop it (except on localhost), so the visitor will be
+// challenged again and again.
+func (h *Handler) warnSecureOverHTTP(now time.Time, r *http.Request) {
+	last := h.secureWarned.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < secureWarnEvery {
+		return
+	}
+	if !h.secureWarned.CompareAndSwap(last, now.UnixNano()) {
+		return // another visitor's request is warning
+	}
+	h.log.Warn("a Secure clearance cookie was set in answer to a plain http request: browsers drop it, so visitors are challenged again and again; serve the site over https (envoy/front-proxy.yaml's TLS listener) or, for local tests only, set challenge.insecure_cookie",
+		"host", r.Host)
 }

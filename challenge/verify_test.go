@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"html"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -250,5 +251,47 @@ func TestXFFTrustedHopsFindTheClient(t *testing.T) {
 	}
 	if want := (clearance.Binding{Prefix: netip.MustParsePrefix("203.0.113.0/24"), UserAgent: uaFirefox}).Digest(); tok.client != want {
 		t.Errorf("token bound to %+v, want %+v (the trusted hop's entry, 203.0.113.0/24)", tok.client, want)
+	}
+}
+
+// TestSecureCookieOverHTTPIsWarnedAbout: a browser drops a Secure cookie
+// set over plain http, so the visitor would be challenged in a loop; the
+// operator is told, once a minute at most.
+func TestSecureCookieOverHTTPIsWarnedAbout(t *testing.T) {
+	var logs strings.Builder
+	e := newEnv(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	pass := func(proto string) {
+		t.Helper()
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if proto != "" {
+				r.Header.Set("X-Forwarded-Proto", proto)
+			}
+			e.h.ServeHTTP(w, r)
+		})
+		pg := alice.getPage(t, e.h, "login", "/")
+		if rec := alice.verify(h, answer(html.UnescapeString(pg.token), solve(t, pg.challenge, pg.difficulty))); rec.Code != http.StatusSeeOther {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	warnings := func() int {
+		return strings.Count(logs.String(), "Secure clearance cookie was set in answer to a plain http request")
+	}
+
+	pass("https")
+	if n := warnings(); n != 0 {
+		t.Fatalf("warned %d times about an https visitor:\n%s", n, logs.String())
+	}
+	pass("http")
+	if n := warnings(); n != 1 {
+		t.Fatalf("warned %d times after an http visitor, want 1:\n%s", n, logs.String())
+	}
+	pass("") // no proxy in front: the connection's own scheme, plain
+	if n := warnings(); n != 1 {
+		t.Errorf("warned %d times within a minute, want once", n)
+	}
+	e.clock.Add(secureWarnEvery)
+	pass("HTTP")
+	if n := warnings(); n != 2 {
+		t.Errorf("warned %d times a minute later, want 2", n)
 	}
 }
