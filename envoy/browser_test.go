@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,11 +40,14 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// TestChallengeInABrowser drives headless Chromium through the real Envoy:
-// a navigation that scores as a challenge is redirected, the browser solves
-// the proof of work, gets the clearance cookie, lands on the page it asked
-// for and reaches the upstream; the next navigation passes at once. The
-// cookie is then replayed from elsewhere, where it must not count.
+// TestChallengeInABrowser drives headless Chromium through the real Envoy's
+// TLS listener to three botauthz replicas behind its round robin, sharing
+// their clearance keys as the Kubernetes Secret has them share: a navigation
+// that scores as a challenge is redirected, the browser solves the proof of
+// work (the page from one replica, the answer to another), gets the Secure
+// clearance cookie, lands on the page it asked for and reaches the upstream;
+// ten more navigations, spread over the replicas, pass at once. The cookie
+// is then replayed from elsewhere, where it must not count.
 func TestChallengeInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
@@ -60,8 +64,6 @@ func TestChallengeInABrowser(t *testing.T) {
 	t.Setenv("BOTAUTHZ_CLEARANCE_KEYS", key.ID+":"+strings.Trim(string(keys), `"`))
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte(`
-challenge:
-  insecure_cookie: true   # the harness speaks plain http
 routes:
   default:
     mode: shadow
@@ -73,9 +75,11 @@ routes:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := startHarnessWith(t, policyFile)
+	h := startHarnessOpts(t, harnessOptions{policy: policyFile, replicas: 3})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Flag("headless", "new"))
+	// The listener's certificate is the harness's own, self-signed.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.Flag("headless", "new"), chromedp.Flag("ignore-certificate-errors", true))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -118,30 +122,33 @@ routes:
 		t.Errorf("upstream reasons %q lack clearance.valid", upstream.Get("X-Bot-Reasons"))
 	}
 
-	// It really was challenged, and passed once.
-	metrics, err := get(h.botAdmin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		`botauthz_challenges_issued_total{provider="pow",route="login"} 1`,
-		`botauthz_challenges_results_total{outcome="passed",provider="pow",route="login"} 1`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
+	// It really was challenged, and passed once, over all the replicas.
+	issued, passed := 0, 0
+	for _, r := range h.replicas {
+		metrics, err := get(r.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
 		}
+		issued += metricValue(metrics, `botauthz_challenges_issued_total{provider="pow",route="login"}`)
+		passed += metricValue(metrics, `botauthz_challenges_results_total{outcome="passed",provider="pow",route="login"}`)
+	}
+	if issued != 1 || passed != 1 {
+		t.Errorf("challenges issued %d, passed %d over the replicas; want 1 and 1", issued, passed)
 	}
 
-	// A second navigation passes without a challenge.
-	if err := chromedp.Do(ctx, chromedp.Navigate(h.proxy+"/login/settings")); err != nil {
-		t.Fatal(err)
-	}
-	second, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, _ := url.Parse(second); u.Path != "/login/settings" {
-		t.Errorf("second navigation went to %q, want no challenge", second)
+	// Ten more navigations, round robin over the replicas, pass at once.
+	for i := range 10 {
+		page := fmt.Sprintf("/login/page-%d", i)
+		if err := chromedp.Do(ctx, chromedp.Navigate(h.proxy+page)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := url.Parse(got); u.Path != page {
+			t.Fatalf("navigation %d went to %q, want %s without a challenge", i+1, got, page)
+		}
 	}
 
 	// The cookie itself, replayed by other clients through Envoy.
@@ -156,15 +163,24 @@ routes:
 	for _, c := range cookies {
 		if c.Name == "botauthz_clearance" {
 			value = c.Value
-			if !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax {
-				t.Errorf("clearance cookie attributes: HttpOnly=%v SameSite=%v", c.HTTPOnly, c.SameSite)
+			if !c.HTTPOnly || !c.Secure || c.SameSite != network.CookieSameSiteLax {
+				t.Errorf("clearance cookie attributes: HttpOnly=%v Secure=%v SameSite=%v", c.HTTPOnly, c.Secure, c.SameSite)
 			}
 		}
 	}
 	if value == "" {
 		t.Fatalf("no clearance cookie in the browser: %+v", cookies)
 	}
-	browser := map[string]string{"User-Agent": ua, "Accept": "text/html", "Accept-Language": "en-US", "Accept-Encoding": "gzip, deflate, br, zstd"}
+	// The browser's own navigation headers, as the upstream saw them, less
+	// what Envoy and botauthz added and the cookie under test.
+	browser := map[string]string{}
+	for k, v := range upstream {
+		switch lk := strings.ToLower(k); {
+		case strings.HasPrefix(lk, "x-"), lk == "cookie", lk == "content-length":
+		default:
+			browser[k] = v[0]
+		}
+	}
 	withCookie := func(v string) []string { return []string{"Cookie", "botauthz_clearance=" + v} }
 	cases := []struct {
 		name   string
@@ -194,4 +210,16 @@ routes:
 			}
 		})
 	}
+}
+
+// metricValue is the value of one series in a Prometheus text exposition,
+// 0 when it is absent.
+func metricValue(exposition, series string) int {
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"github.com/botauthz/botauthz/internal/otlptest"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,7 +16,13 @@ import (
 
 func TestFrontProxyConfigIsValidForEnvoy(t *testing.T) {
 	bin := envoyBinary(t)
-	out, err := exec.Command(bin, "--mode", "validate", "-c", "front-proxy.yaml", "-l", "error").CombinedOutput()
+	// The shipped file with the certificate `make certs` would write.
+	certFile, keyFile, _ := selfSigned(t)
+	conf := filepath.Join(t.TempDir(), "front-proxy.yaml")
+	if err := os.WriteFile(conf, []byte(envoyConfig(t, certFile, keyFile, map[string]string{})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--mode", "validate", "-c", conf, "-l", "error").CombinedOutput()
 	if err != nil {
 		t.Fatalf("envoy --mode validate: %v\n%s", err, out)
 	}
@@ -46,10 +54,21 @@ func TestDecisionPathEndToEnd(t *testing.T) {
 }
 
 func testDecisionPath(t *testing.T, encoding string) {
-	h := startHarnessEncoding(t, "botauthz.yaml", encoding)
+	h := startHarnessOpts(t, harnessOptions{encoding: encoding})
+
+	t.Run("plain http is sent to https", func(t *testing.T) {
+		resp, err := h.client.Get(h.plain + "/login?next=/account")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := h.proxy + "/login?next=/account"; resp.StatusCode != 301 || resp.Header.Get("Location") != want {
+			t.Errorf("status %d location %q, want 301 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	})
 
 	t.Run("a browser reaches the upstream with a score", func(t *testing.T) {
-		r := h.do(t, "GET", "/", "203.0.113.10", chromeHTTP)
+		r := h.do(t, "GET", "/", "203.0.113.10", chrome)
 		if r.status != 200 || r.upstream == nil {
 			t.Fatalf("status %d body %q, want 200 from the upstream", r.status, r.body)
 		}
@@ -70,7 +89,7 @@ func testDecisionPath(t *testing.T, encoding string) {
 
 	t.Run("a browser is allowed on an enforced route", func(t *testing.T) {
 		// With header_map unread, this browser had no user agent: 403 ua.missing.
-		r := h.do(t, "GET", "/login", "203.0.113.18", chromeHTTP)
+		r := h.do(t, "GET", "/login", "203.0.113.18", chrome)
 		if r.status != 200 || r.upstream == nil {
 			t.Fatalf("status %d body %q, want 200 from the upstream", r.status, r.body)
 		}
@@ -80,18 +99,26 @@ func testDecisionPath(t *testing.T, encoding string) {
 	})
 
 	t.Run("a repeated user agent is read whole", func(t *testing.T) {
-		// Both lines count: were only the last read, this would be Chrome.
+		// Both lines count: the last alone is a Chrome user agent (allowed),
+		// the first alone is curl (challenged), both together is denied as a
+		// library.
 		r := h.raw(t, "GET /login HTTP/1.1", "203.0.113.19",
-			"User-Agent: curl/8.5.0", "User-Agent: "+chromeHTTP["User-Agent"], "Accept: text/html")
-		if r.status != 302 {
-			t.Fatalf("status %d body %q, want 302 to the challenge", r.status, r.body)
+			"User-Agent: curl/8.5.0", "User-Agent: "+chrome["User-Agent"], "Accept: application/json")
+		var body struct{ Error, Reason string }
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil || r.status != 403 || body.Reason != "ua.library" {
+			t.Fatalf("status %d body %q, want 403 for ua.library", r.status, r.body)
 		}
 	})
 
 	t.Run("bytes that are not UTF-8 get a decision", func(t *testing.T) {
-		r := h.raw(t, "GET /api/orders HTTP/1.1", "203.0.113.20",
-			"User-Agent: "+chromeHTTP["User-Agent"]+" \xff\xfe", "Accept: "+chromeHTTP["Accept"],
-			"Accept-Language: en-US", "Accept-Encoding: gzip", "Cookie: session=\xc3(")
+		lines := []string{"Cookie: session=\xc3("}
+		for k, v := range chrome {
+			if k == "User-Agent" {
+				v += " \xff\xfe"
+			}
+			lines = append(lines, k+": "+v)
+		}
+		r := h.raw(t, "GET /api/orders HTTP/1.1", "203.0.113.20", lines...)
 		if r.status != 200 || r.upstream == nil {
 			t.Fatalf("status %d body %q, want 200 from the upstream", r.status, r.body)
 		}
@@ -185,11 +212,11 @@ func testDecisionPath(t *testing.T, encoding string) {
 		const ip = "203.0.113.15"
 		// botauthz.yaml: login route_ip max 5 per 60s.
 		for i := range 5 {
-			if r := h.do(t, "GET", "/login", ip, chromeHTTP); r.status != 200 {
+			if r := h.do(t, "GET", "/login", ip, chrome); r.status != 200 {
 				t.Fatalf("request %d: status %d body %q, want 200 under the limit", i+1, r.status, r.body)
 			}
 		}
-		r := h.do(t, "GET", "/login", ip, chromeHTTP)
+		r := h.do(t, "GET", "/login", ip, chrome)
 		if r.status != 429 {
 			t.Fatalf("6th request: status %d, want 429", r.status)
 		}
@@ -207,7 +234,7 @@ func testDecisionPath(t *testing.T, encoding string) {
 			t.Errorf("a browser should get the HTML page, got %q", r.body)
 		}
 		// Another client is unaffected.
-		if r := h.do(t, "GET", "/login", "203.0.113.16", chromeHTTP); r.status != 200 {
+		if r := h.do(t, "GET", "/login", "203.0.113.16", chrome); r.status != 200 {
 			t.Errorf("another client: status %d, want 200", r.status)
 		}
 	})
@@ -221,7 +248,7 @@ func testDecisionPath(t *testing.T, encoding string) {
 	t.Run("redis slow or down degrades instead of failing", func(t *testing.T) {
 		check := func(t *testing.T, ip string) {
 			t.Helper()
-			r := h.do(t, "GET", "/", ip, chromeHTTP)
+			r := h.do(t, "GET", "/", ip, chrome)
 			if r.status != 200 || r.upstream == nil {
 				t.Fatalf("browser: status %d body %q", r.status, r.body)
 			}
@@ -261,7 +288,7 @@ func testDecisionPath(t *testing.T, encoding string) {
 
 		h.redis.Restart()
 		waitFor(t, "velocity back after redis restart", 15*time.Second, func() error {
-			r := h.do(t, "GET", "/", "203.0.113.40", chromeHTTP)
+			r := h.do(t, "GET", "/", "203.0.113.40", chrome)
 			if r.upstream == nil || r.upstream.Get("X-Bot-Degraded") != "" {
 				return fmt.Errorf("status %d, x-bot-degraded %q", r.status, r.upstream.Get("X-Bot-Degraded"))
 			}
@@ -305,7 +332,7 @@ func testDecisionPath(t *testing.T, encoding string) {
 	})
 
 	t.Run("envoy's request span and botauthz's Check span form one trace", func(t *testing.T) {
-		if r := h.do(t, "GET", "/api/orders?traced=1", "203.0.113.60", chromeHTTP); r.status != 200 {
+		if r := h.do(t, "GET", "/api/orders?traced=1", "203.0.113.60", chrome); r.status != 200 {
 			t.Fatalf("status %d", r.status)
 		}
 		// Envoy's OpenTelemetry tracer flushes every few seconds.

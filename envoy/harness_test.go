@@ -4,10 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -154,22 +161,40 @@ func (p *process) stop(t *testing.T, timeout time.Duration) error {
 	}
 }
 
-// harness is the whole path: client → Envoy → botauthz (→ Redis) → upstream.
+// harness is the whole path: client → Envoy → botauthz replicas (→ Redis)
+// → upstream.
 type harness struct {
 	redis     *redistest.Server
 	collector *otlptest.Receiver
-	botauthz  *process
-	envoy     *process
-	// proxy is Envoy's listener, e.g. http://127.0.0.1:PORT.
-	proxy      string
-	envoyAdmin string
-	botAdmin   string
-	client     *http.Client
+	// replicas are the botauthz processes behind Envoy's botauthz clusters.
+	replicas []*botReplica
+	// botauthz and botAdmin are the first replica's.
+	botauthz *process
+	botAdmin string
+	envoy    *process
+	// proxy is Envoy's TLS listener, e.g. https://127.0.0.1:PORT; plain is
+	// its plain HTTP listener, which only redirects there.
+	proxy, plain string
+	envoyAdmin   string
+	// roots trusts the listener's self-signed certificate.
+	roots  *x509.CertPool
+	client *http.Client
 }
 
-func startHarness(t *testing.T) *harness {
+// botReplica is one botauthz process that can be restarted on the same
+// ports.
+type botReplica struct {
+	name  string
+	args  []string
+	admin string
+	proc  *process
+}
+
+// start runs the replica and waits until it is ready.
+func (r *botReplica) start(t *testing.T) {
 	t.Helper()
-	return startHarnessWith(t, "botauthz.yaml")
+	r.proc = startProcess(t, r.name, botauthzBin, r.args...)
+	waitFor(t, r.name+" ready", 20*time.Second, func() error { return expectStatus(r.admin+"/readyz", 200) })
 }
 
 // Envoy's two encodings of the headers in a CheckRequest: header_map, as
@@ -179,17 +204,41 @@ const (
 	headersMap = "headers"
 )
 
-// startHarnessWith runs the harness with botauthz on the given policy file
-// and Envoy as shipped (header_map).
-func startHarnessWith(t *testing.T, policyFile string) *harness {
-	t.Helper()
-	return startHarnessEncoding(t, policyFile, headerMap)
+// harnessOptions say what to run; the zero value is the shipped setup with
+// one replica.
+type harnessOptions struct {
+	// policy is botauthz's policy file (default botauthz.yaml).
+	policy string
+	// encoding is how Envoy sends the headers (default header_map).
+	encoding string
+	// replicas is the number of botauthz processes (default 1).
+	replicas int
+	// args are extra botauthz flags.
+	args []string
 }
 
-// startHarnessEncoding runs the harness with Envoy sending the headers in the
-// given encoding.
-func startHarnessEncoding(t *testing.T, policyFile, encoding string) *harness {
+func startHarness(t *testing.T) *harness {
 	t.Helper()
+	return startHarnessOpts(t, harnessOptions{})
+}
+
+// startHarnessWith runs the harness with botauthz on the given policy file.
+func startHarnessWith(t *testing.T, policyFile string) *harness {
+	t.Helper()
+	return startHarnessOpts(t, harnessOptions{policy: policyFile})
+}
+
+func startHarnessOpts(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	if o.policy == "" {
+		o.policy = "botauthz.yaml"
+	}
+	if o.encoding == "" {
+		o.encoding = headerMap
+	}
+	if o.replicas == 0 {
+		o.replicas = 1
+	}
 	envoyBin := envoyBinary(t)
 	h := &harness{redis: redistest.Start(t), collector: otlptest.Start(t)}
 	// botauthz exports its spans to the same collector as Envoy.
@@ -210,34 +259,43 @@ func startHarnessEncoding(t *testing.T, policyFile, encoding string) *harness {
 	go app.Serve(appLn)
 	t.Cleanup(func() { app.Close() })
 
-	grpcPort, adminPort, httpPort := freePort(t), freePort(t), freePort(t)
-	h.botAdmin = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
-	h.botauthz = startProcess(t, "botauthz", botauthzBin,
-		"-grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
-		"-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
-		"-http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"-config", policyFile,
-		"-redis", h.redis.URL(),
-		"-log-format", "text",
-	)
-	waitFor(t, "botauthz ready", 20*time.Second, func() error { return expectStatus(h.botAdmin+"/readyz", 200) })
-
-	listenPort, envoyAdminPort := freePort(t), freePort(t)
-	cfg, err := os.ReadFile("front-proxy.yaml")
-	if err != nil {
-		t.Fatal(err)
+	var grpcPorts, httpPorts []int
+	for i := range o.replicas {
+		grpcPort, adminPort, httpPort := freePort(t), freePort(t), freePort(t)
+		grpcPorts, httpPorts = append(grpcPorts, grpcPort), append(httpPorts, httpPort)
+		r := &botReplica{
+			name:  fmt.Sprintf("botauthz-%d", i+1),
+			admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
+			args: append([]string{
+				"-grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+				"-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
+				"-http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+				"-config", o.policy,
+				"-redis", h.redis.URL(),
+				"-log-format", "text",
+			}, o.args...),
+		}
+		r.start(t)
+		h.replicas = append(h.replicas, r)
 	}
-	conf := rewrite(t, string(cfg), map[string]string{
+	h.botauthz, h.botAdmin = h.replicas[0].proc, h.replicas[0].admin
+
+	listenPort, plainPort, envoyAdminPort := freePort(t), freePort(t), freePort(t)
+	certFile, keyFile, roots := selfSigned(t)
+	h.roots = roots
+	conf := envoyConfig(t, certFile, keyFile, map[string]string{
 		"port_value: 9901 }":                    fmt.Sprintf("port_value: %d }", envoyAdminPort),
-		"address: 0.0.0.0, port_value: 10000 }": fmt.Sprintf("address: 127.0.0.1, port_value: %d }", listenPort),
-		"port_value: 9001 }":                    fmt.Sprintf("port_value: %d }", grpcPort),
-		"port_value: 8080 }":                    fmt.Sprintf("port_value: %d }", httpPort),
+		"address: 0.0.0.0, port_value: 10443 }": fmt.Sprintf("address: 127.0.0.1, port_value: %d }", listenPort),
+		"address: 0.0.0.0, port_value: 10000 }": fmt.Sprintf("address: 127.0.0.1, port_value: %d }", plainPort),
+		"port_redirect: 10443":                  fmt.Sprintf("port_redirect: %d", listenPort),
+		"port_value: 9001 }":                    endpoints(grpcPorts),
+		"port_value: 8080 }":                    endpoints(httpPorts),
 		"port_value: 8000 }":                    fmt.Sprintf("port_value: %d }", appLn.Addr().(*net.TCPAddr).Port),
 		// Tests pose as many clients through x-forwarded-for.
 		"xff_num_trusted_hops: 0":        "xff_num_trusted_hops: 1",
 		"port_value: 4317 }":             "port_value: " + strings.TrimPrefix(h.collector.Endpoint(), "127.0.0.1:") + " }",
 		"random_sampling: { value: 10 }": "random_sampling: { value: 100 }",
-		"encode_raw_headers: true":       fmt.Sprintf("encode_raw_headers: %t", encoding == headerMap),
+		"encode_raw_headers: true":       fmt.Sprintf("encode_raw_headers: %t", o.encoding == headerMap),
 	})
 	confPath := filepath.Join(t.TempDir(), "envoy.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
@@ -245,30 +303,119 @@ func startHarnessEncoding(t *testing.T, policyFile, encoding string) *harness {
 	}
 	h.envoy = startProcess(t, "envoy", envoyBin, "-c", confPath, "--use-dynamic-base-id", "-l", "warning",
 		"--log-path", filepath.Join(t.TempDir(), "envoy.log"))
-	h.proxy = fmt.Sprintf("http://127.0.0.1:%d", listenPort)
+	h.proxy = fmt.Sprintf("https://127.0.0.1:%d", listenPort)
+	h.plain = fmt.Sprintf("http://127.0.0.1:%d", plainPort)
 	h.envoyAdmin = fmt.Sprintf("http://127.0.0.1:%d", envoyAdminPort)
 	waitFor(t, "envoy ready", 30*time.Second, func() error { return expectStatus(h.envoyAdmin+"/ready", 200) })
-	waitFor(t, "envoy sees botauthz healthy", 30*time.Second, func() error {
-		body, err := get(h.envoyAdmin + "/clusters")
-		if err != nil {
-			return err
-		}
-		for _, line := range strings.Split(body, "\n") {
-			if strings.HasPrefix(line, "botauthz_grpc::") && strings.Contains(line, "::health_flags::healthy") {
-				return nil
-			}
-		}
-		return errors.New("botauthz_grpc not healthy yet")
-	})
+	h.waitHealthy(t, o.replicas)
 
 	h.client = &http.Client{
 		Timeout: 10 * time.Second,
 		// Send exactly the profile's headers: no accept-encoding added by Go.
-		Transport: &http.Transport{DisableCompression: true},
+		// Connections are kept for reuse: a TLS handshake per request would
+		// cost the load tests more CPU than what they measure.
+		Transport: &http.Transport{DisableCompression: true, TLSClientConfig: &tls.Config{RootCAs: roots}, MaxIdleConnsPerHost: 256},
 		// Redirects are assertions here, not something to follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return h
+}
+
+// waitHealthy waits until Envoy's health checks see n botauthz replicas
+// healthy.
+func (h *harness) waitHealthy(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("envoy sees %d botauthz replicas healthy", n), 30*time.Second, func() error {
+		if got := h.healthyReplicas(); got != n {
+			return fmt.Errorf("%d healthy", got)
+		}
+		return nil
+	})
+}
+
+// healthyReplicas counts the botauthz gRPC endpoints Envoy routes to.
+func (h *harness) healthyReplicas() int {
+	body, err := get(h.envoyAdmin + "/clusters")
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "botauthz_grpc::") && strings.HasSuffix(line, "::health_flags::healthy") {
+			n++
+		}
+	}
+	return n
+}
+
+// endpoints is the port line of a cluster's one endpoint in front-proxy.yaml
+// turned into one endpoint per port.
+func endpoints(ports []int) string {
+	var b strings.Builder
+	for i, p := range ports {
+		if i > 0 {
+			b.WriteString("\n        - endpoint:\n            address:\n              socket_address: { address: 127.0.0.1, ")
+		}
+		fmt.Fprintf(&b, "port_value: %d }", p)
+	}
+	return b.String()
+}
+
+// envoyConfig is front-proxy.yaml with its certificate paths pointed at
+// certFile and keyFile and the given rewrites made.
+func envoyConfig(t *testing.T, certFile, keyFile string, repl map[string]string) string {
+	t.Helper()
+	cfg, err := os.ReadFile("front-proxy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repl["filename: envoy/tls/tls.crt"] = "filename: " + certFile
+	repl["filename: envoy/tls/tls.key"] = "filename: " + keyFile
+	return rewrite(t, string(cfg), repl)
+}
+
+// selfSigned writes a fresh self-signed certificate for localhost and
+// 127.0.0.1, as `make certs` does, and returns its files and a pool that
+// trusts it.
+func selfSigned(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
 }
 
 func rewrite(t *testing.T, s string, repl map[string]string) string {
@@ -307,12 +454,21 @@ func expectStatus(url string, code int) error {
 
 // client profiles: header sets of the kinds of clients the tests pose as.
 var (
-	chromeHTTP = map[string]string{
+	// chrome is Chrome 142 navigating to a page over https, as it sends it.
+	chrome = map[string]string{
 		"User-Agent":                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
-		"Accept":                    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
-		"Accept-Language":           "en-US,en;q=0.9",
-		"Accept-Encoding":           "gzip, deflate, br, zstd",
+		"Sec-Ch-Ua":                 `"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"`,
+		"Sec-Ch-Ua-Mobile":          "?0",
+		"Sec-Ch-Ua-Platform":        `"Linux"`,
 		"Upgrade-Insecure-Requests": "1",
+		"Accept":                    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
+		"Sec-Fetch-Site":            "none",
+		"Sec-Fetch-Mode":            "navigate",
+		"Sec-Fetch-User":            "?1",
+		"Sec-Fetch-Dest":            "document",
+		"Accept-Encoding":           "gzip, deflate, br, zstd",
+		"Accept-Language":           "en-US,en;q=0.9",
+		"Priority":                  "u=0, i",
 	}
 	curlNavigation = map[string]string{"User-Agent": "curl/8.5.0", "Accept": "text/html"}
 	curlAPI        = map[string]string{"User-Agent": "curl/8.5.0", "Accept": "application/json"}
@@ -367,7 +523,8 @@ func (h *harness) do(t *testing.T, method, path, ip string, headers map[string]s
 // net/http's client would not allow.
 func (h *harness) raw(t *testing.T, requestLine, ip string, headers ...string) response {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(h.proxy, "http://"), 5*time.Second)
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(dialer, "tcp", strings.TrimPrefix(h.proxy, "https://"), &tls.Config{RootCAs: h.roots})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,9 @@ type app struct {
 	adminLn     net.Listener
 	publicLn    net.Listener
 	draining    atomic.Bool
+	// ephemeralKey is true when clearances are signed with a key made up
+	// for this process, which no other replica accepts.
+	ephemeralKey bool
 }
 
 // newApp loads the policy, connects the store and binds every listener, so
@@ -159,10 +162,11 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	}
 
 	// Challenges and the clearance they grant.
-	keys, err := clearanceKeys(c, log)
+	keys, ephemeral, err := clearanceKeys(c, log)
 	if err != nil {
 		return nil, err
 	}
+	a.ephemeralKey = ephemeral
 	signer, err := clearance.NewSigner(clearance.Options{Keys: keys, TTL: p.Challenge.CookieTTL})
 	if err != nil {
 		return nil, fmt.Errorf("clearance: %w", err)
@@ -241,7 +245,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	}
 	publicMux := http.NewServeMux()
 	publicMux.Handle(challenge.Prefix, challengeHandler)
-	a.public = &http.Server{Handler: publicMux, ReadHeaderTimeout: 5 * time.Second}
+	a.public = newHTTPServer(publicMux, c)
 
 	if c.checkConfig != "" {
 		// -check-config: everything start-up does but bind ports, which the
@@ -275,8 +279,27 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	adminMux.Handle("/v1/", admin.NewHandler(admin.Options{
 		Rollout: a.rollout, Policy: a.authz.Policy, Tokens: tokens, AllowAnonymousWrites: anonymous, Logger: log,
 	}))
-	a.admin = &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
+	a.admin = newHTTPServer(adminMux, c)
 	return a, nil
+}
+
+// maxHeaderBytes bounds a request's header block on the HTTP ports: above
+// Envoy's own default limit (60 KiB), which is what reaches them.
+const maxHeaderBytes = 96 << 10
+
+// newHTTPServer is an HTTP server whose every connection ends within the
+// configured timeouts: a client that sends its request slowly, reads the
+// answer slowly or keeps an idle connection cannot hold the port. Request
+// bodies are bounded by each handler (a challenge answer, an admin change).
+func newHTTPServer(h http.Handler, c *config) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(5*time.Second, c.httpReadTimeout),
+		ReadTimeout:       c.httpReadTimeout,
+		WriteTimeout:      c.httpWriteTimeout,
+		IdleTimeout:       c.httpIdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 }
 
 func (a *app) closeListeners() {
@@ -434,6 +457,14 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 		ro = component{Status: "degraded", Detail: ro.Detail + "; override file refused: " + v.FileError}
 	}
 	body.Components["rollout"] = ro
+
+	cl := component{Status: "ok"}
+	if a.ephemeralKey {
+		// Still ready: one replica on a laptop works. Behind a load
+		// balancer it challenges people in a loop, which must be visible.
+		cl = component{Status: "degraded", Detail: ephemeralKeyWarning}
+	}
+	body.Components["clearance"] = cl
 
 	code := http.StatusOK
 	if a.draining.Load() {

@@ -16,35 +16,42 @@ import (
 
 // clearanceKeys gathers the keys that sign clearance cookies and challenge
 // tokens from -clearance-keys and -clearance-keys-file. With none, one is
-// made up for this process: fine for one replica on a laptop, but every
-// restart logs everyone out and replicas reject each other's cookies, so it
-// says so.
-func clearanceKeys(c *config, log *slog.Logger) ([]clearance.Key, error) {
-	var keys []clearance.Key
+// made up for this process (ephemeral is true): fine for one replica on a
+// laptop, but every restart logs everyone out and replicas reject each
+// other's cookies and challenge answers, so visitors behind a load balancer
+// are challenged in a loop. It says so loudly, and /readyz says so too.
+func clearanceKeys(c *config, log *slog.Logger) (keys []clearance.Key, ephemeral bool, _ error) {
 	if c.clearanceKeys != "" {
 		k, err := clearance.ParseKeys(c.clearanceKeys)
 		if err != nil {
-			return nil, fmt.Errorf("-clearance-keys: %w", err)
+			return nil, false, fmt.Errorf("-clearance-keys: %w", err)
 		}
 		keys = append(keys, k...)
 	}
 	if c.clearanceKeysFile != "" {
 		k, err := clearance.LoadKeys(c.clearanceKeysFile)
 		if err != nil {
-			return nil, fmt.Errorf("-clearance-keys-file: %w", err)
+			return nil, false, fmt.Errorf("-clearance-keys-file: %w", err)
 		}
 		keys = append(keys, k...)
 	}
 	if len(keys) > 0 {
-		return keys, nil
+		return keys, false, nil
 	}
 	k, err := clearance.GenerateKey("ephemeral")
 	if err != nil {
-		return nil, fmt.Errorf("generate a clearance key: %w", err)
+		return nil, false, fmt.Errorf("generate a clearance key: %w", err)
 	}
-	log.Warn("no clearance key configured: using one made up for this process; clearances end with it and other replicas reject them. Set BOTAUTHZ_CLEARANCE_KEYS")
-	return []clearance.Key{k}, nil
+	log.Warn(ephemeralKeyWarning)
+	return []clearance.Key{k}, true, nil
 }
+
+// ephemeralKeyWarning is what a replica without configured clearance keys
+// says at start and in /readyz.
+const ephemeralKeyWarning = "NO CLEARANCE KEY CONFIGURED: signing with a key made up for this process. " +
+	"Other replicas reject its clearance cookies and challenge answers (visitors behind a load balancer are " +
+	"challenged in a loop) and a restart ends every clearance. Set BOTAUTHZ_CLEARANCE_KEYS, the same on every " +
+	"replica (README: Challenges and clearance)"
 
 // captchaVerifiers builds a verifier for every provider the policy
 // configures, reading each secret from the environment variable the policy

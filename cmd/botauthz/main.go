@@ -35,6 +35,11 @@ func main() {
 	redis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	go func() {
+		// Once draining, a second signal (Ctrl-C again) stops at once.
+		<-ctx.Done()
+		stop()
+	}()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -53,6 +58,9 @@ type config struct {
 	logLevel          slog.Level
 	logFormat         string
 	drainDelay        time.Duration
+	httpReadTimeout   time.Duration
+	httpWriteTimeout  time.Duration
+	httpIdleTimeout   time.Duration
 	shutdownTimeout   time.Duration
 	adminTokens       string
 	adminTokensFile   string
@@ -62,6 +70,12 @@ type config struct {
 	allowSample       float64
 	fullClientIP      bool
 }
+
+// defaultDrainDelay keeps a stopping replica answering while Envoy's health
+// checks (envoy/front-proxy.yaml: 1 s interval, 2 misses) and Kubernetes'
+// endpoint updates move traffic to the other replicas; what still arrives
+// afterwards is refused at connect time and retried elsewhere by Envoy.
+const defaultDrainDelay = 5 * time.Second
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
@@ -78,7 +92,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.memoryMaxKeys, "memory-max-keys", 1<<20, "counters the in-memory store keeps at most")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
-	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, how long to keep serving while reporting NOT_SERVING, so load balancers move away first")
+	fs.DurationVar(&c.drainDelay, "drain-delay", defaultDrainDelay, "on SIGTERM, how long to keep serving while reporting NOT_SERVING, so load balancers move away first (a second signal stops at once)")
+	fs.DurationVar(&c.httpReadTimeout, "http-read-timeout", 10*time.Second, "longest a client of the challenge or admin port may take to send a request, body included")
+	fs.DurationVar(&c.httpWriteTimeout, "http-write-timeout", 10*time.Second, "longest a client of the challenge or admin port may take to read an answer")
+	fs.DurationVar(&c.httpIdleTimeout, "http-idle-timeout", 60*time.Second, "how long an idle keep-alive connection to the challenge or admin port stays open")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight Checks may take to finish")
 	fs.StringVar(&c.adminTokens, "admin-tokens", "", "admin API bearer tokens, name:rw|ro:secret,… (prefer the environment: BOTAUTHZ_ADMIN_TOKENS)")
 	fs.StringVar(&c.adminTokensFile, "admin-tokens-file", "", "YAML file of admin API bearer tokens")
@@ -107,6 +124,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if err := validMaxCheckBytes(c.maxCheckBytes); err != nil {
 		return nil, err
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-http-read-timeout", c.httpReadTimeout}, {"-http-write-timeout", c.httpWriteTimeout}, {"-http-idle-timeout", c.httpIdleTimeout}} {
+		if d.v <= 0 {
+			return nil, fmt.Errorf("%s: %s must be positive", d.name, d.v)
+		}
 	}
 	if c.memoryMaxKeys < 1 {
 		return nil, fmt.Errorf("-memory-max-keys: %d must be positive", c.memoryMaxKeys)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/ratelimit"
 )
 
@@ -120,7 +122,8 @@ func TestStartsAndDecidesWithRedisDown(t *testing.T) {
 // returned.
 func startApp(t *testing.T, args ...string) (a *app, stop func() error) {
 	t.Helper()
-	c, err := parseFlags(append([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, args...), io.Discard)
+	c, err := parseFlags(append([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
+		"-drain-delay", "0"}, args...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,4 +250,25 @@ func httpStatus(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestReadyzSaysWhenTheClearanceKeyIsMadeUp: replicas that each make up a
+// key reject each other's clearances, which challenges people in a loop
+// behind a load balancer; /readyz must say so, and stay ready.
+func TestReadyzSaysWhenTheClearanceKeyIsMadeUp(t *testing.T) {
+	t.Setenv("BOTAUTHZ_CLEARANCE_KEYS", "")
+	a, _ := startApp(t)
+	code, status, detail := readyComponent(t, a, "clearance")
+	if code != http.StatusOK || status != "degraded" || !strings.Contains(detail, "BOTAUTHZ_CLEARANCE_KEYS") {
+		t.Errorf("/readyz = %d, clearance %q %q; want ready, degraded, naming BOTAUTHZ_CLEARANCE_KEYS", code, status, detail)
+	}
+
+	key, err := clearance.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := startApp(t, "-clearance-keys", key.ID+":"+base64.StdEncoding.EncodeToString(key.Secret))
+	if code, status, _ := readyComponent(t, b, "clearance"); code != http.StatusOK || status != "ok" {
+		t.Errorf("with a key: /readyz = %d, clearance %q; want ok", code, status)
+	}
 }

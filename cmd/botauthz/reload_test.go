@@ -154,6 +154,12 @@ func poll(t *testing.T, what string, cond func() bool) {
 // readyPolicy returns /readyz's status code and its policy component.
 func readyPolicy(t *testing.T, a *app) (code int, status, detail string) {
 	t.Helper()
+	return readyComponent(t, a, "policy")
+}
+
+// readyComponent returns /readyz's status code and one of its components.
+func readyComponent(t *testing.T, a *app, name string) (code int, status, detail string) {
+	t.Helper()
 	resp, err := http.Get("http://" + a.adminLn.Addr().String() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -165,5 +171,5 @@ func readyPolicy(t *testing.T, a *app) (code int, status, detail string) {
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, body.Components["policy"].Status, body.Components["policy"].Detail
+	return resp.StatusCode, body.Components[name].Status, body.Components[name].Detail
 }
