@@ -184,8 +184,12 @@ func TestRollingRestartNeverFailsOpen(t *testing.T) {
 	l, stop := startLoad(t, h, 200)
 	l.waitSent(t, "steady", 400) // two seconds of traffic before anything happens
 	for _, r := range h.replicas {
-		l.setPhase("restarting " + r.name)
+		phase := "restarting " + r.name
+		l.setPhase(phase)
 		h.restart(t, r)
+		// Keep the load on a while after the restart: a replica that came
+		// back too early would fail Checks now.
+		l.waitSent(t, phase, 1000)
 	}
 	stop()
 
