@@ -63,13 +63,19 @@ func TestChallengeInABrowser(t *testing.T) {
 	}
 	t.Setenv("BOTAUTHZ_CLEARANCE_KEYS", key.ID+":"+strings.Trim(string(keys), `"`))
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
+	// Chromium is a real browser here: only its headless mode's user agent
+	// says otherwise (HeadlessChrome, which is declared automation), so it is
+	// overridden with Chrome's own. A base of 80 puts it under the login
+	// route's challenge threshold; the clearance then lifts it.
 	if err := os.WriteFile(policyFile, []byte(`
+score:
+  base: 80
 routes:
   default:
     mode: shadow
   login:
     mode: enforce
-    challenge_below: 90    # headless Chromium scores about 40: challenge it
+    challenge_below: 90    # Chromium scores 80 here: challenge it
     challenge: {provider: pow, difficulty: 3}
     limits: []
 `), 0o600); err != nil {
@@ -79,7 +85,8 @@ routes:
 
 	// The listener's certificate is the harness's own, self-signed.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("headless", "new"), chromedp.Flag("ignore-certificate-errors", true))
+		chromedp.Flag("headless", "new"), chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserAgent(chromiumUserAgent(t, chromium)))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -222,4 +229,28 @@ func metricValue(exposition, series string) int {
 		}
 	}
 	return 0
+}
+
+// chromiumUserAgent is the user agent the Chromium at path sends when it is
+// not headless: Chrome's reduced user agent with its major version.
+func chromiumUserAgent(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", path, err)
+	}
+	// "Chromium 142.0.7444.175 built on Debian …"
+	var major string
+	for _, f := range strings.Fields(string(out)) {
+		if m, _, ok := strings.Cut(f, "."); ok {
+			if _, err := strconv.Atoi(m); err == nil {
+				major = m
+				break
+			}
+		}
+	}
+	if major == "" {
+		t.Fatalf("no version in %q", out)
+	}
+	return "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/" + major + ".0.0.0 Safari/537.36"
 }

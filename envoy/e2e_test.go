@@ -145,17 +145,17 @@ func testDecisionPath(t *testing.T, encoding string) {
 		if got := r.upstream.Values("X-Bot-Degraded"); len(got) != 0 {
 			t.Errorf("upstream got forged x-bot-degraded %q", got)
 		}
-		if got := r.upstream.Get("X-Bot-Reasons"); !strings.Contains(got, "ua.library") {
+		if got := r.upstream.Get("X-Bot-Reasons"); !strings.HasPrefix(got, "ua.library") {
 			t.Errorf("upstream x-bot-reasons = %q, want botauthz's reasons", got)
 		}
 		// Shadow shows what enforce would do.
-		if got := r.upstream.Get("X-Bot-Action"); got != "challenge" {
-			t.Errorf("upstream x-bot-action = %q, want challenge", got)
+		if got := r.upstream.Get("X-Bot-Action"); got != "deny" {
+			t.Errorf("upstream x-bot-action = %q, want deny (curl declares automation)", got)
 		}
 	})
 
-	t.Run("curl navigating to login is redirected to the challenge", func(t *testing.T) {
-		r := h.do(t, "GET", "/login?next=/account", "203.0.113.12", curlNavigation)
+	t.Run("a script posing as Chrome navigating to login is redirected to the challenge", func(t *testing.T) {
+		r := h.do(t, "GET", "/login?next=/account", "203.0.113.12", fakerNavigation)
 		if r.status != 302 {
 			t.Fatalf("status %d body %q, want 302", r.status, r.body)
 		}
@@ -170,14 +170,14 @@ func testDecisionPath(t *testing.T, encoding string) {
 			t.Errorf("cache-control = %q", r.header.Get("Cache-Control"))
 		}
 		// The challenge page itself is routed past ext_authz.
-		page := h.do(t, "GET", loc.String(), "203.0.113.12", curlNavigation)
+		page := h.do(t, "GET", loc.String(), "203.0.113.12", fakerNavigation)
 		if page.status != 200 || !strings.Contains(page.body, "Checking your browser") {
 			t.Errorf("challenge page: status %d body %q", page.status, page.body)
 		}
 	})
 
-	t.Run("curl calling the login API gets a 403 naming the challenge", func(t *testing.T) {
-		r := h.do(t, "POST", "/login", "203.0.113.13", curlAPI)
+	t.Run("a script posing as Chrome calling the login API gets a 403 naming the challenge", func(t *testing.T) {
+		r := h.do(t, "POST", "/login", "203.0.113.13", fakerAPI)
 		if r.status != 403 {
 			t.Fatalf("status %d body %q, want 403", r.status, r.body)
 		}
@@ -261,8 +261,8 @@ func testDecisionPath(t *testing.T, encoding string) {
 				t.Errorf("upstream headers %v, want a score marked degraded", r.upstream)
 			}
 			// Decisions still work without velocity.
-			if r := h.do(t, "GET", "/login", ip, curlNavigation); r.status != 302 {
-				t.Errorf("curl on login while degraded: status %d, want 302", r.status)
+			if r := h.do(t, "GET", "/login", ip, fakerNavigation); r.status != 302 {
+				t.Errorf("a faker on login while degraded: status %d, want 302", r.status)
 			}
 		}
 		errorsBefore := h.envoyStat(t, "http.ingress_http.ext_authz.botauthz.error")
@@ -370,7 +370,7 @@ func testDecisionPath(t *testing.T, encoding string) {
 			}
 		}
 		if !found {
-			t.Errorf("no decision line for curl's challenge on login:\n%s", h.botauthz.out.String())
+			t.Errorf("no decision line for the faker's challenge on login:\n%s", h.botauthz.out.String())
 		}
 	})
 

@@ -472,6 +472,22 @@ var (
 	}
 	curlNavigation = map[string]string{"User-Agent": "curl/8.5.0", "Accept": "text/html"}
 	curlAPI        = map[string]string{"User-Agent": "curl/8.5.0", "Accept": "application/json"}
+	// fakerNavigation is a script posing as Chrome with a browser's accept
+	// headers but no client hints or fetch metadata over https: it
+	// contradicts itself, so it is likely automated and challenged (curl,
+	// which declares itself, is denied).
+	fakerNavigation = map[string]string{
+		"User-Agent":      chrome["User-Agent"],
+		"Accept":          "text/html,application/xhtml+xml,*/*;q=0.8",
+		"Accept-Language": "en-US,en;q=0.9",
+		"Accept-Encoding": "gzip, deflate, br",
+	}
+	fakerAPI = map[string]string{
+		"User-Agent":      chrome["User-Agent"],
+		"Accept":          "application/json",
+		"Accept-Language": "en-US,en;q=0.9",
+		"Accept-Encoding": "gzip, deflate, br",
+	}
 )
 
 type response struct {

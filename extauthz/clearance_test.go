@@ -48,10 +48,10 @@ func clearanceServer(t *testing.T, signer *clearance.Signer) *Server {
 	return s
 }
 
-// curlWithCookie is curl navigating to login with a clearance cookie.
-func curlWithCookie(value string) map[string]string {
+// fakerWithCookie is a faker navigating to login with a clearance cookie.
+func fakerWithCookie(value string) map[string]string {
 	h := map[string]string{"cookie": "theme=dark; " + policy.Default().Challenge.CookieName + "=" + value}
-	for k, v := range curlNav {
+	for k, v := range fakerNav {
 		h[k] = v
 	}
 	return h
@@ -61,8 +61,8 @@ func TestClearanceCookie(t *testing.T) {
 	current, previous := newKey(t, "2026-11"), newKey(t, "2026-10")
 	issuer := signerWith(t, current, previous)
 	bind := func(ip, ua string) clearance.Binding { return clearance.BindingFor(netip.MustParseAddr(ip), ua) }
-	good := issuer.Issue(bind("203.0.113.7", "curl/8.5.0"), "pow", "login", testNow.Add(-time.Minute))
-	byPrevious := signerWith(t, previous).Issue(bind("203.0.113.7", "curl/8.5.0"), "pow", "login", testNow.Add(-time.Minute))
+	good := issuer.Issue(bind("203.0.113.7", uaFirefox), "pow", "login", testNow.Add(-time.Minute))
+	byPrevious := signerWith(t, previous).Issue(bind("203.0.113.7", uaFirefox), "pow", "login", testNow.Add(-time.Minute))
 
 	cases := []struct {
 		name   string
@@ -73,19 +73,19 @@ func TestClearanceCookie(t *testing.T) {
 		pass   bool
 		status clearance.Status
 	}{
-		{"a valid clearance lets the challenged client through", issuer, good, "203.0.113.7", "curl/8.5.0", true, clearance.Valid},
-		{"another host of the same /24 keeps it", issuer, good, "203.0.113.99", "curl/8.5.0", true, clearance.Valid},
-		{"another network is challenged again", issuer, good, "198.51.100.7", "curl/8.5.0", false, clearance.WrongNetwork},
-		{"another user agent is challenged again", issuer, good, "203.0.113.7", "curl/8.6.0", false, clearance.WrongAgent},
-		{"a tampered cookie is challenged again", issuer, tamper(good), "203.0.113.7", "curl/8.5.0", false, clearance.BadSignature},
-		{"garbage is challenged again", issuer, "v1.x.y.z", "203.0.113.7", "curl/8.5.0", false, clearance.Malformed},
-		{"a cookie of the previous key still passes", signerWith(t, current, previous), byPrevious, "203.0.113.7", "curl/8.5.0", true, clearance.Valid},
-		{"after the previous key is removed it no longer does", signerWith(t, current), byPrevious, "203.0.113.7", "curl/8.5.0", false, clearance.UnknownKey},
+		{"a valid clearance lets the challenged client through", issuer, good, "203.0.113.7", uaFirefox, true, clearance.Valid},
+		{"another host of the same /24 keeps it", issuer, good, "203.0.113.99", uaFirefox, true, clearance.Valid},
+		{"another network is challenged again", issuer, good, "198.51.100.7", uaFirefox, false, clearance.WrongNetwork},
+		{"another user agent is challenged again", issuer, good, "203.0.113.7", uaFirefox + " Other", false, clearance.WrongAgent},
+		{"a tampered cookie is challenged again", issuer, tamper(good), "203.0.113.7", uaFirefox, false, clearance.BadSignature},
+		{"garbage is challenged again", issuer, "v1.x.y.z", "203.0.113.7", uaFirefox, false, clearance.Malformed},
+		{"a cookie of the previous key still passes", signerWith(t, current, previous), byPrevious, "203.0.113.7", uaFirefox, true, clearance.Valid},
+		{"after the previous key is removed it no longer does", signerWith(t, current), byPrevious, "203.0.113.7", uaFirefox, false, clearance.UnknownKey},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := clearanceServer(t, c.signer)
-			hdr := curlWithCookie(c.value)
+			hdr := fakerWithCookie(c.value)
 			hdr["user-agent"] = c.ua
 			resp := mustCheck(t, s, request("GET", "/login", "login", c.ip, hdr))
 			if passed := resp.GetStatus().GetCode() == int32(codes.OK); passed != c.pass {
@@ -106,9 +106,21 @@ func TestClearanceCookie(t *testing.T) {
 		})
 	}
 
+	t.Run("a declared library's clearance counts for nothing", func(t *testing.T) {
+		// A script can solve the proof of work; its declaration stands.
+		v := issuer.Issue(bind("203.0.113.7", "curl/8.5.0"), "pow", "login", testNow.Add(-time.Minute))
+		hdr := fakerWithCookie(v)
+		hdr["user-agent"] = "curl/8.5.0"
+		delete(hdr, "sec-ch-ua")
+		resp := mustCheck(t, clearanceServer(t, issuer), request("GET", "/login", "login", "203.0.113.7", hdr))
+		if resp.GetStatus().GetCode() == int32(codes.OK) || resp.GetDynamicMetadata().GetFields()["bot_clearance"].GetStringValue() != "valid" {
+			t.Errorf("curl with a valid clearance: %v; want it stopped all the same", resp)
+		}
+	})
+
 	t.Run("an expired clearance is challenged again", func(t *testing.T) {
-		old := issuer.Issue(bind("203.0.113.7", "curl/8.5.0"), "pow", "login", testNow.Add(-2*time.Hour))
-		resp := mustCheck(t, clearanceServer(t, issuer), request("GET", "/login", "login", "203.0.113.7", curlWithCookie(old)))
+		old := issuer.Issue(bind("203.0.113.7", uaFirefox), "pow", "login", testNow.Add(-2*time.Hour))
+		resp := mustCheck(t, clearanceServer(t, issuer), request("GET", "/login", "login", "203.0.113.7", fakerWithCookie(old)))
 		if resp.GetStatus().GetCode() == int32(codes.OK) {
 			t.Errorf("expired clearance passed: %v", resp)
 		}

@@ -43,7 +43,7 @@ func TestKillBypassSkipsScoringAndStore(t *testing.T) {
 
 func TestKillShadowStillScoresButEnforcesNothing(t *testing.T) {
 	s := newRolloutServer(t, nil, &rollout.View{Live: rollout.State{Kill: rollout.KillShadow}})
-	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/login", "login", "203.0.113.7", curlNav)))
+	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/login", "login", "203.0.113.7", fakerNav)))
 	if h[HeaderMode] != "shadow" || h[HeaderAction] != "challenge" {
 		t.Errorf("curl on an enforce route under kill shadow: %v, want allowed with action challenge in shadow", h)
 	}
@@ -51,7 +51,7 @@ func TestKillShadowStillScoresButEnforcesNothing(t *testing.T) {
 
 func TestLiveOverrideEnforcesAShadowRoute(t *testing.T) {
 	s := newRolloutServer(t, nil, &rollout.View{Live: rollout.State{Routes: map[string]rollout.Setting{"default": {Mode: policy.ModeEnforce}}}})
-	resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.7", curlNav))
+	resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.7", fakerNav))
 	if resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
 		t.Errorf("curl on default with a live enforce override: %v, want a challenge", resp)
 	}
@@ -66,7 +66,7 @@ func TestCanaryEnforcesAStableShare(t *testing.T) {
 	const clients = 400
 	for i := range clients {
 		ip := "198.51." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250)
-		resp := mustCheck(t, s, request("GET", "/", "", ip, curlNav))
+		resp := mustCheck(t, s, request("GET", "/", "", ip, fakerNav))
 		in := resp.GetStatus().GetCode() != int32(codes.OK)
 		if in != canary.Enforced(ip, percent) {
 			t.Fatalf("client %s: enforced=%v, but the canary hash says %v", ip, in, !in)
@@ -94,7 +94,7 @@ func TestCanaryFollowsTheSessionAcrossAddresses(t *testing.T) {
 		want := canary.Enforced(session, 50)
 		for _, ip := range []string{"203.0.113.1", "198.51.100.2", "2001:db8::1"} {
 			hdr := map[string]string{"cookie": "sid=" + session}
-			for k, v := range curlNav {
+			for k, v := range fakerNav {
 				hdr[k] = v
 			}
 			resp := mustCheck(t, s, request("GET", "/", "", ip, hdr))

@@ -46,7 +46,16 @@ var (
 	}
 	curlNav = map[string]string{"user-agent": "curl/8.5.0", "accept": "text/html"}
 	curlAPI = map[string]string{"user-agent": "curl/8.5.0", "accept": "*/*"}
+	// fakerNav and fakerAPI are a script posing as Firefox with a Chromium's
+	// client hints: a contradiction, so likely automated and challenged
+	// (where curl, which declares itself, is denied).
+	fakerNav = map[string]string{"user-agent": uaFirefox, "accept": "text/html", "accept-language": "en-US",
+		"accept-encoding": "gzip", "sec-ch-ua": `"Chromium";v="142"`}
+	fakerAPI = map[string]string{"user-agent": uaFirefox, "accept": "*/*", "accept-language": "en-US",
+		"accept-encoding": "gzip", "sec-ch-ua": `"Chromium";v="142"`}
 )
+
+const uaFirefox = "Mozilla/5.0 (X11; Linux x86_64; rv:145.0) Gecko/20100101 Firefox/145.0"
 
 func newTestServer(t testing.TB, store ratelimit.Store) *Server {
 	t.Helper()
@@ -172,18 +181,23 @@ func TestForgedBotHeadersAreRemoved(t *testing.T) {
 
 func TestShadowRecordsWouldBeAction(t *testing.T) {
 	s := newTestServer(t, nil)
-	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.7", curlAPI)))
+	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.7", fakerAPI)))
 	if h[HeaderAction] != "challenge" || h[HeaderMode] != "shadow" {
-		t.Errorf("curl in shadow: action %q mode %q, want challenge in shadow", h[HeaderAction], h[HeaderMode])
+		t.Errorf("a faker in shadow: action %q mode %q, want challenge in shadow", h[HeaderAction], h[HeaderMode])
 	}
-	if !strings.Contains(h[HeaderReasons], "ua.library") {
-		t.Errorf("%s = %q, want ua.library among them", HeaderReasons, h[HeaderReasons])
+	if !strings.HasPrefix(h[HeaderReasons], "hints.mismatch") {
+		t.Errorf("%s = %q, want the contradiction first", HeaderReasons, h[HeaderReasons])
+	}
+	// curl declares itself: shadow records the deny enforce would give.
+	h = upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.8", curlAPI)))
+	if h[HeaderAction] != "deny" || h[HeaderScore] != "1" || !strings.HasPrefix(h[HeaderReasons], "ua.library") {
+		t.Errorf("curl in shadow: action %q score %q reasons %q, want deny at 1 for ua.library", h[HeaderAction], h[HeaderScore], h[HeaderReasons])
 	}
 }
 
 func TestChallengeRedirectsNavigations(t *testing.T) {
 	s := newTestServer(t, nil)
-	resp := mustCheck(t, s, request("GET", "/login?next=%2Fcart", "login", "203.0.113.7", curlNav))
+	resp := mustCheck(t, s, request("GET", "/login?next=%2Fcart", "login", "203.0.113.7", fakerNav))
 	if resp.GetStatus().GetCode() == int32(codes.OK) || resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
 		t.Fatalf("response %v, want a 302", resp)
 	}
@@ -197,9 +211,9 @@ func TestChallengeAnswersAPICallsWithJSON(t *testing.T) {
 	s := newTestServer(t, nil)
 	for _, c := range []struct{ name, method, ip string }{{"GET without HTML", "GET", "203.0.113.8"}, {"POST", "POST", "203.0.113.18"}} {
 		t.Run(c.name, func(t *testing.T) {
-			hdr := curlAPI
+			hdr := fakerAPI
 			if c.method == "POST" {
-				hdr = curlNav // even accepting HTML, a POST cannot be redirected to a page
+				hdr = fakerNav // even accepting HTML, a POST cannot be redirected to a page
 			}
 			resp := mustCheck(t, s, request(c.method, "/login", "login", c.ip, hdr))
 			if resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Forbidden {
@@ -332,7 +346,7 @@ func (c *countingStore) Hit(ctx context.Context, now time.Time, counters []ratel
 func TestOffModeSkipsScoringAndStore(t *testing.T) {
 	cs := &countingStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
 	s := newTestServer(t, cs)
-	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "quiet", "203.0.113.7", curlAPI)))
+	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "quiet", "203.0.113.7", fakerAPI)))
 	if h[HeaderScore] != "0" || h[HeaderMode] != "off" || h[HeaderCategory] != "not_scored" {
 		t.Errorf("off mode headers = %v", h)
 	}
@@ -349,7 +363,7 @@ func TestDegradedStoreStillDecides(t *testing.T) {
 		t.Errorf("headers = %v, want a score marked degraded", h)
 	}
 	// The header decisions still apply without velocity.
-	resp := mustCheck(t, s, request("GET", "/login", "login", "203.0.113.7", curlNav))
+	resp := mustCheck(t, s, request("GET", "/login", "login", "203.0.113.7", fakerNav))
 	if resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
 		t.Errorf("curl on login while degraded: %v, want 302", resp)
 	}
@@ -452,7 +466,7 @@ func TestSetPolicyAppliesToNextCheck(t *testing.T) {
 	if err := s.SetPolicy(p); err != nil {
 		t.Fatal(err)
 	}
-	if resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.7", curlNav)); resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
+	if resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.7", fakerNav)); resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
 		t.Errorf("after switching default to enforce: %v, want a challenge", resp)
 	}
 }

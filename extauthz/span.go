@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/scoring"
 )
 
 // tracerName is the instrumentation scope of botauthz's own spans.
@@ -36,5 +37,9 @@ func annotateSpan(ctx context.Context, d *Decision) {
 	)
 	if d.Rule != policy.NoRule {
 		span.SetAttributes(attribute.String("bot.rule", d.Rule.String()))
+	}
+	if c := d.Result.Certainty; c != scoring.NoCertainty {
+		// The certainty rule that decided; its signals lead bot.reasons.
+		span.SetAttributes(attribute.String("bot.certainty", c.String()))
 	}
 }

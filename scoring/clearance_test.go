@@ -7,23 +7,28 @@ func TestClearance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	curl := hdr("user-agent", "curl/8.5.0", "accept", "*/*")
+	// A Chrome user agent over https without hints or fetch metadata: a
+	// contradiction, which a passed challenge can lift (a real browser behind
+	// a proxy that strips headers must be able to pass once and browse).
+	stripped := hdr("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+		"accept", "text/html", "accept-language", "en", "accept-encoding", "gzip")
 	cases := []struct {
 		name      string
 		clearance ClearanceState
 		want      int
+		certainty Certainty
 		reason    Reason
 	}{
-		{"no clearance leaves the score alone", NoClearance, 14, Reason{}},
-		{"a valid clearance lifts the score by its weight", ValidClearance, 84, Reason{Code: ClearanceValid, Weight: -70}},
-		{"an invalid clearance grants nothing and costs a little", InvalidClearance, 9, Reason{Code: ClearanceInvalid, Weight: 5}},
+		{"no clearance: the contradiction caps the score", NoClearance, 29, Contradiction, Reason{}},
+		{"a valid clearance lifts the cap and adds its weight", ValidClearance, 99, NoCertainty, Reason{Code: ClearanceValid, Weight: -70}},
+		{"an invalid clearance grants nothing and costs a little", InvalidClearance, 29, Contradiction, Reason{Code: ClearanceInvalid, Weight: 5}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var r Result
-			m.Score(&Request{Method: "GET", Scheme: "http", Headers: curl, Clearance: c.clearance}, &r)
-			if r.Score != c.want {
-				t.Errorf("score %d, want %d (reasons %v)", r.Score, c.want, r.Reasons())
+			m.Score(&Request{Method: "GET", Scheme: "https", Headers: stripped, Clearance: c.clearance}, &r)
+			if r.Score != c.want || r.Certainty != c.certainty {
+				t.Errorf("score %d (%v), want %d (%v); reasons %v", r.Score, r.Certainty, c.want, c.certainty, r.Reasons())
 			}
 			found := c.reason == Reason{}
 			for _, got := range r.Reasons() {
@@ -39,10 +44,17 @@ func TestClearance(t *testing.T) {
 			}
 		})
 	}
-	var r Result
-	m.Score(&Request{Scheme: "http", Headers: hdr("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/142.0.0.0 Safari/537.36",
-		"accept", "text/html", "accept-language", "en", "accept-encoding", "gzip"), Clearance: ValidClearance}, &r)
-	if r.Score != 99 {
-		t.Errorf("headless browser with a clearance scores %d, want the clamp at 99", r.Score)
+	// Declared automation is not lifted: a script can solve the proof of
+	// work too, and its declaration stands.
+	for _, ua := range []string{
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/142.0.0.0 Safari/537.36",
+		"curl/8.5.0",
+	} {
+		var r Result
+		m.Score(&Request{Scheme: "http", Headers: hdr("user-agent", ua,
+			"accept", "text/html", "accept-language", "en", "accept-encoding", "gzip"), Clearance: ValidClearance}, &r)
+		if r.Score != 1 || r.Certainty != Declared {
+			t.Errorf("%s with a valid clearance scores %d (%v), want 1 (declared automation)", ua, r.Score, r.Certainty)
+		}
 	}
 }

@@ -59,6 +59,10 @@ const (
 	// forged, expired, bound to another client or signed by a retired key.
 	// It grants nothing; its small weight makes it visible among the reasons.
 	ClearanceInvalid
+	// BrowserHeadersMissing ("browser.headers_missing"): a browser user agent
+	// (Chromium, Firefox, WebKit) with neither accept nor accept-language,
+	// which every browser sends with every request.
+	BrowserHeadersMissing
 
 	numCodes // sentinel: one past the last code
 )
@@ -83,6 +87,7 @@ var codeNames = [numCodes]string{
 	VelocityRouteIP:       "velocity.route_ip",
 	ClearanceValid:        "clearance.valid",
 	ClearanceInvalid:      "clearance.invalid",
+	BrowserHeadersMissing: "browser.headers_missing",
 }
 
 // valid reports whether c is one of the defined codes.

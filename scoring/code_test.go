@@ -34,6 +34,7 @@ func TestCodeNamesAreTheContract(t *testing.T) {
 		"hints.missing", "hints.mismatch", "hints.headless",
 		"fetch.missing", "fetch.inconsistent",
 		"velocity.ip", "velocity.subnet", "velocity.session", "velocity.route_ip", "clearance.valid", "clearance.invalid",
+		"browser.headers_missing",
 	}
 	var got []string
 	for _, c := range Codes() {
@@ -56,7 +57,7 @@ func TestInvalidCodeStringNamesTheNumber(t *testing.T) {
 	if got := Code(0).String(); got != "code(0)" {
 		t.Errorf("Code(0).String() = %q", got)
 	}
-	if got := numCodes.String(); got != "code(19)" {
+	if got := numCodes.String(); got != "code(20)" {
 		t.Errorf("numCodes.String() = %q", got)
 	}
 }

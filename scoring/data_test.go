@@ -24,7 +24,7 @@ func TestDefaultWeightsAreTheDocumentedDefaults(t *testing.T) {
 		HintsMissing: 35, HintsMismatch: 30, HintsHeadless: 60,
 		FetchMissing: 25, FetchInconsistent: 20,
 		VelocityIP: 30, VelocitySubnet: 20, VelocitySession: 30, VelocityRouteIP: 30,
-		ClearanceValid: 70, ClearanceInvalid: 5,
+		ClearanceValid: 70, ClearanceInvalid: 5, BrowserHeadersMissing: 30,
 	}
 	w := DefaultWeights()
 	for _, c := range Codes() {

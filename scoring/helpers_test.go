@@ -140,7 +140,9 @@ func firedCodes(r *Result) []Code {
 	return codes
 }
 
-// checkResult verifies the invariants every scored Result keeps.
+// checkResult verifies the invariants every scored Result keeps: reasons
+// once each, the deciding rule's first, each part heaviest first; the score
+// the weights give, overruled only by the certainty rule that fired.
 func checkResult(t testing.TB, m *Model, r *Result) {
 	t.Helper()
 	if r.Score < 1 || r.Score > 99 {
@@ -149,7 +151,15 @@ func checkResult(t testing.TB, m *Model, r *Result) {
 	if r.Band != BandOf(r.Score) {
 		t.Fatalf("band %v, BandOf(%d) = %v", r.Band, r.Score, BandOf(r.Score))
 	}
+	var lead signals
+	switch r.Certainty {
+	case Declared:
+		lead = declaredSignals
+	case Contradiction:
+		lead = contradictionSignals
+	}
 	var seen [numCodes]bool
+	var fired signals
 	sum := 0
 	reasons := r.Reasons()
 	for i, reason := range reasons {
@@ -160,18 +170,42 @@ func checkResult(t testing.TB, m *Model, r *Result) {
 			t.Fatalf("reason %v twice in %v", reason.Code, reasons)
 		}
 		seen[reason.Code] = true
+		fired.fire(reason.Code)
 		if reason.Weight <= 0 || reason.Weight != m.weights[reason.Code] {
 			t.Fatalf("reason %v has weight %d, model weight %d", reason.Code, reason.Weight, m.weights[reason.Code])
 		}
 		if i > 0 {
 			prev := reasons[i-1]
-			if prev.Weight < reason.Weight || prev.Weight == reason.Weight && prev.Code > reason.Code {
+			switch prevLead, curLead := lead.has(prev.Code), lead.has(reason.Code); {
+			case !prevLead && curLead:
+				t.Fatalf("a reason of the deciding rule (%v) after another: %v", reason.Code, reasons)
+			case prevLead == curLead && (prev.Weight < reason.Weight || prev.Weight == reason.Weight && prev.Code > reason.Code):
 				t.Fatalf("reasons out of order: %v", reasons)
 			}
 		}
 		sum += reason.Weight
 	}
-	if want := min(max(m.base-sum, 1), 99); r.Score != want {
-		t.Fatalf("score %d, want clamp(%d - %d) = %d", r.Score, m.base, sum, want)
+	additive := min(max(m.base-sum, 1), 99)
+	want := additive
+	switch {
+	case fired&declaredSignals != 0:
+		want = 1
+		if r.Certainty != Declared {
+			t.Fatalf("declared automation %v fired, certainty %v", reasons, r.Certainty)
+		}
+	case fired&contradictionSignals != 0:
+		// Without a valid clearance (a reason that this check does not
+		// see: clearance tests check it), a contradiction caps the score.
+		want = min(additive, maxContradictionScore)
+		if r.Certainty != Contradiction {
+			t.Fatalf("a contradiction %v fired, certainty %v", reasons, r.Certainty)
+		}
+	default:
+		if r.Certainty != NoCertainty {
+			t.Fatalf("certainty %v without its signals: %v", r.Certainty, reasons)
+		}
+	}
+	if r.Score != want {
+		t.Fatalf("score %d, want %d (weights: clamp(%d - %d) = %d, certainty %v)", r.Score, want, m.base, sum, additive, r.Certainty)
 	}
 }

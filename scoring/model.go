@@ -74,10 +74,14 @@ type signals uint32
 func (s *signals) fire(c Code)    { *s |= 1 << c }
 func (s signals) has(c Code) bool { return s&(1<<c) != 0 }
 
-// Score scores req into out: Score = clamp(base − sum of the fired signals'
-// weights + the clearance.valid weight when the clearance is valid, 1, 99),
-// with the fired signals as reasons (clearance.valid with a negative weight). A nil req is not
-// scored (Score 0). Score does not allocate, and no input makes it panic.
+// Score scores req into out. First the weights: clamp(base − sum of the
+// fired signals' weights + the clearance.valid weight when the clearance is
+// valid, 1, 99). Then the certainty rules, which the weights cannot
+// outvote: a request that declares automation scores 1, one that
+// contradicts itself at most 29 (see Certainty). The fired signals are the
+// reasons (clearance.valid with a negative weight), those of the rule that
+// decided first. A nil req is not scored (Score 0). Score does not
+// allocate, and no input makes it panic.
 func (m *Model) Score(req *Request, out *Result) {
 	if out == nil {
 		return
@@ -98,11 +102,13 @@ func (m *Model) Score(req *Request, out *Result) {
 	}
 
 	sum := 0
+	var enabled signals
 	for c := Code(1); c < numCodes; c++ {
 		w := m.weights[c]
 		if w <= 0 || !fired.has(c) {
 			continue
 		}
+		enabled.fire(c)
 		if c == ClearanceValid {
 			// A passed challenge lifts the score; as a reason it reads as
 			// negative points subtracted.
@@ -113,8 +119,14 @@ func (m *Model) Score(req *Request, out *Result) {
 		sum += w
 		out.add(c, w)
 	}
-	out.Score = min(max(m.base-sum, 1), 99)
+	out.Score, out.Certainty = certainty(min(max(m.base-sum, 1), 99), enabled, req.Clearance)
 	out.Band = BandOf(out.Score)
+	switch out.Certainty {
+	case Declared:
+		out.lead(declaredSignals)
+	case Contradiction:
+		out.lead(contradictionSignals)
+	}
 }
 
 // headerSignals fires the header-consistency signals.
@@ -160,6 +172,9 @@ func (m *Model) headerSignals(req *Request, fired *signals) {
 	var b browser
 	if class != classMissing {
 		b = parseBrowser(ua)
+	}
+	if b.engine != engineOther && fired.has(AcceptMissing) && fired.has(AcceptLanguageMissing) {
+		fired.fire(BrowserHeadersMissing)
 	}
 	secure := equalFold(trimOWS(req.Scheme), "https")
 	m.hintSignals(req, class, &b, secure, fired)

@@ -35,17 +35,63 @@ func TestCalibration(t *testing.T) {
 			req:  Request{Method: "GET", Scheme: "https", Headers: with(navSafari, "user-agent", uaSafari)},
 			min:  99, max: 99,
 		},
+		// Declared automation scores 1 whatever else it sends.
 		{
-			name: "curl with only accept */* is challenged, not denied",
+			name: "curl with only accept */* is declared automation",
 			req:  Request{Method: "GET", Scheme: "https", Headers: hdr("user-agent", "curl/8.5.0", "accept", "*/*")},
-			min:  2, max: 29,
+			min:  1, max: 1,
 		},
 		{
-			name: "python-requests with accept and accept-encoding is challenged",
+			name: "python-requests with accept and accept-encoding is declared automation",
 			req: Request{Method: "GET", Scheme: "https", Headers: hdr(
 				"user-agent", "python-requests/2.31.0", "accept", "*/*",
 				"accept-encoding", "gzip, deflate", "connection", "keep-alive")},
+			min: 1, max: 1,
+		},
+		{
+			name: "curl with a browser's full accept headers is still declared automation",
+			req: Request{Method: "GET", Scheme: "https", Headers: hdr(
+				"user-agent", "curl/8.14.1", "accept", "text/html,application/xhtml+xml,*/*;q=0.8",
+				"accept-language", "en-US,en;q=0.9", "accept-encoding", "gzip, deflate, br")},
+			min: 1, max: 1,
+		},
+		{
+			name: "Node's fetch (undici) is declared automation",
+			req: Request{Method: "GET", Scheme: "https", Headers: hdr(
+				"user-agent", "node", "accept", "*/*", "accept-language", "*", "sec-fetch-mode", "cors",
+				"accept-encoding", "gzip, deflate")},
+			min: 1, max: 1,
+		},
+		{
+			name: "new-headless Chromium (HeadlessChrome in the user agent only) is declared automation",
+			req: Request{Method: "GET", Scheme: "https", Headers: with(navChrome,
+				"user-agent", uaHeadlessChrome, "sec-ch-ua-platform", `"Linux"`)},
+			min: 1, max: 1,
+		},
+		// Contradictions score at most 29 on that alone.
+		{
+			name: "a platform that contradicts sec-ch-ua-platform is a contradiction",
+			req:  Request{Method: "GET", Scheme: "https", Headers: with(chromeNav, "sec-ch-ua-platform", `"macOS"`)},
+			min:  2, max: 29,
+		},
+		{
+			name: "a browser user agent with neither accept nor accept-language is a contradiction",
+			req:  Request{Method: "GET", Scheme: "http", Headers: without(plainHTTP(chromeNav), "accept", "accept-language")},
+			min:  2, max: 29,
+		},
+		{
+			name: "a Chrome user agent over https without hints or fetch metadata is a contradiction",
+			req: Request{Method: "GET", Scheme: "https", Headers: hdr("user-agent", uaChromeWindows,
+				"accept", "text/html", "accept-language", "en-US", "accept-encoding", "gzip, deflate, br")},
 			min: 2, max: 29,
+		},
+		// A version newer than the facts know is no contradiction by itself.
+		{
+			name: "Chrome 250 with all its headers scores 99",
+			req: Request{Method: "GET", Scheme: "https", Headers: with(chromeNav,
+				"user-agent", strings.ReplaceAll(uaChromeWindows, "Chrome/131", "Chrome/250"),
+				"sec-ch-ua", `"Chromium";v="250", "Google Chrome";v="250", "Not_A Brand";v="24"`)},
+			min: 99, max: 99,
 		},
 		{
 			name: "no user agent and no accept headers scores 1",
@@ -207,6 +253,10 @@ func TestSignals(t *testing.T) {
 		{name: "Safari on iPhone over https without fetch metadata fires fetch.missing", h: plainHTTP(with(navSafari, "user-agent", uaSafariIPhone)), want: []Code{FetchMissing}},
 		{name: "Chrome on iOS over https without fetch metadata fires fetch.missing", h: plainHTTP(with(navSafari, "user-agent", uaChromeIOS)), want: []Code{FetchMissing}},
 		{name: "one missing sec-fetch header is enough", h: without(chromeNav, "sec-fetch-dest"), want: []Code{FetchMissing}},
+		{name: "a browser without accept and accept-language fires browser.headers_missing", h: without(chromeNav, "accept", "accept-language"),
+			want: []Code{AcceptMissing, AcceptLanguageMissing, BrowserHeadersMissing}},
+		{name: "a library without accept and accept-language is no browser contradiction", h: hdr("user-agent", "Go-http-client/1.1", "accept-encoding", "gzip"),
+			want: []Code{UALibrary, AcceptMissing, AcceptLanguageMissing}},
 		{name: "navigate with an image destination is inconsistent", h: with(chromeNav, "sec-fetch-dest", "image"), want: []Code{FetchInconsistent}},
 		{name: "navigate into an iframe is consistent", h: with(chromeNav, "sec-fetch-dest", "iframe", "sec-fetch-site", "cross-site", "sec-fetch-user", "")},
 		{name: "sec-fetch-user on a cors request is inconsistent", h: with(chromeNav, "sec-fetch-mode", "cors", "sec-fetch-dest", "empty"), want: []Code{FetchInconsistent}},

@@ -14,6 +14,9 @@ type Result struct {
 	Score int
 	// Band is BandOf(Score).
 	Band Band
+	// Certainty is the certainty rule that decided the score, if any; its
+	// signals lead the reasons.
+	Certainty Certainty
 
 	reasons [numCodes - 1]Reason
 	n       uint8
@@ -55,4 +58,19 @@ func (r *Result) add(c Code, weight int) {
 	}
 	r.reasons[i] = Reason{Code: c, Weight: weight}
 	r.n++
+}
+
+// lead moves the reasons whose codes are in set to the front, keeping the
+// order within each part: the rule that decided the score is named first.
+func (r *Result) lead(set signals) {
+	front := 0
+	for i := 0; i < int(r.n); i++ {
+		if !set.has(r.reasons[i].Code) {
+			continue
+		}
+		x := r.reasons[i]
+		copy(r.reasons[front+1:i+1], r.reasons[front:i])
+		r.reasons[front] = x
+		front++
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/scoring"
 )
 
 // Lengths past which request text is cut in the decision log, so that a
@@ -66,6 +67,9 @@ func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *ext
 	)
 	if d.Rule != policy.NoRule {
 		attrs = append(attrs, slog.String("rule", d.Rule.String()))
+	}
+	if c := d.Result.Certainty; c != scoring.NoCertainty {
+		attrs = append(attrs, slog.String("certainty", c.String()))
 	}
 	if d.Clearance != 0 {
 		attrs = append(attrs, slog.String("clearance", d.Clearance.String()))

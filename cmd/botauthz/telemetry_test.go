@@ -58,7 +58,7 @@ func TestCheckSpanContinuesEnvoysTrace(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), `botauthz_decisions_total{action="challenge",enforced_action="allow",mode="shadow",route="default"} 1`) {
+	if !strings.Contains(string(body), `botauthz_decisions_total{action="deny",enforced_action="allow",mode="shadow",route="default"} 1`) {
 		t.Errorf("/metrics lacks the Check's decision:\n%s", body)
 	}
 
@@ -73,13 +73,14 @@ func TestCheckSpanContinuesEnvoysTrace(t *testing.T) {
 		t.Errorf("Check span trace %s parent %s service %s, want trace %s parent %s from botauthz",
 			check.TraceID, check.ParentSpanID, check.ServiceName, traceID, parentID)
 	}
-	for _, attr := range []string{"bot.score", "bot.category", "bot.action", "bot.enforced_action", "bot.mode", "bot.route", "bot.reasons", "bot.degraded"} {
+	for _, attr := range []string{"bot.score", "bot.category", "bot.action", "bot.enforced_action", "bot.mode", "bot.route", "bot.reasons", "bot.degraded", "bot.certainty"} {
 		if _, ok := check.Attributes[attr]; !ok {
 			t.Errorf("Check span lacks %s: %v", attr, check.Attributes)
 		}
 	}
-	if got := check.Attributes["bot.action"]; got != "challenge" {
-		t.Errorf("bot.action = %v, want challenge", got)
+	// curl declares automation: denied (in shadow, only recorded).
+	if got, certainty := check.Attributes["bot.action"], check.Attributes["bot.certainty"]; got != "deny" || certainty != "declared_automation" {
+		t.Errorf("bot.action = %v, bot.certainty = %v; want deny, declared_automation", got, certainty)
 	}
 	if hit := findSpan(spans, "ratelimit.Hit"); hit.ParentSpanID != check.SpanID || hit.TraceID != traceID {
 		t.Errorf("Redis span parent %s trace %s, want the Check span %s", hit.ParentSpanID, hit.TraceID, check.SpanID)
