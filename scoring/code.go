@@ -60,8 +60,8 @@ const (
 	// It grants nothing; its small weight makes it visible among the reasons.
 	ClearanceInvalid
 	// BrowserHeadersMissing ("browser.headers_missing"): a browser user agent
-	// (Chromium, Firefox, WebKit) with neither accept nor accept-language,
-	// which every browser sends with every request.
+	// (Chromium, Firefox, WebKit) without accept-language, which every
+	// browser's network stack adds to every request it sends.
 	BrowserHeadersMissing
 
 	numCodes // sentinel: one past the last code

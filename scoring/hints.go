@@ -160,13 +160,20 @@ func hintPlatform(v string) osKind {
 // platformsAgree reports whether a user agent's OS and sec-ch-ua-platform can
 // come from the same browser. Chrome on Android's "Desktop site" sends a
 // Linux user agent with platform "Android", and ChromeOS builds have reported
-// either, so Linux is compatible with both.
+// either Linux or Chrome OS, so a Linux user agent goes with all three and a
+// ChromeOS one with Linux. An Android user agent with platform "Linux" is no
+// browser's: Chrome on Android reports "Android" whatever user agent it sends.
 func platformsAgree(ua, hint osKind) bool {
 	if ua == osUnknown || hint == osUnknown || ua == hint {
 		return true
 	}
-	linuxLike := func(o osKind) bool { return o == osLinux || o == osAndroid || o == osChromeOS }
-	return (ua == osLinux && linuxLike(hint)) || (hint == osLinux && linuxLike(ua))
+	switch ua {
+	case osLinux:
+		return hint == osAndroid || hint == osChromeOS
+	case osChromeOS:
+		return hint == osLinux
+	}
+	return false
 }
 
 // hintMobile reads sec-ch-ua-mobile, a structured-field boolean: "?1" or

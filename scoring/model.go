@@ -173,7 +173,9 @@ func (m *Model) headerSignals(req *Request, fired *signals) {
 	if class != classMissing {
 		b = parseBrowser(ua)
 	}
-	if b.engine != engineOther && fired.has(AcceptMissing) && fired.has(AcceptLanguageMissing) {
+	if b.engine != engineOther && fired.has(AcceptLanguageMissing) {
+		// Browsers' network stacks add accept-language to every request
+		// they send; a script with a browser's user agent often does not.
 		fired.fire(BrowserHeadersMissing)
 	}
 	secure := equalFold(trimOWS(req.Scheme), "https")

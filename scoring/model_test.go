@@ -228,7 +228,7 @@ func TestSignals(t *testing.T) {
 
 		// Accept headers.
 		{name: "missing accept fires", h: without(chromeNav, "accept"), want: []Code{AcceptMissing}},
-		{name: "empty accept-language fires", h: with(chromeNav, "accept-language", ""), want: []Code{AcceptLanguageMissing}},
+		{name: "empty accept-language fires", h: with(chromeNav, "accept-language", ""), want: []Code{AcceptLanguageMissing, BrowserHeadersMissing}},
 		{name: "whitespace accept-encoding fires", h: with(chromeNav, "accept-encoding", " \t"), want: []Code{AcceptEncodingMissing}},
 
 		// Client hints.
@@ -253,8 +253,12 @@ func TestSignals(t *testing.T) {
 		{name: "Safari on iPhone over https without fetch metadata fires fetch.missing", h: plainHTTP(with(navSafari, "user-agent", uaSafariIPhone)), want: []Code{FetchMissing}},
 		{name: "Chrome on iOS over https without fetch metadata fires fetch.missing", h: plainHTTP(with(navSafari, "user-agent", uaChromeIOS)), want: []Code{FetchMissing}},
 		{name: "one missing sec-fetch header is enough", h: without(chromeNav, "sec-fetch-dest"), want: []Code{FetchMissing}},
+		{name: "an Android user agent with platform Linux is a mismatch", h: with(androidNav, "sec-ch-ua-platform", `"Linux"`), want: []Code{HintsMismatch}},
+		{name: "a ChromeOS user agent with platform Linux is no mismatch", h: with(navChrome, "user-agent", uaChromeOS, "sec-ch-ua-platform", `"Linux"`)},
 		{name: "a browser without accept and accept-language fires browser.headers_missing", h: without(chromeNav, "accept", "accept-language"),
 			want: []Code{AcceptMissing, AcceptLanguageMissing, BrowserHeadersMissing}},
+		{name: "a browser with accept but without accept-language fires browser.headers_missing", h: without(chromeNav, "accept-language"),
+			want: []Code{AcceptLanguageMissing, BrowserHeadersMissing}},
 		{name: "a library without accept and accept-language is no browser contradiction", h: hdr("user-agent", "Go-http-client/1.1", "accept-encoding", "gzip"),
 			want: []Code{UALibrary, AcceptMissing, AcceptLanguageMissing}},
 		{name: "navigate with an image destination is inconsistent", h: with(chromeNav, "sec-fetch-dest", "image"), want: []Code{FetchInconsistent}},
@@ -356,14 +360,15 @@ func TestScoreZeroWeightDisablesSignal(t *testing.T) {
 }
 
 func TestScoreUsesBase(t *testing.T) {
-	m, err := NewModel(50, DefaultWeights())
+	m, err := NewModel(70, DefaultWeights())
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := Request{Scheme: "https", Headers: hdr("user-agent", uaFirefox, "accept", "*/*", "accept-encoding", "br")}
+	// A crawler pays its weights from the base, with no certainty rule in the way.
+	req := Request{Scheme: "https", Headers: hdr("user-agent", uaGooglebot, "accept", "*/*", "accept-encoding", "br")}
 	var r Result
 	m.Score(&req, &r)
-	if want := 50 - 25 - 15; r.Score != want {
+	if want := 70 - 40 - 15; r.Score != want {
 		t.Errorf("score %d, want %d (reasons %v)", r.Score, want, r.Reasons())
 	}
 }
