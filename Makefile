@@ -70,3 +70,10 @@ certs:
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
 	  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
 	  -keyout envoy/tls/tls.key -out envoy/tls/tls.crt
+
+# Detection on the corpus' test split with the embedded defaults, every route
+# enforced, held to the gates TestCorpusGates holds it to (README "Evaluating
+# detection"). EVAL_FLAGS passes more, e.g. EVAL_FLAGS='-o json'.
+.PHONY: eval
+eval:
+	go run ./cmd/boteval -max-human-stopped 0.5 -class-max-human-stopped 1 -gated-min-stopped 97 $(EVAL_FLAGS) testdata/corpus/test.jsonl

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/botauthz/botauthz/internal/corpus"
+	"github.com/botauthz/botauthz/policy"
+)
+
+// topReasons is how many reasons a class lists.
+const topReasons = 5
+
+// Report is the evaluation of one policy over the records; -o json prints
+// it as it is. Percentages are 0–100; a ratio that has no denominator is
+// null (nil).
+type Report struct {
+	Policy PolicyInfo `json:"policy"`
+	// Mode says how routes were run: always "enforce", whatever the policy
+	// file says, because stopped is defined as the answer in enforce.
+	Mode     string   `json:"mode"`
+	Encoding string   `json:"encoding"`
+	Files    []string `json:"files"`
+	Records  int      `json:"records"`
+	// Routes are the routes the records were decided on, with their
+	// thresholds.
+	Routes  []RouteInfo  `json:"routes"`
+	Classes []ClassStats `json:"classes"`
+	Overall Overall      `json:"overall"`
+	// Gated are corpus.Gated()'s classes, present in the records or not.
+	Gated []GatedStats `json:"gated"`
+	// Degraded counts decisions made without velocity (the store failed);
+	// Panicked counts Checks that recovered from a bug and allowed. Both are
+	// 0 in a sound run.
+	Degraded int `json:"degraded"`
+	Panicked int `json:"panicked"`
+	// Gates are the thresholds asked for on the command line; empty when
+	// none was.
+	Gates []GateResult `json:"gates,omitempty"`
+}
+
+// PolicyInfo names the policy evaluated.
+type PolicyInfo struct {
+	// Source is the policy file, or "embedded defaults".
+	Source  string `json:"source"`
+	Version string `json:"version,omitempty"`
+}
+
+// RouteInfo is one route the records were decided on.
+type RouteInfo struct {
+	Name           string `json:"name"`
+	Records        int    `json:"records"`
+	ChallengeBelow int    `json:"challenge_below"`
+	DenyBelow      int    `json:"deny_below"`
+	// HardLimits counts the route's velocity limits with a maximum: what
+	// can answer 429.
+	HardLimits int `json:"hard_limits"`
+}
+
+// ClassStats is one class of one label.
+type ClassStats struct {
+	Label string `json:"label"`
+	Class string `json:"class"`
+	N     int    `json:"n"`
+	// Stopped counts non-OK answers: Challenged + Denied + RateLimited.
+	Stopped     int     `json:"stopped"`
+	StoppedPct  float64 `json:"stopped_pct"`
+	Challenged  int     `json:"challenged"`
+	Denied      int     `json:"denied"`
+	RateLimited int     `json:"rate_limited"`
+	// Unscored counts records a CIDR rule decided before any score; they
+	// are left out of the quantiles and the AUC.
+	Unscored int `json:"unscored,omitempty"`
+	// Scores are the score quantiles of the scored records; nil when none
+	// was scored.
+	Scores *Quantiles `json:"scores"`
+	// TopReasons counts, for the heaviest reasons, the records of the class
+	// they fired on.
+	TopReasons []ReasonCount `json:"top_reasons"`
+}
+
+// Quantiles are nearest-rank percentiles of the scores (each is a score some
+// record got).
+type Quantiles struct {
+	P5  int `json:"p5"`
+	P25 int `json:"p25"`
+	P50 int `json:"p50"`
+	P75 int `json:"p75"`
+	P95 int `json:"p95"`
+}
+
+// ReasonCount is how many records of a class a reason fired on.
+type ReasonCount struct {
+	Reason string `json:"reason"`
+	N      int    `json:"n"`
+}
+
+// Overall is the detector's quality over every record. Positive = bot
+// label; predicted positive = stopped.
+type Overall struct {
+	Humans        int `json:"humans"`
+	HumansStopped int `json:"humans_stopped"`
+	Bots          int `json:"bots"`
+	BotsStopped   int `json:"bots_stopped"`
+	// PeopleStoppedPct is the share of human records stopped (false
+	// positives); AutomationStoppedPct the share of bot records stopped.
+	PeopleStoppedPct     *float64 `json:"people_stopped_pct"`
+	AutomationStoppedPct *float64 `json:"automation_stopped_pct"`
+	// Precision is the share of bots among the stopped; Recall the share of
+	// bots stopped (AutomationStoppedPct as a ratio), both at the policy's
+	// thresholds.
+	Precision *float64 `json:"precision"`
+	Recall    *float64 `json:"recall"`
+	// AUC is the ROC AUC of the score as a detector of automation over the
+	// scored records: the chance that a bot scores lower than a human, ties
+	// counting half.
+	AUC *float64 `json:"roc_auc"`
+}
+
+// GatedStats is one gated class.
+type GatedStats struct {
+	Class      string   `json:"class"`
+	N          int      `json:"n"`
+	Stopped    int      `json:"stopped"`
+	StoppedPct *float64 `json:"stopped_pct"`
+}
+
+// summarize builds the report of outs, the outcomes of ins under p.
+func summarize(info PolicyInfo, p *policy.Policy, ins []input, outs []outcome, files []string, enc encoding) *Report {
+	r := &Report{
+		Policy:   info,
+		Mode:     "enforce",
+		Encoding: enc.String(),
+		Files:    files,
+		Records:  len(ins),
+	}
+
+	type key struct{ label, class string }
+	type acc struct {
+		stats   ClassStats
+		scores  []int
+		reasons map[string]int
+	}
+	classes := map[key]*acc{}
+	routes := map[string]int{}
+	var (
+		o                      = &r.Overall
+		humanScores, botScores []int
+	)
+	for i := range ins {
+		in, out := &ins[i], &outs[i]
+		k := key{in.Label, in.Class}
+		a := classes[k]
+		if a == nil {
+			a = &acc{stats: ClassStats{Label: in.Label, Class: in.Class}, reasons: map[string]int{}}
+			classes[k] = a
+		}
+		s := &a.stats
+		s.N++
+		if out.Observed {
+			routes[out.Route]++
+		} else {
+			r.Panicked++
+		}
+		if out.Degraded {
+			r.Degraded++
+		}
+		if out.Stopped {
+			s.Stopped++
+			switch out.Action {
+			case policy.ActionRateLimit:
+				s.RateLimited++
+			case policy.ActionChallenge:
+				s.Challenged++
+			default:
+				s.Denied++
+			}
+		}
+		if out.Score > 0 {
+			a.scores = append(a.scores, out.Score)
+		} else {
+			s.Unscored++
+		}
+		for _, reason := range out.Reasons {
+			a.reasons[reason]++
+		}
+
+		switch in.Label {
+		case corpus.Human:
+			o.Humans++
+			if out.Stopped {
+				o.HumansStopped++
+			}
+			if out.Score > 0 {
+				humanScores = append(humanScores, out.Score)
+			}
+		case corpus.Bot:
+			o.Bots++
+			if out.Stopped {
+				o.BotsStopped++
+			}
+			if out.Score > 0 {
+				botScores = append(botScores, out.Score)
+			}
+		}
+	}
+
+	for _, a := range classes {
+		s := &a.stats
+		s.StoppedPct = pct(s.Stopped, s.N)
+		if len(a.scores) > 0 {
+			slices.Sort(a.scores)
+			s.Scores = &Quantiles{
+				P5: quantile(a.scores, 0.05), P25: quantile(a.scores, 0.25), P50: quantile(a.scores, 0.50),
+				P75: quantile(a.scores, 0.75), P95: quantile(a.scores, 0.95),
+			}
+		}
+		s.TopReasons = top(a.reasons, topReasons)
+		r.Classes = append(r.Classes, *s)
+	}
+	slices.SortFunc(r.Classes, func(a, b ClassStats) int {
+		// People first, then automation; classes by name within a label.
+		return cmp.Or(cmp.Compare(labelOrder(a.Label), labelOrder(b.Label)), cmp.Compare(a.Label, b.Label), cmp.Compare(a.Class, b.Class))
+	})
+
+	o.PeopleStoppedPct = pctOf(o.HumansStopped, o.Humans)
+	o.AutomationStoppedPct = pctOf(o.BotsStopped, o.Bots)
+	o.Precision = ratio(o.BotsStopped, o.BotsStopped+o.HumansStopped)
+	o.Recall = ratio(o.BotsStopped, o.Bots)
+	o.AUC = auc(botScores, humanScores)
+
+	for _, c := range corpus.Gated() {
+		g := GatedStats{Class: c}
+		if a := classes[key{corpus.Bot, c}]; a != nil {
+			g.N, g.Stopped = a.stats.N, a.stats.Stopped
+			g.StoppedPct = pctOf(g.Stopped, g.N)
+		}
+		r.Gated = append(r.Gated, g)
+	}
+
+	for _, name := range sortedKeys(routes) {
+		route := p.Route(name)
+		ri := RouteInfo{Name: name, Records: routes[name], ChallengeBelow: route.ChallengeBelow, DenyBelow: route.DenyBelow}
+		for _, l := range route.Limits {
+			if l.Max > 0 {
+				ri.HardLimits++
+			}
+		}
+		r.Routes = append(r.Routes, ri)
+	}
+	return r
+}
+
+func labelOrder(label string) int {
+	switch label {
+	case corpus.Human:
+		return 0
+	case corpus.Bot:
+		return 1
+	}
+	return 2
+}
+
+// pct is n of total in percent; 0 for an empty total.
+func pct(n, total int) float64 {
+	if total == 0 {
+		return 0
+	}
+	return 100 * float64(n) / float64(total)
+}
+
+// pctOf is pct, or nil when there is nothing to take a share of.
+func pctOf(n, total int) *float64 {
+	if total == 0 {
+		return nil
+	}
+	v := pct(n, total)
+	return &v
+}
+
+// ratio is n/total, or nil for an empty total.
+func ratio(n, total int) *float64 {
+	if total == 0 {
+		return nil
+	}
+	v := float64(n) / float64(total)
+	return &v
+}
+
+// quantile returns the nearest-rank q-quantile (0 < q ≤ 1) of sorted, which
+// must not be empty: the smallest value with at least q of the values at or
+// below it.
+func quantile(sorted []int, q float64) int {
+	rank := int(math.Ceil(q * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+// auc is the ROC AUC of the score as a detector of automation, where a
+// lower score means more automated: the probability that a random bot
+// scores below a random human, ties counting half (the Mann–Whitney U over
+// the product of the group sizes). nil when either group is empty.
+func auc(bots, humans []int) *float64 {
+	if len(bots) == 0 || len(humans) == 0 {
+		return nil
+	}
+	b := slices.Sorted(slices.Values(bots))
+	h := slices.Sorted(slices.Values(humans))
+	// Walk both sorted lists score by score: a group of bots at score s
+	// wins over every human above s and ties with the humans at s.
+	var wins float64
+	j := 0 // humans below the current score
+	for i := 0; i < len(b); {
+		s := b[i]
+		nb := 0
+		for ; i < len(b) && b[i] == s; i++ {
+			nb++
+		}
+		for j < len(h) && h[j] < s {
+			j++
+		}
+		eq := 0
+		for k := j; k < len(h) && h[k] == s; k++ {
+			eq++
+		}
+		above := len(h) - j - eq
+		wins += float64(nb) * (float64(above) + float64(eq)/2)
+	}
+	v := wins / (float64(len(b)) * float64(len(h)))
+	return &v
+}
+
+// top returns the n most frequent reasons, ties by name.
+func top(counts map[string]int, n int) []ReasonCount {
+	out := make([]ReasonCount, 0, len(counts))
+	for reason, c := range counts {
+		out = append(out, ReasonCount{reason, c})
+	}
+	slices.SortFunc(out, func(a, b ReasonCount) int { return cmp.Or(cmp.Compare(b.N, a.N), cmp.Compare(a.Reason, b.Reason)) })
+	return out[:min(n, len(out))]
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
