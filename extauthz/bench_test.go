@@ -43,7 +43,7 @@ routes:
 	}{
 		"browser-allow":            {hdr, "login", false},
 		"browser-allow-header-map": {hdr, "login", true},
-		"curl-challenge":           {curlNav, "login", false},
+		"curl-deny":                {curlNav, "login", false},
 		"shadow-default":           {curlAPI, "", false},
 	}
 	for name, c := range cases {
