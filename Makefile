@@ -7,8 +7,9 @@ TOOLS         := $(CURDIR)/.tools
 ENVOY_VERSION := 1.40.0
 ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
 FUZZTIME      ?= 10s
+MODE          ?= memory
 
-.PHONY: run test deps redis-server chromium envoy fuzz bench certs
+.PHONY: run test deps redis-server chromium envoy fuzz bench bench-load certs
 
 # The admin port on loopback: botctl can change live state without a token.
 run:
@@ -22,6 +23,7 @@ test: deps
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzHeaderMap$$' -fuzztime $(FUZZTIME) ./extauthz
+	go test -run '^$$' -fuzz '^FuzzDeniedJSON$$' -fuzztime $(FUZZTIME) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzSanitize$$' -fuzztime $(FUZZTIME) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(FUZZTIME) ./scoring
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(FUZZTIME) ./ratelimit
@@ -31,6 +33,22 @@ fuzz:
 
 bench: deps
 	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring ./clearance ./rollout ./telemetry ./cmd/botauthz
+
+# The load harness (BENCHMARKS.md): botauthz against the floor, side by side.
+# It measures, it does not test, so it is not part of `make test`.
+# MODE=memory|redis|cluster|envoy|all; BENCH_FLAGS passes more, e.g.
+# BENCH_FLAGS='-duration 20s -rate 3000'. Needs redis-server and Envoy only.
+bench-load: redis-server envoy
+	@mkdir -p $(TOOLS)/bench
+	go build -o $(TOOLS)/bench/ ./cmd/botauthz ./cmd/botbench
+	$(TOOLS)/bench/botbench -mode $(MODE) -botauthz $(TOOLS)/bench/botauthz -envoy $(ENVOY) $(BENCH_FLAGS)
+
+# Detection on the corpus' test split with the embedded defaults, every route
+# enforced, held to the gates TestCorpusGates holds it to (README "Evaluating
+# detection"). EVAL_FLAGS passes more, e.g. EVAL_FLAGS='-o json'.
+.PHONY: eval
+eval:
+	go run ./cmd/boteval -max-human-stopped 0.5 -class-max-human-stopped 1 -gated-min-stopped 97 $(EVAL_FLAGS) testdata/corpus/test.jsonl
 
 deps: redis-server chromium envoy
 	go mod download
@@ -70,10 +88,3 @@ certs:
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
 	  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
 	  -keyout envoy/tls/tls.key -out envoy/tls/tls.crt
-
-# Detection on the corpus' test split with the embedded defaults, every route
-# enforced, held to the gates TestCorpusGates holds it to (README "Evaluating
-# detection"). EVAL_FLAGS passes more, e.g. EVAL_FLAGS='-o json'.
-.PHONY: eval
-eval:
-	go run ./cmd/boteval -max-human-stopped 0.5 -class-max-human-stopped 1 -gated-min-stopped 97 $(EVAL_FLAGS) testdata/corpus/test.jsonl
