@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/botauthz/botauthz/internal/devcert"
 )
 
 // Phases of a mode.
@@ -641,7 +643,7 @@ func (b *bench) envoyVariant(backend string) variant {
 			}
 			inst.procs = append(inst.procs, measured{name: "noop", role: roleServer, proc: noop})
 		}
-		certFile, keyFile, roots, err := selfSigned(dir)
+		certFile, keyFile, roots, err := devcert.Write(dir)
 		if err != nil {
 			return nil, err
 		}
