@@ -2,23 +2,16 @@ package extauthz
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -26,8 +19,6 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/structpb"
-
-	"github.com/botauthz/botauthz/ratelimit"
 )
 
 // Field numbers of the CheckRequest path the hand-built messages take.
@@ -470,112 +461,6 @@ func FuzzSanitize(f *testing.F) {
 		}
 		if err := proto.Unmarshal(out, new(authv3.CheckRequest)); err != nil {
 			t.Fatalf("protobuf-go refuses the decoded message: %v", err)
-		}
-	})
-}
-
-// rawCodec lets a test client send bytes the Go protobuf library would
-// refuse to marshal, as a C++ Envoy can.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	*v.(*[]byte) = data.Materialize()
-	return nil
-}
-
-func (rawCodec) Name() string { return grpcproto.Name }
-
-// rawCheck sends wire as a CheckRequest and decodes the response.
-func rawCheck(ctx context.Context, conn *grpc.ClientConn, wire []byte) (*authv3.CheckResponse, error) {
-	var out []byte
-	if err := conn.Invoke(ctx, authv3.Authorization_Check_FullMethodName, &wire, &out, grpc.ForceCodecV2(rawCodec{})); err != nil {
-		return nil, err
-	}
-	resp := new(authv3.CheckResponse)
-	if err := proto.Unmarshal(out, resp); err != nil {
-		return nil, err
-	}
-	return resp, nil
-}
-
-// TestGRPCDecidesEveryCheckThatFits runs a real gRPC server on loopback
-// with the codec and a receive cap: a Check with an invalid UTF-8 user
-// agent and a 5 MB Check are decided; one over the cap is refused by grpc
-// with ResourceExhausted. With grpc's defaults, the first would fail with
-// Internal and the second with ResourceExhausted.
-func TestGRPCDecidesEveryCheckThatFits(t *testing.T) {
-	const maxBytes = 8 << 20
-	// The callback runs on the server's goroutine.
-	var sanitized atomic.Int64
-	codec, err := NewCodec(CodecOptions{Sanitized: func(protoreflect.FullName) { sanitized.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	authz, err := New(Options{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec), grpc.MaxRecvMsgSize(maxBytes))
-	authv3.RegisterAuthorizationServer(srv, authz)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Stop()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-
-	// check builds an Envoy-like Check with the given user agent and a
-	// filler header of size n.
-	check := func(ua string, n int) []byte {
-		return []byte(wireLen(fCheckAttributes,
-			wireLen(fAttrSource, wireLen(fPeerAddress, wireLen(fAddressSocket, wireLen(fSocketAddress, "203.0.113.7"))))+
-				wireLen(fAttrRequest, wireLen(fRequestHTTP, wireLen(fHTTPMethod, "GET")+wireLen(fHTTPPath, "/")+
-					wireEntry(fHTTPHeaders, "user-agent", ua)+wireEntry(fHTTPHeaders, "accept", "text/html")+
-					wireEntry(fHTTPHeaders, "x-filler", strings.Repeat("a", n))))))
-	}
-	ctx := context.Background()
-	for _, c := range []struct {
-		name      string
-		wire      []byte
-		sanitized int64
-	}{
-		{"invalid UTF-8 user agent", check("Mozilla/5.0 \xff\xfe", 0), 1},
-		{"5 MB", check("curl/8.5.0", 5<<20), 0},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			before := sanitized.Load()
-			resp, err := rawCheck(ctx, conn, c.wire)
-			if err != nil {
-				t.Fatalf("Check failed: %v", err)
-			}
-			if resp.GetStatus() == nil || (resp.GetOkResponse() == nil && resp.GetDeniedResponse() == nil) {
-				t.Fatalf("no decision: %v", resp)
-			}
-			// The callback ran before the Check whose response we have.
-			if n := sanitized.Load() - before; n != c.sanitized {
-				t.Errorf("%d Check(s) sanitized, want %d", n, c.sanitized)
-			}
-		})
-	}
-	t.Run("over the cap", func(t *testing.T) {
-		_, err := rawCheck(ctx, conn, check("curl/8.5.0", maxBytes))
-		if status.Code(err) != codes.ResourceExhausted {
-			t.Fatalf("err %v, want ResourceExhausted", err)
 		}
 	})
 }
