@@ -69,9 +69,16 @@ func TestGuardOneStallAtAThousandCallsPerSecond(t *testing.T) {
 			wg.Go(func() {
 				// End the stall once enough calls missed the budget: the
 				// calls that entered it since then finish within theirs.
-				deadline := time.Now().Add(time.Minute)
-				for g.Stats().BudgetExceeded < misses && time.Now().Before(deadline) {
-					time.Sleep(50 * time.Microsecond)
+				deadline := time.After(time.Minute)
+				tick := time.NewTicker(50 * time.Microsecond)
+				defer tick.Stop()
+			poll:
+				for g.Stats().BudgetExceeded < misses {
+					select {
+					case <-deadline:
+						break poll
+					case <-tick.C:
+					}
 				}
 				s.Release()
 			})

@@ -184,9 +184,16 @@ func TestStatsHandlerSeesRefusals(t *testing.T) {
 		t.Fatalf("2 MiB Check: %v, want ResourceExhausted", err)
 	}
 	// The server may report the End after the client has the status: poll.
-	deadline := time.Now().Add(10 * time.Second)
-	for refused.Load() != 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+poll:
+	for refused.Load() != 1 {
+		select {
+		case <-deadline:
+			break poll
+		case <-tick.C:
+		}
 	}
 	if n := refused.Load(); n != 1 {
 		t.Errorf("the stats handler saw %d refusals, want 1", n)

@@ -65,12 +65,15 @@ func startTestCapture(t *testing.T, n int) (*captureServer, *syncBuffer) {
 // waitRecords waits until the server has written n records.
 func waitRecords(t *testing.T, s *captureServer, out *syncBuffer, n int) []corpus.Record {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for s.Count() < n {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("%d records after 10s, want %d", s.Count(), n)
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	return out.records(t)
 }
