@@ -4,7 +4,9 @@ package main
 // (library), declared headless browsers (headless), clients without a user
 // agent (empty-ua), libraries that send a browser's user agent without the
 // headers that browser always sends (missing-headers), Scrapy and Colly
-// (scraping-framework) and self-declared crawlers (crawler).
+// (scraping-framework), self-declared crawlers (crawler), and the test
+// split of library-copied: libraries sending a browser's complete header
+// set (captured; its train split is libcopied.go's).
 //
 // The split rule is the heart of it. The train split comes from what the
 // clients' SOURCE CODE says they send, at pinned versions (clients_train.go:
@@ -93,6 +95,7 @@ func clients(dir string, rng *rand.Rand) (*set, error) {
 			out.train = append(out.train, r)
 		}
 	}
+	out.test = append(out.test, clTestFromCaptures(rng, caps, corpus.LibraryCopied, 0)...)
 	return out, nil
 }
 
@@ -195,6 +198,9 @@ type clCaptureMeta struct {
 	// header values naming them (referer, origin) are rewritten to the
 	// record's host.
 	Origins []string `json:"origins"`
+	// Copied names the browser header set a library-copied client was
+	// given whole, a file under capture-scripts/ (copied/*.json).
+	Copied string `json:"copied,omitempty"`
 }
 
 type clCapture struct {

@@ -34,7 +34,7 @@ var clDocRanges = []netip.Prefix{
 func TestClientsRecordsWellFormed(t *testing.T) {
 	s := clientsSet(t)
 	classes := map[string]bool{corpus.Library: true, corpus.Headless: true, corpus.EmptyUA: true, corpus.MissingHeaders: true,
-		corpus.ScrapingFramework: true, corpus.Crawler: true}
+		corpus.ScrapingFramework: true, corpus.Crawler: true, corpus.LibraryCopied: true}
 	name := regexp.MustCompile(`^[a-z0-9!#$%&'*+.^_|~-]+$`)
 	for split, recs := range map[string][]corpus.Record{"train": s.train, "test": s.test} {
 		for i, r := range recs {
@@ -89,6 +89,11 @@ func TestClientsRecordsWellFormed(t *testing.T) {
 				ua := r.Get("user-agent")
 				if !strings.Contains(ua, "HeadlessChrome/") && !strings.Contains(ua, "PhantomJS/") {
 					t.Errorf("%s: headless record without a declared headless user agent: %q", where, ua)
+				}
+			case corpus.LibraryCopied:
+				// libcopied_test.go checks them against the browser sets copied.
+				if split != "test" || r.Method != "GET" || !strings.HasPrefix(r.Get("user-agent"), "Mozilla/5.0 (") || r.Get("sec-fetch-dest") != "document" {
+					t.Errorf("%s: library-copied record: %s %s, user agent %q", where, split, r.Method, r.Get("user-agent"))
 				}
 			}
 		}
@@ -210,7 +215,7 @@ func TestClientsCapturesManifest(t *testing.T) {
 			}
 		}
 	}
-	for _, c := range []string{corpus.Library, corpus.Headless, corpus.EmptyUA, corpus.MissingHeaders, corpus.ScrapingFramework} {
+	for _, c := range []string{corpus.Library, corpus.Headless, corpus.EmptyUA, corpus.MissingHeaders, corpus.ScrapingFramework, corpus.LibraryCopied} {
 		if classes[c] == 0 {
 			t.Errorf("no capture of class %s", c)
 		}

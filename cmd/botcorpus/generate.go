@@ -21,18 +21,32 @@ type set struct {
 }
 
 // part makes the records of some classes from the sources under dir (the
-// -sources folder). rng is the part's own, seeded from its name, so that
-// one part's changes never shift another's output.
+// -sources folder) and, for parts built on others' records, from before:
+// what the parts listed ahead of it made. rng is the part's own, seeded
+// from its name, so that one part's changes never shift another's output.
 type part struct {
 	name string
-	make func(dir string, rng *rand.Rand) (*set, error)
+	make func(dir string, rng *rand.Rand, before *set) (*set, error)
 }
 
-// parts lists the generator's parts: browsers (human classes and the
-// adversarial kinds built from browser header sets, browsers.go) and clients
-// (HTTP libraries, tools, headless browsers, clients.go).
+// parts lists the generator's parts, in order: browsers (human classes and
+// the adversarial kinds built from browser header sets, browsers.go),
+// clients (HTTP libraries, tools, headless browsers, clients.go) and
+// library-copied (the train split's browser sets sent through HTTP
+// libraries, libcopied.go; it reads the browsers part's records).
 func parts() []part {
-	return []part{{"browsers", browsers}, {"clients", clients}}
+	return []part{
+		{"browsers", func(dir string, rng *rand.Rand, _ *set) (*set, error) { return browsers(dir, rng) }},
+		{"clients", func(dir string, rng *rand.Rand, _ *set) (*set, error) { return clients(dir, rng) }},
+		{"library-copied", libraryCopied},
+	}
+}
+
+// partRNG is a part's random source: the corpus seed and the part's name.
+func partRNG(name string) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
 // seed is the corpus' fixed seed: the output changes only when the sources
@@ -48,10 +62,7 @@ func generate(args []string, stdout io.Writer) error {
 	}
 	var all set
 	for _, p := range parts() {
-		h := fnv.New64a()
-		h.Write([]byte(p.name))
-		rng := rand.New(rand.NewPCG(seed, h.Sum64()))
-		s, err := p.make(*src, rng)
+		s, err := p.make(*src, partRNG(p.name), &all)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}

@@ -102,6 +102,10 @@ const (
 	ScrapingFramework = "scraping-framework" // Scrapy, Colly, … with their own user agents
 	CopiedBrowser     = "copied-browser"     // a browser's exact header set sent by a script: headers cannot tell
 	Crawler           = "crawler"            // self-declared crawlers: the verified-bots issue's
+
+	// LibraryCopied is a browser's complete header set sent through an HTTP
+	// library: the library's header order, protocol and additions.
+	LibraryCopied = "library-copied"
 )
 
 // Gated returns the bot classes the test split must stop at least 97 % of.

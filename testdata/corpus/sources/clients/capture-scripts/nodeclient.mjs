@@ -3,7 +3,10 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const lib = process.argv[2];
 const H = process.env.HTTPS, P = process.env.HTTP, UA = process.env.UA_MODE || '', BH = process.env.BROWSER_HEADERS || '';
-const reqs = [
+// Copied mode: BROWSER_SET names a browser's complete header set (copied/*.json).
+const BS = process.env.BROWSER_SET || '';
+const COPIED = BS ? JSON.parse((await import('node:fs')).readFileSync(BS, 'utf8')).headers : [];
+let reqs = [
   ['GET', H + '/', null, {}],
   ['GET', H + '/products?page=2', null, {}],
   ['GET', H + '/api/items', null, { 'Accept': 'application/json', 'Authorization': 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.tok' }],
@@ -13,8 +16,15 @@ const reqs = [
   ['GET', P + '/', null, {}],
   ['POST', P + '/login', { form: 'user=alice&pass=secret' }, {}],
 ];
+if (BS) {
+  // The script sends the browser's headers whole, as an object in the
+  // browser's order, to four pages over HTTPS and one over plain http.
+  reqs = ['/', '/products?page=2', '/search?q=green+tea', '/products/4711'].map((p) => ['GET', H + p, null, {}]);
+  reqs.push(['GET', P + '/', null, {}]);
+}
 function hdrs(e) {
   const h = {};
+  for (const [k, v] of COPIED) h[k] = v;
   if (BH) { h['Accept'] = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8'; h['Accept-Language'] = 'en-US,en;q=0.9'; }
   Object.assign(h, e);
   if (UA === 'empty') h['User-Agent'] = ''; else if (UA) h['User-Agent'] = UA;

@@ -4,6 +4,7 @@ lib = sys.argv[1]
 H, P, CA = os.environ["HTTPS"], os.environ["HTTP"], os.environ["CA"]
 UA = os.environ.get("UA_MODE", "")
 BH = os.environ.get("BROWSER_HEADERS", "")
+BS = os.environ.get("BROWSER_SET", "")  # copied mode: a browser's complete header set (copied/*.json)
 reqs = [
     ("GET", H + "/", None, {}),
     ("GET", H + "/products?page=2", None, {}),
@@ -14,8 +15,17 @@ reqs = [
     ("GET", P + "/", None, {}),
     ("POST", P + "/login", {"data": {"user": "alice", "pass": "secret"}}, {}),
 ]
+if BS:
+    # Copied mode: the script sends the browser's headers whole, as a dict in
+    # the browser's order, to four pages over HTTPS and one over plain http.
+    COPIED = json.load(open(BS))["headers"]
+    reqs = [("GET", H + p, None, {}) for p in ("/", "/products?page=2", "/search?q=green+tea", "/products/4711")]
+    reqs.append(("GET", P + "/", None, {}))
 def hdrs(extra):
     h = {}
+    if BS:
+        for k, v in COPIED:
+            h[k] = v
     if BH:
         h["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
         h["Accept-Language"] = "en-US,en;q=0.9"
@@ -33,7 +43,7 @@ if lib == "requests":
         s.request(m, u, headers=h, verify=CA, **(b or {}))
 elif lib == "httpx":
     import httpx
-    with httpx.Client(verify=CA) as c:
+    with httpx.Client(verify=CA, http2=os.environ.get("HTTP2") == "1") as c:
         for m, u, b, e in reqs:
             h = {k: v for k, v in hdrs(e).items() if v is not None}
             c.request(m, u, headers=h, **(b or {}))

@@ -1,7 +1,18 @@
 #!/bin/bash
 # curl / wget / httpie request sequence: shclient.sh TOOL [extra args...]
 tool=$1; shift
+copied=()
+if [ -n "${BROWSER_SET:-}" ]; then
+  # Copied mode: a browser's complete header set (copied/*.json), one -H per
+  # header in the browser's order, to four pages over HTTPS and one over http.
+  while IFS= read -r h; do copied+=(-H "$h"); done < <(python3 -c 'import json,sys; [print(k + ": " + v) for k, v in json.load(open(sys.argv[1]))["headers"]]' "$BROWSER_SET")
+  tool=$tool-copied
+fi
 case $tool in
+curl-copied)
+  for u in "$HTTPS/" "$HTTPS/products?page=2" "$HTTPS/search?q=green+tea" "$HTTPS/products/4711" "$HTTP/"; do
+    curl -sS -o /dev/null --cacert "$CA" "${copied[@]}" "$@" "$u"
+  done;;
 curl)
   c() { curl -sS -o /dev/null --cacert "$CA" "$@"; }
   c "$@" "$HTTPS/"; c "$@" "$HTTPS/products?page=2"
