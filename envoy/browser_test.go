@@ -65,19 +65,27 @@ func TestChallengeInABrowser(t *testing.T) {
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	// Chromium is a real browser here: only its headless mode's user agent
 	// says otherwise (HeadlessChrome, which is declared automation), so it is
-	// overridden with Chrome's own. A base of 80 puts it under the login
-	// route's challenge threshold; the clearance then lifts it.
+	// overridden with Chrome's own. A real browser scores as a human, so the
+	// login route makes every visitor look fast: each request is over a soft
+	// limit of less than one, and velocity.route_ip, weighed heavily on this
+	// route, puts a clean browser far under the challenge threshold (30)
+	// whatever the trained bias; a valid clearance, weighed as heavily the
+	// other way, lifts it back. Nothing is denied here: the test is about
+	// challenges.
 	if err := os.WriteFile(policyFile, []byte(`
-score:
-  base: 80
 routes:
   default:
     mode: shadow
   login:
     mode: enforce
-    challenge_below: 90    # Chromium scores 80 here: challenge it
+    deny_below: 1
     challenge: {provider: pow, difficulty: 3}
-    limits: []
+    limits:
+      - {key: route_ip, window: 60s, score_above: 0.5}
+    score:
+      weights:
+        velocity.route_ip: -9
+        clearance.valid: 12
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}

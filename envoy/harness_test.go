@@ -3,17 +3,18 @@ package envoy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -461,38 +462,45 @@ type response struct {
 	upstream http.Header
 }
 
-// do sends a request through Envoy as the client at ip.
+// browserOrder is the order Chrome sends a navigation's headers in (after
+// Host and Connection). do writes a profile's headers in it, the rest after
+// them by name: the model weighs the order (order.unlike_browser), and
+// net/http's client would sort them.
+var browserOrder = []string{
+	"Sec-Ch-Ua", "Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Upgrade-Insecure-Requests", "User-Agent", "Accept",
+	"Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-User", "Sec-Fetch-Dest", "Accept-Encoding", "Accept-Language",
+	"Cookie", "Priority",
+}
+
+// do sends a request through Envoy as the client at ip, over HTTP/1.1 and
+// TLS, with the profile's headers in a browser's order (browserOrder) and
+// extra's name-value pairs after them. An empty or absent User-Agent is
+// not sent. Redirects are not followed: they are assertions here.
 func (h *harness) do(t *testing.T, method, path, ip string, headers map[string]string, extra ...string) response {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, h.proxy+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	canonical := make(map[string]string, len(headers))
 	for k, v := range headers {
-		req.Header.Set(k, v)
+		canonical[http.CanonicalHeaderKey(k)] = v
+	}
+	var lines []string
+	add := func(k string) {
+		if v, ok := canonical[k]; ok && !(k == "User-Agent" && v == "") {
+			lines = append(lines, k+": "+v)
+		}
+		delete(canonical, k)
+	}
+	for _, k := range browserOrder {
+		add(k)
+	}
+	for _, k := range slices.Sorted(maps.Keys(canonical)) {
+		add(k)
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
-		req.Header.Add(extra[i], extra[i+1])
+		lines = append(lines, extra[i]+": "+extra[i+1])
 	}
-	if ua, ok := headers["User-Agent"]; !ok || ua == "" {
-		req.Header["User-Agent"] = []string{""} // Go omits an empty User-Agent
-	}
-	req.Header.Set("X-Forwarded-For", ip)
-	resp, err := h.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	r := response{status: resp.StatusCode, header: resp.Header, body: b.String()}
-	if resp.StatusCode == 200 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		var up http.Header
-		if json.Unmarshal(b.Bytes(), &up) == nil {
-			r.upstream = up
-		}
+	r := h.send(t, method+" "+path+" HTTP/1.1", strings.TrimPrefix(h.proxy, "https://"), ip, lines)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		r.upstream = nil
 	}
 	return r
 }
@@ -502,6 +510,15 @@ func (h *harness) do(t *testing.T, method, path, ip string, headers map[string]s
 // net/http's client would not allow.
 func (h *harness) raw(t *testing.T, requestLine, ip string, headers ...string) response {
 	t.Helper()
+	return h.send(t, requestLine, "shop.example", ip, headers)
+}
+
+// send writes one HTTP/1.1 request to Envoy's TLS listener as written: the
+// request line, Host, X-Forwarded-For (the client at ip), Connection:
+// close, then the header lines. It reads the answer; upstream holds the
+// upstream's echo of what it got when the answer is a 200 with one.
+func (h *harness) send(t *testing.T, requestLine, host, ip string, headers []string) response {
+	t.Helper()
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	conn, err := tls.DialWithDialer(dialer, "tcp", strings.TrimPrefix(h.proxy, "https://"), &tls.Config{RootCAs: h.roots})
 	if err != nil {
@@ -510,7 +527,7 @@ func (h *harness) raw(t *testing.T, requestLine, ip string, headers ...string) r
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	var b strings.Builder
-	b.WriteString(requestLine + "\r\nHost: shop.example\r\nX-Forwarded-For: " + ip + "\r\nConnection: close\r\n")
+	b.WriteString(requestLine + "\r\nHost: " + host + "\r\nX-Forwarded-For: " + ip + "\r\nConnection: close\r\n")
 	for _, line := range headers {
 		b.WriteString(line + "\r\n")
 	}

@@ -52,7 +52,7 @@ routes:
 			for i := range reqs {
 				reqs[i] = request("GET", "/login", c.route, "203.0.113."+strconv.Itoa(i), c.headers)
 				if c.headerMap {
-					reqs[i] = rawRequest(reqs[i], linesOf(reqs[i].Attributes.Request.Http.Headers))
+					reqs[i] = rawRequest(reqs[i], browserLines(reqs[i].Attributes.Request.Http.Headers))
 				}
 			}
 			ctx := context.Background()

@@ -28,7 +28,11 @@ type Facts struct {
 	clientKey string
 	Method    string
 	Scheme    string
-	Host      string
+	// Protocol is the HTTP version the client spoke to Envoy
+	// (attributes.request.http.protocol: "HTTP/1.0", "HTTP/1.1", "HTTP/2",
+	// "HTTP/3"); empty when Envoy did not say.
+	Protocol string
+	Host     string
 	// Path is :path, query string included.
 	Path string
 	// Headers has lowercase keys, whichever of its two encodings Envoy used:
@@ -72,6 +76,7 @@ func readFacts(req *authv3.CheckRequest, sessionCookie string, xffHops int, f *F
 		}
 		f.Method = h.GetMethod()
 		f.Scheme = h.GetScheme()
+		f.Protocol = h.GetProtocol()
 		f.Host = h.GetHost()
 		f.Path = h.GetPath()
 		if f.Path == "" {

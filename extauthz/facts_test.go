@@ -102,3 +102,20 @@ func TestCheckWithNilPieces(t *testing.T) {
 		t.Run(name, func(t *testing.T) { mustCheck(t, s, req) })
 	}
 }
+
+func TestProtocolFact(t *testing.T) {
+	for _, protocol := range []string{"HTTP/1.1", "HTTP/2", "HTTP/3", ""} {
+		req := request("GET", "/", "", "192.0.2.5", nil)
+		req.Attributes.Request.Http.Protocol = protocol
+		var f Facts
+		readFacts(req, "sid", 0, &f, &headerBuf{})
+		if f.Protocol != protocol {
+			t.Errorf("protocol %q read as %q", protocol, f.Protocol)
+		}
+	}
+	var f Facts
+	readFacts(&authv3.CheckRequest{}, "sid", 0, &f, &headerBuf{})
+	if f.Protocol != "" {
+		t.Errorf("a CheckRequest without HTTP has protocol %q", f.Protocol)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,13 @@ type Decision struct {
 	Clearance clearance.Status
 	// Rule is the deterministic rule that decided, before any score.
 	Rule policy.Rule
+	// Model is the version of the route's scoring model ("lr-1a2b3c4d"),
+	// set whether or not the request was scored; a route's tuning keeps
+	// the shipped model's name.
+	Model string
+	// LogFeatures is the policy's decision_log.features: the decision log
+	// carries Result.Features.
+	LogFeatures bool
 }
 
 // Observer is told about every decision once its response is built: the
@@ -75,6 +84,9 @@ type Observer interface {
 type Options struct {
 	// Policy is the policy to start with; nil means the embedded defaults.
 	Policy *policy.Policy
+	// Model is the scoring model the policies' tunings apply to; nil loads
+	// the shipped one (scoring.Load).
+	Model *scoring.Model
 	// Store holds the velocity counters. Required. Wrap a remote store in a
 	// ratelimit.Guard so that it cannot slow Checks down.
 	Store ratelimit.Store
@@ -105,7 +117,9 @@ type Rollout interface {
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 
-	state     atomic.Pointer[state]
+	state atomic.Pointer[state]
+	// model is the untuned model every policy's tunings start from.
+	model     *scoring.Model
 	store     ratelimit.Store
 	clearance *clearance.Signer
 	rollout   Rollout
@@ -120,7 +134,9 @@ type Server struct {
 // one consistent policy from start to end.
 type state struct {
 	policy *policy.Policy
-	model  *scoring.Model
+	// models holds every route's model by route name; routes with equal
+	// tunings share one.
+	models map[string]*scoring.Model
 	// routeValues holds each route's name as a metadata value.
 	routeValues map[string]*structpb.Value
 	canary      rollout.Canary
@@ -131,7 +147,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("extauthz: a counter store is required")
 	}
-	s := &Server{store: opts.Store, clearance: opts.Clearance, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
+	s := &Server{model: opts.Model, store: opts.Store, clearance: opts.Clearance, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
+	if s.model == nil {
+		m, err := scoring.Load()
+		if err != nil {
+			return nil, fmt.Errorf("extauthz: %w", err)
+		}
+		s.model = m
+	}
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
@@ -152,22 +175,61 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// SetPolicy switches to p for every Check that starts after it returns.
+// SetPolicy switches to p for every Check that starts after it returns. It
+// builds one scoring model per distinct route tuning; if one fails to build,
+// the policy in force stays.
 func (s *Server) SetPolicy(p *policy.Policy) error {
-	m, err := scoring.NewModel(p.Base, p.Weights)
+	models, err := s.routeModels(p)
 	if err != nil {
-		return fmt.Errorf("extauthz: build scoring model: %w", err)
+		return err
 	}
 	rv := make(map[string]*structpb.Value, len(p.Routes))
 	for name := range p.Routes {
 		rv[name] = structpb.NewStringValue(name)
 	}
-	s.state.Store(&state{policy: p, model: m, routeValues: rv, canary: rollout.NewCanary(p.Rollout.CanarySalt)})
+	s.state.Store(&state{policy: p, models: models, routeValues: rv, canary: rollout.NewCanary(p.Rollout.CanarySalt)})
 	return nil
+}
+
+// routeModels returns the scoring model of every route of p, by name:
+// the server's model with the route's tuning applied. Routes with equal
+// tunings share one model, and an empty tuning is the server's model.
+func (s *Server) routeModels(p *policy.Policy) (map[string]*scoring.Model, error) {
+	type built struct {
+		tuning scoring.Tuning
+		model  *scoring.Model
+	}
+	distinct := []built{{tuning: scoring.Tuning{}, model: s.model}}
+	models := make(map[string]*scoring.Model, len(p.Routes))
+	for _, name := range p.RouteNames() {
+		t := p.Routes[name].Tuning
+		i := slices.IndexFunc(distinct, func(b built) bool { return sameTuning(b.tuning, t) })
+		if i < 0 {
+			m, err := s.model.With(t)
+			if err != nil {
+				return nil, fmt.Errorf("extauthz: route %s: tune the scoring model: %w", name, err)
+			}
+			i = len(distinct)
+			distinct = append(distinct, built{tuning: t, model: m})
+		}
+		models[name] = distinct[i].model
+	}
+	return models, nil
+}
+
+// sameTuning reports whether a and b make the same model.
+func sameTuning(a, b scoring.Tuning) bool {
+	return a.BehindProxy == b.BehindProxy && maps.Equal(a.Weights, b.Weights)
 }
 
 // Policy returns the policy in force.
 func (s *Server) Policy() *policy.Policy { return s.state.Load().policy }
+
+// Model returns the scoring model of the policy's default route: its
+// Version is every route's (a tuning keeps the shipped model's name).
+func (s *Server) Model() *scoring.Model {
+	return s.state.Load().models[policy.DefaultRoute]
+}
 
 // check is the scratch space of one Check, pooled so the hot path does not
 // allocate it per request.
@@ -220,9 +282,11 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	if s.rollout != nil {
 		applied = s.rollout.View().Resolve(route)
 	}
+	model := st.models[route.Name]
 	d := &c.decision
 	d.Route, d.Mode, d.ModeSource = route.Name, applied.Mode, applied.Source
 	d.ChallengeBelow, d.DenyBelow, d.PolicyVersion = route.ChallengeBelow, route.DenyBelow, p.Version
+	d.Model, d.LogFeatures = model.Version(), p.LogFeatures
 
 	if applied.Mode == policy.ModeOff || applied.Mode == policy.ModeBypass {
 		// Neither scores nor counts: off is a route's choice, bypass the
@@ -248,9 +312,9 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 		return d
 	}
 
-	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Headers: f.Headers, Velocity: c.request.Velocity,
-		Clearance: s.verifyClearance(p, f, d)}
-	st.model.Score(&c.request, &d.Result)
+	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Protocol: f.Protocol, Headers: f.Headers,
+		HeaderOrder: f.HeaderOrder, Velocity: c.request.Velocity, Clearance: s.verifyClearance(p, f, d)}
+	model.Score(&c.request, &d.Result)
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 
 	d.Action = route.Action(d.Score, limited)

@@ -38,11 +38,15 @@ routes:
 `
 
 var (
+	// chrome is Chrome 142's navigation as it sends one to a plain-http
+	// origin over HTTP/1.1 (request's defaults): no client hints or fetch
+	// metadata, which it keeps for https.
 	chrome = map[string]string{
-		"user-agent":      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
-		"accept":          "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-		"accept-language": "en-US,en;q=0.9",
-		"accept-encoding": "gzip, deflate, br, zstd",
+		"upgrade-insecure-requests": "1",
+		"user-agent":                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+		"accept":                    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
+		"accept-language":           "en-US,en;q=0.9",
+		"accept-encoding":           "gzip, deflate, br, zstd",
 	}
 	curlNav = map[string]string{"user-agent": "curl/8.5.0", "accept": "text/html"}
 	curlAPI = map[string]string{"user-agent": "curl/8.5.0", "accept": "*/*"}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"reflect"
@@ -33,6 +34,11 @@ type rawFile struct {
 	Rollout       *rawRollout          `yaml:"rollout"`
 	Challenge     *rawChallenge        `yaml:"challenge"`
 	Rules         *rawRules            `yaml:"rules"`
+	DecisionLog   *rawDecisionLog      `yaml:"decision_log"`
+}
+
+type rawDecisionLog struct {
+	Features *bool `yaml:"features"`
 }
 
 type rawRules struct {
@@ -70,12 +76,14 @@ type rawRollout struct {
 }
 
 type rawClientIP struct {
-	XFFTrustedHops *int `yaml:"xff_trusted_hops"`
+	XFFTrustedHops *int  `yaml:"xff_trusted_hops"`
+	BehindProxy    *bool `yaml:"behind_proxy"`
 }
 
+// rawScore is a score block, global or a route's. Its weights are by
+// signal name, validated against the scoring package's codes.
 type rawScore struct {
-	Base    *int           `yaml:"base"`
-	Weights map[string]int `yaml:"weights"`
+	Weights map[string]float64 `yaml:"weights"`
 }
 
 type rawRoute struct {
@@ -85,6 +93,7 @@ type rawRoute struct {
 	DenyBelow      *int               `yaml:"deny_below"`
 	Limits         *[]rawLimit        `yaml:"limits"`
 	Challenge      *rawRouteChallenge `yaml:"challenge"`
+	Score          *rawScore          `yaml:"score"`
 }
 
 type rawLimit struct {
@@ -192,45 +201,61 @@ func parse(data []byte, file bool) (*Policy, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("larger than the limit of %d bytes (1 MiB, what a ConfigMap holds at most; a policy needs a few KiB)", MaxFileSize)
 	}
-	def, _, err := decode(defaultYAML)
+	def, _, _, err := decode(defaultYAML)
 	if err != nil {
 		return nil, fmt.Errorf("embedded defaults: %w", err)
 	}
-	raw, empty, err := decode(data)
+	raw, lines, empty, err := decode(data)
 	if err != nil {
 		return nil, err
 	}
 	if empty && file {
 		return nil, errors.New(`the file has no keys (it is empty, blank or only comments): more likely truncated or half-written than meant; write "{}" to run on the embedded defaults`)
 	}
-	return build(def, raw)
+	p, err := build(def, raw)
+	if err != nil {
+		return nil, withLine(err, lines)
+	}
+	return p, nil
 }
 
-// decode reads the YAML into the raw types; empty reports a document
+// withLine gives an Error without a line the line of its key in the file,
+// when the file has that key.
+func withLine(err error, lines map[string]int) error {
+	var e *Error
+	if errors.As(err, &e) && e.Line == 0 {
+		e.Line = lines[e.Path]
+	}
+	return err
+}
+
+// decode reads the YAML into the raw types. lines maps every key's dotted
+// path (as Error.Path spells it) to its line; empty reports a document
 // without any node (empty, blank or only comments).
-func decode(data []byte) (_ *rawFile, empty bool, _ error) {
+func decode(data []byte) (_ *rawFile, lines map[string]int, empty bool, _ error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, false, fmt.Errorf("parse policy: %w", err)
+		return nil, nil, false, fmt.Errorf("parse policy: %w", err)
 	}
 	raw := &rawFile{}
 	if len(doc.Content) == 0 {
-		return raw, true, nil
+		return raw, nil, true, nil
 	}
 	root := doc.Content[0]
 	// Count the routes before walking them: a file with a hundred thousand
 	// routes should be refused in the time it took to parse, not after
 	// building every one.
 	if err := checkRouteCount(root); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	if err := checkKeys(root, reflect.TypeFor[rawFile](), ""); err != nil {
-		return nil, false, err
+	lines = map[string]int{}
+	if err := checkKeys(root, reflect.TypeFor[rawFile](), "", lines); err != nil {
+		return nil, nil, false, err
 	}
 	if err := root.Decode(raw); err != nil {
-		return nil, false, fmt.Errorf("parse policy: %w", err)
+		return nil, nil, false, fmt.Errorf("parse policy: %w", err)
 	}
-	return raw, false, nil
+	return raw, lines, false, nil
 }
 
 // checkRouteCount refuses a routes mapping of more than MaxRoutes keys.
@@ -263,8 +288,9 @@ func tooManyRoutes(n, line int) error {
 
 // checkKeys walks the YAML tree beside the raw types and reports the first key
 // the types do not know, with its full path, so a typo reads
-// "routes.login.limts: unknown key" rather than a Go type name.
-func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+// "routes.login.limts: unknown key" rather than a Go type name. It records
+// each key's line in lines, by path, for the errors build finds later.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -280,9 +306,14 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			k, v := n.Content[i], n.Content[i+1]
 			f, ok := fieldByTag(t, k.Value)
 			if !ok {
-				return &Error{Path: join(path, k.Value), Line: k.Line, Msg: "unknown key"}
+				msg := "unknown key"
+				if why, removed := removedKey(t, k.Value); removed {
+					msg = why
+				}
+				return &Error{Path: join(path, k.Value), Line: k.Line, Msg: msg}
 			}
-			if err := checkKeys(v, f.Type, join(path, k.Value)); err != nil {
+			lines[join(path, k.Value)] = k.Line
+			if err := checkKeys(v, f.Type, join(path, k.Value), lines); err != nil {
 				return err
 			}
 		}
@@ -295,7 +326,8 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if err := checkKeys(v, t.Elem(), join(path, k.Value)); err != nil {
+			lines[join(path, k.Value)] = k.Line
+			if err := checkKeys(v, t.Elem(), join(path, k.Value), lines); err != nil {
 				return err
 			}
 		}
@@ -307,7 +339,9 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a list"}
 		}
 		for i, v := range n.Content {
-			if err := checkKeys(v, t.Elem(), path+"["+strconv.Itoa(i)+"]"); err != nil {
+			item := path + "[" + strconv.Itoa(i) + "]"
+			lines[item] = v.Line
+			if err := checkKeys(v, t.Elem(), item, lines); err != nil {
 				return err
 			}
 		}
@@ -320,6 +354,15 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// removedKey says why a key that raw type t once had is gone, and what to
+// do instead; false for a key t never had.
+func removedKey(t reflect.Type, key string) (string, bool) {
+	if t == reflect.TypeFor[rawScore]() && key == "base" {
+		return "score.base was removed: the score is now the trained model's calibrated probability; move challenge_below/deny_below instead", true
+	}
+	return "", false
 }
 
 func kindName(k reflect.Kind) string {
@@ -384,40 +427,38 @@ func build(def, file *rawFile) (*Policy, error) {
 	if p.XFFTrustedHops < 0 || p.XFFTrustedHops > 16 {
 		return nil, &Error{Path: "client_ip.xff_trusted_hops", Msg: fmt.Sprintf("%d out of range 0-16", p.XFFTrustedHops)}
 	}
+	var fileProxy, defProxy *bool
+	if file.ClientIP != nil {
+		fileProxy = file.ClientIP.BehindProxy
+	}
+	if def.ClientIP != nil {
+		defProxy = def.ClientIP.BehindProxy
+	}
+	no := false
+	p.BehindProxy = *pick(fileProxy, pick(defProxy, &no))
 
-	var fileBase *int
-	if file.Score != nil {
-		fileBase = file.Score.Base
+	var fileFeatures, defFeatures *bool
+	if file.DecisionLog != nil {
+		fileFeatures = file.DecisionLog.Features
 	}
-	p.Base = *pick(fileBase, def.Score.Base)
-	if p.Base < 1 || p.Base > 99 {
-		return nil, &Error{Path: "score.base", Msg: fmt.Sprintf("%d out of range 1-99", p.Base)}
+	if def.DecisionLog != nil {
+		defFeatures = def.DecisionLog.Features
 	}
-	p.Weights = scoring.DefaultWeights()
-	for _, s := range []*rawScore{def.Score, file.Score} {
-		if s == nil {
-			continue
-		}
-		for name, w := range s.Weights {
-			code, ok := scoring.ParseCode(name)
-			if !ok {
-				return nil, &Error{Path: "score.weights." + name, Msg: "unknown signal (see the README for the list)"}
-			}
-			if w < 0 || w > 99 {
-				return nil, &Error{Path: "score.weights." + name, Msg: fmt.Sprintf("%d out of range 0-99", w)}
-			}
-			p.Weights[code] = w
-		}
-	}
+	p.LogFeatures = *pick(fileFeatures, pick(defFeatures, &no))
 
-	if err := buildRollout(p, def.Rollout, file.Rollout); err != nil {
+	global, err := scoreWeights("score.weights", overlayScore(def.Score, file.Score))
+	if err != nil {
+		return nil, err
+	}
+	p.Tuning = scoring.Tuning{Weights: global, BehindProxy: p.BehindProxy}
+
+	if err = buildRollout(p, def.Rollout, file.Rollout); err != nil {
 		return nil, err
 	}
 	if err := buildChallenge(p, def.Challenge, file.Challenge); err != nil {
 		return nil, err
 	}
 	if file.Rules != nil {
-		var err error
 		if p.Rules.AllowCIDRs, err = parseCIDRs("rules.allow_cidrs", file.Rules.AllowCIDRs); err != nil {
 			return nil, err
 		}
@@ -430,6 +471,13 @@ func build(def, file *rawFile) (*Policy, error) {
 	for name, raw := range file.Routes {
 		if !validRouteName(name) {
 			return nil, &Error{Path: "routes." + name, Msg: "route names use a-z, 0-9, '_', '-' and '.', at most 64 characters"}
+		}
+		if raw != nil {
+			// Each route's own weights are checked where the file wrote
+			// them, before they are merged into other routes.
+			if _, err := scoreWeights("routes."+name+".score.weights", raw.Score); err != nil {
+				return nil, err
+			}
 		}
 		eff := defRoute
 		if name != DefaultRoute {
@@ -449,6 +497,43 @@ func build(def, file *rawFile) (*Policy, error) {
 		p.Routes[DefaultRoute] = r
 	}
 	return p, nil
+}
+
+// scoreWeights validates a score block's weights, found at path, and
+// returns them by code; nil when it sets none. A model feature's weight is
+// log-odds of a human, as scoring.CheckTuning allows; a certainty rule's
+// signal can only be turned off, with 0.
+func scoreWeights(path string, s *rawScore) (map[scoring.Code]float64, error) {
+	if s == nil || len(s.Weights) == 0 {
+		return nil, nil
+	}
+	out := make(map[scoring.Code]float64, len(s.Weights))
+	for _, name := range slices.Sorted(maps.Keys(s.Weights)) {
+		w := s.Weights[name]
+		kpath := path + "." + name
+		code, ok := scoring.ParseCode(name)
+		if !ok {
+			return nil, &Error{Path: kpath, Msg: "unknown signal (see the README for the list)"}
+		}
+		if err := scoring.CheckTuning(code, w); err != nil {
+			return nil, &Error{Path: kpath, Msg: err.Error()}
+		}
+		out[code] = w
+	}
+	return out, nil
+}
+
+// overlayScore merges two score blocks key by key: top's weights win.
+func overlayScore(base, top *rawScore) *rawScore {
+	if base == nil || len(base.Weights) == 0 {
+		return top
+	}
+	if top == nil || len(top.Weights) == 0 {
+		return base
+	}
+	w := maps.Clone(base.Weights)
+	maps.Copy(w, top.Weights)
+	return &rawScore{Weights: w}
 }
 
 func overlayChallenge(base, top *rawRouteChallenge) *rawRouteChallenge {
@@ -575,6 +660,7 @@ func overlay(base, top *rawRoute) *rawRoute {
 		DenyBelow:      pick(top.DenyBelow, base.DenyBelow),
 		Limits:         pick(top.Limits, base.Limits),
 		Challenge:      overlayChallenge(base.Challenge, top.Challenge),
+		Score:          overlayScore(base.Score, top.Score),
 	}
 }
 
@@ -610,6 +696,9 @@ func buildRoute(p *Policy, name string, raw *rawRoute) (*Route, error) {
 		return nil, &Error{Path: path + ".challenge", Msg: "incomplete (the embedded defaults are missing a field)"}
 	}
 	r.Challenge = RouteChallenge{Provider: *raw.Challenge.Provider, Difficulty: *raw.Challenge.Difficulty}
+	if r.Tuning, err = routeTuning(p, path, raw.Score); err != nil {
+		return nil, err
+	}
 	if _, ok := p.Challenge.Providers[r.Challenge.Provider]; !ok && r.Challenge.Provider != "pow" {
 		return nil, &Error{Path: path + ".challenge.provider", Msg: fmt.Sprintf("%q is neither pow nor a provider configured under challenge.providers", r.Challenge.Provider)}
 	}
@@ -637,6 +726,22 @@ func buildRoute(p *Policy, name string, raw *rawRoute) (*Route, error) {
 		r.Limits = append(r.Limits, l)
 	}
 	return r, nil
+}
+
+// routeTuning is the policy's tuning with the route's weights (its own over
+// the file's default route's, already merged by overlay) merged over the
+// policy's, key by key. A route that sets no weights shares p.Tuning.
+func routeTuning(p *Policy, path string, s *rawScore) (scoring.Tuning, error) {
+	own, err := scoreWeights(path+".score.weights", s)
+	if err != nil || own == nil {
+		return p.Tuning, err
+	}
+	w := maps.Clone(p.Tuning.Weights)
+	if w == nil {
+		w = make(map[scoring.Code]float64, len(own))
+	}
+	maps.Copy(w, own)
+	return scoring.Tuning{Weights: w, BehindProxy: p.BehindProxy}, nil
 }
 
 func buildLimit(path string, rl rawLimit) (Limit, error) {

@@ -103,10 +103,18 @@ type Policy struct {
 	// XFFTrustedHops is how many proxies in front of Envoy append to
 	// x-forwarded-for and are trusted; 0 ignores x-forwarded-for.
 	XFFTrustedHops int
-	// Base is the score a request with no fired signal gets.
-	Base int
-	// Weights gives each signal the points it subtracts from Base.
-	Weights scoring.Weights
+	// BehindProxy says Envoy sits behind another HTTP proxy (a CDN, a cloud
+	// load balancer), so the HTTP version Envoy sees is that proxy's, not the
+	// client's (client_ip.behind_proxy). It is set in every route's Tuning.
+	BehindProxy bool
+	// Tuning is the policy's change to the shipped scoring model for every
+	// route: score.weights and client_ip.behind_proxy. Its Weights is nil
+	// when the file sets none. Each Route carries its own, with the route's
+	// weights merged over these.
+	Tuning scoring.Tuning
+	// LogFeatures puts each decision's feature vector in the decision log
+	// (decision_log.features).
+	LogFeatures bool
 	// Routes holds every route by name, DefaultRoute included.
 	Routes map[string]*Route
 	// Rollout configures how live rollout state is found and applied.
@@ -237,6 +245,12 @@ type Route struct {
 	Limits []Limit
 	// Challenge is how this route challenges.
 	Challenge RouteChallenge
+	// Tuning is how this route changes the shipped scoring model: the
+	// policy's score.weights with routes.default's and then this route's
+	// score.weights merged over them key by key, and BehindProxy. Its
+	// Weights is nil when nothing is tuned; routes with equal tunings may
+	// share one model. Treat it as read-only: routes may share its map.
+	Tuning scoring.Tuning
 }
 
 // Limit is one velocity counter of a route and what crossing it means.

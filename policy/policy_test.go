@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,11 +24,12 @@ func TestDefaultPolicyIsShadowEverywhere(t *testing.T) {
 	if r.ChallengeBelow != 30 || r.DenyBelow != 2 {
 		t.Errorf("default thresholds = challenge %d deny %d, want 30 and 2", r.ChallengeBelow, r.DenyBelow)
 	}
-	if p.SessionCookie != "session" || p.Base != 99 || p.XFFTrustedHops != 0 {
-		t.Errorf("defaults = cookie %q base %d hops %d", p.SessionCookie, p.Base, p.XFFTrustedHops)
+	if p.SessionCookie != "session" || p.XFFTrustedHops != 0 || p.BehindProxy || p.LogFeatures {
+		t.Errorf("defaults = cookie %q hops %d behind_proxy %v log features %v", p.SessionCookie, p.XFFTrustedHops, p.BehindProxy, p.LogFeatures)
 	}
-	if p.Weights != scoring.DefaultWeights() {
-		t.Errorf("default weights differ from the scoring model's defaults")
+	// The defaults leave the shipped model as trained.
+	if p.Tuning.Weights != nil || p.Tuning.BehindProxy || r.Tuning.Weights != nil || r.Tuning.BehindProxy {
+		t.Errorf("default tuning = %+v, route %+v; want none", p.Tuning, r.Tuning)
 	}
 	for _, l := range r.Limits {
 		if l.Max != 0 {
@@ -55,14 +57,22 @@ func TestFullPolicyMergesOverDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Version != "2026-11-23.1" || p.SessionCookie != "sid" || p.XFFTrustedHops != 1 || p.Base != 95 {
+	if p.Version != "2026-11-23.1" || p.SessionCookie != "sid" || p.XFFTrustedHops != 1 || !p.BehindProxy || !p.LogFeatures {
 		t.Errorf("top level = %+v", p)
 	}
-	if p.Weights[scoring.UALibrary] != 70 || p.Weights[scoring.FetchMissing] != 0 {
-		t.Errorf("weights not overridden: ua.library=%d fetch.missing=%d", p.Weights[scoring.UALibrary], p.Weights[scoring.FetchMissing])
+	global := map[scoring.Code]float64{scoring.UAOther: -3.5, scoring.FetchMissing: 0}
+	if !maps.Equal(p.Tuning.Weights, global) || !p.Tuning.BehindProxy {
+		t.Errorf("global tuning = %+v, want %v behind a proxy", p.Tuning, global)
 	}
-	if got, want := p.Weights[scoring.UAMissing], scoring.DefaultWeights()[scoring.UAMissing]; got != want {
-		t.Errorf("unset weight ua.missing = %d, want default %d", got, want)
+	// A route's weights are merged over the global ones, key by key.
+	loginWeights := map[scoring.Code]float64{scoring.UAOther: -5, scoring.FetchMissing: 0, scoring.ProtocolHTTP1: 0}
+	if got := p.Route("login").Tuning; !maps.Equal(got.Weights, loginWeights) || !got.BehindProxy {
+		t.Errorf("login tuning = %+v, want %v behind a proxy", got, loginWeights)
+	}
+	for _, name := range []string{"default", "api"} {
+		if got := p.Route(name).Tuning; !maps.Equal(got.Weights, global) || !got.BehindProxy {
+			t.Errorf("%s tuning = %+v, want the global one", name, got)
+		}
 	}
 
 	login := p.Route("login")
@@ -122,6 +132,10 @@ func TestBadPoliciesNameTheKey(t *testing.T) {
 		"deny-above-challenge.yaml":              "routes.login.deny_below",
 		"threshold-range.yaml":                   "routes.default.challenge_below",
 		"unknown-weight.yaml":                    "score.weights.ua.curl: unknown signal",
+		"certainty-weight.yaml":                  "line 4: score.weights.hints.mismatch: hints.mismatch is a certainty rule's signal: only 0 (off) is allowed",
+		"score-base.yaml":                        "line 3: score.base: score.base was removed: the score is now the trained model's calibrated probability; move challenge_below/deny_below instead",
+		"weight-range.yaml":                      "line 6: routes.login.score.weights.accept.missing: -20 out of range ±12",
+		"points-weight.yaml":                     "line 5: score.weights.accept.missing: 10 for accept.missing: every feature but clearance.valid is a sign of automation",
 		"duplicate-limit.yaml":                   "routes.login.limits[1]: duplicates",
 		"limit-without-bound.yaml":               "routes.login.limits[0]: needs max",
 		"route-name.yaml":                        "routes.Login Page",
@@ -319,5 +333,133 @@ func TestModeRoundTrip(t *testing.T) {
 	}
 	if _, err := ParseMode("Enforce"); err == nil {
 		t.Error("mode names are case-sensitive; Enforce was accepted")
+	}
+}
+
+func TestScoreWeights(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		// err is a part of the error; empty when the file is good.
+		err string
+	}{
+		{"a feature in log-odds", "score: {weights: {accept.missing: -2.25}}", ""},
+		{"a feature at the bound", "score: {weights: {ua.other: -12}}", ""},
+		{"a feature towards human", "score: {weights: {clearance.valid: 8}}", ""},
+		{"a feature off", "score: {weights: {protocol.http1: 0}}", ""},
+		{"a certainty rule's signal off", "score: {weights: {ua.library: 0, hints.missing: 0}}", ""},
+		{"a whole number is a number", "score: {weights: {accept.missing: -3}}", ""},
+		{"past the bound", "score: {weights: {ua.other: 12.5}}", "line 1: score.weights.ua.other: 12.5 out of range ±12"},
+		{"old points", "score:\n  weights:\n    accept_language.missing: 15\n", "line 3: score.weights.accept_language.missing: 15 out of range ±12"},
+		{"NaN", "score: {weights: {ua.other: .nan}}", "score.weights.ua.other: NaN out of range"},
+		{"infinity", "score: {weights: {ua.other: -.inf}}", "score.weights.ua.other: -Inf out of range"},
+		{"not a number", "score: {weights: {ua.other: high}}", `score.weights.ua.other: "high" is not a number`},
+		{"a certainty rule's signal weighed", "score: {weights: {ua.library: -4}}", "score.weights.ua.library: ua.library is a certainty rule's signal: only 0 (off) is allowed"},
+		{"a route's certainty rule's signal weighed", "routes:\n  login:\n    score: {weights: {hints.mismatch: 1}}\n", "line 3: routes.login.score.weights.hints.mismatch: hints.mismatch is a certainty rule's signal"},
+		{"a route's unknown signal", "routes: {login: {score: {weights: {ua.curl: 0}}}}", "routes.login.score.weights.ua.curl: unknown signal"},
+		{"a route's base", "routes:\n  login:\n    score: {base: 80}\n", "line 3: routes.login.score.base: score.base was removed"},
+		{"a bad weight in the default route", "routes: {default: {score: {weights: {ua.other: 40}}}}", "routes.default.score.weights.ua.other: 40 out of range"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml))
+			switch {
+			case c.err == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case c.err != "" && err == nil:
+				t.Errorf("accepted, want an error containing %q", c.err)
+			case c.err != "" && !strings.Contains(err.Error(), c.err):
+				t.Errorf("error %q does not contain %q", err, c.err)
+			}
+			var e *Error
+			if err != nil && !errors.As(err, &e) {
+				t.Errorf("error %v is not a *policy.Error", err)
+			}
+		})
+	}
+}
+
+func TestRouteTuningMergesKeyByKey(t *testing.T) {
+	p, err := Parse([]byte(`
+client_ip: {behind_proxy: true}
+score:
+  weights: {ua.other: -2, accept.missing: -1}
+routes:
+  default:
+    score: {weights: {accept.missing: -4}}
+  login:
+    score: {weights: {ua.other: 0, hints.mismatch: 0}}
+  search: {mode: enforce}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[scoring.Code]float64{
+		// The file's default route is merged over the global weights, and
+		// every named route takes what it omits from the default route.
+		"default": {scoring.UAOther: -2, scoring.AcceptMissing: -4},
+		"login":   {scoring.UAOther: 0, scoring.AcceptMissing: -4, scoring.HintsMismatch: 0},
+		"search":  {scoring.UAOther: -2, scoring.AcceptMissing: -4},
+	}
+	for name, w := range want {
+		got := p.Route(name).Tuning
+		if !maps.Equal(got.Weights, w) || !got.BehindProxy {
+			t.Errorf("%s tuning = %+v, want %v behind a proxy", name, got, w)
+		}
+	}
+	if g := map[scoring.Code]float64{scoring.UAOther: -2, scoring.AcceptMissing: -1}; !maps.Equal(p.Tuning.Weights, g) {
+		t.Errorf("global tuning = %v, want %v", p.Tuning.Weights, g)
+	}
+}
+
+func TestRouteWithoutWeightsSharesTheGlobalTuning(t *testing.T) {
+	p, err := Parse([]byte("client_ip: {behind_proxy: true}\nroutes: {login: {mode: enforce}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"default", "login"} {
+		if got := p.Route(name).Tuning; got.Weights != nil || !got.BehindProxy {
+			t.Errorf("%s tuning = %+v, want no weights behind a proxy", name, got)
+		}
+	}
+}
+
+// Every tuning a policy accepts builds a model: -check-config and a reload
+// must not pass a file whose model then fails to build.
+func TestTuningsBuildModels(t *testing.T) {
+	m, err := scoring.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("testdata/good/*.yaml")
+	for _, f := range files {
+		p, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range p.RouteNames() {
+			if _, err := m.With(p.Routes[name].Tuning); err != nil {
+				t.Errorf("%s: route %s: %v", f, name, err)
+			}
+		}
+	}
+	// Every feature at its bound and off; every certainty rule's signal off.
+	for _, c := range scoring.Codes() {
+		values := []float64{0}
+		switch {
+		case c == scoring.ClearanceValid:
+			values = append(values, scoring.MaxWeight)
+		case scoring.IsFeature(c):
+			values = append(values, -scoring.MaxWeight)
+		}
+		for _, v := range values {
+			p, err := Parse(fmt.Appendf(nil, "score: {weights: {%s: %g}}", c, v))
+			if err != nil {
+				t.Errorf("%s: %g: %v", c, v, err)
+				continue
+			}
+			if _, err := m.With(p.Route("x").Tuning); err != nil {
+				t.Errorf("%s: %g: the policy accepts it, the model does not: %v", c, v, err)
+			}
+		}
 	}
 }

@@ -4,10 +4,17 @@ import "testing"
 
 func BenchmarkScoreBrowser(b *testing.B) {
 	m := defaultModel(b)
-	req := &Request{Method: "GET", Scheme: "https", Headers: with(navChrome, "user-agent", uaChromeWindows),
-		Velocity: []Velocity{{Code: VelocityIP, Estimate: 3, Threshold: 120}, {Code: VelocitySubnet, Estimate: 40, Threshold: 600}}}
+	req := &Request{Method: "GET", Scheme: "https", Protocol: "HTTP/2", Headers: with(navChrome, "user-agent", uaChromeWindows),
+		HeaderOrder: chromeOrder,
+		Velocity:    []Velocity{{Code: VelocityIP, Estimate: 3, Threshold: 120}, {Code: VelocitySubnet, Estimate: 40, Threshold: 600}}}
 	benchmarkScore(b, m, req)
 }
+
+// chromeOrder is Chrome's navigation order as Envoy's header_map lists it:
+// pseudo-headers first, Envoy's own additions last.
+var chromeOrder = []string{":authority", ":method", ":path", ":scheme", "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform",
+	"upgrade-insecure-requests", "user-agent", "accept", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-user", "sec-fetch-dest",
+	"accept-encoding", "accept-language", "priority", "x-forwarded-proto", "x-request-id"}
 
 func BenchmarkScoreCurl(b *testing.B) {
 	m := defaultModel(b)

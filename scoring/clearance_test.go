@@ -1,12 +1,12 @@
 package scoring
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestClearance(t *testing.T) {
-	m, err := NewModel(99, DefaultWeights())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := defaultModel(t)
 	// A Chrome user agent over https without hints or fetch metadata: a
 	// contradiction, which a passed challenge can lift (a real browser behind
 	// a proxy that strips headers must be able to pass once and browse).
@@ -15,31 +15,28 @@ func TestClearance(t *testing.T) {
 	cases := []struct {
 		name      string
 		clearance ClearanceState
-		want      int
 		certainty Certainty
-		reason    Reason
+		band      Band
+		reason    Code
 	}{
-		{"no clearance: the contradiction caps the score", NoClearance, 29, Contradiction, Reason{}},
-		{"a valid clearance lifts the cap and adds its weight", ValidClearance, 99, NoCertainty, Reason{Code: ClearanceValid, Weight: -70}},
-		{"an invalid clearance grants nothing and costs a little", InvalidClearance, 29, Contradiction, Reason{Code: ClearanceInvalid, Weight: 5}},
+		{"no clearance: the contradiction caps the score", NoClearance, Contradiction, LikelyAutomated, 0},
+		{"a valid clearance lifts the cap and adds its weight", ValidClearance, NoCertainty, LikelyHuman, ClearanceValid},
+		{"an invalid clearance grants nothing and costs a little", InvalidClearance, Contradiction, LikelyAutomated, ClearanceInvalid},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var r Result
 			m.Score(&Request{Method: "GET", Scheme: "https", Headers: stripped, Clearance: c.clearance}, &r)
-			if r.Score != c.want || r.Certainty != c.certainty {
-				t.Errorf("score %d (%v), want %d (%v); reasons %v", r.Score, r.Certainty, c.want, c.certainty, r.Reasons())
+			checkResult(t, m, &r)
+			if r.Certainty != c.certainty || r.Band != c.band {
+				t.Errorf("score %d (%v, %v), want %v and %v; reasons %v", r.Score, r.Band, r.Certainty, c.band, c.certainty, r.Reasons())
 			}
-			found := c.reason == Reason{}
 			for _, got := range r.Reasons() {
-				if got.Code == ClearanceValid || got.Code == ClearanceInvalid {
-					if got != c.reason {
-						t.Errorf("reason %v, want %v", got, c.reason)
-					}
-					found = true
+				if got.Code == ClearanceValid && got.Weight >= 0 || got.Code == ClearanceInvalid && got.Weight < 0 {
+					t.Errorf("reason %v: a valid clearance lifts (negative cost), an invalid one costs", got)
 				}
 			}
-			if !found {
+			if c.reason != 0 && !slices.Contains(firedCodes(&r), c.reason) {
 				t.Errorf("reasons %v lack %v", r.Reasons(), c.reason)
 			}
 		})

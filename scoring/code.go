@@ -63,6 +63,36 @@ const (
 	// (Chromium, Firefox, WebKit) without accept-language, which every
 	// browser's network stack adds to every request it sends.
 	BrowserHeadersMissing
+	// UAOther ("ua.other"): a user agent that is neither a browser's
+	// (Mozilla/5.0 style) nor a known library, headless browser or crawler:
+	// an application's or a scraper's own name.
+	UAOther
+	// AcceptUnlikeBrowser ("accept.unlike_browser"): a navigation whose
+	// accept does not begin the way every navigation of the user agent's
+	// browser family begins (data/browsers.yaml).
+	AcceptUnlikeBrowser
+	// AcceptEncodingUnlikeBrowser ("accept_encoding.unlike_browser"): an
+	// accept-encoding without a coding the user agent's browser version
+	// always offers on this scheme (br, zstd; data/browsers.yaml).
+	AcceptEncodingUnlikeBrowser
+	// UpgradeInsecureRequestsMissing ("upgrade_insecure_requests.missing"):
+	// a navigation without upgrade-insecure-requests from a browser version
+	// that always sends it (data/browsers.yaml).
+	UpgradeInsecureRequestsMissing
+	// PriorityMissing ("priority.missing"): no priority header from a
+	// browser version that always sends one over this protocol
+	// (data/browsers.yaml).
+	PriorityMissing
+	// OrderUnlikeBrowser ("order.unlike_browser"): the headers came in an
+	// order the user agent's browser family never sends them in
+	// (data/header_order.yaml). Unknown, so never fired, when Envoy sends
+	// no order (encode_raw_headers off).
+	OrderUnlikeBrowser
+	// ProtocolHTTP1 ("protocol.http1"): a modern browser user agent over
+	// TLS speaking HTTP/1.1, which browsers do only when the server offers
+	// nothing newer. Weak by design; off when Envoy sits behind another
+	// proxy.
+	ProtocolHTTP1
 
 	numCodes // sentinel: one past the last code
 )
@@ -88,7 +118,24 @@ var codeNames = [numCodes]string{
 	ClearanceValid:        "clearance.valid",
 	ClearanceInvalid:      "clearance.invalid",
 	BrowserHeadersMissing: "browser.headers_missing",
+
+	UAOther:                        "ua.other",
+	AcceptUnlikeBrowser:            "accept.unlike_browser",
+	AcceptEncodingUnlikeBrowser:    "accept_encoding.unlike_browser",
+	UpgradeInsecureRequestsMissing: "upgrade_insecure_requests.missing",
+	PriorityMissing:                "priority.missing",
+	OrderUnlikeBrowser:             "order.unlike_browser",
+	ProtocolHTTP1:                  "protocol.http1",
 }
+
+// signals is a set of codes, one bit per Code.
+type signals uint64
+
+// A code past 63 would silently vanish from a signals set: stop the build.
+const _ = uint(63 - (numCodes - 1))
+
+func (s *signals) fire(c Code)    { *s |= 1 << c }
+func (s signals) has(c Code) bool { return s&(1<<c) != 0 }
 
 // valid reports whether c is one of the defined codes.
 func (c Code) valid() bool { return c > 0 && c < numCodes }

@@ -35,6 +35,8 @@ func TestCodeNamesAreTheContract(t *testing.T) {
 		"fetch.missing", "fetch.inconsistent",
 		"velocity.ip", "velocity.subnet", "velocity.session", "velocity.route_ip", "clearance.valid", "clearance.invalid",
 		"browser.headers_missing",
+		"ua.other", "accept.unlike_browser", "accept_encoding.unlike_browser", "upgrade_insecure_requests.missing",
+		"priority.missing", "order.unlike_browser", "protocol.http1",
 	}
 	var got []string
 	for _, c := range Codes() {
@@ -57,7 +59,7 @@ func TestInvalidCodeStringNamesTheNumber(t *testing.T) {
 	if got := Code(0).String(); got != "code(0)" {
 		t.Errorf("Code(0).String() = %q", got)
 	}
-	if got := numCodes.String(); got != "code(20)" {
+	if got := numCodes.String(); got != "code(27)" {
 		t.Errorf("numCodes.String() = %q", got)
 	}
 }

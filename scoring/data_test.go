@@ -5,55 +5,73 @@ import (
 	"testing"
 )
 
-func TestEmbeddedWeightsParseAndCoverEveryCode(t *testing.T) {
-	w, err := parseWeights(weightsYAML)
+func TestEmbeddedModelParsesAndWeighsEveryFeature(t *testing.T) {
+	w, err := ParseWeights(modelYAML)
 	if err != nil {
-		t.Fatalf("data/weights.yaml: %v", err)
+		t.Fatalf("data/model.yaml: %v", err)
+	}
+	if !strings.HasPrefix(w.Model, "lr-") {
+		t.Errorf("model name %q", w.Model)
 	}
 	for _, c := range Codes() {
-		if w[c] <= 0 {
-			t.Errorf("default weight of %s is %d: every shipped signal should count", c, w[c])
+		if !IsFeature(c) && w.Of(c) != 0 {
+			t.Errorf("certainty signal %s has a weight", c)
 		}
+	}
+	if _, err := compileOrder(headerOrderYAML); err != nil {
+		t.Errorf("data/header_order.yaml: %v", err)
 	}
 }
 
-func TestDefaultWeightsAreTheDocumentedDefaults(t *testing.T) {
-	want := map[Code]int{
-		UAMissing: 70, UALibrary: 60, UAHeadless: 60, UACrawler: 40,
-		AcceptMissing: 10, AcceptLanguageMissing: 15, AcceptEncodingMissing: 10,
-		HintsMissing: 35, HintsMismatch: 30, HintsHeadless: 60,
-		FetchMissing: 25, FetchInconsistent: 20,
-		VelocityIP: 30, VelocitySubnet: 20, VelocitySession: 30, VelocityRouteIP: 30,
-		ClearanceValid: 70, ClearanceInvalid: 5, BrowserHeadersMissing: 30,
+func TestEncodeThenParseWeightsRoundTrips(t *testing.T) {
+	var w Weights
+	w.Bias = 2.123456
+	if err := w.Set(AcceptMissing, -1.5); err != nil {
+		t.Fatal(err)
 	}
-	w := DefaultWeights()
-	for _, c := range Codes() {
-		if w[c] != want[c] {
-			t.Errorf("default weight of %s = %d, want %d", c, w[c], want[c])
-		}
+	data, err := w.Encode([]string{"a test"}, map[string]any{"corpus": "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseWeights(data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if got.Bias != 2.1235 || got.Of(AcceptMissing) != -1.5 || got.Model != w.name() {
+		t.Errorf("round trip: bias %v, accept.missing %v, model %q (want %q)", got.Bias, got.Of(AcceptMissing), got.Model, w.name())
 	}
 }
 
 func TestParseWeightsRejectsBadFiles(t *testing.T) {
-	full := string(weightsYAML)
+	full := string(modelYAML)
+	line := func(c Code) string {
+		for l := range strings.SplitSeq(full, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), c.String()+":") {
+				return l
+			}
+		}
+		t.Fatalf("no line for %s", c)
+		return ""
+	}
 	tests := []struct {
 		name    string
 		data    string
 		wantErr string
 	}{
-		{"unknown code", full + "ua.typo: 5\n", `unknown reason code "ua.typo"`},
-		{"missing code", strings.Replace(full, "velocity.route_ip: 30", "", 1), "no weight for velocity.route_ip"},
-		{"duplicate code", full + "ua.library: 5\n", "already defined"},
-		{"negative weight", strings.Replace(full, "ua.crawler: 40", "ua.crawler: -1", 1), "out of range"},
-		{"weight above 99", strings.Replace(full, "ua.crawler: 40", "ua.crawler: 100", 1), "out of range"},
-		{"not a number", strings.Replace(full, "ua.crawler: 40", "ua.crawler: lots", 1), "cannot unmarshal"},
-		{"not a mapping", "- ua.missing\n", "cannot unmarshal"},
+		{"unknown feature", strings.Replace(full, "weights:\n", "weights:\n  ua.typo: 1\n", 1), `unknown feature "ua.typo"`},
+		{"a certainty signal", strings.Replace(full, "weights:\n", "weights:\n  hints.mismatch: -1\n", 1), "not a model feature"},
+		{"missing feature", strings.Replace(full, line(VelocityRouteIP)+"\n", "", 1), "no weight for velocity.route_ip"},
+		{"weight out of range", strings.Replace(full, line(AcceptMissing), "  accept.missing: -13", 1), "out of range"},
+		{"edited weight", strings.Replace(full, line(AcceptMissing), "  accept.missing: -0.1234", 1), "does not name these weights"},
+		{"another feature set", strings.Replace(full, "feature_set: 1", "feature_set: 2", 1), "retrain"},
+		{"not a number", strings.Replace(full, line(AcceptMissing), "  accept.missing: lots", 1), "cannot unmarshal"},
+		{"unknown key", full + "extra: 1\n", "not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseWeights([]byte(tt.data))
+			_, err := ParseWeights([]byte(tt.data))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("parseWeights: error %v, want one containing %q", err, tt.wantErr)
+				t.Errorf("ParseWeights: error %v, want one containing %q", err, tt.wantErr)
 			}
 		})
 	}

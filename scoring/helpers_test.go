@@ -2,7 +2,6 @@ package scoring
 
 import (
 	"maps"
-	"slices"
 	"testing"
 )
 
@@ -123,26 +122,29 @@ func hdr(kv ...string) map[string]string { return with(nil, kv...) }
 
 func defaultModel(t testing.TB) *Model {
 	t.Helper()
-	m, err := NewModel(99, DefaultWeights())
+	m, err := Load()
 	if err != nil {
-		t.Fatalf("NewModel(99, DefaultWeights()): %v", err)
+		t.Fatalf("Load: %v", err)
 	}
 	return m
 }
 
-// firedCodes returns the codes of r's reasons in Code order.
+// firedCodes returns every code that fired for r, in Code order.
 func firedCodes(r *Result) []Code {
 	var codes []Code
-	for _, reason := range r.Reasons() {
-		codes = append(codes, reason.Code)
+	for c := Code(1); c < numCodes; c++ {
+		if r.fired.has(c) {
+			codes = append(codes, c)
+		}
 	}
-	slices.Sort(codes)
 	return codes
 }
 
-// checkResult verifies the invariants every scored Result keeps: reasons
-// once each, the deciding rule's first, each part heaviest first; the score
-// the weights give, overruled only by the certainty rule that fired.
+// checkResult verifies the invariants every scored Result keeps: the score
+// is the logistic model's over the features that fired, overruled only by
+// the certainty rule whose signals fired; the reasons are the weighted
+// features and the rule's signals, once each, the rule's first, each part
+// most costly first, ties in Code order.
 func checkResult(t testing.TB, m *Model, r *Result) {
 	t.Helper()
 	if r.Score < 1 || r.Score > 99 {
@@ -151,61 +153,68 @@ func checkResult(t testing.TB, m *Model, r *Result) {
 	if r.Band != BandOf(r.Score) {
 		t.Fatalf("band %v, BandOf(%d) = %v", r.Band, r.Score, BandOf(r.Score))
 	}
-	var lead signals
-	switch r.Certainty {
-	case Declared:
-		lead = declaredSignals
-	case Contradiction:
-		lead = contradictionSignals
+	if signals(r.Features) != r.fired&modelFeatures {
+		t.Fatalf("features %v are not the fired features", r.Features)
+	}
+	z := m.weights.Bias
+	for c := Code(1); c < numCodes; c++ {
+		if r.Features.Has(c) {
+			z += m.weights.Of(c)
+		}
+	}
+	modelScore := probabilityScore(sigmoid(min(max(z, -40), 40)))
+	want, rule := modelScore, signals(0)
+	switch {
+	case r.fired&declaredSignals != 0:
+		want, rule = 1, declaredSignals
+		if r.Certainty != Declared {
+			t.Fatalf("declared automation fired, certainty %v", r.Certainty)
+		}
+	case r.fired&contradictionSignals != 0 && !r.fired.has(ClearanceValid):
+		want, rule = min(modelScore, maxContradictionScore), contradictionSignals
+		if r.Certainty != Contradiction {
+			t.Fatalf("a contradiction fired, certainty %v", r.Certainty)
+		}
+	default:
+		if r.Certainty != NoCertainty {
+			t.Fatalf("certainty %v without its signals", r.Certainty)
+		}
+	}
+	if r.Score != want {
+		t.Fatalf("score %d, want %d (model %d from log-odds %.4f, certainty %v)", r.Score, want, modelScore, z, r.Certainty)
 	}
 	var seen [numCodes]bool
-	var fired signals
-	sum := 0
 	reasons := r.Reasons()
 	for i, reason := range reasons {
-		if !reason.Code.valid() {
-			t.Fatalf("reason %d has invalid code %d", i, reason.Code)
-		}
-		if seen[reason.Code] {
-			t.Fatalf("reason %v twice in %v", reason.Code, reasons)
+		if !reason.Code.valid() || seen[reason.Code] {
+			t.Fatalf("reason %d (%v) invalid or repeated in %v", i, reason.Code, reasons)
 		}
 		seen[reason.Code] = true
-		fired.fire(reason.Code)
-		if reason.Weight <= 0 || reason.Weight != m.weights[reason.Code] {
-			t.Fatalf("reason %v has weight %d, model weight %d", reason.Code, reason.Weight, m.weights[reason.Code])
+		switch {
+		case rule.has(reason.Code):
+			if reason.Weight != modelScore-r.Score {
+				t.Fatalf("rule reason %v costs %d, the rule took %d", reason.Code, reason.Weight, modelScore-r.Score)
+			}
+		case r.Features.Has(reason.Code) && m.weights.Of(reason.Code) != 0:
+			if w := probabilityScore(sigmoid(min(max(z, -40), 40)-m.weights.Of(reason.Code))) - modelScore; reason.Weight != w {
+				t.Fatalf("reason %v costs %d, want %d", reason.Code, reason.Weight, w)
+			}
+		default:
+			t.Fatalf("reason %v neither the rule's nor a weighted feature", reason.Code)
 		}
 		if i > 0 {
 			prev := reasons[i-1]
-			switch prevLead, curLead := lead.has(prev.Code), lead.has(reason.Code); {
+			switch prevLead, curLead := rule.has(prev.Code), rule.has(reason.Code); {
 			case !prevLead && curLead:
 				t.Fatalf("a reason of the deciding rule (%v) after another: %v", reason.Code, reasons)
 			case prevLead == curLead && (prev.Weight < reason.Weight || prev.Weight == reason.Weight && prev.Code > reason.Code):
 				t.Fatalf("reasons out of order: %v", reasons)
 			}
 		}
-		sum += reason.Weight
 	}
-	additive := min(max(m.base-sum, 1), 99)
-	want := additive
-	switch {
-	case fired&declaredSignals != 0:
-		want = 1
-		if r.Certainty != Declared {
-			t.Fatalf("declared automation %v fired, certainty %v", reasons, r.Certainty)
+	for c := Code(1); c < numCodes; c++ {
+		if (rule.has(c) && r.fired.has(c) || r.Features.Has(c) && m.weights.Of(c) != 0) && !seen[c] {
+			t.Fatalf("%v fired but is not among the reasons %v", c, reasons)
 		}
-	case fired&contradictionSignals != 0:
-		// Without a valid clearance (a reason that this check does not
-		// see: clearance tests check it), a contradiction caps the score.
-		want = min(additive, maxContradictionScore)
-		if r.Certainty != Contradiction {
-			t.Fatalf("a contradiction %v fired, certainty %v", reasons, r.Certainty)
-		}
-	default:
-		if r.Certainty != NoCertainty {
-			t.Fatalf("certainty %v without its signals: %v", r.Certainty, reasons)
-		}
-	}
-	if r.Score != want {
-		t.Fatalf("score %d, want %d (weights: clamp(%d - %d) = %d, certainty %v)", r.Score, want, m.base, sum, additive, r.Certainty)
 	}
 }

@@ -1,6 +1,11 @@
 package scoring
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"strings"
+)
 
 // Velocity is one velocity counter's reading: its Code fires when Estimate
 // is above Threshold. A Threshold of 0 or less never fires, and a Code that
@@ -33,55 +38,152 @@ type Request struct {
 	// fetch-metadata expectations: browsers send neither to plain-http
 	// origins.
 	Scheme string
+	// Protocol is the HTTP version the client spoke to Envoy: "HTTP/1.0",
+	// "HTTP/1.1", "HTTP/2" or "HTTP/3"; empty when unknown.
+	Protocol string
 	// Headers has lower-case keys, as Envoy sends them. Pseudo-headers such
 	// as ":path" may be present and are ignored.
 	Headers map[string]string
+	// HeaderOrder is the header names in the order the client sent them;
+	// nil when unknown (Envoy sends the order only with
+	// encode_raw_headers), which never counts against the request.
+	HeaderOrder []string
 	// Velocity holds the readings of the route's velocity counters.
 	Velocity []Velocity
 	// Clearance is what the clearance cookie says.
 	Clearance ClearanceState
 }
 
-// Model scores requests. It is immutable after NewModel and safe for
-// concurrent use; build one at startup or on a policy reload.
+// Model scores requests: the certainty rules, then a logistic model over
+// the request's features. It is immutable and safe for concurrent use;
+// Load one at startup and derive a route's with With.
 type Model struct {
-	base    int
 	weights Weights
-	agents  *agentMatcher
+	// off are the codes a policy turned off: a feature with weight 0 or a
+	// certainty rule's signal.
+	off signals
+	// protocol is whether protocol.http1 may fire: not when Envoy sits
+	// behind another proxy, which chose the protocol itself.
+	protocol bool
+	agents   *agentMatcher
+	facts    *browserFacts
+	order    *orderTable
 }
 
-// NewModel returns a model that starts every request at base (1–99) and
-// subtracts w's weight for each fired signal. It loads the embedded user
-// agent lists.
-func NewModel(base int, w Weights) (*Model, error) {
-	if base < 1 || base > 99 {
-		return nil, fmt.Errorf("scoring: base score %d out of range 1-99", base)
+// Data is what a model is built from: the embedded files unless a field is
+// set. cmd/bottrain sets HeaderOrder to the order it just learned.
+type Data struct {
+	// Weights is a weights file (data/model.yaml's format); nil for the
+	// shipped one.
+	Weights []byte
+	// HeaderOrder is a header order file (data/header_order.yaml's
+	// format); nil for the shipped one.
+	HeaderOrder []byte
+}
+
+// Load returns the shipped model, built from the embedded data files.
+func Load() (*Model, error) { return LoadData(Data{}) }
+
+// LoadData returns a model built from d.
+func LoadData(d Data) (*Model, error) {
+	if d.Weights == nil {
+		d.Weights = modelYAML
 	}
-	if err := w.validate(); err != nil {
+	if d.HeaderOrder == nil {
+		d.HeaderOrder = headerOrderYAML
+	}
+	w, err := ParseWeights(d.Weights)
+	if err != nil {
 		return nil, fmt.Errorf("scoring: %w", err)
 	}
 	agents, err := loadAgentMatcher(userAgentsYAML)
 	if err != nil {
 		return nil, fmt.Errorf("scoring: embedded data/user_agents.yaml: %w", err)
 	}
-	w[0] = 0
-	return &Model{base: base, weights: w, agents: agents}, nil
+	facts, err := parseBrowserFacts(browsersYAML)
+	if err != nil {
+		return nil, fmt.Errorf("scoring: embedded data/browsers.yaml: %w", err)
+	}
+	order, err := compileOrder(d.HeaderOrder)
+	if err != nil {
+		return nil, fmt.Errorf("scoring: %w", err)
+	}
+	return &Model{weights: w, protocol: true, agents: agents, facts: facts, order: order}, nil
 }
 
-// signals is the set of fired codes, one bit per Code.
-type signals uint32
+// Tuning is what a policy changes in a model, for all routes or one.
+type Tuning struct {
+	// Weights replaces model features' weights (log-odds of a human,
+	// negative towards automated; 0 turns the feature off). Every feature
+	// but clearance.valid takes a weight ≤ 0, clearance.valid one ≥ 0. For a certainty
+	// rule's signal only 0 is allowed: it turns the signal, and with it its
+	// share of the rule, off.
+	Weights map[Code]float64
+	// BehindProxy says Envoy sits behind another proxy (a CDN or load
+	// balancer that speaks HTTP to it), which chose the protocol Envoy sees:
+	// protocol.http1 then never fires.
+	BehindProxy bool
+}
 
-func (s *signals) fire(c Code)    { *s |= 1 << c }
-func (s signals) has(c Code) bool { return s&(1<<c) != 0 }
+// With returns a copy of m with t applied.
+func (m *Model) With(t Tuning) (*Model, error) {
+	c := *m
+	c.protocol = !t.BehindProxy
+	for code, v := range t.Weights {
+		if err := CheckTuning(code, v); err != nil {
+			return nil, fmt.Errorf("scoring: %w", err)
+		}
+		if IsFeature(code) {
+			c.weights.w[code] = v
+		}
+		if v == 0 {
+			c.off.fire(code)
+		}
+	}
+	return &c, nil
+}
 
-// Score scores req into out. First the weights: clamp(base − sum of the
-// fired signals' weights + the clearance.valid weight when the clearance is
-// valid, 1, 99). Then the certainty rules, which the weights cannot
-// outvote: a request that declares automation scores 1, one that
-// contradicts itself at most 29 (see Certainty). The fired signals are the
-// reasons (clearance.valid with a negative weight), those of the rule that
-// decided first. A nil req is not scored (Score 0). Score does not
-// allocate, and no input makes it panic.
+// CheckTuning says whether a policy may set code's weight to v: a model
+// feature's weight is log-odds of a human, finite, within ±MaxWeight, and of
+// the feature's sign (every feature but clearance.valid is a sign of
+// automation, so ≤ 0; clearance.valid ≥ 0); a certainty rule's signal has no
+// weight, only 0, which turns it off.
+func CheckTuning(code Code, v float64) error {
+	switch {
+	case !code.valid():
+		return fmt.Errorf("unknown code %d", code)
+	case !IsFeature(code) && v != 0:
+		return fmt.Errorf("%s is a certainty rule's signal: only 0 (off) is allowed", code)
+	case math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > MaxWeight:
+		return fmt.Errorf("%g out of range ±%g: a weight is the log-odds of a human (negative towards automated, 0 turns the feature off), not points", v, MaxWeight)
+	case code == ClearanceValid && v < 0:
+		return fmt.Errorf("%g for %s: a passed challenge points towards human, so its weight is at least 0", v, code)
+	case code != ClearanceValid && v > 0:
+		return fmt.Errorf("%g for %s: every feature but clearance.valid is a sign of automation, so its weight is at most 0 (a points weight from an older policy file is not log-odds)", v, code)
+	}
+	return nil
+}
+
+// Weights returns the model's weights, after any tuning.
+func (m *Model) Weights() Weights { return m.weights }
+
+// Version names the model's weights ("lr-1a2b3c4d"), for /readyz, the
+// decision log and metric labels. Tuned weights keep the shipped name: the
+// policy version says what was tuned.
+func (m *Model) Version() string { return m.weights.Model }
+
+// Score scores req into out.
+//
+// The certainty rules come first and the model cannot outvote them: a
+// request that declares automation scores 1, one that contradicts itself at
+// most 29 unless its clearance is valid (see Certainty). The model is
+// logistic: z = bias + the weights of the features that fired, p = 1/(1 +
+// e^−z) the probability of a human, and the score is 100·p rounded into
+// 1–99. The reasons are the fired features with the points each cost
+// (the score without it minus the score with it; a valid clearance's are
+// negative), most costly first, led by the rule that decided, if one did.
+// A nil req is not scored (Score 0). Score does not allocate, and no input
+// makes it panic.
 func (m *Model) Score(req *Request, out *Result) {
 	if out == nil {
 		return
@@ -93,40 +195,51 @@ func (m *Model) Score(req *Request, out *Result) {
 	var fired signals
 	m.headerSignals(req, &fired)
 	velocitySignals(req.Velocity, &fired)
-
 	switch req.Clearance {
 	case ValidClearance:
 		fired.fire(ClearanceValid)
 	case InvalidClearance:
 		fired.fire(ClearanceInvalid)
 	}
+	fired &^= m.off
+	features := fired & modelFeatures
+	out.Features, out.fired = Features(features), fired
 
-	sum := 0
-	var enabled signals
-	for c := Code(1); c < numCodes; c++ {
-		w := m.weights[c]
-		if w <= 0 || !fired.has(c) {
-			continue
-		}
-		enabled.fire(c)
-		if c == ClearanceValid {
-			// A passed challenge lifts the score; as a reason it reads as
-			// negative points subtracted.
-			sum -= w
-			out.add(c, -w)
-			continue
-		}
-		sum += w
-		out.add(c, w)
+	z := m.weights.Bias
+	for f := features; f != 0; f &= f - 1 {
+		z += m.weights.w[bits.TrailingZeros64(uint64(f))]
 	}
-	out.Score, out.Certainty = certainty(min(max(m.base-sum, 1), 99), enabled, req.Clearance)
+	z = min(max(z, -40), 40) // e^40 is far past 1–99 and far from overflow
+	modelScore := probabilityScore(sigmoid(z))
+	for f := features; f != 0; f &= f - 1 {
+		c := Code(bits.TrailingZeros64(uint64(f)))
+		if w := m.weights.w[c]; w != 0 {
+			out.add(c, probabilityScore(sigmoid(z-w))-modelScore)
+		}
+	}
+
+	out.Score, out.Certainty = certainty(modelScore, fired, req.Clearance)
 	out.Band = BandOf(out.Score)
+	var rule signals
 	switch out.Certainty {
 	case Declared:
-		out.lead(declaredSignals)
+		rule = declaredSignals
 	case Contradiction:
-		out.lead(contradictionSignals)
+		rule = contradictionSignals
 	}
+	// The rule's signals cost what the rule took, and are named first.
+	for f := fired & rule; f != 0; f &= f - 1 {
+		out.add(Code(bits.TrailingZeros64(uint64(f))), modelScore-out.Score)
+	}
+	out.lead(rule)
+}
+
+// sigmoid is the logistic function.
+func sigmoid(z float64) float64 { return 1 / (1 + math.Exp(-z)) }
+
+// probabilityScore maps the probability of a human to 1–99.
+func probabilityScore(p float64) int {
+	return min(max(int(math.Round(100*p)), 1), 99)
 }
 
 // headerSignals fires the header-consistency signals.
@@ -173,19 +286,93 @@ func (m *Model) headerSignals(req *Request, fired *signals) {
 	if class != classMissing {
 		b = parseBrowser(ua)
 	}
-	if b.engine != engineOther && fired.has(AcceptLanguageMissing) {
+	if class == classUnknown && b.engine == engineOther && !hasAt(ua, 0, "mozilla/") {
+		// Every browser, and every in-app web view, starts its user agent
+		// with Mozilla/5.0: this names an application or a scraper.
+		fired.fire(UAOther)
+	}
+	secure := equalFold(trimOWS(req.Scheme), "https")
+	kind := kindOf(req.Method, h)
+	proto := parseProtocol(req.Protocol)
+	expected := m.facts.expected(&b, kind, secure, proto)
+	if expected.has(hdrAcceptLanguage) && fired.has(AcceptLanguageMissing) {
 		// Browsers' network stacks add accept-language to every request
 		// they send; a script with a browser's user agent often does not.
 		fired.fire(BrowserHeadersMissing)
 	}
-	secure := equalFold(trimOWS(req.Scheme), "https")
-	m.hintSignals(req, class, &b, secure, fired)
-	fetchSignals(h, &b, secure, fired)
+	m.hintSignals(req, class, &b, expected, fired)
+	fetchSignals(h, expected, fired)
+	if b.engine == engineOther || b.webview {
+		return
+	}
+	m.browserSignals(req, &b, kind, proto, secure, expected, fired)
+}
+
+// browserSignals fires the features that compare a browser user agent with
+// what that browser version always sends (data/browsers.yaml) and the order
+// it sends it in (data/header_order.yaml). Each is weak alone: proxies
+// rewrite accept-encoding, privacy tools trim headers.
+func (m *Model) browserSignals(req *Request, b *browser, kind requestKind, proto protocol, secure bool, expected headerSet, fired *signals) {
+	h := req.Headers
+	if expected.has(hdrUpgradeInsecureRequests) && trimOWS(h["upgrade-insecure-requests"]) == "" {
+		fired.fire(UpgradeInsecureRequestsMissing)
+	}
+	if expected.has(hdrPriority) && trimOWS(h["priority"]) == "" {
+		fired.fire(PriorityMissing)
+	}
+	if ae := h["accept-encoding"]; trimOWS(ae) != "" && h["range"] == "" {
+		// With a range header browsers ask for identity alone.
+		want := m.facts.codings(b, secure)
+		if want.has(codingBr) && !hasCoding(ae, "br") || want.has(codingZstd) && !hasCoding(ae, "zstd") {
+			fired.fire(AcceptEncodingUnlikeBrowser)
+		}
+	}
+	if kind == kindNavigation {
+		if accept := trimOWS(h["accept"]); accept != "" && !m.facts.navigationAccept(b, accept) {
+			fired.fire(AcceptUnlikeBrowser)
+		}
+		// Order is learned from navigations only: other kinds are ordered
+		// differently (Chromium moves sec-ch-ua-platform first on
+		// subresources) and the corpus has too few of them.
+		if m.order.unlikeBrowser(b.engine, req.HeaderOrder) {
+			fired.fire(OrderUnlikeBrowser)
+		}
+	}
+	if m.protocol && secure && proto == protoH1 {
+		fired.fire(ProtocolHTTP1)
+	}
+}
+
+// hasCoding reports whether the accept-encoding value ae offers coding: a
+// list element equal to it (ASCII case-insensitive), with any parameters
+// but q=0.
+func hasCoding(ae, coding string) bool {
+	for len(ae) > 0 {
+		elem := ae
+		if i := strings.IndexByte(ae, ','); i >= 0 {
+			elem, ae = ae[:i], ae[i+1:]
+		} else {
+			ae = ""
+		}
+		params := ""
+		if i := strings.IndexByte(elem, ';'); i >= 0 {
+			elem, params = elem[:i], elem[i+1:]
+		}
+		if !equalFold(trimOWS(elem), coding) {
+			continue
+		}
+		p := trimOWS(params)
+		if len(p) >= 3 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=' && strings.Trim(p[2:], "0.") == "" {
+			continue // q=0: refused
+		}
+		return true
+	}
+	return false
 }
 
 // hintSignals fires the client-hint signals: sec-ch-ua and friends are sent
 // only by Chromium, only to https, and must agree with the user agent.
-func (m *Model) hintSignals(req *Request, class uaClass, b *browser, secure bool, fired *signals) {
+func (m *Model) hintSignals(req *Request, class uaClass, b *browser, expected headerSet, fired *signals) {
 	h := req.Headers
 	brands := trimOWS(h["sec-ch-ua"])
 	platform := trimOWS(h["sec-ch-ua-platform"])
@@ -208,7 +395,10 @@ func (m *Model) hintSignals(req *Request, class uaClass, b *browser, secure bool
 	}
 
 	if brands == "" {
-		if secure && b.sendsHints() && !corsPreflight(req) {
+		// The facts decide when hints are always sent: not to plain http,
+		// not from old versions, not on CORS preflights, whose client
+		// hints are unsettled (WICG/client-hints-infrastructure#149).
+		if expected.has(hdrSecChUA) {
 			fired.fire(HintsMissing)
 		}
 	} else if bl := parseBrands(brands); !bl.ok || bl.chromiumMajor != 0 && bl.chromiumMajor != b.major {
@@ -224,22 +414,15 @@ func (m *Model) hintSignals(req *Request, class uaClass, b *browser, secure bool
 	}
 }
 
-// corsPreflight reports whether req is a CORS preflight. The browser's CORS
-// layer builds preflights itself, and whether they carry client hints is
-// unsettled (WICG/client-hints-infrastructure#149), so they are not expected
-// to.
-func corsPreflight(req *Request) bool {
-	return equalFold(req.Method, "options") && req.Headers["access-control-request-method"] != ""
-}
-
 // fetchSignals fires the fetch-metadata signals.
-func fetchSignals(h map[string]string, b *browser, secure bool, fired *signals) {
+func fetchSignals(h map[string]string, expected headerSet, fired *signals) {
 	site := trimOWS(h["sec-fetch-site"])
 	mode := trimOWS(h["sec-fetch-mode"])
 	dest := trimOWS(h["sec-fetch-dest"])
 	user := trimOWS(h["sec-fetch-user"])
 
-	if secure && b.sendsFetchMetadata() && (site == "" || mode == "" || dest == "") {
+	if expected.has(hdrSecFetchSite) && site == "" || expected.has(hdrSecFetchMode) && mode == "" ||
+		expected.has(hdrSecFetchDest) && dest == "" {
 		fired.fire(FetchMissing)
 	}
 

@@ -17,9 +17,14 @@ type Result struct {
 	// Certainty is the certainty rule that decided the score, if any; its
 	// signals lead the reasons.
 	Certainty Certainty
+	// Features is the request's feature vector, as the model weighed it.
+	Features Features
 
 	reasons [numCodes - 1]Reason
 	n       uint8
+	// fired is every signal that fired and is not turned off: the rule's
+	// and the features, weighted or not.
+	fired signals
 }
 
 // Reasons returns the fired signals with a weight above 0, heaviest first,

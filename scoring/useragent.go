@@ -26,28 +26,19 @@ const (
 	osIOS
 )
 
-// Browser versions from which a header is sent by default. They are facts
-// about shipped browsers, not tuning, so they live here rather than in data/.
-const (
-	chromiumHintsSince = 90 // low-entropy sec-ch-ua on by default (Chrome 89 shipped it)
-	chromiumFetchSince = 80 // sec-fetch-dest, the last of site/mode/dest
-	firefoxFetchSince  = 90
-	webkitFetchMajor   = 16 // Safari / iOS 16.4
-	webkitFetchMinor   = 4
-)
-
 // browser is what the scorer reads from a user agent.
 type browser struct {
 	engine  engine
 	major   int // Chrome, Firefox or WebKit (Safari / iOS) major version
 	minor   int // WebKit only
 	os      osKind
-	mobile  bool // the "Mobile" token Chromium adds on phones
-	webview bool // Android WebView ("; wv)"): an app, not a browser
+	mobile  bool   // the "Mobile" token Chromium adds on phones
+	webview bool   // Android WebView ("; wv)"): an app, not a browser
+	vendor  vendor // Chromium only: a member whose releases lag Chromium's (data/browsers.yaml)
 }
 
 // parseBrowser reads the engine, version, OS and form factor from ua, a
-// lower-cased user agent.
+// lower-cased user agent, and for Chromium the vendor the facts name.
 func parseBrowser(ua []byte) browser {
 	var b browser
 	b.os = uaOS(ua)
@@ -66,6 +57,12 @@ func parseBrowser(ua []byte) browser {
 		b.major, _ = leadingUint(ua[i+len("chrome/"):])
 		b.mobile = hasWord(ua, "mobile")
 		b.webview = contains(ua, "; wv)")
+		switch {
+		case contains(ua, "samsungbrowser/"):
+			b.vendor = vendorSamsung
+		case b.os == osAndroid && contains(ua, "opr/"):
+			b.vendor = vendorOperaAndroid
+		}
 		return b
 	}
 	if i := index(ua, "firefox/"); i >= 0 {
@@ -135,25 +132,6 @@ func hasWord(b []byte, word string) bool {
 			return true
 		}
 		off = i + 1
-	}
-	return false
-}
-
-// sendsHints reports whether the browser sends sec-ch-ua by default on https.
-func (b *browser) sendsHints() bool {
-	return b.engine == engineChromium && !b.webview && b.major >= chromiumHintsSince
-}
-
-// sendsFetchMetadata reports whether the browser sends sec-fetch-site, -mode
-// and -dest on https.
-func (b *browser) sendsFetchMetadata() bool {
-	switch b.engine {
-	case engineChromium:
-		return !b.webview && b.major >= chromiumFetchSince
-	case engineFirefox:
-		return b.major >= firefoxFetchSince
-	case engineWebKit:
-		return b.major > webkitFetchMajor || b.major == webkitFetchMajor && b.minor >= webkitFetchMinor
 	}
 	return false
 }

@@ -54,7 +54,7 @@ func BenchmarkObserveCheck(b *testing.B) {
 	d := &extauthz.Decision{
 		Route: "login", Mode: policy.ModeEnforce, ModeSource: rollout.SourcePolicy,
 		Score: 87, Band: scoring.LikelyHuman, Action: policy.ActionAllow, Enforced: policy.ActionAllow,
-		ChallengeBelow: 30, DenyBelow: 2,
+		ChallengeBelow: 30, DenyBelow: 2, Model: "lr-1a2b3c4d",
 	}
 	f := benchFacts()
 	ctx := context.Background()

@@ -30,7 +30,10 @@ type logReason struct {
 }
 
 // logDecision writes the decision log line of d. It never writes the
-// cookie header or the session value: they are credentials.
+// cookie header or the session value: they are credentials. With the
+// policy's decision_log.features on (d.LogFeatures) it adds the feature
+// vector: the names of the features that fired and the feature set, never
+// a header's value.
 func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *extauthz.Facts, elapsed time.Duration) {
 	if f == nil {
 		f = &extauthz.Facts{}
@@ -43,7 +46,7 @@ func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *ext
 		logged[i] = logReason{Code: x.Code.String(), Weight: x.Weight}
 	}
 
-	var buf [24]slog.Attr
+	var buf [32]slog.Attr
 	attrs := append(buf[:0],
 		slog.String("request_id", f.RequestID),
 		slog.String("route", d.Route),
@@ -63,8 +66,15 @@ func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *ext
 		slog.String("mode_source", d.ModeSource.String()),
 		slog.Bool("degraded", d.Degraded),
 		slog.String("policy_version", d.PolicyVersion),
+		slog.String("model", d.Model),
 		slog.Duration("elapsed", elapsed),
 	)
+	if d.LogFeatures {
+		var names [512]byte
+		attrs = append(attrs,
+			slog.String("features", string(d.Result.Features.AppendNames(names[:0]))),
+			slog.Int("feature_set", scoring.FeatureSet))
+	}
 	if d.Rule != policy.NoRule {
 		attrs = append(attrs, slog.String("rule", d.Rule.String()))
 	}

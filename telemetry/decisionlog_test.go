@@ -100,6 +100,7 @@ func TestDecisionLogWritesEveryField(t *testing.T) {
 		{"mode_source", "policy"},
 		{"degraded", true},
 		{"policy_version", "v7"},
+		{"model", d.Model},
 		{"elapsed", float64(1500 * time.Microsecond)},
 		{"trace_id", sc.TraceID().String()},
 		{"span_id", sc.SpanID().String()},
@@ -115,6 +116,13 @@ func TestDecisionLogWritesEveryField(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no features by default", func(t *testing.T) {
+		for _, k := range []string{"features", "feature_set"} {
+			if v, ok := line[k]; ok {
+				t.Errorf("%s = %v, but the policy did not ask for features", k, v)
+			}
+		}
+	})
 	t.Run("no credentials", func(t *testing.T) {
 		if strings.Contains(buf.String(), "s3cr3t") || strings.Contains(buf.String(), "cookie") {
 			t.Errorf("the decision log carries the cookie: %s", buf)
@@ -251,5 +259,58 @@ func TestDecisionLogWithoutSpanHasNoTraceIDs(t *testing.T) {
 		if v, ok := line[k]; ok {
 			t.Errorf("%s = %v without a span", k, v)
 		}
+	}
+}
+
+func TestDecisionLogFeaturesWhenThePolicyAsks(t *testing.T) {
+	// A script with a browser's name over HTTP/1.1 and without the rest of
+	// a browser's headers: some model features fire.
+	script := map[string]string{"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+		"accept": "*/*", "accept-language": "en", "cookie": "session=s3cr3t-session-value"}
+	tests := []struct {
+		name    string
+		headers map[string]string
+		fired   bool
+	}{
+		{"features fired", script, true},
+		{"a declared library: no feature of the model fires", map[string]string{"user-agent": "curl/8.5.0", "accept": "*/*", "accept-language": "en", "accept-encoding": "gzip"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, buf := decisionLog(t, RecorderOptions{AllowSample: 1})
+			d := scoredDecision(t, "default", policy.ModeShadow, tt.headers)
+			d.LogFeatures = true
+			if fired := d.Result.Features != 0; fired != tt.fired {
+				t.Fatalf("fixture: features %q, want some fired = %v", d.Result.Features, tt.fired)
+			}
+			f := benchFacts()
+			f.Headers = tt.headers
+			r.ObserveCheck(context.Background(), d, f, time.Millisecond)
+			lines := logLines(t, buf)
+			if len(lines) != 1 {
+				t.Fatalf("got %d lines, want 1", len(lines))
+			}
+			line := lines[0]
+			got, ok := line["features"].(string)
+			if !ok {
+				t.Fatalf("features = %#v, want a string", line["features"])
+			}
+			if want := d.Result.Features.String(); got != want {
+				t.Errorf("features = %q, want %q", got, want)
+			}
+			if parsed, err := scoring.ParseFeatures(got); err != nil || parsed != d.Result.Features {
+				t.Errorf("features %q read back as %v, %v; want %v", got, parsed, err, d.Result.Features)
+			}
+			if fs, ok := line["feature_set"].(float64); !ok || int(fs) != scoring.FeatureSet {
+				t.Errorf("feature_set = %#v, want %d", line["feature_set"], scoring.FeatureSet)
+			}
+			if line["model"] != d.Model || d.Model == "" {
+				t.Errorf("model = %#v, want %q", line["model"], d.Model)
+			}
+			// Names of features, never what the headers said.
+			if strings.Contains(buf.String(), "s3cr3t") || strings.Contains(buf.String(), "accept-language") {
+				t.Errorf("the decision log carries header values: %s", buf)
+			}
+		})
 	}
 }

@@ -21,7 +21,7 @@
 // a test checks every name they use against a live scrape.
 //
 //	OTel instrument                      Prometheus series                           Labels
-//	botauthz.decisions (counter)         botauthz_decisions_total                    route, action, enforced_action, mode
+//	botauthz.decisions (counter)         botauthz_decisions_total                    route, action, enforced_action, mode, model
 //	botauthz.check.duration (histogram)  botauthz_check_duration_seconds_{bucket,sum,count}  route
 //	botauthz.score (histogram)           botauthz_score_{bucket,sum,count}           route
 //	botauthz.degraded.decisions          botauthz_degraded_decisions_total           route
@@ -45,8 +45,10 @@
 // override-file-default, live, live-default or policy. A decision counted
 // with action other than allow and enforced_action allow is one that shadow
 // (or the part of a canary outside it, or the kill switch) let through.
-// Route labels are policy route names; past 1000 distinct names new ones
-// are counted as "_other".
+// model is the scoring model's version ("lr-1a2b3c4d"): one value per build,
+// since a policy's tuning keeps the shipped model's name. Route labels are
+// policy route names; past 1000 distinct names new ones are counted as
+// "_other".
 //
 // botauthz_checks_sanitized_total counts Checks whose request carried
 // invalid UTF-8 in a string field (a path or host with bytes above 0x7f, a
@@ -76,8 +78,12 @@
 // unless FullClientIP), method, host, path (without the query string),
 // user_agent (first 256 bytes), score, band, reasons (a list of {code,
 // weight}), challenge_below, deny_below, action, enforced_action, mode,
-// mode_source, degraded, policy_version, elapsed (a time.Duration, which
-// slog's JSON handler writes in nanoseconds), and trace_id and span_id
-// when the request is traced. It never writes the cookie header or the
-// session value.
+// mode_source, degraded, policy_version, model (the scoring model's
+// version), elapsed (a time.Duration, which slog's JSON handler writes in
+// nanoseconds), and trace_id and span_id when the request is traced. When
+// the policy sets decision_log.features, it adds features (the names of the
+// model features that fired, comma-separated; "" when none did) and
+// feature_set (their version, scoring.FeatureSet): the feed for tuning and
+// training. It never writes the cookie header, the session value or any
+// other header's value but the user agent's.
 package telemetry

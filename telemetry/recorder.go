@@ -105,9 +105,15 @@ type routeOptions struct {
 	name   string
 	add    []metric.AddOption    // {route}
 	record []metric.RecordOption // {route}
-	// decisions holds {route, action, enforced_action, mode}, built on
-	// first use.
-	decisions [numActions][numActions][numModes]atomic.Pointer[[]metric.AddOption]
+	// decisions holds {route, action, enforced_action, mode, model}, built
+	// on first use and rebuilt when the model changes.
+	decisions [numActions][numActions][numModes]atomic.Pointer[modelOptions]
+}
+
+// modelOptions are the decision options of one model version.
+type modelOptions struct {
+	model string
+	opts  []metric.AddOption
 }
 
 var _ extauthz.Observer = (*Recorder)(nil)
@@ -132,7 +138,7 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	}
 	var err error
 	r.decisions, err = m.Int64Counter("botauthz.decisions",
-		metric.WithDescription("Decisions by route, decided action, enforced action and mode."),
+		metric.WithDescription("Decisions by route, decided action, enforced action, mode and scoring model version."),
 		metric.WithUnit("{decision}"))
 	check(err)
 	r.clearance, err = m.Int64Counter("botauthz.clearance",
@@ -227,7 +233,7 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 // It keeps nothing of d or f after it returns.
 func (r *Recorder) ObserveCheck(ctx context.Context, d *extauthz.Decision, f *extauthz.Facts, elapsed time.Duration) {
 	ro := r.route(d.Route)
-	r.decisions.Add(ctx, 1, ro.decisionOptions(d.Action, d.Enforced, d.Mode)...)
+	r.decisions.Add(ctx, 1, ro.decisionOptions(d.Action, d.Enforced, d.Mode, d.Model)...)
 	r.duration.Record(ctx, elapsed.Seconds(), ro.record...)
 	if d.Score > 0 {
 		r.score.Record(ctx, int64(d.Score), ro.record...)
@@ -314,23 +320,30 @@ func (r *Recorder) route(name string) *routeOptions {
 	return ro
 }
 
-// decisionOptions returns the {route, action, enforced_action, mode}
-// options, built on first use.
-func (ro *routeOptions) decisionOptions(action, enforced policy.Action, mode policy.Mode) []metric.AddOption {
+// decisionOptions returns the {route, action, enforced_action, mode,
+// model} options, built on first use. The model label stays bounded: a
+// build ships one model version, which a policy's tuning keeps; a slot is
+// rebuilt only when the version changes.
+func (ro *routeOptions) decisionOptions(action, enforced policy.Action, mode policy.Mode, model string) []metric.AddOption {
 	slot := &ro.decisions[actionIndex(action)][actionIndex(enforced)][modeIndex(mode)]
-	if opts := slot.Load(); opts != nil {
-		return *opts
+	if o := slot.Load(); o != nil && o.model == model {
+		return o.opts
+	}
+	label := model
+	if label == "" {
+		label = "unknown"
 	}
 	set := attribute.NewSet(
 		attribute.String("route", ro.name),
 		attribute.String("action", action.String()),
 		attribute.String("enforced_action", enforced.String()),
 		attribute.String("mode", mode.String()),
+		attribute.String("model", label),
 	)
-	opts := []metric.AddOption{metric.WithAttributeSet(set)}
+	o := &modelOptions{model: model, opts: []metric.AddOption{metric.WithAttributeSet(set)}}
 	// A racing first use built the same set; either copy will do.
-	slot.CompareAndSwap(nil, &opts)
-	return *slot.Load()
+	slot.Store(o)
+	return o.opts
 }
 
 func actionIndex(a policy.Action) int {

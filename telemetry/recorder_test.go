@@ -19,20 +19,20 @@ import (
 	"github.com/botauthz/botauthz/scoring"
 )
 
-// scoredDecision scores headers with the default policy's model, so the
-// decision carries real reasons, and decides as a route with the default
-// thresholds would.
+// scoredDecision scores headers with the shipped model, so the decision
+// carries real reasons and features, and decides as a route with the
+// default thresholds would.
 func scoredDecision(t testing.TB, route string, mode policy.Mode, headers map[string]string) *extauthz.Decision {
 	t.Helper()
 	p := policy.Default()
-	m, err := scoring.NewModel(p.Base, p.Weights)
+	m, err := scoring.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := p.Route(route)
 	d := &extauthz.Decision{Route: route, Mode: mode, ModeSource: rollout.SourcePolicy,
-		ChallengeBelow: r.ChallengeBelow, DenyBelow: r.DenyBelow, PolicyVersion: "v7"}
-	m.Score(&scoring.Request{Method: "GET", Scheme: "https", Headers: headers}, &d.Result)
+		ChallengeBelow: r.ChallengeBelow, DenyBelow: r.DenyBelow, PolicyVersion: "v7", Model: m.Version()}
+	m.Score(&scoring.Request{Method: "GET", Scheme: "https", Protocol: "HTTP/2", Headers: headers}, &d.Result)
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 	d.Action = r.Action(d.Score, false)
 	d.Enforced = policy.ActionAllow
@@ -117,22 +117,25 @@ func TestRecorderCountsDecisionsWithTheirLabels(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, c := range checks {
-		d := &extauthz.Decision{Route: c.route, Action: c.action, Enforced: c.enforced, Mode: c.mode, Score: c.score, Degraded: c.degraded}
+		d := &extauthz.Decision{Route: c.route, Action: c.action, Enforced: c.enforced, Mode: c.mode, Score: c.score, Degraded: c.degraded, Model: "lr-1a2b3c4d"}
+		if c.action == 0 {
+			d.Model = "" // a zero Decision
+		}
 		r.ObserveCheck(ctx, d, benchFacts(), c.elapsed)
 	}
 	e := scrape(t, p.MetricsHandler())
 
 	t.Run("decisions", func(t *testing.T) {
 		want := map[string]float64{
-			"action=allow,enforced_action=allow,mode=enforce,route=login":         2,
-			"action=challenge,enforced_action=challenge,mode=enforce,route=login": 1,
-			"action=deny,enforced_action=deny,mode=enforce,route=login":           1,
-			"action=ratelimit,enforced_action=ratelimit,mode=enforce,route=login": 1,
-			"action=deny,enforced_action=allow,mode=shadow,route=default":         1,
-			"action=allow,enforced_action=allow,mode=off,route=default":           1,
-			"action=challenge,enforced_action=allow,mode=shadow,route=api":        1,
-			"action=allow,enforced_action=allow,mode=bypass,route=api":            1,
-			"action=unknown,enforced_action=unknown,mode=unknown,route=api":       1,
+			"action=allow,enforced_action=allow,mode=enforce,model=lr-1a2b3c4d,route=login":         2,
+			"action=challenge,enforced_action=challenge,mode=enforce,model=lr-1a2b3c4d,route=login": 1,
+			"action=deny,enforced_action=deny,mode=enforce,model=lr-1a2b3c4d,route=login":           1,
+			"action=ratelimit,enforced_action=ratelimit,mode=enforce,model=lr-1a2b3c4d,route=login": 1,
+			"action=deny,enforced_action=allow,mode=shadow,model=lr-1a2b3c4d,route=default":         1,
+			"action=allow,enforced_action=allow,mode=off,model=lr-1a2b3c4d,route=default":           1,
+			"action=challenge,enforced_action=allow,mode=shadow,model=lr-1a2b3c4d,route=api":        1,
+			"action=allow,enforced_action=allow,mode=bypass,model=lr-1a2b3c4d,route=api":            1,
+			"action=unknown,enforced_action=unknown,mode=unknown,model=unknown,route=api":           1,
 		}
 		if diff := mapDiff(e.values("botauthz_decisions_total"), want); diff != "" {
 			t.Errorf("botauthz_decisions_total:%s", diff)
@@ -204,6 +207,25 @@ func TestRecorderBoundsRouteLabels(t *testing.T) {
 	}
 	if n := got[otherRoute]; n != 5 {
 		t.Errorf("route %q counted %v decisions, want 5", otherRoute, n)
+	}
+}
+
+// A new model version (a new build's, reloaded in place in a test) starts
+// its own series; the old one keeps its count.
+func TestRecorderLabelsDecisionsByModel(t *testing.T) {
+	r, p := newTestRecorder(t, RecorderOptions{})
+	ctx := context.Background()
+	d := &extauthz.Decision{Route: "login", Action: policy.ActionAllow, Enforced: policy.ActionAllow, Mode: policy.ModeEnforce}
+	for _, model := range []string{"lr-00000001", "lr-00000001", "lr-00000002", "lr-00000001"} {
+		d.Model = model
+		r.ObserveCheck(ctx, d, benchFacts(), time.Microsecond)
+	}
+	want := map[string]float64{
+		"action=allow,enforced_action=allow,mode=enforce,model=lr-00000001,route=login": 3,
+		"action=allow,enforced_action=allow,mode=enforce,model=lr-00000002,route=login": 1,
+	}
+	if diff := mapDiff(scrape(t, p.MetricsHandler()).values("botauthz_decisions_total"), want); diff != "" {
+		t.Errorf("botauthz_decisions_total:%s", diff)
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/rollout"
+	"github.com/botauthz/botauthz/scoring"
 	"github.com/botauthz/botauthz/telemetry"
 )
 
@@ -335,7 +336,7 @@ func (a *app) serve(ctx context.Context) error {
 	go func() { errc <- a.public.Serve(a.publicLn) }()
 	a.log.Info("serving",
 		"grpc", a.grpcLn.Addr().String(), "admin", a.adminLn.Addr().String(), "http", a.publicLn.Addr().String(),
-		"routes", a.authz.Policy().RouteNames())
+		"routes", a.authz.Policy().RouteNames(), "model", a.authz.Model().Version(), "feature_set", scoring.FeatureSet)
 
 	var serveErr error
 wait:
@@ -421,6 +422,9 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	type component struct {
 		Status string `json:"status"`
 		Detail string `json:"detail,omitempty"`
+		// Model and FeatureSet name the scoring model (the model component).
+		Model      string `json:"model,omitempty"`
+		FeatureSet int    `json:"feature_set,omitempty"`
 	}
 	body := struct {
 		Status     string               `json:"status"`
@@ -465,6 +469,10 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 		cl = component{Status: "degraded", Detail: ephemeralKeyWarning}
 	}
 	body.Components["clearance"] = cl
+
+	// The model in force: every route's has this name (a policy's tuning
+	// keeps it), so one entry says which weights score requests.
+	body.Components["model"] = component{Status: "ok", Model: a.authz.Model().Version(), FeatureSet: scoring.FeatureSet}
 
 	code := http.StatusOK
 	if a.draining.Load() {

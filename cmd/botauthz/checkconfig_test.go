@@ -8,8 +8,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/botauthz/botauthz/scoring"
 )
 
 // readmeExample writes the README's policy example, the one with every key,
@@ -99,5 +102,27 @@ func TestCheckConfigBindsNoPort(t *testing.T) {
 		"-grpc-addr", addr, "-admin-addr", addr, "-http-addr", addr}, &out, &out)
 	if code != 0 || !strings.Contains(out.String(), "route login") {
 		t.Errorf("exit %d, output %q; want exit 0 with the ports taken", code, out.String())
+	}
+}
+
+// -check-config names the model the file tunes and each route's tuned
+// weights, so a reviewer sees what a deploy changes.
+func TestCheckConfigShowsTheModelAndTunedWeights(t *testing.T) {
+	m, err := scoring.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"-check-config", "../../policy/testdata/good/full.yaml"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	for _, want := range []string{
+		"model " + m.Version() + " feature_set=" + strconv.Itoa(scoring.FeatureSet) + " behind_proxy=true",
+		"weights=fetch.missing:0,ua.other:-5,protocol.http1:0\n",
+		"weights=fetch.missing:0,ua.other:-3.5\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -20,14 +20,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/botauthz/botauthz/scoring"
 )
 
 func main() {
@@ -213,10 +218,29 @@ func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		log.Warn("releasing what the check built", "err", err)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
+	fmt.Fprintf(stdout, "  model %s feature_set=%d behind_proxy=%v\n", a.authz.Model().Version(), scoring.FeatureSet, p.BehindProxy)
 	for _, name := range p.RouteNames() {
 		r := p.Routes[name]
-		fmt.Fprintf(stdout, "  route %-12s mode=%-7s challenge_below=%d deny_below=%d limits=%d\n",
-			name, r.Mode, r.ChallengeBelow, r.DenyBelow, len(r.Limits))
+		fmt.Fprintf(stdout, "  route %-12s mode=%-7s challenge_below=%d deny_below=%d limits=%d%s\n",
+			name, r.Mode, r.ChallengeBelow, r.DenyBelow, len(r.Limits), tunedWeights(r.Tuning))
 	}
 	return 0
+}
+
+// tunedWeights lists a route's tuned weights for -check-config, in code
+// order (" weights=ua.other:-3.5,fetch.missing:0"); empty when it tunes
+// none.
+func tunedWeights(t scoring.Tuning) string {
+	if len(t.Weights) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" weights=")
+	for i, c := range slices.Sorted(maps.Keys(t.Weights)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(c.String() + ":" + strconv.FormatFloat(t.Weights[c], 'g', -1, 64))
+	}
+	return b.String()
 }

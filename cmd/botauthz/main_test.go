@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/scoring"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -271,4 +273,87 @@ func TestReadyzSaysWhenTheClearanceKeyIsMadeUp(t *testing.T) {
 	if code, status, _ := readyComponent(t, b, "clearance"); code != http.StatusOK || status != "ok" {
 		t.Errorf("with a key: /readyz = %d, clearance %q; want ok", code, status)
 	}
+}
+
+// /readyz and the start-up line name the scoring model in force, so an
+// operator can tell which weights a replica scores with.
+func TestReadyzAndStartNameTheModel(t *testing.T) {
+	m, err := scoring.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseFlags([]string{"-grpc-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
+		"-drain-delay", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, c, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.serve(ctx) }()
+	defer func() { cancel(); <-served }()
+
+	resp, err := http.Get("http://" + a.adminLn.Addr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Components map[string]struct {
+			Status     string `json:"status"`
+			Model      string `json:"model"`
+			FeatureSet int    `json:"feature_set"`
+		} `json:"components"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	got := body.Components["model"]
+	if resp.StatusCode != http.StatusOK || got.Status != "ok" || got.Model != m.Version() || got.FeatureSet != scoring.FeatureSet {
+		t.Errorf("/readyz = %d, model component %+v; want ok, %s, feature set %d", resp.StatusCode, got, m.Version(), scoring.FeatureSet)
+	}
+
+	// serve logs "serving" right after it starts the servers.
+	var line struct {
+		Msg        string `json:"msg"`
+		Model      string `json:"model"`
+		FeatureSet int    `json:"feature_set"`
+	}
+	poll(t, "the start-up line", func() bool {
+		for l := range strings.SplitSeq(logs.String(), "\n") {
+			if strings.Contains(l, `"msg":"serving"`) {
+				if err := json.Unmarshal([]byte(l), &line); err != nil {
+					t.Fatal(err)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if line.Msg != "serving" || line.Model != m.Version() || line.FeatureSet != scoring.FeatureSet {
+		t.Errorf("start-up line %+v, want serving with model %s and feature set %d\n%s", line, m.Version(), scoring.FeatureSet, logs.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a logger and a test may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -58,7 +58,7 @@ func TestCheckSpanContinuesEnvoysTrace(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), `botauthz_decisions_total{action="deny",enforced_action="allow",mode="shadow",route="default"} 1`) {
+	if !strings.Contains(string(body), `botauthz_decisions_total{action="deny",enforced_action="allow",mode="shadow",model="`+a.authz.Model().Version()+`",route="default"} 1`) {
 		t.Errorf("/metrics lacks the Check's decision:\n%s", body)
 	}
 
