@@ -55,7 +55,15 @@ bench-load: redis-server envoy
 # detection"). EVAL_FLAGS passes more, e.g. EVAL_FLAGS='-o json'.
 .PHONY: eval
 eval:
-	go run ./cmd/boteval -max-human-stopped 0.5 -class-max-human-stopped 1 -gated-min-stopped 97 $(EVAL_FLAGS) testdata/corpus/test.jsonl
+	go run ./cmd/boteval -max-human-stopped 0.5 -max-human-class-stopped 1 -gated-min-stopped 97 -min-model-auc 0.75 $(EVAL_FLAGS) testdata/corpus/test.jsonl
+
+# Retrain the model from the corpus' train split: learns the header order
+# and fits the weights (README "The model"), writing
+# scoring/data/header_order.yaml and scoring/data/model.yaml.
+# TRAIN_FLAGS passes more, e.g. TRAIN_FLAGS='-log d.jsonl -outcomes o.jsonl'.
+.PHONY: train
+train:
+	go run ./cmd/bottrain $(TRAIN_FLAGS)
 
 deps: redis-server chromium envoy
 	go mod download

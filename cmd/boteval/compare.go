@@ -9,10 +9,12 @@ import (
 // one): B's own numbers and every request whose enforced action differs.
 type Comparison struct {
 	// Policy is B.
-	Policy  PolicyInfo   `json:"policy"`
-	Routes  []RouteInfo  `json:"routes"`
-	Overall Overall      `json:"overall"`
-	Gated   []GatedStats `json:"gated"`
+	Policy       PolicyInfo   `json:"policy"`
+	Models       []string     `json:"models"`
+	Routes       []RouteInfo  `json:"routes"`
+	Overall      Overall      `json:"overall"`
+	Gated        []GatedStats `json:"gated"`
+	ModelDecided ModelDecided `json:"model_decided"`
 	// Changed counts the records whose action differs.
 	Changed int `json:"changed"`
 	// ByClass counts the changes of each class that has any.
@@ -52,7 +54,8 @@ type Change struct {
 // compare lists the records whose outcome differs between a and b, both
 // outcomes of ins. rb is B's report, for its numbers.
 func compare(ins []input, a, b []outcome, rb *Report) *Comparison {
-	c := &Comparison{Policy: rb.Policy, Routes: rb.Routes, Overall: rb.Overall, Gated: rb.Gated, Changes: []Change{}}
+	c := &Comparison{Policy: rb.Policy, Models: rb.Models, Routes: rb.Routes, Overall: rb.Overall, Gated: rb.Gated,
+		ModelDecided: rb.ModelDecided, Changes: []Change{}}
 	type key struct{ label, class string }
 	byClass := map[key]*ClassChange{}
 	for i := range ins {

@@ -14,6 +14,7 @@ import (
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/rollout"
+	"github.com/botauthz/botauthz/scoring"
 )
 
 // input is one record and where it came from.
@@ -67,11 +68,24 @@ type outcome struct {
 	Route string
 	// Reasons are the fired signals, heaviest first, or the CIDR rule that
 	// decided.
-	Reasons  []string
+	Reasons []string
+	// Certainty is the certainty rule that decided the score;
+	// scoring.NoCertainty when the model did (or nothing was scored).
+	Certainty scoring.Certainty
+	// Model is the version of the model that scored the request; empty when
+	// the Check did not say.
+	Model    string
 	Degraded bool
 	// Observed is false when the Check did not reach its observer: it
 	// panicked, and the production code allowed the request.
 	Observed bool
+}
+
+// modelDecided reports whether the model, rather than a certainty rule or a
+// CIDR rule, gave the record its score: what a constant model could not
+// rank.
+func (o *outcome) modelDecided() bool {
+	return o.Observed && o.Score > 0 && o.Certainty == scoring.NoCertainty
 }
 
 // observer copies what the production Check decided into the outcome of
@@ -86,10 +100,12 @@ func (o *observer) ObserveCheck(_ context.Context, d *extauthz.Decision, _ *exta
 	out := o.out
 	out.Observed = true
 	out.Score, out.Action, out.Route, out.Degraded = d.Score, d.Enforced, d.Route, d.Degraded
+	out.Model = d.Model
 	if d.Rule != policy.NoRule {
 		out.Reasons = []string{d.Rule.String()}
 		return
 	}
+	out.Certainty = d.Result.Certainty
 	reasons := d.Result.Reasons()
 	out.Reasons = make([]string, len(reasons))
 	for i, r := range reasons {

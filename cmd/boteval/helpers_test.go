@@ -45,6 +45,15 @@ func bot(class, client string) corpus.Record {
 		Path: "/", Protocol: "HTTP/1.1", Headers: []corpus.Header{{"accept", "*/*"}}, Client: client}
 }
 
+// copiedBrowser is a script that sends a real Chrome navigation's exact
+// headers, in Chrome's order, from client: automation that headers cannot
+// tell from the person.
+func copiedBrowser(client string) corpus.Record {
+	r := human(corpus.CopiedBrowser, client)
+	r.Label = corpus.Bot
+	return r
+}
+
 // at returns r made at t.
 func at(r corpus.Record, t time.Time) corpus.Record {
 	r.Time = &t

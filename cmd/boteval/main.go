@@ -3,21 +3,24 @@
 // given policy file, in-memory velocity counters, the records' times as the
 // clock — over JSON Lines records (internal/corpus, described in the
 // README) and prints, per class, how many were stopped, their score
-// quantiles and top reasons, and overall the share of people and of
-// automation stopped, precision and recall at the policy's thresholds and
-// the ROC AUC of the score.
+// quantiles, ROC AUC against the other label and top reasons; overall the
+// share of people and of automation stopped, precision and recall at the
+// policy's thresholds and the ROC AUC of the score; and the model's own
+// judgement: the records no certainty rule decided, their ROC AUC (a
+// constant model's is 0.5) and a reliability table of their scores.
 //
 // Usage:
 //
 //	boteval [-policy policy.yaml] [-o text|json] [-compare other.yaml] [-list 50]
-//	        [-headers-map] [-max-human-stopped 0.5] [-class-max-human-stopped 1]
-//	        [-min-bot-stopped 97] [-gated-min-stopped 97] FILE.jsonl…
+//	        [-headers-map] [-max-human-stopped 0.5] [-max-human-class-stopped 1]
+//	        [-min-bot-stopped 97] [-gated-min-stopped 97] [-min-model-auc 0.8] FILE.jsonl…
 //
 // Every route is evaluated in enforce, whatever the policy file says:
 // "stopped" means the non-OK answer a route gives in enforce (a challenge,
 // a denial or a 429). -compare evaluates the records under a second policy
-// too and lists the requests whose enforced action changes. The gate flags
-// take percentages (0–100); a gate that is not met makes boteval exit 1.
+// too and lists the requests whose enforced action changes. The stop-rate
+// gate flags take percentages (0–100), -min-model-auc a ratio (0–1); a gate
+// that is not met makes boteval exit 1.
 //
 // Exit codes: 0 done (and every gate met), 1 a gate not met, 2 usage or
 // input error.
@@ -134,9 +137,11 @@ func newFlagSet(cfg *config, stderr io.Writer) (fs *flag.FlagSet, headers *bool)
 	fs.IntVar(&cfg.listLimit, "list", 50, "with -compare, list at most `n` changed requests in text (0: all; json lists all)")
 	headers = fs.Bool("headers-map", false, "send the headers in the plain headers map (Envoy's default, Istio) instead of header_map")
 	fs.Var(&cfg.gates.maxHumanStopped, "max-human-stopped", "fail (exit 1) when more than this `percent` of human records is stopped")
-	fs.Var(&cfg.gates.classMaxHumanStopped, "class-max-human-stopped", "fail when more than this `percent` of any human class is stopped")
+	fs.Var(&cfg.gates.maxHumanClassStopped, "max-human-class-stopped", "fail when more than this `percent` of any human class is stopped")
+	fs.Var(&cfg.gates.maxHumanClassStopped, "class-max-human-stopped", "the former name of -max-human-class-stopped (`percent`)")
 	fs.Var(&cfg.gates.minBotStopped, "min-bot-stopped", "fail when less than this `percent` of bot records is stopped")
 	fs.Var(&cfg.gates.gatedMinStopped, "gated-min-stopped", "fail when less than this `percent` of any gated class ("+strings.Join(corpus.Gated(), ", ")+") is stopped, or one has no records")
+	fs.Var(&cfg.gates.minModelAUC, "min-model-auc", "fail when the ROC AUC over the records the model decided (no certainty rule did) is below this `ratio` (0-1; a constant model gets 0.5), or there are no such records of a label")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: boteval [flags] FILE.jsonl…\n\n"+
 			"Runs botauthz's production Check in process over labelled JSONL records, every route in enforce,\n"+

@@ -391,6 +391,11 @@ func TestExitCodes(t *testing.T) {
 	os.WriteFile(badLabel, []byte("{\"label\":\"robot\"}\n"), 0o600)
 	badClient := writeRecords(t, human(corpus.ChromeDesktop, "not-an-ip"))
 	badPolicy := writePolicy(t, "routes:\n  default:\n    challenge_below: 200\n")
+	denyAll := writePolicy(t, "rules:\n  deny_cidrs: [0.0.0.0/0]\n")
+	// A person and a script sending that person's exact request: the model
+	// sees the same features, so whatever its weights it scores them alike
+	// and the model-decided AUC is exactly 0.5.
+	copied := writeRecords(t, human(corpus.ChromeDesktop, ""), copiedBrowser(""))
 
 	for _, c := range []struct {
 		name string
@@ -405,6 +410,12 @@ func TestExitCodes(t *testing.T) {
 		{"people gate not met", []string{"-policy", writePolicy(t, "rules:\n  deny_cidrs: [0.0.0.0/0]\n"), "-max-human-stopped", "50", good}, exitGates, "gates not met"},
 		{"bot gate not met", []string{"-policy", writePolicy(t, "rules:\n  allow_cidrs: [0.0.0.0/0]\n"), "-min-bot-stopped", "1", good}, exitGates, "gates not met"},
 		{"gated class without records", []string{"-policy", rules, "-gated-min-stopped", "97", good}, exitGates, "gates not met"},
+		{"human class gate not met", []string{"-policy", denyAll, "-max-human-class-stopped", "1", good}, exitGates, "1 of 1 gates not met"},
+		{"human class gate not met, under its former name", []string{"-policy", denyAll, "-class-max-human-stopped", "1", good}, exitGates, "1 of 1 gates not met"},
+		{"model AUC gate met by a tie", []string{"-min-model-auc", "0.5", copied}, exitOK, ""},
+		{"model AUC gate not met by a tie", []string{"-min-model-auc", "0.51", copied}, exitGates, "1 of 1 gates not met"},
+		{"model AUC gate without model-decided records", []string{"-policy", rules, "-min-model-auc", "0", good}, exitGates, "1 of 1 gates not met"},
+		{"AUC out of range", []string{"-min-model-auc", "1.5", good}, exitUsage, "ratio"},
 		{"no file", []string{"-policy", rules}, exitUsage, "no JSONL file"},
 		{"unknown flag", []string{"-nope", good}, exitUsage, "not defined"},
 		{"bad output", []string{"-o", "xml", good}, exitUsage, "text or json"},
@@ -449,6 +460,25 @@ func TestJSONOutput(t *testing.T) {
 	}
 	if r.Overall.AUC == nil || *r.Overall.AUC != 1 {
 		t.Errorf("AUC %v, want 1 for a person and a request without a user agent", deref(r.Overall.AUC))
+	}
+	for _, c := range r.Classes {
+		if c.AUC == nil || *c.AUC != 1 {
+			t.Errorf("%s: AUC %v, want 1 against the other label", c.Class, deref(c.AUC))
+		}
+	}
+	// The person is the model's to judge; the missing user agent is
+	// declared automation, decided by a certainty rule.
+	if m := r.ModelDecided; m.Humans != 1 || m.Bots != 0 || m.AUC != nil || !near(m.HumansPct, 100) || !near(m.BotsPct, 0) {
+		t.Errorf("model-decided %+v, want the person alone and no AUC", m)
+	}
+	if !strings.Contains(r.Reliability.Weighting, "base rate") || len(r.Reliability.Bins) != reliabilityBins {
+		t.Errorf("reliability %+v", r.Reliability)
+	}
+	if len(r.Models) != 1 || r.Models[0] == "" {
+		t.Errorf("models %q, want the version the decisions name", r.Models)
+	}
+	if g := r.Gates[0]; g.Unit != unitPercent || g.Limit != 100 || !near(g.Got, 100) || g.N != 1 {
+		t.Errorf("gate %+v, want 100 of 100 percent over 1 record", g)
 	}
 	if strings.Contains(out.String(), "compare") {
 		t.Error("json has a comparison nobody asked for")

@@ -35,6 +35,7 @@ func writeText(w io.Writer, res *result, listLimit int) error {
 	r := res.Report
 	p.f("boteval: %d records from %s\n", r.Records, strings.Join(r.Files, ", "))
 	p.f("policy:  %s\n", policyName(r.Policy))
+	p.f("model:   %s\n", modelName(r.Models))
 	p.f("mode:    every route evaluated in enforce, whatever the policy file says: stopped = any non-OK answer (challenge, deny, 429)\n")
 	p.f("request: Envoy 1.40 CheckRequest, %s\n", r.Encoding)
 	p.routes(r.Routes)
@@ -44,6 +45,10 @@ func writeText(w io.Writer, res *result, listLimit int) error {
 	p.reasons(r.Classes)
 	p.f("\n")
 	p.overall(r)
+	p.f("\n")
+	p.modelDecided(r)
+	p.f("\n")
+	p.reliability(&r.Reliability)
 	p.f("\n")
 	p.gated(r.Gated)
 	if r.Degraded > 0 || r.Panicked > 0 {
@@ -59,6 +64,17 @@ func writeText(w io.Writer, res *result, listLimit int) error {
 		p.compare(r, res.Compare, listLimit)
 	}
 	return p.err
+}
+
+// modelName names the model versions the decisions gave.
+func modelName(models []string) string {
+	switch len(models) {
+	case 0:
+		return "(not named by the decisions)"
+	case 1:
+		return models[0]
+	}
+	return strings.Join(models, ", ") + " (the decisions name several)"
 }
 
 func policyName(info PolicyInfo) string {
@@ -138,7 +154,7 @@ func (p *printer) routes(routes []RouteInfo) {
 }
 
 func (p *printer) classes(classes []ClassStats) {
-	rows := [][]string{{"LABEL", "CLASS", "N", "STOPPED", "CHALLENGE", "DENY", "429", "P5", "P25", "P50", "P75", "P95"}}
+	rows := [][]string{classHeader}
 	for _, c := range classes {
 		row := []string{c.Label, orNone(c.Class), itoa(c.N), fmt.Sprintf("%.2f%%", c.StoppedPct),
 			itoa(c.Challenged), itoa(c.Denied), itoa(c.RateLimited)}
@@ -147,11 +163,16 @@ func (p *printer) classes(classes []ClassStats) {
 		} else {
 			row = append(row, "-", "-", "-", "-", "-")
 		}
+		row = append(row, ratioText(c.AUC), fmt.Sprintf("%.2f%%", c.ModelDecidedPct))
 		rows = append(rows, row)
 	}
 	p.table(rows, 2)
-	p.f("(score quantiles are nearest-rank over the scored records; 1 = certainly automated, 99 = human)\n")
+	p.f("(score quantiles are nearest-rank over the scored records; 1 = certainly automated, 99 = human;\n" +
+		" AUC separates the class from every record of the other label; MODEL = share no certainty rule decided)\n")
 }
+
+// classHeader heads the class table.
+var classHeader = []string{"LABEL", "CLASS", "N", "STOPPED", "CHALLENGE", "DENY", "429", "P5", "P25", "P50", "P75", "P95", "AUC", "MODEL"}
 
 func (p *printer) reasons(classes []ClassStats) {
 	p.f("top reasons (records of the class each fired on):\n")
@@ -174,12 +195,43 @@ func (p *printer) reasons(classes []ClassStats) {
 
 func (p *printer) overall(r *Report) {
 	o := &r.Overall
+	m := &r.ModelDecided
 	p.f("overall (positive = bot label, predicted positive = stopped):\n")
-	p.f("  people stopped      %7s  (%d of %d)\n", pctText(o.PeopleStoppedPct), o.HumansStopped, o.Humans)
-	p.f("  automation stopped  %7s  (%d of %d)\n", pctText(o.AutomationStoppedPct), o.BotsStopped, o.Bots)
-	p.f("  precision           %7s  (bots among the stopped)\n", ratioText(o.Precision))
-	p.f("  recall              %7s  (bots stopped)\n", ratioText(o.Recall))
-	p.f("  ROC AUC             %7s  (score as a detector, lower = automated, ties count half)\n", ratioText(o.AUC))
+	p.f("  people stopped                   %7s  (%d of %d)\n", pctText(o.PeopleStoppedPct), o.HumansStopped, o.Humans)
+	p.f("  automation stopped               %7s  (%d of %d)\n", pctText(o.AutomationStoppedPct), o.BotsStopped, o.Bots)
+	p.f("  automation the model must judge  %7s  (%d of %d: bot records no certainty rule decided)\n",
+		pctText(m.BotsStoppedPct), m.BotsStopped, m.Bots)
+	p.f("  precision                        %7s  (bots among the stopped)\n", ratioText(o.Precision))
+	p.f("  recall                           %7s  (bots stopped)\n", ratioText(o.Recall))
+	p.f("  ROC AUC                          %7s  (score as a detector, lower = automated, ties count half)\n", ratioText(o.AUC))
+}
+
+func (p *printer) modelDecided(r *Report) {
+	m := &r.ModelDecided
+	p.f("model-decided records (no certainty rule decided: the score is the model's own judgement):\n")
+	p.f("  people      %7s  of human records (%d of %d; %d stopped)\n", pctText(m.HumansPct), m.Humans, r.Overall.Humans, m.HumansStopped)
+	p.f("  automation  %7s  of bot records (%d of %d; %d stopped)\n", pctText(m.BotsPct), m.Bots, r.Overall.Bots, m.BotsStopped)
+	p.f("  ROC AUC     %7s  (over these records only; a constant model gets 0.5000)\n", ratioText(m.AUC))
+}
+
+func (p *printer) reliability(rel *Reliability) {
+	p.f("reliability of the model-decided scores (predicted = mean score/100, the model's probability of a human;\n")
+	p.f("observed = share of humans; %s):\n", rel.Weighting)
+	rows := [][]string{{"SCORE", "PEOPLE", "AUTOMATION", "WEIGHT", "PREDICTED", "OBSERVED"}}
+	for _, b := range rel.Bins {
+		weight, predicted, observed := "-", "-", "-"
+		if b.Predicted != nil {
+			weight = fmt.Sprintf("%.1f%%", 100*b.Weight)
+			predicted, observed = fmt.Sprintf("%.1f%%", 100**b.Predicted), fmt.Sprintf("%.1f%%", 100**b.Observed)
+		}
+		rows = append(rows, []string{fmt.Sprintf("%d-%d", b.Low, b.High), itoa(b.Humans), itoa(b.Bots), weight, predicted, observed})
+	}
+	p.table(rows, 1)
+	ece := "n/a"
+	if rel.ECE != nil {
+		ece = fmt.Sprintf("%.1f%%", 100**rel.ECE)
+	}
+	p.f("  expected calibration error %s (|predicted - observed| averaged over the bins by weight)\n", ece)
 }
 
 func (p *printer) gated(gated []GatedStats) {
@@ -199,13 +251,14 @@ func (p *printer) gates(results []GateResult) {
 		if !g.OK {
 			verdict = "FAIL"
 		}
-		rows = append(rows, []string{verdict, "-" + g.Gate, g.Subject, pctText(g.GotPct), g.want(), fmt.Sprintf("(n %d)", g.N)})
+		rows = append(rows, []string{verdict, "-" + g.Gate, g.Subject, g.got(), g.want(), fmt.Sprintf("(n %d)", g.N)})
 	}
 	p.table(rows, 3)
 }
 
 func (p *printer) compare(ra *Report, c *Comparison, listLimit int) {
-	p.f("compare: A = %s, B = %s (both in enforce)\n", policyName(ra.Policy), policyName(c.Policy))
+	p.f("compare: A = %s, model %s; B = %s, model %s (both in enforce)\n",
+		policyName(ra.Policy), modelName(ra.Models), policyName(c.Policy), modelName(c.Models))
 	p.routes(c.Routes)
 	a, b := &ra.Overall, &c.Overall
 	rows := [][]string{
@@ -215,6 +268,8 @@ func (p *printer) compare(ra *Report, c *Comparison, listLimit int) {
 		{"precision", ratioText(a.Precision), ratioText(b.Precision)},
 		{"recall", ratioText(a.Recall), ratioText(b.Recall)},
 		{"ROC AUC", ratioText(a.AUC), ratioText(b.AUC)},
+		{"model-decided ROC AUC", ratioText(ra.ModelDecided.AUC), ratioText(c.ModelDecided.AUC)},
+		{"automation the model must judge", pctText(ra.ModelDecided.BotsStoppedPct), pctText(c.ModelDecided.BotsStoppedPct)},
 	}
 	for i := range ra.Gated {
 		if i < len(c.Gated) {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"flag"
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -60,4 +63,74 @@ func TestReadmeDocumentsEveryFlag(t *testing.T) {
 			t.Errorf("the README does not document -%s", f.Name)
 		}
 	})
+}
+
+// masked is a line of the text output with what a retrained model changes
+// turned into "#" — every number, the model's name, an empty cell ("-"), a
+// gate's verdict — and runs of spaces into one, so that the README's
+// example is compared by its shape, labels and columns.
+func masked(line string) string {
+	fields := strings.Fields(varying.ReplaceAllString(line, "#"))
+	for i, f := range fields {
+		if f == "-" || i == 0 && (f == "ok" || f == "FAIL") {
+			fields[i] = "#"
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// varying matches a model's name and numbers (counts, shares, ratios).
+var varying = regexp.MustCompile(`lr-[0-9a-f]+|[0-9][0-9.]*%?`)
+
+// TestReadmeShowsTheOutput: every line of the README's example output is a
+// line boteval prints on the test split (numbers aside), and the example
+// shows the class table's columns, the model-decided section, the
+// reliability table and the model AUC gate.
+func TestReadmeShowsTheOutput(t *testing.T) {
+	needTestSplit(t)
+	_, rest, ok := strings.Cut(readmeSection(t), "<!-- boteval-output -->\n```text\n")
+	if !ok {
+		t.Fatal("the section has no example output")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), testSplitArgs(""), &out, &errOut); code == exitUsage {
+		t.Fatalf("boteval: %s", errOut.String())
+	}
+	// The README runs it from the repository's root.
+	text := strings.ReplaceAll(out.String(), testCorpus, strings.TrimPrefix(testCorpus, "../../"))
+	printed := map[string]bool{}
+	for line := range strings.Lines(text) {
+		printed[masked(line)] = true
+	}
+	shown := map[string]bool{}
+	for line := range strings.Lines(example) {
+		m := masked(line)
+		if m == "" || m == "…" {
+			continue
+		}
+		shown[m] = true
+		if !printed[m] {
+			t.Errorf("the README's example shows a line boteval does not print:\n  %s", strings.TrimRight(line, "\n"))
+		}
+	}
+	for _, want := range []string{
+		masked(strings.Join(classHeader, " ")),
+		"model-decided records (no certainty rule decided: the score is the model's own judgement):",
+		masked("SCORE PEOPLE AUTOMATION WEIGHT PREDICTED OBSERVED"),
+		"automation the model must judge",
+		"-min-model-auc",
+	} {
+		found := false
+		for line := range shown {
+			found = found || strings.Contains(line, want)
+		}
+		if !found {
+			t.Errorf("the README's example lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("boteval printed:\n%s", text)
+	}
 }

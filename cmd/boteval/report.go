@@ -2,11 +2,13 @@ package main
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 
 	"github.com/botauthz/botauthz/internal/corpus"
 	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/scoring"
 )
 
 // topReasons is how many reasons a class lists.
@@ -17,6 +19,9 @@ const topReasons = 5
 // null (nil).
 type Report struct {
 	Policy PolicyInfo `json:"policy"`
+	// Models are the model versions the decisions name (normally one);
+	// empty when none did.
+	Models []string `json:"models"`
 	// Mode says how routes were run: always "enforce", whatever the policy
 	// file says, because stopped is defined as the answer in enforce.
 	Mode     string   `json:"mode"`
@@ -30,6 +35,12 @@ type Report struct {
 	Overall Overall      `json:"overall"`
 	// Gated are corpus.Gated()'s classes, present in the records or not.
 	Gated []GatedStats `json:"gated"`
+	// ModelDecided is the model's own judgement: the records no certainty
+	// rule (and no CIDR rule) decided.
+	ModelDecided ModelDecided `json:"model_decided"`
+	// Reliability compares the model-decided scores, read as probabilities
+	// of a human, with the share of humans observed.
+	Reliability Reliability `json:"reliability"`
 	// Degraded counts decisions made without velocity (the store failed);
 	// Panicked counts Checks that recovered from a bug and allowed. Both are
 	// 0 in a sound run.
@@ -75,6 +86,16 @@ type ClassStats struct {
 	// Scores are the score quantiles of the scored records; nil when none
 	// was scored.
 	Scores *Quantiles `json:"scores"`
+	// AUC is the ROC AUC of the score separating this class from every
+	// scored record of the other label (a bot class from all people, a
+	// human class from all automation), oriented as Overall.AUC: 1 is a
+	// perfect separation, 0.5 none. nil when either side has no scores.
+	AUC *float64 `json:"roc_auc"`
+	// ModelDecided counts the records whose score the model gave (no
+	// certainty rule or CIDR rule decided); ModelDecidedPct is their share
+	// of the class.
+	ModelDecided    int     `json:"model_decided"`
+	ModelDecidedPct float64 `json:"model_decided_pct"`
 	// TopReasons counts, for the heaviest reasons, the records of the class
 	// they fired on.
 	TopReasons []ReasonCount `json:"top_reasons"`
@@ -118,6 +139,57 @@ type Overall struct {
 	AUC *float64 `json:"roc_auc"`
 }
 
+// ModelDecided is what the model decided on its own: the scored records no
+// certainty rule decided (Decision.Result.Certainty is
+// scoring.NoCertainty). Its AUC is the number a model that ignores its
+// features would drive to 0.5.
+type ModelDecided struct {
+	// Humans and Bots count the model-decided records of each label;
+	// HumansPct and BotsPct are their shares of all records of the label.
+	Humans    int      `json:"humans"`
+	HumansPct *float64 `json:"humans_pct"`
+	Bots      int      `json:"bots"`
+	BotsPct   *float64 `json:"bots_pct"`
+	// HumansStopped and BotsStopped count those stopped; BotsStoppedPct is
+	// the stop rate of the automation the model must judge.
+	HumansStopped    int      `json:"humans_stopped"`
+	HumansStoppedPct *float64 `json:"humans_stopped_pct"`
+	BotsStopped      int      `json:"bots_stopped"`
+	BotsStoppedPct   *float64 `json:"bots_stopped_pct"`
+	// AUC is the ROC AUC of the score over these records only, oriented
+	// as Overall.AUC; nil when a label has none.
+	AUC *float64 `json:"roc_auc"`
+}
+
+// Reliability is a reliability table of the model-decided scores: score/100
+// is the model's probability of a human, and a calibrated model's predicted
+// and observed columns agree bin by bin.
+type Reliability struct {
+	// Weighting says how records are weighted: each label to half of the
+	// total, so the table does not depend on the corpus' mix of labels.
+	Weighting string           `json:"weighting"`
+	Bins      []ReliabilityBin `json:"bins"`
+	// ECE is the expected calibration error: |Predicted − Observed|
+	// averaged over the bins by their weight; nil without records.
+	ECE *float64 `json:"ece"`
+}
+
+// ReliabilityBin is one band of scores, Low–High.
+type ReliabilityBin struct {
+	Low  int `json:"low"`
+	High int `json:"high"`
+	// Humans and Bots count the model-decided records in the band.
+	Humans int `json:"humans"`
+	Bots   int `json:"bots"`
+	// Weight is the band's share of the total weight, 0–1.
+	Weight float64 `json:"weight"`
+	// Predicted is the weighted mean of score/100, the model's probability
+	// of a human; Observed the weighted share of humans. Both nil for an
+	// empty band.
+	Predicted *float64 `json:"predicted"`
+	Observed  *float64 `json:"observed"`
+}
+
 // GatedStats is one gated class.
 type GatedStats struct {
 	Class      string   `json:"class"`
@@ -144,9 +216,13 @@ func summarize(info PolicyInfo, p *policy.Policy, ins []input, outs []outcome, f
 	}
 	classes := map[key]*acc{}
 	routes := map[string]int{}
+	models := map[string]bool{}
 	var (
 		o                      = &r.Overall
+		m                      = &r.ModelDecided
 		humanScores, botScores []int
+		// The model-decided records' scores, by label.
+		modelHumans, modelBots []int
 	)
 	for i := range ins {
 		in, out := &ins[i], &outs[i]
@@ -160,6 +236,9 @@ func summarize(info PolicyInfo, p *policy.Policy, ins []input, outs []outcome, f
 		s.N++
 		if out.Observed {
 			routes[out.Route]++
+			if out.Model != "" {
+				models[out.Model] = true
+			}
 		} else {
 			r.Panicked++
 		}
@@ -185,6 +264,10 @@ func summarize(info PolicyInfo, p *policy.Policy, ins []input, outs []outcome, f
 		for _, reason := range out.Reasons {
 			a.reasons[reason]++
 		}
+		decided := out.modelDecided()
+		if decided {
+			s.ModelDecided++
+		}
 
 		switch in.Label {
 		case corpus.Human:
@@ -195,6 +278,13 @@ func summarize(info PolicyInfo, p *policy.Policy, ins []input, outs []outcome, f
 			if out.Score > 0 {
 				humanScores = append(humanScores, out.Score)
 			}
+			if decided {
+				m.Humans++
+				modelHumans = append(modelHumans, out.Score)
+				if out.Stopped {
+					m.HumansStopped++
+				}
+			}
 		case corpus.Bot:
 			o.Bots++
 			if out.Stopped {
@@ -203,12 +293,26 @@ func summarize(info PolicyInfo, p *policy.Policy, ins []input, outs []outcome, f
 			if out.Score > 0 {
 				botScores = append(botScores, out.Score)
 			}
+			if decided {
+				m.Bots++
+				modelBots = append(modelBots, out.Score)
+				if out.Stopped {
+					m.BotsStopped++
+				}
+			}
 		}
 	}
 
 	for _, a := range classes {
 		s := &a.stats
 		s.StoppedPct = pct(s.Stopped, s.N)
+		s.ModelDecidedPct = pct(s.ModelDecided, s.N)
+		switch s.Label {
+		case corpus.Human:
+			s.AUC = auc(botScores, a.scores)
+		case corpus.Bot:
+			s.AUC = auc(a.scores, humanScores)
+		}
 		if len(a.scores) > 0 {
 			slices.Sort(a.scores)
 			s.Scores = &Quantiles{
@@ -229,6 +333,12 @@ func summarize(info PolicyInfo, p *policy.Policy, ins []input, outs []outcome, f
 	o.Precision = ratio(o.BotsStopped, o.BotsStopped+o.HumansStopped)
 	o.Recall = ratio(o.BotsStopped, o.Bots)
 	o.AUC = auc(botScores, humanScores)
+
+	m.HumansPct, m.BotsPct = pctOf(m.Humans, o.Humans), pctOf(m.Bots, o.Bots)
+	m.HumansStoppedPct, m.BotsStoppedPct = pctOf(m.HumansStopped, m.Humans), pctOf(m.BotsStopped, m.Bots)
+	m.AUC = auc(modelBots, modelHumans)
+	r.Reliability = reliability(modelHumans, modelBots, scoring.DefaultWeights().PriorHuman)
+	r.Models = sortedKeys(models)
 
 	for _, c := range corpus.Gated() {
 		g := GatedStats{Class: c}
@@ -328,6 +438,72 @@ func auc(bots, humans []int) *float64 {
 	}
 	v := wins / (float64(len(b)) * float64(len(h)))
 	return &v
+}
+
+// reliabilityBins is how many bands of scores the reliability table has:
+// 1–9, 10–19, …, 90–99.
+const reliabilityBins = 10
+
+// reliability bins the scores of people and of automation by band and
+// compares, in each, the mean predicted probability of a human (score/100)
+// with the share of humans, the labels weighted to prior (the share of
+// people the model's bias assumes; half each when it says none): the base
+// rate the probabilities are calibrated at.
+func reliability(humans, bots []int, prior float64) Reliability {
+	if !(prior > 0 && prior < 1) {
+		prior = 0.5
+	}
+	type acc struct {
+		humans, bots                 int
+		weight, predicted, humanMass float64
+	}
+	var bins [reliabilityBins]acc
+	add := func(scores []int, human bool) {
+		if len(scores) == 0 {
+			return
+		}
+		w := (1 - prior) / float64(len(scores))
+		if human {
+			w = prior / float64(len(scores))
+		}
+		for _, s := range scores {
+			b := &bins[min(max(s/10, 0), reliabilityBins-1)]
+			if human {
+				b.humans++
+				b.humanMass += w
+			} else {
+				b.bots++
+			}
+			b.weight += w
+			b.predicted += w * float64(s) / 100
+		}
+	}
+	add(humans, true)
+	add(bots, false)
+
+	var total float64
+	for _, b := range bins {
+		total += b.weight
+	}
+	rel := Reliability{Weighting: fmt.Sprintf("labels weighted to the model's base rate, %.0f%% people, as its bias assumes", 100*prior),
+		Bins: make([]ReliabilityBin, reliabilityBins)}
+	var ece float64
+	for i, b := range bins {
+		out := &rel.Bins[i]
+		out.Low, out.High = max(10*i, 1), 10*i+9
+		out.Humans, out.Bots = b.humans, b.bots
+		if b.weight == 0 {
+			continue
+		}
+		out.Weight = b.weight / total
+		predicted, observed := b.predicted/b.weight, b.humanMass/b.weight
+		out.Predicted, out.Observed = &predicted, &observed
+		ece += out.Weight * math.Abs(predicted-observed)
+	}
+	if total > 0 {
+		rel.ECE = &ece
+	}
+	return rel
 }
 
 // top returns the n most frequent reasons, ties by name.
