@@ -2,22 +2,30 @@
 // the reasons behind it.
 //
 // The score follows Cloudflare's direction: 1–99, low means automated, and 0
-// means the request was not scored. A Model starts every request at a base
-// score and subtracts the weight of each signal that fires; each signal is a
-// named reason code such as "ua.library" or "hints.missing". The signals are
-// header-consistency checks (user agent, Accept headers, client hints, fetch
-// metadata) and velocity readings handed in by the caller.
+// means the request was not scored. It has two layers. The certainty rules
+// come first: a request that declares automation (a library's or headless
+// browser's user agent, none at all) scores 1, and one that contradicts
+// itself (client hints against the user agent, a browser version without
+// headers it always sends) at most 29. Then a logistic model: every
+// feature is a named reason code such as "order.unlike_browser" or
+// "velocity.ip" that fires or not, the log-odds of a human are the bias
+// plus the weights of the features that fired, and the score is that
+// probability times 100. A reason's cost is the score without it minus the
+// score with it.
 //
-// The package owns the signals, the reason codes, the bands and the default
-// weights. Its knowledge of user agents and its default weights are data
-// files under data/, embedded at build time, so updating a list does not
-// touch code.
+// The package owns the signals, the reason codes, the feature set and its
+// version, and the data they read, all embedded under data/ so that
+// updating a list or retraining never touches code: what browsers always
+// send (browsers.yaml), the order they send it in (header_order.yaml,
+// learned by cmd/bottrain), the user agent lists (user_agents.yaml) and the
+// weights (model.yaml, fitted by cmd/bottrain).
 //
 // It must not know about Envoy, gRPC, Redis or policy files: callers pass
-// plain values (headers, scheme, counter estimates, weights) and get a score
-// back. It decides nothing: turning a score into an action belongs to the
-// policy, and recognising verified bots belongs to the verification step.
+// plain values (headers and their order, scheme, protocol, counter
+// estimates, a tuning) and get a score back. It decides nothing: turning a
+// score into an action belongs to the policy, and recognising verified bots
+// belongs to the verification step.
 //
 // Score runs on every request, so it does not allocate, compile patterns or
-// lower-case whole headers; all matchers are built once by NewModel.
+// lower-case whole headers; all matchers are built once by Load.
 package scoring
