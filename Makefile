@@ -33,6 +33,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDeniedJSON$$' -fuzztime $(call fuzz_budget,40000x) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzSanitize$$' -fuzztime $(call fuzz_budget,40000x) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(call fuzz_budget,300000x) ./scoring
+	go test -run '^$$' -fuzz '^FuzzScoreOrder$$' -fuzztime $(call fuzz_budget,100000x) ./scoring
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(call fuzz_budget,150000x) ./ratelimit
 	go test -run '^$$' -fuzz '^FuzzSafeReturnTo$$' -fuzztime $(call fuzz_budget,60000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzTokenParse$$' -fuzztime $(call fuzz_budget,60000x) ./challenge

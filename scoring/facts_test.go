@@ -550,6 +550,7 @@ type browserRecord struct {
 	scheme   string
 	protocol string
 	headers  map[string]string
+	order    []string // header names as sent
 }
 
 // readCaptures reads the human records of the capture files: every request
@@ -597,8 +598,9 @@ func readRecords(t *testing.T, name string, keep func(*corpus.Record) bool) []br
 			continue
 		}
 		pairs := make([][2]string, len(r.Headers))
+		order := make([]string, len(r.Headers))
 		for j, h := range r.Headers {
-			pairs[j] = h
+			pairs[j], order[j] = h, h[0]
 		}
 		out = append(out, browserRecord{
 			source:   fmt.Sprintf("%s#%d (%s)", filepath.Base(name), i+1, r.Source),
@@ -606,6 +608,7 @@ func readRecords(t *testing.T, name string, keep func(*corpus.Record) bool) []br
 			scheme:   r.Scheme,
 			protocol: r.Protocol,
 			headers:  headerMap(pairs),
+			order:    order,
 		})
 	}
 	if len(out) == 0 {

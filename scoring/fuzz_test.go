@@ -45,3 +45,35 @@ func FuzzScore(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScoreOrder feeds arbitrary header orders, protocols, methods and
+// fetch modes to the feature path the facts and the order drive (kind,
+// codings, navigation accept, order, protocol): it must never panic and
+// keep every invariant checkResult checks.
+func FuzzScoreOrder(f *testing.F) {
+	m := defaultModel(f)
+	f.Add(uaChromeWindows, "HTTP/2", "GET", "https", "navigate", "text/html,application/xhtml+xml", "gzip, br;q=0", "", "sec-ch-ua,user-agent,accept")
+	f.Add(uaFirefox, "HTTP/1.1", "OPTIONS", "https", "cors", "*/*", "zstd", "bytes=0-", "accept,user-agent,,:path")
+	f.Add(uaSafariIPhone, "http/3", "HEAD", "http", "", "TEXT/HTML", "identity", "", "user-agent")
+	f.Fuzz(func(t *testing.T, ua, proto, method, scheme, mode, accept, enc, rng, order string) {
+		h := map[string]string{
+			"user-agent":                    ua,
+			"accept":                        accept,
+			"accept-encoding":               enc,
+			"accept-language":               "en",
+			"sec-fetch-mode":                mode,
+			"range":                         rng,
+			"access-control-request-method": method,
+		}
+		req := Request{Method: method, Scheme: scheme, Protocol: proto, Headers: h}
+		if order != "" {
+			req.HeaderOrder = strings.Split(order, ",")
+		}
+		var r Result
+		m.Score(&req, &r)
+		checkResult(t, m, &r)
+		if req.HeaderOrder == nil && r.Features.Has(OrderUnlikeBrowser) {
+			t.Fatal("order.unlike_browser without an order")
+		}
+	})
+}
