@@ -97,8 +97,8 @@ func TestRouteTuningChangesItsScore(t *testing.T) {
 	if tuned >= plain {
 		t.Errorf("ua.other at -12 on app scores %d, the default route %d: want it lower", tuned, plain)
 	}
-	if tuned > 1 {
-		t.Errorf("ua.other at -12 scores %d, want 1", tuned)
+	if tuned != 2 {
+		t.Errorf("ua.other at -12 scores %d, want 2 (the model's lowest; 1 is declared automation's)", tuned)
 	}
 }
 
@@ -216,7 +216,41 @@ func TestSetPolicyRetunes(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCheck(t, s, request("GET", "/", "", "203.0.113.8", app))
-	if after := obs.last.Score; after >= before || after != 1 {
-		t.Errorf("score %d before the reload, %d after; want 1 after", before, after)
+	if after := obs.last.Score; after >= before || after != 2 {
+		t.Errorf("score %d before the reload, %d after; want 2, the model's lowest, after", before, after)
+	}
+}
+
+// The JA4 header reaches the model only when the policy trusts Envoy to
+// overwrite it: a client can send the header itself.
+func TestTLSFingerprintIsReadOnlyWhenTrusted(t *testing.T) {
+	const python = "t13d1812h1_85036bcba153_b26ce05bbdd6" // CPython's ssl over OpenSSL 3
+	cases := []struct {
+		name, policy, header, value string
+		mismatch                    bool
+	}{
+		{"trusted: a Chrome user agent over Python's TLS", "tls: {trusted: true}", "x-botauthz-ja4", python, true},
+		{"untrusted (the default): the header is ignored", "{}", "x-botauthz-ja4", python, false},
+		{"trusted, another header name", "tls: {trusted: true, ja4_header: x-ja4}", "x-ja4", python, true},
+		{"trusted, the wrong header", "tls: {trusted: true, ja4_header: x-ja4}", "x-botauthz-ja4", python, false},
+		{"trusted, Chrome's own stack", "tls: {trusted: true}", "x-botauthz-ja4", "t13d1516h2_8daaf6152771_02713d6af862", false},
+		{"trusted, a fingerprint not in the data", "tls: {trusted: true}", "x-botauthz-ja4", "t13d1516h2_000000000000_02713d6af862", false},
+		{"trusted, not a JA4 at all", "tls: {trusted: true}", "x-botauthz-ja4", "chrome please", false},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, obs := modelServer(t, c.policy, nil)
+			h := map[string]string{c.header: c.value}
+			for k, v := range chrome {
+				h[k] = v
+			}
+			req := request("GET", "/", "", "203.0.113."+strconv.Itoa(i+1), h)
+			req.Attributes.Request.Http.Scheme = "https"
+			req.Attributes.Request.Http.Protocol = "HTTP/2"
+			mustCheck(t, s, req)
+			if got := obs.last.Result.Features.Has(scoring.TLSMismatch); got != c.mismatch {
+				t.Errorf("tls.mismatch fired = %v, want %v (features %v)", got, c.mismatch, obs.last.Result.Features)
+			}
+		})
 	}
 }

@@ -313,7 +313,8 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	}
 
 	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Protocol: f.Protocol, Headers: f.Headers,
-		HeaderOrder: f.HeaderOrder, Velocity: c.request.Velocity, Clearance: s.verifyClearance(p, f, d)}
+		HeaderOrder: f.HeaderOrder, TLS: tlsFingerprint(p, f), Velocity: c.request.Velocity,
+		Clearance: s.verifyClearance(p, f, d)}
 	model.Score(&c.request, &d.Result)
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 
@@ -336,6 +337,16 @@ func enforce(st *state, applied rollout.Applied, f *Facts, d *Decision) {
 			d.Mode = policy.ModeShadow
 		}
 	}
+}
+
+// tlsFingerprint is the client's JA4 from the header Envoy sets, when the
+// policy trusts Envoy to overwrite it; otherwise unknown, because a client
+// can send that header itself.
+func tlsFingerprint(p *policy.Policy, f *Facts) string {
+	if !p.TLS.Trusted {
+		return ""
+	}
+	return f.Headers[p.TLS.JA4Header]
 }
 
 // verifyClearance checks the clearance cookie against this client: a

@@ -35,6 +35,12 @@ type rawFile struct {
 	Challenge     *rawChallenge        `yaml:"challenge"`
 	Rules         *rawRules            `yaml:"rules"`
 	DecisionLog   *rawDecisionLog      `yaml:"decision_log"`
+	TLS           *rawTLS              `yaml:"tls"`
+}
+
+type rawTLS struct {
+	JA4Header *string `yaml:"ja4_header"`
+	Trusted   *bool   `yaml:"trusted"`
 }
 
 type rawDecisionLog struct {
@@ -446,6 +452,10 @@ func build(def, file *rawFile) (*Policy, error) {
 	}
 	p.LogFeatures = *pick(fileFeatures, pick(defFeatures, &no))
 
+	if err := buildTLS(p, def.TLS, file.TLS); err != nil {
+		return nil, err
+	}
+
 	global, err := scoreWeights("score.weights", overlayScore(def.Score, file.Score))
 	if err != nil {
 		return nil, err
@@ -497,6 +507,29 @@ func build(def, file *rawFile) (*Policy, error) {
 		p.Routes[DefaultRoute] = r
 	}
 	return p, nil
+}
+
+// buildTLS sets where the client's TLS fingerprint comes from. The header
+// name must be one a client cannot slip past Envoy's overwrite: lower case,
+// a token, not a pseudo-header.
+func buildTLS(p *Policy, def, file *rawTLS) error {
+	var fileHeader, defHeader *string
+	var fileTrusted, defTrusted *bool
+	if file != nil {
+		fileHeader, fileTrusted = file.JA4Header, file.Trusted
+	}
+	if def != nil {
+		defHeader, defTrusted = def.JA4Header, def.Trusted
+	}
+	no, none := false, ""
+	p.TLS = TLS{JA4Header: *pick(fileHeader, pick(defHeader, &none)), Trusted: *pick(fileTrusted, pick(defTrusted, &no))}
+	h := p.TLS.JA4Header
+	if h == "" || h != strings.ToLower(h) || strings.HasPrefix(h, ":") || strings.ContainsFunc(h, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) {
+		return &Error{Path: "tls.ja4_header", Msg: fmt.Sprintf("%q is not a lower-case header name", h)}
+	}
+	return nil
 }
 
 // scoreWeights validates a score block's weights, found at path, and

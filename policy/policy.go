@@ -115,6 +115,8 @@ type Policy struct {
 	// LogFeatures puts each decision's feature vector in the decision log
 	// (decision_log.features).
 	LogFeatures bool
+	// TLS says where the client's TLS fingerprint comes from.
+	TLS TLS
 	// Routes holds every route by name, DefaultRoute included.
 	Routes map[string]*Route
 	// Rollout configures how live rollout state is found and applied.
@@ -123,6 +125,18 @@ type Policy struct {
 	Challenge Challenge
 	// Rules are the deterministic rules that decide before the score.
 	Rules Rules
+}
+
+// TLS is where the client's JA4 fingerprint comes from: a request header
+// Envoy sets from %TLS_JA4_FINGERPRINT% (envoy/front-proxy.yaml's
+// header_mutation filter), read only when Trusted, because any client can
+// send a header by that name to an Envoy that does not overwrite it.
+type TLS struct {
+	// JA4Header is the header's name (tls.ja4_header).
+	JA4Header string
+	// Trusted says Envoy overwrites the header on every request
+	// (tls.trusted); false ignores it.
+	Trusted bool
 }
 
 // MaxRuleCIDRs bounds each rule list: they are scanned on every request,

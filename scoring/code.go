@@ -93,6 +93,16 @@ const (
 	// nothing newer. Weak by design; off when Envoy sits behind another
 	// proxy.
 	ProtocolHTTP1
+	// TLSMismatch ("tls.mismatch"): a browser user agent over a TLS stack
+	// that is not that browser's (an HTTP library's, or another
+	// browser's), by the JA4 fingerprint Envoy computed
+	// (data/tls.yaml). Strong, not certain: TLS-intercepting proxies
+	// replace the browser's ClientHello with their own.
+	TLSMismatch
+	// TLSLibrary ("tls.library"): the TLS stack is a known HTTP library's
+	// or tool's (OpenSSL's defaults, Go, Java, …), whatever the user agent
+	// says.
+	TLSLibrary
 
 	numCodes // sentinel: one past the last code
 )
@@ -126,6 +136,8 @@ var codeNames = [numCodes]string{
 	PriorityMissing:                "priority.missing",
 	OrderUnlikeBrowser:             "order.unlike_browser",
 	ProtocolHTTP1:                  "protocol.http1",
+	TLSMismatch:                    "tls.mismatch",
+	TLSLibrary:                     "tls.library",
 }
 
 // signals is a set of codes, one bit per Code.

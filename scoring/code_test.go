@@ -37,6 +37,7 @@ func TestCodeNamesAreTheContract(t *testing.T) {
 		"browser.headers_missing",
 		"ua.other", "accept.unlike_browser", "accept_encoding.unlike_browser", "upgrade_insecure_requests.missing",
 		"priority.missing", "order.unlike_browser", "protocol.http1",
+		"tls.mismatch", "tls.library",
 	}
 	var got []string
 	for _, c := range Codes() {
@@ -59,7 +60,7 @@ func TestInvalidCodeStringNamesTheNumber(t *testing.T) {
 	if got := Code(0).String(); got != "code(0)" {
 		t.Errorf("Code(0).String() = %q", got)
 	}
-	if got := numCodes.String(); got != "code(27)" {
+	if got := numCodes.String(); got != "code(29)" {
 		t.Errorf("numCodes.String() = %q", got)
 	}
 }

@@ -11,6 +11,9 @@ var (
 	//go:embed data/header_order.yaml
 	headerOrderYAML []byte
 
+	//go:embed data/tls.yaml
+	tlsYAML []byte
+
 	//go:embed data/user_agents.yaml
 	userAgentsYAML []byte
 

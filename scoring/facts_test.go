@@ -551,6 +551,9 @@ type browserRecord struct {
 	protocol string
 	headers  map[string]string
 	order    []string // header names as sent
+	tls      string   // JA4, when the capture recorded it
+	human    bool
+	tool     bool // an HTTP library or tool, not a browser (headless ones are browsers)
 }
 
 // readCaptures reads the human records of the capture files: every request
@@ -609,6 +612,9 @@ func readRecords(t *testing.T, name string, keep func(*corpus.Record) bool) []br
 			protocol: r.Protocol,
 			headers:  headerMap(pairs),
 			order:    order,
+			tls:      r.TLS,
+			human:    r.Label == corpus.Human,
+			tool:     r.Label == corpus.Bot && r.Class != corpus.Headless,
 		})
 	}
 	if len(out) == 0 {

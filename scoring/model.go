@@ -48,6 +48,11 @@ type Request struct {
 	// nil when unknown (Envoy sends the order only with
 	// encode_raw_headers), which never counts against the request.
 	HeaderOrder []string
+	// TLS is the client's JA4 TLS fingerprint as Envoy computed it
+	// ("t13d1516h2_8daaf6152771_02713d6af862"); empty when unknown, which
+	// never counts against the request. Pass it only from a header Envoy
+	// overwrites: a client can write any header.
+	TLS string
 	// Velocity holds the readings of the route's velocity counters.
 	Velocity []Velocity
 	// Clearance is what the clearance cookie says.
@@ -68,6 +73,7 @@ type Model struct {
 	agents   *agentMatcher
 	facts    *browserFacts
 	order    *orderTable
+	tls      *tlsTable
 }
 
 // Data is what a model is built from: the embedded files unless a field is
@@ -108,7 +114,11 @@ func LoadData(d Data) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scoring: %w", err)
 	}
-	return &Model{weights: w, protocol: true, agents: agents, facts: facts, order: order}, nil
+	tls, err := parseTLSFamilies(tlsYAML)
+	if err != nil {
+		return nil, fmt.Errorf("scoring: embedded data/tls.yaml: %w", err)
+	}
+	return &Model{weights: w, protocol: true, agents: agents, facts: facts, order: order, tls: tls}, nil
 }
 
 // Tuning is what a policy changes in a model, for all routes or one.
@@ -179,7 +189,7 @@ func (m *Model) Version() string { return m.weights.Model }
 // most 29 unless its clearance is valid (see Certainty). The model is
 // logistic: z = bias + the weights of the features that fired, p = 1/(1 +
 // e^−z) the probability of a human, and the score is 100·p rounded into
-// 1–99. The reasons are the fired features with the points each cost
+// 2–99 (1 is declared automation's alone). The reasons are the fired features with the points each cost
 // (the score without it minus the score with it; a valid clearance's are
 // negative), most costly first, led by the rule that decided, if one did.
 // A nil req is not scored (Score 0). Score does not allocate, and no input
@@ -237,9 +247,18 @@ func (m *Model) Score(req *Request, out *Result) {
 // sigmoid is the logistic function.
 func sigmoid(z float64) float64 { return 1 / (1 + math.Exp(-z)) }
 
-// probabilityScore maps the probability of a human to 1–99.
+// minModelScore is the lowest score the model gives: 1 ("automated") is
+// the declared-automation rule's alone. The model's evidence (a TLS stack,
+// a header order, the protocol) is strong but never certain — a corporate
+// proxy can change all three for a real person — so with the default
+// deny_below of 2 what the model infers is challenged, not denied; a route
+// that wants the model to deny raises deny_below.
+const minModelScore = 2
+
+// probabilityScore maps the probability of a human to the model's score,
+// minModelScore–99.
 func probabilityScore(p float64) int {
-	return min(max(int(math.Round(100*p)), 1), 99)
+	return min(max(int(math.Round(100*p)), minModelScore), 99)
 }
 
 // headerSignals fires the header-consistency signals.
@@ -273,6 +292,12 @@ func (m *Model) headerSignals(req *Request, fired *signals) {
 		fired.fire(AcceptEncodingMissing)
 	}
 
+	var b browser
+	if class != classMissing {
+		b = parseBrowser(ua)
+	}
+	m.tlsSignals(req, &b, fired)
+
 	if class == classCrawler {
 		// A claimed crawler is no browser: the client-hint and fetch-metadata
 		// expectations below would fail good crawlers that carry a Chrome
@@ -282,10 +307,6 @@ func (m *Model) headerSignals(req *Request, fired *signals) {
 		return
 	}
 
-	var b browser
-	if class != classMissing {
-		b = parseBrowser(ua)
-	}
 	if class == classUnknown && b.engine == engineOther && !hasAt(ua, 0, "mozilla/") {
 		// Every browser, and every in-app web view, starts its user agent
 		// with Mozilla/5.0: this names an application or a scraper.

@@ -57,6 +57,9 @@ type config struct {
 	comparePath string
 	output      string
 	enc         encoding
+	// tls trusts the records' JA4 as the shipped front proxy's header
+	// (-tls, on by default).
+	tls bool
 	// listLimit bounds the changes the text output lists; 0 lists all.
 	listLimit int
 	gates     gates
@@ -135,6 +138,7 @@ func newFlagSet(cfg *config, stderr io.Writer) (fs *flag.FlagSet, headers *bool)
 	fs.StringVar(&cfg.output, "o", "text", "output `format`: text or json")
 	fs.StringVar(&cfg.comparePath, "compare", "", "a second policy `file`: also evaluate under it and list the requests whose decision changes")
 	fs.IntVar(&cfg.listLimit, "list", 50, "with -compare, list at most `n` changed requests in text (0: all; json lists all)")
+	fs.BoolVar(&cfg.tls, "tls", true, "send each record's JA4 in "+ja4Header+" and trust it, as envoy/front-proxy.yaml does (false: an Envoy without TLS fingerprinting)")
 	headers = fs.Bool("headers-map", false, "send the headers in the plain headers map (Envoy's default, Istio) instead of header_map")
 	fs.Var(&cfg.gates.maxHumanStopped, "max-human-stopped", "fail (exit 1) when more than this `percent` of human records is stopped")
 	fs.Var(&cfg.gates.maxHumanClassStopped, "max-human-class-stopped", "fail when more than this `percent` of any human class is stopped")
@@ -166,6 +170,15 @@ func loadPolicy(path string) (*policy.Policy, PolicyInfo, error) {
 	return p, PolicyInfo{Source: path, Version: p.Version}, nil
 }
 
+// trustTLS returns p reading the JA4 header as the shipped front proxy
+// sets it (on), or ignoring it (off).
+func trustTLS(p *policy.Policy, on bool) *policy.Policy {
+	c := *p
+	c.TLS.Trusted = on
+	c.TLS.JA4Header = ja4Header
+	return &c
+}
+
 // evaluateAll runs the evaluation the configuration asks for: the records
 // under the policy, under the compared one when asked, and the gates.
 func evaluateAll(ctx context.Context, cfg *config, log *slog.Logger) (*result, error) {
@@ -173,6 +186,7 @@ func evaluateAll(ctx context.Context, cfg *config, log *slog.Logger) (*result, e
 	if err != nil {
 		return nil, err
 	}
+	pa = trustTLS(pa, cfg.tls)
 	var (
 		pb    *policy.Policy
 		infoB PolicyInfo
@@ -181,6 +195,7 @@ func evaluateAll(ctx context.Context, cfg *config, log *slog.Logger) (*result, e
 		if pb, infoB, err = loadPolicy(cfg.comparePath); err != nil {
 			return nil, fmt.Errorf("-compare: %w", err)
 		}
+		pb = trustTLS(pb, cfg.tls)
 	}
 	ins, err := readInputs(cfg.files)
 	if err != nil {

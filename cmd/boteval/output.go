@@ -38,6 +38,7 @@ func writeText(w io.Writer, res *result, listLimit int) error {
 	p.f("model:   %s\n", modelName(r.Models))
 	p.f("mode:    every route evaluated in enforce, whatever the policy file says: stopped = any non-OK answer (challenge, deny, 429)\n")
 	p.f("request: Envoy 1.40 CheckRequest, %s\n", r.Encoding)
+	p.f("tls:     %s\n", r.TLS)
 	p.routes(r.Routes)
 	p.f("\n")
 	p.classes(r.Classes)

@@ -24,10 +24,12 @@ type Report struct {
 	Models []string `json:"models"`
 	// Mode says how routes were run: always "enforce", whatever the policy
 	// file says, because stopped is defined as the answer in enforce.
-	Mode     string   `json:"mode"`
-	Encoding string   `json:"encoding"`
-	Files    []string `json:"files"`
-	Records  int      `json:"records"`
+	Mode     string `json:"mode"`
+	Encoding string `json:"encoding"`
+	// TLS says whether the records' JA4 reached the model.
+	TLS     string   `json:"tls"`
+	Files   []string `json:"files"`
+	Records int      `json:"records"`
 	// Routes are the routes the records were decided on, with their
 	// thresholds.
 	Routes  []RouteInfo  `json:"routes"`
@@ -198,12 +200,21 @@ type GatedStats struct {
 	StoppedPct *float64 `json:"stopped_pct"`
 }
 
+// tlsText says how the records' TLS fingerprints were used.
+func tlsText(trusted bool) string {
+	if trusted {
+		return "each record's JA4 in " + ja4Header + ", trusted, as envoy/front-proxy.yaml sets it (-tls=false: an Envoy without fingerprinting)"
+	}
+	return "not used (-tls=false: an Envoy without TLS fingerprinting)"
+}
+
 // summarize builds the report of outs, the outcomes of ins under p.
 func summarize(info PolicyInfo, p *policy.Policy, ins []input, outs []outcome, files []string, enc encoding) *Report {
 	r := &Report{
 		Policy:   info,
 		Mode:     "enforce",
 		Encoding: enc.String(),
+		TLS:      tlsText(p.TLS.Trusted),
 		Files:    files,
 		Records:  len(ins),
 	}

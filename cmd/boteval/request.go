@@ -14,6 +14,10 @@ import (
 	"github.com/botauthz/botauthz/internal/corpus"
 )
 
+// ja4Header is the header envoy/front-proxy.yaml sets from
+// %TLS_JA4_FINGERPRINT%.
+const ja4Header = "x-botauthz-ja4"
+
 // encoding is how the CheckRequest carries the headers.
 type encoding uint8
 
@@ -164,12 +168,18 @@ func checkRequest(r *corpus.Record, i int, client netip.Addr, at time.Time, enc 
 		}
 		lines = append(lines, line{name, h.Value()})
 	}
-	for _, a := range [...]line{
+	added := []line{
 		{"x-forwarded-for", ip},
 		{"x-forwarded-proto", r.Scheme},
 		{"x-envoy-external-address", ip},
 		{"x-request-id", requestID(i)},
-	} {
+	}
+	if r.TLS != "" {
+		// The shipped front proxy's header_mutation filter sets it from
+		// %TLS_JA4_FINGERPRINT%, overwriting a client's copy.
+		added = append(added, line{ja4Header, r.TLS})
+	}
+	for _, a := range added {
 		k, ok := inlineAt[a.name]
 		switch {
 		case !ok:

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -156,13 +157,13 @@ func TestProductionLabelsJoinByRequestIDAndSkipFailedChallenges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(logPath, `{"msg":"decision","request_id":"a","features":"accept.missing,protocol.http1","feature_set":1}
-{"msg":"decision","request_id":"b","features":"","feature_set":1}
-{"msg":"decision","request_id":"c","features":"accept.missing","feature_set":1}
-{"msg":"decision","request_id":"d","feature_set":1}
-{"msg":"decision","request_id":"e","features":"accept.missing","feature_set":999}
+	write(logPath, strings.NewReplacer("SET", strconv.Itoa(scoring.FeatureSet), "OTHER", strconv.Itoa(scoring.FeatureSet+1)).Replace(`{"msg":"decision","request_id":"a","features":"accept.missing,protocol.http1","feature_set":SET}
+{"msg":"decision","request_id":"b","features":"","feature_set":SET}
+{"msg":"decision","request_id":"c","features":"accept.missing","feature_set":SET}
+{"msg":"decision","request_id":"d","feature_set":SET}
+{"msg":"decision","request_id":"e","features":"accept.missing","feature_set":OTHER}
 {"msg":"policy reloaded"}
-`)
+`))
 	write(outPath, `{"request_id":"a","label":"bot","how":"operator"}
 {"request_id":"b","label":"human","how":"challenge_passed"}
 {"request_id":"c","label":"bot","how":"challenge_failed"}

@@ -403,7 +403,7 @@ func requestOf(r *corpus.Record) *scoring.Request {
 	for i, h := range r.Headers {
 		names[i] = strings.ToLower(h.Name())
 	}
-	return &scoring.Request{Method: r.Method, Scheme: r.Scheme, Protocol: r.Protocol, Headers: headerMap(r), HeaderOrder: names}
+	return &scoring.Request{Method: r.Method, Scheme: r.Scheme, Protocol: r.Protocol, Headers: headerMap(r), HeaderOrder: names, TLS: r.TLS}
 }
 
 // report prints what the run found.
