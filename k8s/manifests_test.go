@@ -20,7 +20,8 @@ type object struct {
 	APIVersion string `yaml:"apiVersion"`
 	Kind       string `yaml:"kind"`
 	Metadata   struct {
-		Name string `yaml:"name"`
+		Name      string `yaml:"name"`
+		Namespace string `yaml:"namespace"`
 	} `yaml:"metadata"`
 	Data       map[string]string `yaml:"data"`
 	StringData map[string]string `yaml:"stringData"`
@@ -106,7 +107,7 @@ func TestManifestEnvironmentIsDocumented(t *testing.T) {
 
 func TestIstioManifestParses(t *testing.T) {
 	objs := load(t, "istio.yaml")
-	for _, want := range []string{"IstioOperator/", "AuthorizationPolicy/botauthz", "VirtualService/botauthz-challenge"} {
+	for _, want := range []string{"IstioOperator/", "AuthorizationPolicy/botauthz", "VirtualService/botauthz-challenge", "EnvoyFilter/" + fingerprintFilter} {
 		if _, ok := objs[want]; !ok {
 			t.Errorf("istio.yaml lacks %s", want)
 		}
