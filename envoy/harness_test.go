@@ -172,9 +172,11 @@ type harness struct {
 	// its plain HTTP listener, which only redirects there.
 	proxy, plain string
 	envoyAdmin   string
-	// roots trusts the listener's self-signed certificate.
-	roots  *x509.CertPool
-	client *http.Client
+	// roots trusts the listener's self-signed certificate, which certFile
+	// holds (PEM).
+	roots    *x509.CertPool
+	certFile string
+	client   *http.Client
 }
 
 // botReplica is one botauthz process that can be restarted on the same
@@ -211,6 +213,10 @@ type harnessOptions struct {
 	replicas int
 	// args are extra botauthz flags.
 	args []string
+	// envoyRewrites are more rewrites of front-proxy.yaml (each from must
+	// occur once), envoyArgs more Envoy flags.
+	envoyRewrites map[string]string
+	envoyArgs     []string
 }
 
 func startHarness(t *testing.T) *harness {
@@ -227,7 +233,7 @@ func startHarnessWith(t *testing.T, policyFile string) *harness {
 func startHarnessOpts(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	if o.policy == "" {
-		o.policy = "botauthz.yaml"
+		o.policy = shippedPolicyWithoutTLS(t)
 	}
 	if o.encoding == "" {
 		o.encoding = headerMap
@@ -278,8 +284,8 @@ func startHarnessOpts(t *testing.T, o harnessOptions) *harness {
 
 	listenPort, plainPort, envoyAdminPort := freePort(t), freePort(t), freePort(t)
 	certFile, keyFile, roots := selfSigned(t)
-	h.roots = roots
-	conf := envoyConfig(t, certFile, keyFile, map[string]string{
+	h.roots, h.certFile = roots, certFile
+	repl := map[string]string{
 		"port_value: 9901 }":                    fmt.Sprintf("port_value: %d }", envoyAdminPort),
 		"address: 0.0.0.0, port_value: 10443 }": fmt.Sprintf("address: 127.0.0.1, port_value: %d }", listenPort),
 		"address: 0.0.0.0, port_value: 10000 }": fmt.Sprintf("address: 127.0.0.1, port_value: %d }", plainPort),
@@ -292,13 +298,17 @@ func startHarnessOpts(t *testing.T, o harnessOptions) *harness {
 		"port_value: 4317 }":             "port_value: " + strings.TrimPrefix(h.collector.Endpoint(), "127.0.0.1:") + " }",
 		"random_sampling: { value: 10 }": "random_sampling: { value: 100 }",
 		"encode_raw_headers: true":       fmt.Sprintf("encode_raw_headers: %t", o.encoding == headerMap),
-	})
+	}
+	for from, to := range o.envoyRewrites {
+		repl[from] = to
+	}
+	conf := envoyConfig(t, certFile, keyFile, repl)
 	confPath := filepath.Join(t.TempDir(), "envoy.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.envoy = startProcess(t, "envoy", envoyBin, "-c", confPath, "--use-dynamic-base-id", "-l", "warning",
-		"--log-path", filepath.Join(t.TempDir(), "envoy.log"))
+	h.envoy = startProcess(t, "envoy", envoyBin, append([]string{"-c", confPath, "--use-dynamic-base-id", "-l", "warning",
+		"--log-path", filepath.Join(t.TempDir(), "envoy.log")}, o.envoyArgs...)...)
 	h.proxy = fmt.Sprintf("https://127.0.0.1:%d", listenPort)
 	h.plain = fmt.Sprintf("http://127.0.0.1:%d", plainPort)
 	h.envoyAdmin = fmt.Sprintf("http://127.0.0.1:%d", envoyAdminPort)
@@ -315,6 +325,28 @@ func startHarnessOpts(t *testing.T, o harnessOptions) *harness {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return h
+}
+
+// shippedPolicyWithoutTLS is botauthz.yaml with the TLS fingerprint header
+// distrusted, for the tests that pose as browsers by their headers alone:
+// they send them over Go's crypto/tls, and with the fingerprint trusted
+// every such "browser" is what it is, a Go program posing as Chrome
+// (tls.mismatch). tls_e2e_test.go runs real clients and browsers with the
+// fingerprint trusted; TestPairedPolicyIsValid checks the file as shipped.
+func shippedPolicyWithoutTLS(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("botauthz.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "botauthz.yaml")
+	s := rewrite(t, string(b), map[string]string{
+		"tls: {ja4_header: x-botauthz-ja4, trusted: true}": "tls: {ja4_header: x-botauthz-ja4, trusted: false}",
+	})
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // waitHealthy waits until Envoy's health checks see n botauthz replicas
@@ -386,7 +418,7 @@ func rewrite(t *testing.T, s string, repl map[string]string) string {
 	t.Helper()
 	for from, to := range repl {
 		if strings.Count(s, from) != 1 {
-			t.Fatalf("front-proxy.yaml: %q occurs %d times, want once", from, strings.Count(s, from))
+			t.Fatalf("rewriting a config file: %q occurs %d times, want once", from, strings.Count(s, from))
 		}
 		s = strings.Replace(s, from, to, 1)
 	}

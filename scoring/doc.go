@@ -17,8 +17,9 @@
 // version, and the data they read, all embedded under data/ so that
 // updating a list or retraining never touches code: what browsers always
 // send (browsers.yaml), the order they send it in (header_order.yaml,
-// learned by cmd/bottrain), the user agent lists (user_agents.yaml) and the
-// weights (model.yaml, fitted by cmd/bottrain).
+// learned by cmd/bottrain), TLS client families by JA4 cipher hash
+// (tls.yaml), the user agent lists (user_agents.yaml) and the weights
+// (model.yaml, fitted by cmd/bottrain).
 //
 // It must not know about Envoy, gRPC, Redis or policy files: callers pass
 // plain values (headers and their order, scheme, protocol, counter

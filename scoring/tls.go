@@ -24,6 +24,12 @@ type tlsFamilyFile struct {
 	Browser string `yaml:"browser"`
 	// What says which clients use it.
 	What string `yaml:"what"`
+	// Through is, for a browser's stack, the newest version of that
+	// browser whose stack the sources show ("156", "26.0"). A browser can
+	// change its cipher list (curl_cffi's Firefox 155 profile offers
+	// Chromium's), so a user agent newer than this is not held to its
+	// family's known stacks: only a library's stack counts against it.
+	Through string `yaml:"through"`
 	// CipherHashes are the JA4 middle parts seen from it, each with its
 	// source.
 	CipherHashes []struct {
@@ -41,6 +47,9 @@ type tlsFamily struct {
 // tlsTable maps JA4 cipher hashes to families.
 type tlsTable struct {
 	byHash map[string]tlsFamily
+	// through is, per browser engine, the newest version whose stack the
+	// data knows: major, minor.
+	through [engineWebKit + 1][2]int
 }
 
 // parseTLSFamilies reads data/tls.yaml. A hash may belong to one family
@@ -63,6 +72,22 @@ func parseTLSFamilies(data []byte) (*tlsTable, error) {
 				return nil, fmt.Errorf("parse TLS families: %s: unknown browser %q", name, fam.Browser)
 			}
 			tf.engine = e
+			major, used := leadingUint(fam.Through)
+			minor := 0
+			if used < len(fam.Through) {
+				if fam.Through[used] != '.' {
+					return nil, fmt.Errorf("parse TLS families: %s: through %q is not a version", name, fam.Through)
+				}
+				minor, _ = leadingUint(fam.Through[used+1:])
+			}
+			if major == 0 {
+				return nil, fmt.Errorf("parse TLS families: %s: a browser's stack needs through (the newest version the sources show)", name)
+			}
+			if v := t.through[e]; major > v[0] || major == v[0] && minor > v[1] {
+				t.through[e] = [2]int{major, minor}
+			}
+		} else if fam.Through != "" {
+			return nil, fmt.Errorf("parse TLS families: %s: through is for browsers' stacks", name)
 		}
 		if len(fam.CipherHashes) == 0 {
 			return nil, fmt.Errorf("parse TLS families: %s: no cipher hashes", name)
@@ -128,7 +153,19 @@ func (m *Model) tlsSignals(req *Request, b *browser, fired *signals) {
 	if fam.library {
 		fired.fire(TLSLibrary)
 	}
-	if b.engine != engineOther && !b.webview && fam.engine != b.engine {
+	if b.engine == engineOther || b.webview || fam.engine == b.engine {
+		return
+	}
+	// A library's stack under a browser's name is a mismatch whatever the
+	// version; another browser's only for versions whose own stack the data
+	// knows.
+	if fam.library || m.tls.known(b) {
 		fired.fire(TLSMismatch)
 	}
+}
+
+// known reports whether b's version is one whose stack the data shows.
+func (t *tlsTable) known(b *browser) bool {
+	v := t.through[b.engine]
+	return b.major < v[0] || b.major == v[0] && b.minor <= v[1]
 }

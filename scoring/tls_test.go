@@ -35,6 +35,7 @@ func TestTLSSignals(t *testing.T) {
 		unknownTLS = "t13d1516h2_0123456789ab_02713d6af862"
 	)
 	chromeNav := with(navChrome, "user-agent", uaChromeWindows)
+	const uaFirefox155 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:155.0) Gecko/20100101 Firefox/155.0"
 	tests := []struct {
 		name              string
 		h                 map[string]string
@@ -49,6 +50,8 @@ func TestTLSSignals(t *testing.T) {
 		{name: "Chrome's headers over Python's stack", h: chromeNav, tls: pythonTLS, mismatch: true, library: true},
 		{name: "Firefox's headers over Go's stack", h: with(navFirefox, "user-agent", uaFirefox), tls: goTLS, mismatch: true, library: true},
 		{name: "a Firefox user agent over Chromium's stack (curl_cffi's firefox target)", h: with(navFirefox, "user-agent", uaFirefox), tls: chromeTLS, mismatch: true},
+		{name: "a Firefox newer than the data over Chromium's stack: its own stack is unknown", h: with(navFirefox, "user-agent", uaFirefox155), tls: chromeTLS},
+		{name: "a Firefox newer than the data over a library's stack", h: with(navFirefox, "user-agent", uaFirefox155), tls: pythonTLS, mismatch: true, library: true},
 		{name: "an app's own user agent over a library's stack", h: hdr("user-agent", "ShopApp/5.2", "accept", "*/*", "accept-language", "en", "accept-encoding", "gzip"), tls: goTLS, library: true},
 		{name: "Android WebView is an app: no mismatch", h: with(plainHTTP(navChrome), "user-agent", uaAndroidWebView), tls: pythonTLS, library: true},
 		{name: "an unknown stack fires nothing", h: chromeNav, tls: unknownTLS},
@@ -82,13 +85,16 @@ func TestTLSSignals(t *testing.T) {
 
 func TestParseTLSFamiliesRejectsBadFiles(t *testing.T) {
 	for name, data := range map[string]string{
-		"unknown key":     "families: {x: {browser: chromium, cipher_hashes: [{hash: 8daaf6152771, source: s}], extra: 1}}",
-		"unknown browser": "families: {x: {browser: opera, cipher_hashes: [{hash: 8daaf6152771, source: s}]}}",
-		"short hash":      "families: {x: {browser: chromium, cipher_hashes: [{hash: 8daaf615277, source: s}]}}",
-		"upper-case hash": "families: {x: {browser: chromium, cipher_hashes: [{hash: 8DAAF6152771, source: s}]}}",
-		"no source":       "families: {x: {browser: chromium, cipher_hashes: [{hash: 8daaf6152771}]}}",
-		"no hashes":       "families: {x: {browser: chromium}}",
-		"a hash twice":    "families: {x: {browser: chromium, cipher_hashes: [{hash: 8daaf6152771, source: s}]}, y: {browser: '', cipher_hashes: [{hash: 8daaf6152771, source: s}]}}",
+		"unknown key":               "families: {x: {browser: chromium, through: '1', cipher_hashes: [{hash: 8daaf6152771, source: s}], extra: 1}}",
+		"unknown browser":           "families: {x: {browser: opera, cipher_hashes: [{hash: 8daaf6152771, source: s}]}}",
+		"short hash":                "families: {x: {browser: chromium, through: '1', cipher_hashes: [{hash: 8daaf615277, source: s}]}}",
+		"upper-case hash":           "families: {x: {browser: chromium, through: '1', cipher_hashes: [{hash: 8DAAF6152771, source: s}]}}",
+		"no source":                 "families: {x: {browser: chromium, through: '1', cipher_hashes: [{hash: 8daaf6152771}]}}",
+		"no hashes":                 "families: {x: {browser: chromium, through: '1'}}",
+		"a hash twice":              "families: {x: {browser: chromium, through: '1', cipher_hashes: [{hash: 8daaf6152771, source: s}]}, y: {browser: '', cipher_hashes: [{hash: 8daaf6152771, source: s}]}}",
+		"a browser without through": "families: {x: {browser: chromium, cipher_hashes: [{hash: 8daaf6152771, source: s}]}}",
+		"a library with through":    "families: {x: {browser: '', through: '1', cipher_hashes: [{hash: 8daaf6152771, source: s}]}}",
+		"a bad through":             "families: {x: {browser: webkit, through: '26x1', cipher_hashes: [{hash: 8daaf6152771, source: s}]}}",
 	} {
 		if _, err := parseTLSFamilies([]byte(data)); err == nil {
 			t.Errorf("%s: parsed", name)
