@@ -12,7 +12,7 @@ ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
 FUZZTIME      ?=
 MODE          ?= memory
 
-.PHONY: run test deps redis-server chromium firefox node python-clients envoy fuzz bench bench-load certs
+.PHONY: run test deps redis-server chromium xvfb firefox node python-clients envoy fuzz bench bench-load certs
 
 # The admin port on loopback: botctl can change live state without a token.
 run:
@@ -38,6 +38,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(call fuzz_budget,150000x) ./ratelimit
 	go test -run '^$$' -fuzz '^FuzzSafeReturnTo$$' -fuzztime $(call fuzz_budget,60000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzTokenParse$$' -fuzztime $(call fuzz_budget,60000x) ./challenge
+	go test -run '^$$' -fuzz '^FuzzEvidence$$' -fuzztime $(call fuzz_budget,100000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzz_budget,300000x) ./clearance
 
 bench: deps
@@ -67,7 +68,7 @@ eval:
 train:
 	go run ./cmd/bottrain $(TRAIN_FLAGS)
 
-deps: redis-server chromium firefox node python-clients envoy
+deps: redis-server chromium xvfb firefox node python-clients envoy
 	go mod download
 
 # apt_need installs Debian packages $(2) unless every command in $(1) is
@@ -89,6 +90,11 @@ redis-server:
 # Headless Chromium for the challenge page's browser test.
 chromium:
 	$(call apt_need,chromium,chromium)
+
+# Xvfb (xvfb-run) for the challenge test that opens Chromium as a person
+# would, with a display and without automation (envoy/evidence_test.go).
+xvfb:
+	$(call apt_need,xvfb-run Xvfb,xvfb xauth)
 
 # Firefox ESR for the TLS fingerprint test (envoy/tls_e2e_test.go), and
 # certutil (libnss3-tools), which makes its profile trust the test's

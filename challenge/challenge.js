@@ -2,7 +2,9 @@
 //
 // On a proof-of-work page it finds a nonce such that
 // hex(SHA-256(challenge + ":" + nonce)) starts with `difficulty` "0"
-// characters, then posts the form. SHA-256 is implemented here in plain
+// characters, then posts the form with the browser's evidence (see
+// evidence below) and the proof the page's per-challenge script derives
+// (window.botauthzProof, served at /.botauthz/challenge/proof.js). SHA-256 is implemented here in plain
 // JavaScript: crypto.subtle exists only in secure contexts (not on plain-http
 // development set-ups) and is asynchronous, which would cost a promise per
 // hash. The search runs in short chunks separated by setTimeout, so the page
@@ -182,6 +184,79 @@
     }
   }
 
+  // automationName matches the names automation tools leave on window or
+  // document: ChromeDriver's cdc_ and $cdc_, Selenium's, Playwright's,
+  // Puppeteer's, PhantomJS's and Nightmare's.
+  var automationName = /^(\$?cdc_|\$wdc_|__webdriver|__selenium|__driver|__fxdriver|_Selenium_IDE|__playwright|__pw_|__puppeteer|_phantom|callPhantom|domAutomation|__nightmare)/;
+
+  function automationGlobals() {
+    var found = [];
+    [window, document].forEach(function (o) {
+      var names = [];
+      try {
+        names = Object.getOwnPropertyNames(o);
+      } catch (err) {
+        return;
+      }
+      for (var i = 0; i < names.length && found.length < 8; i++) {
+        if (automationName.test(names[i])) {
+          found.push(names[i].slice(0, 64));
+        }
+      }
+    });
+    return found;
+  }
+
+  // renderer is WebGL's unmasked renderer, "" without WebGL (Chromium
+  // without a GPU has none unless told to render it in software).
+  function renderer() {
+    var c = document.createElement("canvas");
+    var gl = c.getContext("webgl") || c.getContext("experimental-webgl");
+    if (!gl) {
+      return "";
+    }
+    var info = gl.getExtension("WEBGL_debug_renderer_info");
+    return String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) || "");
+  }
+
+  function pointer() {
+    if (!window.matchMedia) {
+      return "";
+    }
+    if (matchMedia("(any-pointer: fine)").matches) {
+      return "fine";
+    }
+    return matchMedia("(any-pointer: coarse)").matches ? "coarse" : "none";
+  }
+
+  // evidence is what the server checks besides the answer: exactly these
+  // fields, nothing else (README "Challenges and clearance"). Each probe
+  // that throws is left out rather than stopping the check.
+  function evidence() {
+    var e = { v: 1 };
+    function probe(name, f) {
+      try {
+        e[name] = f();
+      } catch (err) {
+        // left out
+      }
+    }
+    probe("proof", function () { return window.botauthzProof(); });
+    probe("webdriver", function () { return navigator.webdriver === true; });
+    probe("ua", function () { return String(navigator.userAgent).slice(0, 256); });
+    probe("brands", function () {
+      return navigator.userAgentData.brands.slice(0, 8).map(function (b) { return String(b.brand).slice(0, 64); });
+    });
+    probe("globals", automationGlobals);
+    probe("gl", function () { return renderer().slice(0, 256); });
+    probe("tz", function () { return String(Intl.DateTimeFormat().resolvedOptions().timeZone).slice(0, 64); });
+    probe("screen", function () { return [screen.width | 0, screen.height | 0]; });
+    probe("outer", function () { return [window.outerWidth | 0, window.outerHeight | 0]; });
+    probe("inner", function () { return [window.innerWidth | 0, window.innerHeight | 0]; });
+    probe("pointer", pointer);
+    return JSON.stringify(e);
+  }
+
   function solve(form) {
     var status = document.getElementById("botauthz-status");
     var bar = document.getElementById("botauthz-progress");
@@ -211,6 +286,10 @@
       } while (found < 0 && Date.now() < deadline);
       if (found >= 0) {
         field.value = String(found);
+        var ev = form.elements.namedItem("evidence");
+        if (ev) {
+          ev.value = evidence();
+        }
         if (bar) {
           bar.value = 1;
         }

@@ -82,6 +82,7 @@ type Options struct {
 //
 //	GET  Path?route=R&return_to=P  the challenge page for route R
 //	GET  ScriptPath                the proof-of-work script
+//	GET  ProofPath?c=ID&k=KID      a challenge's own script (proof.go)
 //	POST VerifyPath                check the answer, set the clearance
 //	                               cookie and redirect 303 to return_to, or
 //	                               answer 403 with a link to try again
@@ -197,6 +198,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.serveScript(w, r)
+	case ProofPath:
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.serveProof(w, r)
 	case VerifyPath:
 		if !allow(w, r, http.MethodPost) {
 			return

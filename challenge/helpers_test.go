@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -97,6 +98,15 @@ type recorder struct {
 	mu      sync.Mutex
 	issued  []event
 	results []event
+	// evidence holds each ChallengeEvidence call as
+	// "outcome:marked:reason,reason".
+	evidence []string
+}
+
+func (r *recorder) ChallengeEvidence(route, outcome string, marked bool, reasons []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evidence = append(r.evidence, fmt.Sprintf("%s:%v:%s", outcome, marked, strings.Join(reasons, ",")))
 }
 
 func (r *recorder) ChallengeIssued(route, provider string) {
@@ -325,8 +335,41 @@ func (c client) verify(h http.Handler, form url.Values) *httptest.ResponseRecord
 	return c.do(h, http.MethodPost, VerifyPath, form)
 }
 
+// answer is the form a person's browser posts: the token, the nonce and
+// clean evidence with the right script proof (for a token signed by a
+// testKey).
 func answer(token, nonce string) url.Values {
-	return url.Values{"token": {token}, "nonce": {nonce}}
+	return url.Values{"token": {token}, "nonce": {nonce}, "evidence": {cleanEvidence(token)}}
+}
+
+// testProof is the script proof for a token signed by a testKey, "" when the
+// token cannot be read.
+func testProof(tokenText string) string {
+	parts := strings.Split(tokenText, ".")
+	if len(parts) < 4 {
+		return ""
+	}
+	kid := strings.Join(parts[1:len(parts)-2], ".")
+	keys, err := newTokenKeys([]clearance.Key{testKey(kid)})
+	if err != nil {
+		return ""
+	}
+	tok, err := keys.parse(tokenText)
+	if err != nil {
+		return ""
+	}
+	p := proofProgramFor(keys.byID[kid], &tok.id)
+	proof := p.proof()
+	return string(proof[:])
+}
+
+// cleanEvidence is what a person's Chromium under Xvfb sends (measured),
+// with the proof for tokenText.
+func cleanEvidence(tokenText string) string {
+	return `{"v":1,"proof":"` + testProof(tokenText) + `","webdriver":false,` +
+		`"ua":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",` +
+		`"brands":["Not:A-Brand","Chromium"],"globals":[],"gl":"","tz":"UTC",` +
+		`"screen":[1280,1024],"outer":[1050,1004],"inner":[1050,861],"pointer":"fine"}`
 }
 
 func outcomes(events []event) []string {

@@ -39,6 +39,10 @@ const (
 	// (IPv4 /24, IPv6 /64) or user agent, or the client's address is
 	// unknown.
 	OutcomeWrongClient = "wrong_client"
+	// OutcomeAutomated: the proof of work was right but the browser's
+	// evidence says automated (challenge.evidence: refuse); the challenge
+	// is spent. Under challenge.evidence: mark such an answer is passed.
+	OutcomeAutomated = "automated"
 	// OutcomeRedeemDegraded is an extra event, besides the answer's own
 	// outcome: the redemption store failed and this replica's memory
 	// decided instead, so a replay on another replica would not be caught.
@@ -64,6 +68,18 @@ func providerOutcome(reason string) string {
 		return OutcomeProviderPrefix + reason
 	}
 	return OutcomeProviderPrefix + provider.ReasonRejected
+}
+
+// EvidenceObserver is an Observer that is also told what the evidence of
+// each proof-of-work answer said. The Handler calls it when its Observer
+// implements it, once per answer whose evidence was verified (a right proof
+// of work under challenge.evidence refuse or mark).
+type EvidenceObserver interface {
+	// ChallengeEvidence is called with the answer's route, its outcome
+	// (OutcomePassed or OutcomeAutomated), whether the clearance was marked
+	// as automated, and the reasons that fired (EvidenceReasons; empty
+	// for none). It must not keep reasons.
+	ChallengeEvidence(route, outcome string, marked bool, reasons []string)
 }
 
 type nopObserver struct{}

@@ -66,6 +66,9 @@ var challengePage = template.Must(template.New("challenge").Parse(`<!doctype htm
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
 <title>Checking your browser</title>
+{{- if .ProofURL}}
+<script src="{{.ProofURL}}" defer></script>
+{{- end}}
 <script src="{{.ScriptURL}}" defer></script>
 {{- if .WidgetScript}}
 <script src="{{.WidgetScript}}" async defer></script>
@@ -85,6 +88,7 @@ var challengePage = template.Must(template.New("challenge").Parse(`<!doctype htm
 <input type="hidden" name="token" value="{{.Token}}">
 {{- if eq .Provider "pow"}}
 <input type="hidden" name="nonce" value="">
+<input type="hidden" name="evidence" value="">
 <p id="botauthz-status" role="status" aria-live="polite" hidden>Checking…</p>
 <p><progress id="botauthz-progress" max="1" value="0" hidden></progress></p>
 {{- else}}
@@ -102,6 +106,9 @@ var challengePage = template.Must(template.New("challenge").Parse(`<!doctype htm
 
 type challengeData struct {
 	ScriptURL, VerifyURL string
+	// ProofURL is the per-challenge script's (proof of work only); it is
+	// listed before ScriptURL, so, both deferred, it runs first.
+	ProofURL             string
 	Provider             string
 	Token                string
 	Challenge            string
@@ -138,6 +145,8 @@ var failMessages = map[string]string{
 	OutcomeReplayed:    "This check was already used.",
 	OutcomeBadToken:    "The check could not be read.",
 	OutcomeWrongClient: "Your network or browser changed during the check.",
+	OutcomeAutomated: "Your browser looks controlled by automation software (a testing tool, a headless browser or a script), " +
+		"so this check cannot let it in. If you are a person, open this page in your usual browser, without such tools, and try again.",
 }
 
 func failMessage(outcome string) string {
@@ -183,6 +192,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	csp := powCSP
 	if prov == Pow {
 		d.Challenge, d.Difficulty = tok.idHex(), difficulty
+		d.ProofURL = h.proofURL(&tok)
 	} else {
 		d.WidgetScript, d.WidgetClass, d.TokenField = provider.Widget(prov)
 		d.SiteKey = h.verifiers[prov].SiteKey()

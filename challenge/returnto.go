@@ -10,7 +10,7 @@ import (
 // to botauthz's public HTTP port with ext_authz disabled.
 const (
 	// Prefix is the path prefix the Handler owns; mount it there. Any path
-	// under it other than the three below is answered 404.
+	// under it other than the four below is answered 404.
 	Prefix = "/.botauthz/"
 	// Path is where the challenge page is served.
 	Path = Prefix + "challenge"
@@ -18,6 +18,8 @@ const (
 	ScriptPath = Path + ".js"
 	// VerifyPath is where the challenge page posts its answer.
 	VerifyPath = Path + "/verify"
+	// ProofPath serves a challenge's own script (proof.go).
+	ProofPath = Path + "/proof.js"
 )
 
 // maxReturnTo bounds return_to so a redirect never carries an oversized

@@ -71,6 +71,9 @@ type token struct {
 	provider   string
 	route      string
 	returnTo   string
+	// kid is the id of the key that signed the token, set by sign and parse; the
+	// script proof (proof.go) is derived with the same key.
+	kid string
 }
 
 // idHex is the challenge id as the proof of work and the redemption store
@@ -140,8 +143,10 @@ func newTokenKeys(keys []clearance.Key) (*tokenKeys, error) {
 	return k, nil
 }
 
-// sign returns the text of t signed with the first key.
+// sign returns the text of t signed with the first key, and sets t.kid to
+// that key's id.
 func (k *tokenKeys) sign(t *token) string {
+	t.kid = k.signingID
 	signed := tokenPrefix + k.signingID + "." + base64.RawURLEncoding.EncodeToString(appendPayload(nil, t))
 	return signed + "." + base64.RawURLEncoding.EncodeToString(k.mac(k.byID[k.signingID], signed))
 }
@@ -192,6 +197,7 @@ func (k *tokenKeys) parse(s string) (token, error) {
 		// Only a bug or a leaked key gets here: we signed it.
 		return token{}, errMalformed
 	}
+	t.kid = kid
 	return t, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/botauthz/botauthz/challenge/provider"
 	"github.com/botauthz/botauthz/clearance"
+	"github.com/botauthz/botauthz/policy"
 )
 
 // maxNonceLen bounds the proof of work's nonce; the script sends a decimal
@@ -49,12 +50,29 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	// Keep the redemption as long as any replica could accept the token.
 	ttl := time.Unix(tok.exp, 0).Sub(now) + clockSkew
+	verdict, checked := h.checkEvidence(r, &tok, pol.Challenge.Evidence)
+	marked := checked && verdict.Automated && pol.Challenge.Evidence == policy.EvidenceMark
+	if checked && verdict.Automated && !marked {
+		// The challenge is spent, so another try with other evidence
+		// needs another proof of work.
+		h.redeem(r.Context(), &tok, ttl)
+		h.reportEvidence(&tok, OutcomeAutomated, false, verdict)
+		h.refuse(w, &tok, OutcomeAutomated, "evidence: "+verdict.String(), nil)
+		return
+	}
 	if !h.redeem(r.Context(), &tok, ttl) {
 		h.refuse(w, &tok, OutcomeReplayed, "already redeemed", nil)
 		return
 	}
+	if checked {
+		h.reportEvidence(&tok, OutcomePassed, marked, verdict)
+	}
 
-	value := h.signer.Issue(b, tok.provider, tok.route, now)
+	label := tok.provider
+	if marked {
+		label = MarkedProvider
+	}
+	value := h.signer.Issue(b, label, tok.route, now)
 	http.SetCookie(w, h.signer.Cookie(pol.Challenge.CookieName, value, pol.Challenge.InsecureCookie))
 	if !pol.Challenge.InsecureCookie && requestScheme(r) == "http" {
 		h.warnSecureOverHTTP(now, r)
@@ -66,7 +84,37 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Location", SafeReturnTo(tok.returnTo))
 	w.WriteHeader(http.StatusSeeOther)
 	h.observer.ChallengeResult(tok.route, tok.provider, OutcomePassed)
-	h.log.Debug("challenge passed", "route", tok.route, "provider", tok.provider)
+	h.log.Debug("challenge passed", "route", tok.route, "provider", tok.provider, "marked", marked)
+}
+
+// MarkedProvider is the provider label of a clearance issued, under
+// challenge.evidence: mark, to a browser whose evidence says automated. The
+// label is signed into the cookie (clearance.Status.Provider).
+const MarkedProvider = Pow + clearance.AutomatedSuffix
+
+// checkEvidence verifies a proof-of-work answer's evidence unless mode is
+// off; checked is false when it was not looked at (mode off, or a CAPTCHA,
+// whose vendor judges the browser itself).
+func (h *Handler) checkEvidence(r *http.Request, tok *token, mode string) (v Verdict, checked bool) {
+	if tok.provider != Pow || mode == policy.EvidenceOff {
+		return Verdict{}, false
+	}
+	proof, ok := h.expectedProof(tok)
+	if !ok {
+		// parse accepted the token, so its key is in the set: unreachable.
+		return Verdict{Reasons: []string{ReasonScript}, Automated: true}, true
+	}
+	return verifyEvidence(r.PostForm.Get("evidence"), proof, r.Header.Get("Accept-Language")), true
+}
+
+// reportEvidence tells the observer, if it listens, and the debug log what
+// an answer's evidence said. Only the reasons leave this function: the
+// evidence itself is dropped with the request.
+func (h *Handler) reportEvidence(tok *token, outcome string, marked bool, v Verdict) {
+	if o, ok := h.observer.(EvidenceObserver); ok {
+		o.ChallengeEvidence(tok.route, outcome, marked, v.Reasons)
+	}
+	h.log.Debug("challenge evidence", "route", tok.route, "outcome", outcome, "marked", marked, "evidence", v.String())
 }
 
 // checkAnswer checks the proof of work or the CAPTCHA token and returns ""

@@ -143,7 +143,9 @@ type Claims struct {
 	// plus the verifying Signer's TTL, so shortening the TTL applies to
 	// clearances already issued.
 	Expires time.Time
-	// Provider is the challenge passed, e.g. "pow" or "turnstile".
+	// Provider is the challenge passed, e.g. "pow" or "turnstile"; with
+	// AutomatedSuffix when the challenge's evidence said automated and the
+	// policy chose to mark rather than refuse.
 	Provider string
 	// Route is the route the challenge was passed on.
 	Route string
@@ -181,6 +183,13 @@ func (s *Signer) Issue(b Binding, provider, route string, now time.Time) string 
 	w += macB64Len
 	return string(sc.buf[start:w])
 }
+
+// AutomatedSuffix ends the Provider of a clearance issued to a browser
+// whose challenge evidence said automated (challenge.evidence: mark).
+const AutomatedSuffix = ".automated"
+
+// Automated reports whether the clearance was issued marked automated.
+func (c Claims) Automated() bool { return strings.HasSuffix(c.Provider, AutomatedSuffix) }
 
 // Verify checks a cookie value for a client with binding b at time now. The
 // checks run in the order parse, key, MAC, expiry, network, agent, so a forged

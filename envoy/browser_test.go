@@ -72,7 +72,12 @@ func TestChallengeInABrowser(t *testing.T) {
 	// whatever the trained bias; a valid clearance, weighed as heavily the
 	// other way, lifts it back. Nothing is denied here: the test is about
 	// challenges.
+	// chromedp's Chromium says navigator.webdriver, so its evidence is
+	// automated: evidence: mark still clears it (marked, and counted), which
+	// is what this test is about; evidence_test.go tests refuse.
 	if err := os.WriteFile(policyFile, []byte(`
+challenge:
+  evidence: mark
 routes:
   default:
     mode: shadow
@@ -91,35 +96,9 @@ routes:
 	}
 	h := startHarnessOpts(t, harnessOptions{policy: policyFile, replicas: 3})
 
-	// The listener's certificate is the harness's own, self-signed.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("headless", "new"), chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserAgent(chromiumUserAgent(t, chromium)))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
-
-	var landed, body, ua string
-	target := h.proxy + "/login/account?tab=orders"
-	if err := chromedp.Do(ctx, chromedp.Navigate(target)); err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-	// The challenge page solves the proof of work and posts it; the browser
-	// follows the 303 back to where it wanted to go.
-	waitFor(t, "the browser back on the page it asked for", 60*time.Second, func() error {
-		var err error
-		if landed, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
-			return err
-		}
-		if u, _ := url.Parse(landed); u.Path != "/login/account" {
-			page, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-			return fmt.Errorf("on %q:\n%s", landed, page)
-		}
-		return nil
-	})
+	ctx := headlessChromium(t, chromium)
+	var body, ua string
+	landed := solveChallenge(t, ctx, h.proxy+"/login/account?tab=orders")
 	if body, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +117,7 @@ routes:
 	}
 
 	// It really was challenged, and passed once, over all the replicas.
-	issued, passed := 0, 0
+	issued, passed, webdriver := 0, 0, 0
 	for _, r := range h.replicas {
 		metrics, err := get(r.admin + "/metrics")
 		if err != nil {
@@ -146,9 +125,10 @@ routes:
 		}
 		issued += metricValue(metrics, `botauthz_challenges_issued_total{provider="pow",route="login"}`)
 		passed += metricValue(metrics, `botauthz_challenges_results_total{outcome="passed",provider="pow",route="login"}`)
+		webdriver += metricValue(metrics, `botauthz_challenge_evidence_total{reason="evidence.webdriver"}`)
 	}
-	if issued != 1 || passed != 1 {
-		t.Errorf("challenges issued %d, passed %d over the replicas; want 1 and 1", issued, passed)
+	if issued != 1 || passed != 1 || webdriver != 1 {
+		t.Errorf("challenges issued %d, passed %d, evidence.webdriver %d over the replicas; want 1, 1 and 1", issued, passed, webdriver)
 	}
 
 	// Ten more navigations, round robin over the replicas, pass at once.
@@ -225,6 +205,50 @@ routes:
 			}
 		})
 	}
+}
+
+// headlessChromium starts the Chromium at path, headless (the new mode:
+// Chrome's own browser code), trusting the harness's self-signed
+// certificate, with the user agent Chrome sends when not headless; it is
+// closed when the test ends. The context has a deadline.
+func headlessChromium(t *testing.T, path string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.Flag("headless", "new"), chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserAgent(chromiumUserAgent(t, path)))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+// solveChallenge navigates the browser to target, which challenges it: the
+// challenge page solves the proof of work and posts it, and the browser
+// follows the 303 back to where it wanted to go. It returns where the
+// browser landed, once that is target's path.
+func solveChallenge(t *testing.T, ctx context.Context, target string) string {
+	t.Helper()
+	want, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(target)); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	var landed string
+	waitFor(t, "the browser back on the page it asked for", 60*time.Second, func() error {
+		var err error
+		if landed, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
+			return err
+		}
+		if u, _ := url.Parse(landed); u.Path != want.Path {
+			page, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+			return fmt.Errorf("on %q:\n%s", landed, page)
+		}
+		return nil
+	})
+	return landed
 }
 
 // metricValue is the value of one series in a Prometheus text exposition,

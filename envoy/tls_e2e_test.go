@@ -101,6 +101,10 @@ type decisionLine struct {
 	Action    string `json:"action"`
 	Enforced  string `json:"enforced_action"`
 	Features  string `json:"features"`
+	// Rule is the rule that decided, if one did; Clearance what the
+	// clearance cookie was, if one came.
+	Rule      string `json:"rule"`
+	Clearance string `json:"clearance"`
 	Reasons   []struct {
 		Code string `json:"code"`
 	} `json:"reasons"`

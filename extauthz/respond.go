@@ -92,11 +92,18 @@ func allowed(d *Decision, f *Facts) *authv3.CheckResponse_OkResponse {
 	ok.Headers[2] = pick(&c.action, int(d.Action), func() *corev3.HeaderValueOption { return set(HeaderAction, d.Action.String()) })
 	ok.Headers[3] = pick(&c.mode, int(d.Mode), func() *corev3.HeaderValueOption { return set(HeaderMode, d.Mode.String()) })
 	reasons := false
-	if d.Rule != policy.NoRule {
+	switch scored := len(d.Result.Reasons()) > 0; {
+	case d.Rule != policy.NoRule && !scored:
 		ok.Headers = append(ok.Headers, set(HeaderReasons, d.Rule.String()))
 		reasons = true
-	} else if len(d.Result.Reasons()) > 0 {
-		ok.Headers = append(ok.Headers, set(HeaderReasons, string(d.Result.AppendReasons(make([]byte, 0, 96), maxHeaderReasons))))
+	case scored:
+		// A rule that decided after scoring (require_proof) leads the
+		// score's own reasons, within the same bound.
+		b, n := make([]byte, 0, 96), maxHeaderReasons
+		if d.Rule != policy.NoRule {
+			b, n = append(append(b, d.Rule.String()...), ','), n-1
+		}
+		ok.Headers = append(ok.Headers, set(HeaderReasons, string(d.Result.AppendReasons(b, n))))
 		reasons = true
 	}
 	if d.Degraded {

@@ -61,8 +61,14 @@ type Decision struct {
 	PolicyVersion string
 	// Clearance is what the clearance cookie said; 0 when there was none.
 	Clearance clearance.Status
-	// Rule is the deterministic rule that decided, before any score.
+	// Rule is the deterministic rule that decided: a CIDR rule, before any
+	// counting or score; policy.RuleRequireProof after scoring, which it
+	// overrides (Score and Result are then still set).
 	Rule policy.Rule
+	// ClearanceAutomated says the valid clearance was issued marked
+	// automated (challenge.evidence: mark): proof that the challenge was
+	// passed, but no lift to the score.
+	ClearanceAutomated bool
 	// Model is the version of the route's scoring model ("lr-1a2b3c4d"),
 	// set whether or not the request was scored; a route's tuning keeps
 	// the shipped model's name.
@@ -318,9 +324,27 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	model.Score(&c.request, &d.Result)
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 
-	d.Action = route.Action(d.Score, limited)
+	if requiresProof(route, d) {
+		// No score lets a request through a route that requires proof:
+		// only a passed challenge does. The score is kept for the logs.
+		d.Rule, d.Action = policy.RuleRequireProof, policy.ActionChallenge
+	} else {
+		d.Action = route.Action(d.Score, limited)
+	}
 	enforce(st, applied, f, d)
 	return d
+}
+
+// requiresProof reports whether the request must be challenged because its
+// route requires proof (require_proof) and it carries no valid clearance:
+// none, or one that is forged, expired, bound to another client or signed
+// by a retired key. A valid clearance ends the challenge, so a visitor who
+// passed one is scored as on any other route and is never sent round again
+// for lack of proof. The deterministic rules (CIDR allow and deny lists, and
+// the verified bots that are to join them) decide before this point, so
+// what they let through is never challenged for proof.
+func requiresProof(route *policy.Route, d *Decision) bool {
+	return route.RequireProof && d.Clearance != clearance.Valid
 }
 
 // enforce sets what the response carries out, by the mode that applies.
@@ -359,11 +383,19 @@ func (s *Server) verifyClearance(p *policy.Policy, f *Facts, d *Decision) scorin
 	if value == "" {
 		return scoring.NoClearance
 	}
-	_, d.Clearance = s.clearance.Verify(value, clearance.BindingFor(f.ClientIP, f.Headers["user-agent"]), s.now())
-	if d.Clearance == clearance.Valid {
-		return scoring.ValidClearance
+	claims, status := s.clearance.Verify(value, clearance.BindingFor(f.ClientIP, f.Headers["user-agent"]), s.now())
+	d.Clearance = status
+	switch {
+	case status != clearance.Valid:
+		return scoring.InvalidClearance
+	case claims.Automated():
+		// challenge.evidence: mark let an automated browser through: it has
+		// passed the challenge (a route requiring proof lets it in) but
+		// earns no human lift.
+		d.ClearanceAutomated = true
+		return scoring.NoClearance
 	}
-	return scoring.InvalidClearance
+	return scoring.ValidClearance
 }
 
 // canaryKey is what picks a client for the canary: its session when it has

@@ -57,6 +57,7 @@ type rawChallenge struct {
 	CookieTTL      *string                `yaml:"cookie_ttl"`
 	InsecureCookie *bool                  `yaml:"insecure_cookie"`
 	TTL            *string                `yaml:"ttl"`
+	Evidence       *string                `yaml:"evidence"`
 	Providers      map[string]rawProvider `yaml:"providers"`
 }
 
@@ -100,6 +101,7 @@ type rawRoute struct {
 	Limits         *[]rawLimit        `yaml:"limits"`
 	Challenge      *rawRouteChallenge `yaml:"challenge"`
 	Score          *rawScore          `yaml:"score"`
+	RequireProof   *bool              `yaml:"require_proof"`
 }
 
 type rawLimit struct {
@@ -606,6 +608,11 @@ func buildChallenge(p *Policy, def, file *rawChallenge) error {
 	if c.TTL, err = duration("challenge.ttl", *pick(file.TTL, pick(def.TTL, &empty)), 10*time.Second, time.Hour); err != nil {
 		return err
 	}
+	refuse := EvidenceRefuse
+	c.Evidence = *pick(file.Evidence, pick(def.Evidence, &refuse))
+	if !slices.Contains(evidenceModes, c.Evidence) {
+		return &Error{Path: "challenge.evidence", Msg: fmt.Sprintf("%q is not one of refuse, mark, off", c.Evidence)}
+	}
 	c.Providers = map[string]Provider{}
 	for name, rp := range file.Providers {
 		path := "challenge.providers." + name
@@ -694,6 +701,7 @@ func overlay(base, top *rawRoute) *rawRoute {
 		Limits:         pick(top.Limits, base.Limits),
 		Challenge:      overlayChallenge(base.Challenge, top.Challenge),
 		Score:          overlayScore(base.Score, top.Score),
+		RequireProof:   pick(top.RequireProof, base.RequireProof),
 	}
 }
 
@@ -709,6 +717,9 @@ func buildRoute(p *Policy, name string, raw *rawRoute) (*Route, error) {
 	r := &Route{Name: name, Mode: mode, ChallengeBelow: *raw.ChallengeBelow, DenyBelow: *raw.DenyBelow}
 	if raw.CanaryPercent != nil {
 		r.CanaryPercent = *raw.CanaryPercent
+	}
+	if raw.RequireProof != nil {
+		r.RequireProof = *raw.RequireProof
 	}
 	if r.CanaryPercent < 0 || r.CanaryPercent > 100 || r.CanaryPercent != r.CanaryPercent {
 		return nil, &Error{Path: path + ".canary_percent", Msg: fmt.Sprintf("%g out of range 0-100", r.CanaryPercent)}

@@ -154,16 +154,23 @@ const (
 	RuleAllowCIDR
 	// RuleDenyCIDR: the client is in a deny_cidrs prefix.
 	RuleDenyCIDR
+	// RuleRequireProof: the route requires proof (Route.RequireProof) and
+	// the request carries no valid clearance, so it is challenged whatever
+	// its score. Unlike the CIDR rules it does not skip counting or
+	// scoring: the score is still computed and recorded.
+	RuleRequireProof
 )
 
-// String returns the reason code of the rule: "rule.allow_cidr" or
-// "rule.deny_cidr"; "" for NoRule.
+// String returns the reason code of the rule: "rule.allow_cidr",
+// "rule.deny_cidr" or "rule.require_proof"; "" for NoRule.
 func (r Rule) String() string {
 	switch r {
 	case RuleAllowCIDR:
 		return "rule.allow_cidr"
 	case RuleDenyCIDR:
 		return "rule.deny_cidr"
+	case RuleRequireProof:
+		return "rule.require_proof"
 	}
 	return ""
 }
@@ -206,10 +213,24 @@ type Challenge struct {
 	InsecureCookie bool
 	// TTL is how long a challenge page may take to be solved.
 	TTL time.Duration
+	// Evidence is what a proof-of-work answer whose client-side evidence
+	// says "automated" gets: EvidenceRefuse (no clearance, the default),
+	// EvidenceMark (a clearance marked as automated) or EvidenceOff (the
+	// evidence is not looked at).
+	Evidence string
 	// Providers configures the CAPTCHA providers routes may use, by name
 	// (turnstile, hcaptcha, recaptcha, captchala).
 	Providers map[string]Provider
 }
+
+// The values of Challenge.Evidence.
+const (
+	EvidenceRefuse = "refuse"
+	EvidenceMark   = "mark"
+	EvidenceOff    = "off"
+)
+
+var evidenceModes = []string{EvidenceRefuse, EvidenceMark, EvidenceOff}
 
 // Provider configures one CAPTCHA provider. Secrets never sit in the file:
 // SecretEnv and AppSecretEnv name the environment variables that hold them.
@@ -259,6 +280,11 @@ type Route struct {
 	Limits []Limit
 	// Challenge is how this route challenges.
 	Challenge RouteChallenge
+	// RequireProof challenges every request without a valid clearance
+	// cookie, whatever its score (require_proof): page navigations are
+	// redirected to the challenge, other requests get the JSON challenge
+	// 403. With a valid clearance the score decides as on any route.
+	RequireProof bool
 	// Tuning is how this route changes the shipped scoring model: the
 	// policy's score.weights with routes.default's and then this route's
 	// score.weights merged over them key by key, and BehindProxy. Its

@@ -75,6 +75,7 @@ func liveExposition(t *testing.T) exposition {
 	}
 	r.ChallengeIssued("login", "pow")
 	r.ChallengeResult("login", "pow", "passed")
+	r.ChallengeEvidence("login", "automated", false, []string{"evidence.webdriver"})
 	r.PolicyReloaded(true, nil)
 	if _, err := ctrl.Apply(ctx, rollout.Change{Kind: rollout.ChangeKill, Kill: rollout.KillShadow, Actor: "test", Reason: "test"}); err != nil {
 		t.Fatal(err)

@@ -84,6 +84,9 @@ func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *ext
 	if d.Clearance != 0 {
 		attrs = append(attrs, slog.String("clearance", d.Clearance.String()))
 	}
+	if d.ClearanceAutomated {
+		attrs = append(attrs, slog.Bool("clearance_automated", true))
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs,
 			slog.String("trace_id", sc.TraceID().String()),

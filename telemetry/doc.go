@@ -37,6 +37,7 @@
 //	botauthz.clearance                   botauthz_clearance_total                    status: valid, expired, wrong_network, wrong_agent, bad_signature, unknown_key, malformed
 //	botauthz.challenges.issued           botauthz_challenges_issued_total            route, provider
 //	botauthz.challenges.results          botauthz_challenges_results_total           route, provider, outcome
+//	botauthz.challenge.evidence          botauthz_challenge_evidence_total           reason: an evidence.* reason, or none
 //	botauthz.policy.reloads              botauthz_policy_reloads_total               result: ok, error
 //	botauthz.checks.sanitized            botauthz_checks_sanitized_total             -
 //
@@ -86,4 +87,10 @@
 // feature_set (their version, scoring.FeatureSet): the feed for tuning and
 // training. It never writes the cookie header, the session value or any
 // other header's value but the user agent's.
+//
+// For each proof-of-work answer whose browser evidence was verified it
+// writes one record, message "challenge_evidence", with route, outcome
+// (passed or automated), marked (a clearance issued under
+// challenge.evidence: mark) and evidence (the reasons that fired,
+// comma-separated, "" for none): never the evidence itself.
 package telemetry

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,7 @@ type Recorder struct {
 	clearanceOpts [16]metric.AddOption
 	challenges    metric.Int64Counter
 	challengeRes  metric.Int64Counter
+	evidence      metric.Int64Counter
 	reloads       metric.Int64Counter
 	// sanitized counts CheckRequests the gRPC codec decoded only after
 	// replacing their invalid UTF-8.
@@ -156,6 +158,10 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	check(err)
 	r.challengeRes, err = m.Int64Counter("botauthz.challenges.results",
 		metric.WithDescription("Challenge answers by route, provider and outcome (passed, wrong_answer, expired, replayed, bad_token, wrong_client, provider_<reason>, redeem_degraded)."),
+		metric.WithUnit("{answer}"))
+	check(err)
+	r.evidence, err = m.Int64Counter("botauthz.challenge.evidence",
+		metric.WithDescription("Proof-of-work answers whose browser evidence was verified, by reason that fired (evidence.webdriver, evidence.headless, evidence.automation_globals, evidence.script, evidence.missing, evidence.software_gl, evidence.geometry, evidence.pointer, evidence.timezone), or none."),
 		metric.WithUnit("{answer}"))
 	check(err)
 	r.reloads, err = m.Int64Counter("botauthz.policy.reloads",
@@ -261,6 +267,27 @@ func (r *Recorder) ChallengeIssued(route, provider string) {
 func (r *Recorder) ChallengeResult(route, provider, outcome string) {
 	r.challengeRes.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("route", route), attribute.String("provider", provider), attribute.String("outcome", outcome)))
+}
+
+// ChallengeEvidence counts what a proof-of-work answer's evidence said
+// (challenge.EvidenceObserver): each reason that fired once, or "none",
+// and writes a "challenge_evidence" record to the decision log with the
+// route, the outcome, whether the clearance was marked and the reasons,
+// nothing else. The reasons come from a fixed set, so the labels stay
+// bounded.
+func (r *Recorder) ChallengeEvidence(route, outcome string, marked bool, reasons []string) {
+	ctx := context.Background()
+	if len(reasons) == 0 {
+		r.evidence.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "none")))
+	}
+	for _, reason := range reasons {
+		r.evidence.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	if r.log != nil && r.log.Enabled(ctx, slog.LevelInfo) {
+		r.log.LogAttrs(ctx, slog.LevelInfo, "challenge_evidence",
+			slog.String("route", route), slog.String("outcome", outcome), slog.Bool("marked", marked),
+			slog.String("evidence", strings.Join(reasons, ",")))
+	}
 }
 
 // PolicyReloaded counts a reload of changed policy content.
