@@ -1,7 +1,8 @@
 # The two commands a newcomer needs:
 #   make run    run botauthz with the embedded defaults and the in-memory store
-#   make test   install what the tests need (redis-server, Chromium, Firefox ESR, Node,
-#               Envoy, the Python clients) and run them all
+#   make test   install what the tests need (redis-server and redis-sentinel,
+#               Chromium, Firefox ESR, Node, Envoy, the Python clients) and run
+#               them all
 
 SHELL         := /bin/bash
 TOOLS         := $(CURDIR)/.tools
@@ -36,6 +37,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(call fuzz_budget,300000x) ./scoring
 	go test -run '^$$' -fuzz '^FuzzScoreOrder$$' -fuzztime $(call fuzz_budget,100000x) ./scoring
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(call fuzz_budget,150000x) ./ratelimit
+	go test -run '^$$' -fuzz '^FuzzSentinelURL$$' -fuzztime $(call fuzz_budget,100000x) ./redisurl
 	go test -run '^$$' -fuzz '^FuzzSafeReturnTo$$' -fuzztime $(call fuzz_budget,60000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzTokenParse$$' -fuzztime $(call fuzz_budget,60000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzEvidence$$' -fuzztime $(call fuzz_budget,100000x) ./challenge
@@ -84,8 +86,11 @@ define apt_need
 	fi
 endef
 
+# redis-server, and redis-sentinel for the Sentinel tests (Debian ships it
+# apart, as the redis-sentinel package).
 redis-server:
 	$(call apt_need,redis-server,redis-server)
+	$(call apt_need,redis-sentinel,redis-sentinel)
 
 # Headless Chromium for the challenge page's browser test.
 chromium:

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botauthz/botauthz/internal/redistest"
+	"github.com/botauthz/botauthz/redisurl"
 )
 
 func newTestMemoryRedeemer(max int, c *clock) *MemoryRedeemer {
@@ -205,5 +206,27 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 			}
 			wantOutcomes(t, e.rec.take(), c.want...)
 		})
+	}
+}
+
+// TestRedisRedeemerOnSentinel redeems through a redis+sentinel URL, as
+// botauthz does with -redis: the key lands on the master the sentinels name.
+func TestRedisRedeemerOnSentinel(t *testing.T) {
+	sn := redistest.StartSentinel(t)
+	client, err := redisurl.NewClient(sn.URL(), redisurl.Options{MaxRetries: -1, DialerRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	r := NewRedisRedeemer(client)
+	for i, want := range []bool{true, false} {
+		first, err := r.Redeem(t.Context(), "5e471ne1", time.Minute)
+		if err != nil || first != want {
+			t.Fatalf("redemption %d: first %v err %v, want %v", i+1, first, err, want)
+		}
+	}
+	master := newRedisClient(t, sn.Master())
+	if pttl, err := master.PTTL(t.Context(), "ba:v1:{challenge}:5e471ne1").Result(); err != nil || pttl <= 0 {
+		t.Errorf("PTTL on the master = %v, %v: want the redemption there", pttl, err)
 	}
 }

@@ -123,12 +123,16 @@ const (
 //	rediss://...                                       the same over TLS
 //	redis+cluster://[[user]:password@]host:port[,host:port...]
 //	rediss+cluster://...                               the same over TLS
+//	redis+sentinel://[[user]:password@]host:port[,host:port...]/master[/db]
+//	rediss+sentinel://...                              the same over TLS
 //
 // A cluster URL lists one or more seed nodes (the client discovers the rest)
 // and has no database: a cluster has only database 0, so the path may only be
 // empty, "/" or "/0". Query parameters are go-redis's (redis.ParseURL,
 // redis.ParseClusterURL). Over TLS, every cluster node's certificate is
-// checked against the first host's name, as go-redis does.
+// checked against the first host's name, as go-redis does. A sentinel URL
+// lists sentinels and names the master they watch; the client asks them
+// for the master and sends every script there (redisurl.ParseSentinel).
 //
 // DialRedis fails only on a bad URL: connections are made on use, so an
 // unreachable Redis shows up in Ping, LoadScript and Hit (which a Guard turns

@@ -6,10 +6,14 @@
 //	rediss://...                                          the same over TLS
 //	redis+cluster://[[user]:password@]host:port[,host:port...][?options]
 //	rediss+cluster://...                                  Redis Cluster over TLS
+//	redis+sentinel://[[user]:password@]host:port[,host:port...]/master[/db][?options]
+//	rediss+sentinel://...                                 Sentinel, TLS to every node
 //
 // A cluster URL lists seed nodes (the client discovers the rest) and has no
-// database. Each caller passes the timeouts its use needs: the request path
-// and the control plane differ. Errors never contain the URL's password.
+// database. A sentinel URL lists sentinels and names the master they watch
+// (see ParseSentinel). Each caller passes the timeouts its use needs: the
+// request path and the control plane differ. Errors never contain the URL's
+// passwords.
 package redisurl
 
 import (
@@ -17,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,9 +45,22 @@ type Options struct {
 }
 
 // NewClient returns a client for rawURL: a *redis.ClusterClient for the
-// cluster schemes, a *redis.Client otherwise. Connections are made on use,
-// so an unreachable server is not an error here.
+// cluster schemes, a *redis.Client otherwise (for the sentinel schemes, one
+// that asks the sentinels for the master: redis.NewFailoverClient).
+// Connections are made on use, so an unreachable server is not an error here.
 func NewClient(rawURL string, o Options) (redis.UniversalClient, error) {
+	scheme, _, _ := strings.Cut(rawURL, "://")
+	if isSentinelScheme(scheme) {
+		opts, err := ParseSentinel(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		opts.PoolSize, opts.MinIdleConns = o.PoolSize, o.MinIdleConns
+		opts.PoolTimeout, opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = o.PoolTimeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout
+		opts.MaxRetries, opts.DialerRetries = o.MaxRetries, o.DialerRetries
+		opts.ContextTimeoutEnabled = false
+		return redis.NewFailoverClient(opts), nil
+	}
 	if scheme, rest, ok := strings.Cut(rawURL, "://"); ok && isClusterScheme(scheme) {
 		opts, err := parseClusterURL(scheme, rest)
 		if err != nil {
@@ -119,48 +137,129 @@ func parseClusterURL(scheme, rest string) (*redis.ClusterOptions, error) {
 
 const redacted = "xxxxx"
 
-// urlPassword returns the password part of rawURL's userinfo as written,
-// found textually so that it works even for a URL url.Parse rejects.
-func urlPassword(rawURL string) string {
+// urlPasswords returns the passwords rawURL carries as written, found
+// textually so that it works even for a URL url.Parse rejects: the password
+// of its userinfo, read both up to the last '@' of the whole URL (as
+// url.Parse reads a URL whose password holds a '/') and up to the last '@'
+// before the first '/', '?' or '#' (as the cluster and sentinel parsers
+// read it), and the values of its password and sentinel_password query
+// parameters.
+func urlPasswords(rawURL string) []string {
 	_, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return ""
+		return nil
 	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return ""
+	var out []string
+	add := func(userinfo string) {
+		if _, password, ok := strings.Cut(userinfo, ":"); ok && password != "" && !slices.Contains(out, password) {
+			out = append(out, password)
+		}
 	}
-	_, password, _ := strings.Cut(rest[:at], ":")
-	return password
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		add(rest[:at])
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		add(authority[:at])
+	}
+	forEachSecretParam(rawURL, func(start, end int) {
+		if v := rawURL[start:end]; v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	})
+	return out
 }
 
-// Redact returns rawURL with its password replaced, for error messages.
+// secretParams are the query parameters that carry a password.
+var secretParams = []string{"password", "sentinel_password"}
+
+// forEachSecretParam calls fn with the bounds of the value of every
+// password-carrying parameter in rawURL's query, as written (still
+// escaped), from the first '?' to the end or a '#'.
+func forEachSecretParam(rawURL string, fn func(start, end int)) {
+	q := strings.IndexByte(rawURL, '?')
+	if q < 0 {
+		return
+	}
+	end := len(rawURL)
+	if h := strings.IndexByte(rawURL[q:], '#'); h >= 0 {
+		end = q + h
+	}
+	for pos := q + 1; pos <= end; {
+		n := strings.IndexByte(rawURL[pos:end], '&')
+		if n < 0 {
+			n = end - pos
+		}
+		param := rawURL[pos : pos+n]
+		if key, _, ok := strings.Cut(param, "="); ok {
+			if k, err := url.QueryUnescape(key); err == nil && slices.Contains(secretParams, k) || slices.Contains(secretParams, key) {
+				fn(pos+len(key)+1, pos+n)
+			}
+		}
+		pos += n + 1
+	}
+}
+
+// Redact returns rawURL with its passwords replaced (the userinfo's, and
+// the password and sentinel_password parameters'), for logs and errors.
 func Redact(rawURL string) string {
+	out := rawURL
 	if u, err := url.Parse(rawURL); err == nil {
-		return u.Redacted()
+		out = u.Redacted()
+	} else if ps := urlPasswords(rawURL); len(ps) > 0 {
+		_, rest, _ := strings.Cut(rawURL, "://")
+		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+			if _, password, ok := strings.Cut(rest[:at], ":"); ok && password != "" {
+				out = strings.Replace(rawURL, ":"+password+"@", ":"+redacted+"@", 1)
+			}
+		}
 	}
-	if p := urlPassword(rawURL); p != "" {
-		return strings.Replace(rawURL, ":"+p+"@", ":"+redacted+"@", 1)
+	// Query values go last: url.Redacted leaves them as they are.
+	var b strings.Builder
+	last := 0
+	forEachSecretParam(out, func(start, end int) {
+		if start == end {
+			return
+		}
+		b.WriteString(out[last:start])
+		b.WriteString(redacted)
+		last = end
+	})
+	if last == 0 {
+		return out
 	}
-	return rawURL
+	b.WriteString(out[last:])
+	return b.String()
 }
 
-// redactError returns err, or if its text contains rawURL's password in any
-// form an error would print it (as written, decoded, or Go-quoted), an error
-// with the same text minus the password. The replacement does not unwrap: the
-// original would print the password again.
+// redactError returns err, or if its text contains one of rawURL's
+// passwords in any form an error would print it (as written, decoded, or
+// Go-quoted), an error with the same text minus the passwords. The
+// replacement does not unwrap, since the original would print the password
+// again, but errors.Is still sees the errors the original wraps.
 func redactError(err error, rawURL string) error {
-	password := urlPassword(rawURL)
-	if password == "" {
+	passwords := urlPasswords(rawURL)
+	if len(passwords) == 0 {
 		return err
 	}
-	forms := []string{password}
-	if decoded, derr := url.PathUnescape(password); derr == nil && decoded != password {
-		forms = append(forms, decoded)
+	var forms []string
+	for _, password := range passwords {
+		forms = append(forms, password)
+		if decoded, derr := url.PathUnescape(password); derr == nil && decoded != password {
+			forms = append(forms, decoded)
+		}
+		if decoded, derr := url.QueryUnescape(password); derr == nil && decoded != password {
+			forms = append(forms, decoded)
+		}
+		if quoted := strconv.Quote(password); quoted[1:len(quoted)-1] != password {
+			forms = append(forms, quoted[1:len(quoted)-1])
+		}
 	}
-	if quoted := strconv.Quote(password); quoted[1:len(quoted)-1] != password {
-		forms = append(forms, quoted[1:len(quoted)-1])
-	}
+	// Longest first, so that a password containing another is replaced whole.
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
 	msg := err.Error()
 	leaked := false
 	for _, f := range forms {
@@ -172,5 +271,17 @@ func redactError(err error, rawURL string) error {
 	if !leaked {
 		return err
 	}
-	return errors.New(msg)
+	return &redactedError{msg: msg, orig: err}
 }
+
+// redactedError is an error whose text had a password taken out.
+type redactedError struct {
+	msg  string
+	orig error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+// Is lets errors.Is match what the original error wraps, such as
+// ErrSentinelOption, without handing the original out.
+func (e *redactedError) Is(target error) bool { return errors.Is(e.orig, target) }

@@ -77,8 +77,9 @@ type RedisStore struct {
 
 var _ Store = (*RedisStore)(nil)
 
-// DialRedisStore returns a RedisStore on a client for url
-// ("redis://[user:password@]host:port/db", "rediss://…" or "unix://…"),
+// DialRedisStore returns a RedisStore on a client for url (any form
+// redisurl.NewClient reads: "redis://[user:password@]host:port/db",
+// "rediss://…", "unix://…", "redis+cluster://…", "redis+sentinel://…"),
 // which the store owns and closes. It does not connect yet, so it fails only
 // for a malformed URL; its errors never contain the password.
 func DialRedisStore(rawURL string, opts RedisStoreOptions) (*RedisStore, error) {

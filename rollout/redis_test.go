@@ -41,6 +41,26 @@ func TestRedisStoreConformanceOnCluster(t *testing.T) {
 	})
 }
 
+// TestRedisStoreConformanceOnSentinel runs the suite through a
+// redis+sentinel URL: a master with a replica behind three real sentinels.
+// The transaction, the restore script and pub/sub all go to the master the
+// sentinels name.
+func TestRedisStoreConformanceOnSentinel(t *testing.T) {
+	sn := redistest.StartSentinel(t)
+	var n atomic.Int64
+	statetest.Run(t, func(t *testing.T, auditCap int) (a, b rollout.Store) {
+		opts := rollout.RedisStoreOptions{AuditCap: auditCap, KeyPrefix: fmt.Sprintf("s%d:", n.Add(1))}
+		return dialStore(t, sn.URL(), opts), dialStore(t, sn.URL(), opts)
+	})
+	// The state is on the master, where the sentinels say it is.
+	master := redis.NewClient(&redis.Options{Addr: sn.Master().Addr()})
+	t.Cleanup(func() { _ = master.Close() })
+	keys, err := master.Keys(t.Context(), "s*:{rollout}:state").Result()
+	if err != nil || len(keys) == 0 {
+		t.Errorf("state keys on the master: %v, %v; want some", keys, err)
+	}
+}
+
 func dialStore(t *testing.T, url string, opts rollout.RedisStoreOptions) *rollout.RedisStore {
 	t.Helper()
 	s, err := rollout.DialRedisStore(url, opts)

@@ -92,7 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.httpAddr, "http-addr", ":8080", "listen address of the public challenge pages")
 	fs.StringVar(&c.policyFile, "config", "", "policy file (YAML); empty uses the embedded defaults")
 	fs.StringVar(&c.checkConfig, "check-config", "", "check that botauthz would start with this policy file (and the other flags and environment), short of binding ports; print its routes and exit")
-	fs.StringVar(&c.redisURL, "redis", "", "Redis URL for the velocity counters, redis://host:port/db; empty uses an in-memory store")
+	fs.StringVar(&c.redisURL, "redis", "", "Redis URL for the velocity counters, the live rollout state and challenge redemption: redis://host:port/db, rediss://…, redis+cluster://host:port,…, redis+sentinel://host:port,…/master; empty uses memory")
 	fs.DurationVar(&c.redisBudget, "redis-budget", 20*time.Millisecond, "longest a Check waits for Redis before deciding without velocity")
 	fs.IntVar(&c.memoryMaxKeys, "memory-max-keys", 1<<20, "counters the in-memory store keeps at most")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")

@@ -42,7 +42,7 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 	c := &Cluster{nodes: make([]*Server, masters)}
 	tb.Cleanup(c.Stop)
 	for i := range c.nodes {
-		c.nodes[i] = startServer(tb, bin, true)
+		c.nodes[i] = startServer(tb, bin, role{cluster: true})
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)

@@ -1,5 +1,6 @@
-// Package redistest starts a real, throwaway redis-server, or a Redis Cluster
-// of several, for tests.
+// Package redistest starts a real, throwaway redis-server, a Redis Cluster
+// of several, or a master with a replica watched by three redis-sentinel
+// processes, for tests.
 //
 // Tests talk to the same server binary production uses, so behaviour such as
 // script caching, TTLs, slot routing and connection failures is the real one,
@@ -31,8 +32,11 @@ const (
 	// EnvCLI names the redis-cli binary StartCluster uses instead of the one
 	// on PATH or, failing that, the one next to redis-server.
 	EnvCLI = "BOTAUTHZ_REDIS_CLI"
-	// EnvRequire, set to "1", turns a missing redis-server or redis-cli into a
-	// test failure instead of a skip, so CI cannot silently pass without
+	// EnvSentinel names the redis-sentinel binary StartSentinel uses instead
+	// of the one on PATH or, failing that, the one next to redis-server.
+	EnvSentinel = "BOTAUTHZ_REDIS_SENTINEL"
+	// EnvRequire, set to "1", turns a missing redis-server, redis-cli or
+	// redis-sentinel into a test failure instead of a skip, so CI cannot silently pass without
 	// running these tests.
 	EnvRequire = "BOTAUTHZ_TEST_REQUIRE"
 
@@ -59,7 +63,7 @@ type Server struct {
 	dir         string
 	port        int
 	debugOption bool
-	cluster     bool // start with cluster mode enabled
+	role        role
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -72,7 +76,7 @@ type Server struct {
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	bin := requireBinary(tb, findBinary)
-	return startServer(tb, bin, false)
+	return startServer(tb, bin, role{})
 }
 
 // requireBinary returns what find finds, or skips the test (fails it under
@@ -89,17 +93,27 @@ func requireBinary(tb testing.TB, find func() (string, error)) string {
 	return bin
 }
 
-// startServer starts bin on a free port, in cluster mode if cluster is set,
-// and registers a cleanup that kills it.
-func startServer(tb testing.TB, bin string, cluster bool) *Server {
+// role is what a server is started as: a standalone server by default.
+type role struct {
+	cluster   bool   // a node with cluster mode enabled
+	replicaOf string // a replica of this "127.0.0.1:port"
+	// monitor makes bin a redis-sentinel watching the master at this
+	// "127.0.0.1:port" as SentinelMaster.
+	monitor string
+}
+
+// startServer starts bin on a free port in role r, and registers a cleanup
+// that kills it.
+func startServer(tb testing.TB, bin string, r role) *Server {
 	tb.Helper()
 	s := &Server{
 		tb:          tb,
 		bin:         bin,
 		dir:         tb.TempDir(),
-		debugOption: supportsDebugOption(bin),
-		cluster:     cluster,
+		debugOption: r.monitor == "" && supportsDebugOption(bin),
+		role:        r,
 	}
+	cluster := r.cluster
 	tb.Cleanup(s.Stop)
 
 	var lastErr error
@@ -200,11 +214,30 @@ func (s *Server) start() error {
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", s.dir,
+		// A replica's first sync starts at once instead of after 5 s.
+		"--repl-diskless-sync", "yes",
+		"--repl-diskless-sync-delay", "0",
+	}
+	if s.role.monitor != "" {
+		conf, err := s.sentinelConfig()
+		if err != nil {
+			return err
+		}
+		// A sentinel rewrites its configuration file (what it learns, the
+		// master after a failover), so the file is its only configuration.
+		args = []string{conf}
 	}
 	if s.debugOption {
 		args = append(args, "--enable-debug-command", "yes")
 	}
-	if s.cluster {
+	if s.role.replicaOf != "" {
+		host, port, err := net.SplitHostPort(s.role.replicaOf)
+		if err != nil {
+			return fmt.Errorf("replica of %q: %w", s.role.replicaOf, err)
+		}
+		args = append(args, "--replicaof", host, port)
+	}
+	if s.role.cluster {
 		// The node config is the node's identity and slot map; it lives
 		// next to the log so a Restart keeps the node in the cluster.
 		args = append(args,
@@ -255,15 +288,15 @@ func (s *Server) waitReady(exited <-chan struct{}) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server on %s not ready after %v: %v\n%s", s.Addr(), readyTimeout, err, s.logTail())
+			return fmt.Errorf("%s on %s not ready after %v: %v\n%s", filepath.Base(s.bin), s.Addr(), readyTimeout, err, s.logTail())
 		}
 		select {
 		case <-exited:
 			out := s.logTail()
 			if strings.Contains(out, "Address already in use") {
-				return fmt.Errorf("redis-server on %s: %w", s.Addr(), errPortInUse)
+				return fmt.Errorf("%s on %s: %w", filepath.Base(s.bin), s.Addr(), errPortInUse)
 			}
-			return fmt.Errorf("redis-server on %s exited before it was ready:\n%s", s.Addr(), out)
+			return fmt.Errorf("%s on %s exited before it was ready:\n%s", filepath.Base(s.bin), s.Addr(), out)
 		case <-ticker.C:
 		}
 	}

@@ -106,3 +106,54 @@ func TestStartClusterIsReadyOnEveryNode(t *testing.T) {
 		}
 	}
 }
+
+func TestStartSentinelPromotesTheReplicaWhenTheMasterDies(t *testing.T) {
+	s := StartSentinel(t)
+	data := s.Data()
+	if len(data) != 2 || len(s.Sentinels()) != 3 {
+		t.Fatalf("%d data nodes and %d sentinels, want 2 and 3", len(data), len(s.Sentinels()))
+	}
+	if want := "redis+sentinel://" + strings.Join(s.Addrs(), ",") + "/" + SentinelMaster; s.URL() != want {
+		t.Errorf("URL() = %q, want %q", s.URL(), want)
+	}
+	if m := s.Master(); m != data[0] {
+		t.Fatalf("the sentinels name %s, want the first master %s", m.Addr(), data[0].Addr())
+	}
+	if _, err := do(data[0].Addr(), "SET", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	s.WaitReplicated()
+	if v, err := do(data[1].Addr(), "GET", "k"); err != nil || v != "v" {
+		t.Fatalf("GET k on the replica after WaitReplicated: %v, %v", v, err)
+	}
+	if _, err := do(data[1].Addr(), "SET", "k", "w"); err == nil || !strings.Contains(err.Error(), "READONLY") {
+		t.Errorf("SET on the replica: %v, want READONLY", err)
+	}
+
+	s.WaitFailoverReady()
+	killed := time.Now()
+	data[0].Stop()
+	p := s.WaitPromoted(data[0].Addr())
+	t.Logf("failover: a sentinel named the replica %v after the kill, all did and it answered as master %v after",
+		p.FirstNamed.Sub(killed), p.AllNamed.Sub(killed))
+	if p.Master != data[1] || s.Master() != data[1] {
+		t.Fatalf("promoted %s, want the replica %s", p.Master.Addr(), data[1].Addr())
+	}
+	if p.FirstNamed.Before(killed) || p.AllNamed.Before(p.FirstNamed) {
+		t.Errorf("killed %v, first named %v, all named %v: out of order", killed, p.FirstNamed, p.AllNamed)
+	}
+	if v, err := do(data[1].Addr(), "GET", "k"); err != nil || v != "v" {
+		t.Errorf("GET k on the new master: %v, %v", v, err)
+	}
+	if _, err := do(data[1].Addr(), "SET", "k", "w"); err != nil {
+		t.Errorf("SET on the new master: %v", err)
+	}
+
+	s.Stop()
+	s.Stop()
+	for _, n := range append(s.Sentinels(), data...) {
+		if err := ping(n.Addr()); err == nil {
+			t.Errorf("%s answers after Stop", n.Addr())
+		}
+	}
+}
