@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -369,7 +370,8 @@ func clientArgs(t *testing.T, url, ca, impersonate string, headers [][2]string) 
 // Envoy over TLS, by host name (SNI), to botauthz trusting the JA4 header
 // front-proxy.yaml sets, on an enforced route. HTTP libraries sending a
 // copied Chrome navigation header set are stopped for their TLS stack;
-// real Chromium and Firefox are never held to theirs. curl_cffi, built to
+// real Chromium (headless with an ordinary user agent, and headed under
+// Xvfb) and Firefox ESR are never held to theirs. curl_cffi, built to
 // impersonate browsers' ClientHellos, is measured and logged only. Each
 // client's JA4 and JA3 are logged (envoy/testdata/tls-measured.md holds the
 // full measurement).
@@ -461,6 +463,32 @@ func TestTLSFingerprintsOfRealClients(t *testing.T) {
 		runClient(t, nil, chromium, "--headless=new", "--no-sandbox", "--ignore-certificate-errors",
 			"--user-data-dir="+t.TempDir(), "--user-agent="+chromiumUserAgent(t, chromium), "--dump-dom", h.url(path))
 		h.measure(t, "chromium headless", path).notStoppedForTLS(t, "chromium")
+	})
+
+	t.Run("headed Chromium under Xvfb is not stopped for its TLS", func(t *testing.T) {
+		chromium, xvfbRun := chromiumPath(t), xvfbRunPath(t)
+		path := "/tls/chromium-headed"
+		// As a person opens it: a display, a fresh profile, no automation
+		// flags, its own user agent. It does not exit by itself: watched
+		// from the server side, then ended with its process group.
+		cmd := exec.Command(xvfbRun, "-a", chromium, "--no-sandbox", "--no-first-run", "--no-default-browser-check",
+			"--ignore-certificate-errors", "--user-data-dir="+t.TempDir(), h.url(path))
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("xvfb-run chromium: %v", err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		defer func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			if t.Failed() {
+				t.Logf("--- xvfb-run chromium output ---\n%s", out.String())
+			}
+		}()
+		h.measure(t, "chromium headed", path).notStoppedForTLS(t, "chromium headed")
 	})
 
 	t.Run("Firefox ESR is not stopped for its TLS", func(t *testing.T) {
