@@ -111,6 +111,16 @@ const (
 	redisIOTimeout    = 500 * time.Millisecond
 	redisDialTimeout  = time.Second
 	redisMinIdleConns = 4 // a burst after idling does not pay for dials
+	// redisPoolSize is far above the connections a Check ever holds (the
+	// Guard's MaxInFlight, 256, bounds those) because go-redis stops
+	// dialling once PoolSize dials have failed and then redials only once
+	// a second: with the default (10 per CPU) a Redis outage saturated the
+	// pool before the breaker opened, and after a Sentinel failover the
+	// client kept answering with the old master's dial error for up to a
+	// second after the new master was named. The breaker lets about 0.3 s
+	// of calls fail before it opens (Guard's 3-of-10-slots rule), so 4,096
+	// holds past 10,000 Checks a second. An idle slot costs 8 bytes.
+	redisPoolSize = 4096
 	// A few MOVED/ASK hops cover a slot migration in progress; more would
 	// only spend the Guard's budget on a cluster that is reconfiguring.
 	redisMaxRedirects = 3
@@ -140,7 +150,8 @@ const (
 //
 // Timeouts suit a request path: 50ms to get a pooled connection, 500ms to
 // read or write, 1s and a single attempt to dial, 4 idle connections kept
-// warm (per node on a cluster). Retries are off because a retried script may
+// warm (per node on a cluster), a pool that a Redis outage cannot saturate
+// (redisPoolSize). Retries are off because a retried script may
 // already have counted (MaxRetries -1), and the request context does not set
 // socket deadlines (ContextTimeoutEnabled false) because a deadline hit
 // mid-command makes go-redis close the connection; Guard enforces the
@@ -161,6 +172,7 @@ func DialRedis(rawURL string) (*Redis, error) {
 		MaxRetries:    -1,
 		MaxRedirects:  redisMaxRedirects,
 		MinIdleConns:  redisMinIdleConns,
+		PoolSize:      redisPoolSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dial redis: %w", err)
