@@ -227,29 +227,9 @@ func TestChallengeEvidenceWithRealAutomation(t *testing.T) {
 
 	t.Run("Chromium opened by a person under Xvfb gets a clearance", func(t *testing.T) {
 		before := evidenceCounts(t, h)
-		// As a person opens it: a fresh profile, no automation flags and no
-		// DevTools protocol; --no-sandbox only because tests run as root,
-		// --ignore-certificate-errors for the harness's self-signed
-		// certificate. Its own process group, so that the cleanup ends
-		// xvfb-run, Xvfb and Chromium together.
-		cmd := exec.Command(xvfbRun, "-a", "-s", "-screen 0 1280x1024x24", chromium, "--no-sandbox", "--no-first-run",
-			"--no-default-browser-check", "--user-data-dir="+t.TempDir(), "--ignore-certificate-errors",
+		// As a person opens it (startHeadedChromium says how).
+		done := startHeadedChromium(t, xvfbRun, chromium, "-screen 0 1280x1024x24",
 			h.proxy+"/.botauthz/challenge?route=login&return_to=%2Flogin%2Fperson")
-		out := &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("xvfb-run chromium: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		defer func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			if t.Failed() {
-				t.Logf("--- xvfb-run chromium output ---\n%s", out.String())
-			}
-		}()
 		// Watched from the server side: the answer passes, with its
 		// evidence verified.
 		waitFor(t, "the person's answer passed", 45*time.Second, func() error {
@@ -274,6 +254,35 @@ func TestChallengeEvidenceWithRealAutomation(t *testing.T) {
 		}
 		t.Logf("counted for the person's Chromium: %v", d)
 	})
+}
+
+// startHeadedChromium opens url in Chromium under xvfb-run (screen is
+// Xvfb's -screen setting) as a person would: a fresh profile, no automation
+// flags and no DevTools protocol; --no-sandbox only because tests run as
+// root, --ignore-certificate-errors for the harness's self-signed
+// certificate. It runs in its own process group, so that the test's
+// cleanup ends xvfb-run, Xvfb and Chromium together (and logs their output
+// if the test failed); done is closed if it exits first.
+func startHeadedChromium(t *testing.T, xvfbRun, chromium, screen, url string) (done <-chan struct{}) {
+	t.Helper()
+	cmd := exec.Command(xvfbRun, "-a", "-s", screen, chromium, "--no-sandbox", "--no-first-run",
+		"--no-default-browser-check", "--user-data-dir="+t.TempDir(), "--ignore-certificate-errors", url)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("xvfb-run chromium: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		if t.Failed() {
+			t.Logf("--- xvfb-run chromium output ---\n%s", out.String())
+		}
+	})
+	return exited
 }
 
 // xvfbRunPath finds xvfb-run, or skips (fails under make test).

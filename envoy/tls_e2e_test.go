@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -468,26 +467,9 @@ func TestTLSFingerprintsOfRealClients(t *testing.T) {
 	t.Run("headed Chromium under Xvfb is not stopped for its TLS", func(t *testing.T) {
 		chromium, xvfbRun := chromiumPath(t), xvfbRunPath(t)
 		path := "/tls/chromium-headed"
-		// As a person opens it: a display, a fresh profile, no automation
-		// flags, its own user agent. It does not exit by itself: watched
-		// from the server side, then ended with its process group.
-		cmd := exec.Command(xvfbRun, "-a", chromium, "--no-sandbox", "--no-first-run", "--no-default-browser-check",
-			"--ignore-certificate-errors", "--user-data-dir="+t.TempDir(), h.url(path))
-		out := &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("xvfb-run chromium: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		defer func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			if t.Failed() {
-				t.Logf("--- xvfb-run chromium output ---\n%s", out.String())
-			}
-		}()
+		// As a person opens it, with its own user agent. It does not exit
+		// by itself: watched from the server side, ended at cleanup.
+		startHeadedChromium(t, xvfbRun, chromium, "-screen 0 1280x1024x24", h.url(path))
 		h.measure(t, "chromium headed", path).notStoppedForTLS(t, "chromium headed")
 	})
 
