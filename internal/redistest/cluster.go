@@ -37,7 +37,7 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 		tb.Fatalf("redistest: StartCluster(%d): redis-cli needs at least %d masters", masters, minClusterMasters)
 	}
 	bin := requireBinary(tb, findBinary)
-	cli := requireBinary(tb, func() (string, error) { return findCLI(bin) })
+	cli := requireBinary(tb, func() (string, error) { return findCompanion(EnvCLI, "redis-cli", bin) })
 
 	c := &Cluster{nodes: make([]*Server, masters)}
 	tb.Cleanup(c.Stop)
@@ -164,22 +164,23 @@ func bulkCommand(addr, command string) (string, error) {
 	return string(body[:n]), nil
 }
 
-// findCLI finds redis-cli: BOTAUTHZ_REDIS_CLI, else on PATH, else next to
-// serverBin (the two ship in one package).
-func findCLI(serverBin string) (string, error) {
-	if bin := os.Getenv(EnvCLI); bin != "" {
+// findCompanion finds a binary that ships beside redis-server (redis-cli,
+// redis-sentinel): the one the environment variable env names, else name on
+// PATH, else next to serverBin.
+func findCompanion(env, name, serverBin string) (string, error) {
+	if bin := os.Getenv(env); bin != "" {
 		path, err := exec.LookPath(bin)
 		if err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvCLI, bin, err)
+			return "", fmt.Errorf("%s=%s: %w", env, bin, err)
 		}
 		return path, nil
 	}
-	if path, err := exec.LookPath("redis-cli"); err == nil {
+	if path, err := exec.LookPath(name); err == nil {
 		return path, nil
 	}
-	sibling := filepath.Join(filepath.Dir(serverBin), "redis-cli")
+	sibling := filepath.Join(filepath.Dir(serverBin), name)
 	if path, err := exec.LookPath(sibling); err == nil {
 		return path, nil
 	}
-	return "", errors.New("redis-cli not found on PATH or next to " + serverBin)
+	return "", errors.New(name + " not found on PATH or next to " + serverBin)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -57,7 +56,7 @@ type Sentinel struct {
 func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Helper()
 	bin := requireBinary(tb, findBinary)
-	sentinelBin := requireBinary(tb, func() (string, error) { return findSentinel(bin) })
+	sentinelBin := requireBinary(tb, func() (string, error) { return findCompanion(EnvSentinel, "redis-sentinel", bin) })
 
 	s := &Sentinel{tb: tb}
 	tb.Cleanup(s.Stop)
@@ -311,26 +310,6 @@ sentinel parallel-syncs %[3]s 1
 		return "", fmt.Errorf("write sentinel config: %w", err)
 	}
 	return path, nil
-}
-
-// findSentinel finds redis-sentinel: BOTAUTHZ_REDIS_SENTINEL, else on PATH,
-// else next to serverBin.
-func findSentinel(serverBin string) (string, error) {
-	if bin := os.Getenv(EnvSentinel); bin != "" {
-		path, err := exec.LookPath(bin)
-		if err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvSentinel, bin, err)
-		}
-		return path, nil
-	}
-	if path, err := exec.LookPath("redis-sentinel"); err == nil {
-		return path, nil
-	}
-	sibling := filepath.Join(filepath.Dir(serverBin), "redis-sentinel")
-	if path, err := exec.LookPath(sibling); err == nil {
-		return path, nil
-	}
-	return "", errors.New("redis-sentinel not found on PATH or next to " + serverBin)
 }
 
 // waitUntil polls cond until it returns nil or the deadline (readyTimeout,
