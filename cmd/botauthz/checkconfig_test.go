@@ -117,12 +117,29 @@ func TestCheckConfigShowsTheModelAndTunedWeights(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}
 	for _, want := range []string{
-		"model " + m.Version() + " feature_set=" + strconv.Itoa(scoring.FeatureSet) + " behind_proxy=true",
+		"model " + m.Version() + " feature_set=" + strconv.Itoa(scoring.FeatureSet) + " behind_proxy=true tls_trusted=false",
 		"weights=fetch.missing:0,ua.other:-5,protocol.http1:0\n",
 		"weights=fetch.missing:0,ua.other:-3.5\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// -check-config says which routes require proof.
+func TestCheckConfigShowsRoutesThatRequireProof(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"-check-config", "../../policy/testdata/good/require-proof.yaml"}, &out, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	for line := range strings.Lines(out.String()) {
+		name := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "route "))
+		if !strings.HasPrefix(strings.TrimSpace(line), "route ") || len(name) == 0 {
+			continue
+		}
+		if want := name[0] != "api"; strings.Contains(line, " require_proof") != want {
+			t.Errorf("route %s: %q, want require_proof shown: %v", name[0], line, want)
 		}
 	}
 }

@@ -218,11 +218,15 @@ func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 		log.Warn("releasing what the check built", "err", err)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
-	fmt.Fprintf(stdout, "  model %s feature_set=%d behind_proxy=%v\n", a.authz.Model().Version(), scoring.FeatureSet, p.BehindProxy)
+	fmt.Fprintf(stdout, "  model %s feature_set=%d behind_proxy=%v tls_trusted=%v\n", a.authz.Model().Version(), scoring.FeatureSet, p.BehindProxy, p.TLS.Trusted)
 	for _, name := range p.RouteNames() {
 		r := p.Routes[name]
-		fmt.Fprintf(stdout, "  route %-12s mode=%-7s challenge_below=%d deny_below=%d limits=%d%s\n",
-			name, r.Mode, r.ChallengeBelow, r.DenyBelow, len(r.Limits), tunedWeights(r.Tuning))
+		proof := ""
+		if r.RequireProof {
+			proof = " require_proof"
+		}
+		fmt.Fprintf(stdout, "  route %-12s mode=%-7s challenge_below=%d deny_below=%d limits=%d%s%s\n",
+			name, r.Mode, r.ChallengeBelow, r.DenyBelow, len(r.Limits), proof, tunedWeights(r.Tuning))
 	}
 	return 0
 }
