@@ -173,66 +173,100 @@ func urlPasswords(rawURL string) []string {
 	return out
 }
 
-// secretParams are the query parameters that carry a password.
-var secretParams = []string{"password", "sentinel_password"}
-
 // forEachSecretParam calls fn with the bounds of the value of every
-// password-carrying parameter in rawURL's query, as written (still
-// escaped), from the first '?' to the end or a '#'.
+// password-carrying parameter (secretKey) in rawURL's query, as written
+// (still escaped), from the first '?' to the end.
 func forEachSecretParam(rawURL string, fn func(start, end int)) {
 	q := strings.IndexByte(rawURL, '?')
 	if q < 0 {
 		return
 	}
+	// To the very end, fragment included: a '#' typed into a password-
+	// carrying URL must not push a secret past the redaction.
 	end := len(rawURL)
-	if h := strings.IndexByte(rawURL[q:], '#'); h >= 0 {
-		end = q + h
-	}
 	for pos := q + 1; pos <= end; {
 		n := strings.IndexByte(rawURL[pos:end], '&')
 		if n < 0 {
 			n = end - pos
 		}
 		param := rawURL[pos : pos+n]
-		if key, _, ok := strings.Cut(param, "="); ok {
-			if k, err := url.QueryUnescape(key); err == nil && slices.Contains(secretParams, k) || slices.Contains(secretParams, key) {
-				fn(pos+len(key)+1, pos+n)
-			}
+		if start, ok := secretValue(param); ok {
+			fn(pos+start, pos+n)
 		}
 		pos += n + 1
 	}
 }
 
+// secretValue finds where the secret of one query parameter starts: right
+// after the first "password" (in any case, escaped or not) and the '=' or
+// "%3D" that follows it, to the parameter's end. Stray characters around
+// the key ("?sentinel_password" after a doubled '?', "=?password=…" after a
+// stray '=') do not hide a secret from it. Hiding too much costs a log line
+// some detail; hiding too little leaks a password.
+func secretValue(param string) (start int, ok bool) {
+	// ASCII lower case, byte by byte, keeps every byte where it was (even
+	// in invalid UTF-8), so indexes carry over.
+	lb := []byte(param)
+	for k, c := range lb {
+		if 'A' <= c && c <= 'Z' {
+			lb[k] = c + ('a' - 'A')
+		}
+	}
+	lower := string(lb)
+	i := strings.Index(lower, "password")
+	if i < 0 {
+		if u, err := url.QueryUnescape(param); err != nil || !strings.Contains(strings.ToLower(u), "password") {
+			return 0, false
+		}
+		return 0, true // an escaped name: hide the whole parameter
+	}
+	start = i + len("password")
+	switch {
+	case strings.HasPrefix(param[start:], "="):
+		start++
+	case strings.HasPrefix(lower[start:], "%3d"):
+		start += 3
+	}
+	return start, true
+}
+
 // Redact returns rawURL with its passwords replaced (the userinfo's, and
 // the password and sentinel_password parameters'), for logs and errors.
 func Redact(rawURL string) string {
-	out := rawURL
-	if u, err := url.Parse(rawURL); err == nil {
-		out = u.Redacted()
-	} else if ps := urlPasswords(rawURL); len(ps) > 0 {
-		_, rest, _ := strings.Cut(rawURL, "://")
-		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-			if _, password, ok := strings.Cut(rest[:at], ":"); ok && password != "" {
-				out = strings.Replace(rawURL, ":"+password+"@", ":"+redacted+"@", 1)
-			}
-		}
-	}
-	// Query values go last: url.Redacted leaves them as they are.
+	// Everything is done on the text as written: re-encoding it (url.URL's
+	// String) could move a secret's bytes out of the places looked at.
+	// Query values first.
 	var b strings.Builder
 	last := 0
-	forEachSecretParam(out, func(start, end int) {
+	forEachSecretParam(rawURL, func(start, end int) {
 		if start == end {
 			return
 		}
-		b.WriteString(out[last:start])
+		b.WriteString(rawURL[last:start])
 		b.WriteString(redacted)
 		last = end
 	})
-	if last == 0 {
+	out := rawURL
+	if last > 0 {
+		b.WriteString(rawURL[last:])
+		out = b.String()
+	}
+	// Then the userinfo's password: between the first ':' after the scheme
+	// and the last '@' (a password may hold '@' unescaped; an '@' further on
+	// only hides more).
+	scheme, rest, ok := strings.Cut(out, "://")
+	if !ok {
 		return out
 	}
-	b.WriteString(out[last:])
-	return b.String()
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return out
+	}
+	user, password, ok := strings.Cut(rest[:at], ":")
+	if !ok || password == "" {
+		return out
+	}
+	return scheme + "://" + user + ":" + redacted + rest[at:]
 }
 
 // redactError returns err, or if its text contains one of rawURL's
