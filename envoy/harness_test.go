@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -70,14 +71,26 @@ func envoyBinary(t *testing.T) string {
 	return ""
 }
 
+// freePort returns a loopback port nothing listens on, for a process the
+// test starts to bind. It is drawn below Linux's ephemeral range
+// (32768-60999): a port the kernel hands out for ":0" is also one it hands
+// to outgoing connections, and with Envoy, Chromium and Redis clients busy
+// dialling, one grabbed the port between this check and the child's bind
+// (CI saw "bind: address already in use"). Two tests drawing the same port
+// at once is left to chance, 1 in 12,000.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below the ephemeral range in 100 draws")
+	return 0
 }
 
 // waitFor polls cond until it holds or the deadline passes.
