@@ -77,23 +77,7 @@ func TestChallengeInABrowser(t *testing.T) {
 	// gives none. This test is about the challenge's round trip, so the
 	// evidence is off here; evidence_test.go tests refuse and a person's
 	// browser, extauthz tests a marked clearance.
-	if err := os.WriteFile(policyFile, []byte(`
-challenge:
-  evidence: "off"
-routes:
-  default:
-    mode: shadow
-  login:
-    mode: enforce
-    deny_below: 1
-    challenge: {provider: pow, difficulty: 3}
-    limits:
-      - {key: route_ip, window: 60s, score_above: 0.5}
-    score:
-      weights:
-        velocity.route_ip: -9
-        clearance.valid: 12
-`), 0o600); err != nil {
+	if err := os.WriteFile(policyFile, []byte("challenge:\n  evidence: \"off\"\n"+evidencePolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h := startHarnessOpts(t, harnessOptions{policy: policyFile, replicas: 3})
