@@ -26,9 +26,16 @@ func clusterAdmin(t testing.TB, cl *redistest.Cluster) *redis.ClusterClient {
 
 func dialClusterStore(t testing.TB, cl *redistest.Cluster) *ratelimit.Redis {
 	t.Helper()
-	s, err := ratelimit.DialRedis(cl.URL())
+	return dialURL(t, cl.URL())
+}
+
+// dialURL dials the store at url (any form redisurl reads) and loads its
+// script.
+func dialURL(t testing.TB, url string) *ratelimit.Redis {
+	t.Helper()
+	s, err := ratelimit.DialRedis(url)
 	if err != nil {
-		t.Fatalf("DialRedis(%s): %v", cl.URL(), err)
+		t.Fatalf("DialRedis(%s): %v", url, err)
 	}
 	if err := s.LoadScript(t.Context()); err != nil {
 		t.Fatalf("LoadScript: %v", err)

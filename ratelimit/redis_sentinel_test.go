@@ -19,17 +19,7 @@ func TestRedisSentinel(t *testing.T) {
 	sn := redistest.StartSentinel(t)
 	master := redis.NewClient(&redis.Options{Addr: sn.Master().Addr()})
 	t.Cleanup(func() { _ = master.Close() })
-	dial := func(t *testing.T) *ratelimit.Redis {
-		t.Helper()
-		s, err := ratelimit.DialRedis(sn.URL())
-		if err != nil {
-			t.Fatalf("DialRedis(%s): %v", sn.URL(), err)
-		}
-		if err := s.LoadScript(t.Context()); err != nil {
-			t.Fatalf("LoadScript: %v", err)
-		}
-		return s
-	}
+	dial := func(t *testing.T) *ratelimit.Redis { return dialURL(t, sn.URL()) }
 
 	t.Run("conformance", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) ratelimit.Store {

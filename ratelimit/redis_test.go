@@ -25,14 +25,7 @@ func adminClient(t testing.TB, srv *redistest.Server) *redis.Client {
 
 func dialStore(t testing.TB, srv *redistest.Server) *ratelimit.Redis {
 	t.Helper()
-	s, err := ratelimit.DialRedis(srv.URL())
-	if err != nil {
-		t.Fatalf("DialRedis: %v", err)
-	}
-	if err := s.LoadScript(t.Context()); err != nil {
-		t.Fatalf("LoadScript: %v", err)
-	}
-	return s
+	return dialURL(t, srv.URL())
 }
 
 func TestRedisConformance(t *testing.T) {
