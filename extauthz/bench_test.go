@@ -2,10 +2,12 @@ package extauthz
 
 import (
 	"context"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"strconv"
 	"testing"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 )
@@ -27,7 +29,16 @@ routes:
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(Options{Policy: p, Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})})
+	d, err := crawler.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := crawler.New(crawler.Config{Directory: d})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	s, err := New(Options{Policy: p, Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Crawlers: v})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,17 +51,26 @@ routes:
 		route   string
 		// headerMap sends the headers as Envoy does with encode_raw_headers.
 		headerMap bool
+		// ip is the client's address; empty for one of 256 others.
+		ip string
 	}{
-		"browser-allow":            {hdr, "login", false},
-		"browser-allow-header-map": {hdr, "login", true},
-		"curl-deny":                {curlNav, "login", false},
-		"shadow-default":           {curlAPI, "", false},
+		"browser-allow":            {hdr, "login", false, ""},
+		"browser-allow-header-map": {hdr, "login", true, ""},
+		"curl-deny":                {curlNav, "login", false, ""},
+		"shadow-default":           {curlAPI, "", false, ""},
+		// Googlebot from an address of Google's published ranges: verified,
+		// not scored.
+		"googlebot-verified": {googlebot, "login", false, googlebotIP},
 	}
 	for name, c := range cases {
 		b.Run(name, func(b *testing.B) {
 			reqs := make([]*authv3.CheckRequest, 256)
 			for i := range reqs {
-				reqs[i] = request("GET", "/login", c.route, "203.0.113."+strconv.Itoa(i), c.headers)
+				ip := c.ip
+				if ip == "" {
+					ip = "203.0.113." + strconv.Itoa(i)
+				}
+				reqs[i] = request("GET", "/login", c.route, ip, c.headers)
 				if c.headerMap {
 					reqs[i] = rawRequest(reqs[i], browserLines(reqs[i].Attributes.Request.Http.Headers))
 				}

@@ -47,8 +47,9 @@ var scoreText = func() (t [100]string) {
 }()
 
 // respond turns a decision into Envoy's answer. routeValue is the route's
-// name as a metadata value, built once per policy; nil builds it.
-func respond(d *Decision, f *Facts, routeValue *structpb.Value) *authv3.CheckResponse {
+// name as a metadata value, built once per policy; nil builds it. verified
+// holds a verified crawler's headers; nil for any other request.
+func respond(d *Decision, f *Facts, routeValue *structpb.Value, verified *crawlerValues) *authv3.CheckResponse {
 	if !f.HTTP {
 		// Plain TCP has no page to show: only a deny rule can stop it.
 		if d.Enforced == policy.ActionDeny {
@@ -56,7 +57,7 @@ func respond(d *Decision, f *Facts, routeValue *structpb.Value) *authv3.CheckRes
 		}
 		return &authv3.CheckResponse{Status: constants.statusOK}
 	}
-	resp := &authv3.CheckResponse{DynamicMetadata: metadata(d, routeValue)}
+	resp := &authv3.CheckResponse{DynamicMetadata: metadata(d, routeValue, verified)}
 	switch d.Enforced {
 	case policy.ActionDeny:
 		resp.Status = constants.statusDenied
@@ -69,7 +70,7 @@ func respond(d *Decision, f *Facts, routeValue *structpb.Value) *authv3.CheckRes
 		resp.HttpResponse = challenged(f, d.Route)
 	default:
 		resp.Status = constants.statusOK
-		resp.HttpResponse = allowed(d, f)
+		resp.HttpResponse = allowed(d, f, verified)
 	}
 	return resp
 }
@@ -83,7 +84,7 @@ func set(key, value string) *corev3.HeaderValueOption {
 	}
 }
 
-func allowed(d *Decision, f *Facts) *authv3.CheckResponse_OkResponse {
+func allowed(d *Decision, f *Facts, verified *crawlerValues) *authv3.CheckResponse_OkResponse {
 	c := constants
 	score := min(max(d.Score, 0), 99)
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 4, 6)}
@@ -109,6 +110,9 @@ func allowed(d *Decision, f *Facts) *authv3.CheckResponse_OkResponse {
 	if d.Degraded {
 		ok.Headers = append(ok.Headers, c.degraded)
 	}
+	if verified != nil {
+		ok.Headers = append(ok.Headers, verified.name, verified.category)
+	}
 	for k := range f.Headers {
 		if !strings.HasPrefix(k, botHeaderPrefix) {
 			continue
@@ -124,13 +128,17 @@ func allowed(d *Decision, f *Facts) *authv3.CheckResponse_OkResponse {
 			if d.Degraded {
 				continue
 			}
+		case HeaderVerified, HeaderVerifiedCategory:
+			if verified != nil {
+				continue // overwritten above
+			}
 		}
 		ok.HeadersToRemove = append(ok.HeadersToRemove, k)
 	}
 	return &authv3.CheckResponse_OkResponse{OkResponse: ok}
 }
 
-func metadata(d *Decision, routeValue *structpb.Value) *structpb.Struct {
+func metadata(d *Decision, routeValue *structpb.Value, verified *crawlerValues) *structpb.Struct {
 	c := constants
 	str := func(s string) func() *structpb.Value {
 		return func() *structpb.Value { return structpb.NewStringValue(s) }
@@ -154,6 +162,9 @@ func metadata(d *Decision, routeValue *structpb.Value) *structpb.Struct {
 	}
 	if d.Clearance != 0 {
 		fields["bot_clearance"] = structpb.NewStringValue(d.Clearance.String())
+	}
+	if verified != nil {
+		fields["bot_verified"], fields["bot_verified_category"] = verified.nameValue, verified.categoryValue
 	}
 	return &structpb.Struct{Fields: fields}
 }

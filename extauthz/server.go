@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/botauthz/botauthz/clearance"
+	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/rollout"
@@ -76,6 +77,14 @@ type Decision struct {
 	// LogFeatures is the policy's decision_log.features: the decision log
 	// carries Result.Features.
 	LogFeatures bool
+	// Crawler is what crawler verification found: the crawler claimed, by
+	// its index in CrawlerDirectory's Crawlers (-1 for none), and whether it
+	// is verified. A verified crawler is not scored (Score 0, Band
+	// VerifiedBot, Rule RuleVerifiedBot).
+	Crawler crawler.Claim
+	// CrawlerEntry is the claimed crawler's directory entry; nil when the
+	// request claims none of the directory's.
+	CrawlerEntry *crawler.Entry
 }
 
 // Observer is told about every decision once its response is built: the
@@ -102,6 +111,9 @@ type Options struct {
 	// Clearance verifies clearance cookies (the reward of a passed
 	// challenge); nil ignores them.
 	Clearance *clearance.Signer
+	// Crawlers verifies the crawlers requests claim to be; nil verifies
+	// none (a self-declared crawler is then always unverified).
+	Crawlers *crawler.Verifier
 	// Observer is told about every decision; nil for none.
 	Observer Observer
 	// TracerProvider traces the counter store round trip as a child of the
@@ -128,12 +140,16 @@ type Server struct {
 	model     *scoring.Model
 	store     ratelimit.Store
 	clearance *clearance.Signer
-	rollout   Rollout
-	observer  Observer
-	tracer    trace.Tracer // nil: take the provider from the context's span
-	log       *slog.Logger
-	now       func() time.Time
-	scratch   sync.Pool
+	crawlers  *crawler.Verifier
+	// crawlerHeaders holds the upstream headers and metadata of each
+	// directory crawler, built once.
+	crawlerHeaders []crawlerValues
+	rollout        Rollout
+	observer       Observer
+	tracer         trace.Tracer // nil: take the provider from the context's span
+	log            *slog.Logger
+	now            func() time.Time
+	scratch        sync.Pool
 }
 
 // state is what a policy compiles to. It is swapped whole, so a Check sees
@@ -153,7 +169,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("extauthz: a counter store is required")
 	}
-	s := &Server{model: opts.Model, store: opts.Store, clearance: opts.Clearance, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
+	s := &Server{model: opts.Model, store: opts.Store, clearance: opts.Clearance, crawlers: opts.Crawlers, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
+	if s.crawlers != nil {
+		s.crawlerHeaders = newCrawlerValues(s.crawlers.Directory())
+	}
 	if s.model == nil {
 		m, err := scoring.Load()
 		if err != nil {
@@ -247,6 +266,7 @@ type check struct {
 	obs      [policy.MaxLimitsPerRoute]ratelimit.Observation
 	velocity [policy.MaxLimitsPerRoute]scoring.Velocity
 	request  scoring.Request
+	crawler  crawler.Request
 	// headers outlives the reset between Checks, so that decoding
 	// header_map reuses its map.
 	headers headerBuf
@@ -271,7 +291,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 	st := s.state.Load()
 	d := s.decide(ctx, st, req, c)
 	annotateSpan(ctx, d)
-	resp = respond(d, &c.facts, st.routeValues[d.Route])
+	resp = respond(d, &c.facts, st.routeValues[d.Route], verifiedValues(d, s.crawlerHeaders))
 	if s.observer != nil {
 		s.observer.ObserveCheck(ctx, d, &c.facts, time.Since(start))
 	}
@@ -318,21 +338,72 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 		return d
 	}
 
+	if s.verifyCrawler(c) {
+		// A verified crawler is not scored: its category decides, and the
+		// hard limits still apply.
+		d.Rule, d.Band = policy.RuleVerifiedBot, scoring.VerifiedBot
+		d.Action = orRateLimit(route.VerifiedBotAction(d.CrawlerEntry.Category), limited)
+		enforce(st, applied, f, d)
+		return d
+	}
+
 	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Protocol: f.Protocol, Headers: f.Headers,
 		HeaderOrder: f.HeaderOrder, TLS: tlsFingerprint(p, f), Velocity: c.request.Velocity,
-		Clearance: s.verifyClearance(p, f, d)}
+		Clearance: s.verifyClearance(p, f, d), Crawler: crawlerClaim(d.Crawler.Verdict)}
 	model.Score(&c.request, &d.Result)
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 
-	if requiresProof(route, d) {
+	switch {
+	case requiresProof(route, d):
 		// No score lets a request through a route that requires proof:
 		// only a passed challenge does. The score is kept for the logs.
 		d.Rule, d.Action = policy.RuleRequireProof, policy.ActionChallenge
-	} else {
+	case d.Result.Certainty == scoring.UnverifiedCrawler:
+		// An honest crawler nobody can vouch for: the route says what
+		// to do with it (link previews and feed readers are such), not
+		// the score, which is recorded.
+		d.Action = orRateLimit(route.UnverifiedCrawlers, limited)
+	default:
 		d.Action = route.Action(d.Score, limited)
 	}
 	enforce(st, applied, f, d)
 	return d
+}
+
+// orRateLimit is a, or a rate limit when a is allow and a hard limit is
+// exceeded: what a crawler setting allows, the hard limits still bound.
+func orRateLimit(a policy.Action, limited bool) policy.Action {
+	if a == policy.ActionAllow && limited {
+		return policy.ActionRateLimit
+	}
+	return a
+}
+
+// verifyCrawler verifies the crawler the request claims to be, filling
+// the decision's Crawler, and reports whether it is verified.
+func (s *Server) verifyCrawler(c *check) bool {
+	d, f := &c.decision, &c.facts
+	d.Crawler = crawler.Claim{Entry: -1}
+	if s.crawlers == nil {
+		return false
+	}
+	c.crawler = crawler.Request{ClientIP: f.ClientIP, Method: f.Method, Scheme: f.Scheme, Authority: f.Host, Path: f.Path, Headers: f.Headers}
+	s.crawlers.Verify(&c.crawler, &d.Crawler)
+	if d.Crawler.Entry >= 0 {
+		d.CrawlerEntry = &s.crawlers.Directory().Crawlers[d.Crawler.Entry]
+	}
+	return d.Crawler.Verdict == crawler.Verified && d.CrawlerEntry != nil
+}
+
+// crawlerClaim is what the score needs of a verdict.
+func crawlerClaim(v crawler.Verdict) scoring.CrawlerClaim {
+	switch v {
+	case crawler.Unverified:
+		return scoring.CrawlerClaimUnverified
+	case crawler.Impersonation:
+		return scoring.CrawlerClaimImpersonation
+	}
+	return scoring.NoCrawlerClaim
 }
 
 // requiresProof reports whether the request must be challenged because its

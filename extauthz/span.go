@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/scoring"
 )
@@ -37,6 +38,13 @@ func annotateSpan(ctx context.Context, d *Decision) {
 	)
 	if d.Rule != policy.NoRule {
 		span.SetAttributes(attribute.String("bot.rule", d.Rule.String()))
+	}
+	if d.CrawlerEntry != nil || d.Crawler.Verdict != crawler.NotClaimed {
+		span.SetAttributes(attribute.String("bot.crawler.verdict", d.Crawler.Verdict.String()),
+			attribute.String("bot.crawler.method", d.Crawler.Method.String()))
+		if e := d.CrawlerEntry; e != nil {
+			span.SetAttributes(attribute.String("bot.crawler.name", e.Name), attribute.String("bot.crawler.category", string(e.Category)))
+		}
 	}
 	if c := d.Result.Certainty; c != scoring.NoCertainty {
 		// The certainty rule that decided; its signals lead bot.reasons.

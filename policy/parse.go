@@ -36,6 +36,7 @@ type rawFile struct {
 	Rules         *rawRules            `yaml:"rules"`
 	DecisionLog   *rawDecisionLog      `yaml:"decision_log"`
 	TLS           *rawTLS              `yaml:"tls"`
+	Crawlers      *rawCrawlers         `yaml:"crawlers"`
 }
 
 type rawTLS struct {
@@ -102,6 +103,9 @@ type rawRoute struct {
 	Challenge      *rawRouteChallenge `yaml:"challenge"`
 	Score          *rawScore          `yaml:"score"`
 	RequireProof   *bool              `yaml:"require_proof"`
+	// VerifiedBots maps a crawler category, or "default", to an action.
+	VerifiedBots       map[string]string `yaml:"verified_bots"`
+	UnverifiedCrawlers *string           `yaml:"unverified_crawlers"`
 }
 
 type rawLimit struct {
@@ -470,6 +474,9 @@ func build(def, file *rawFile) (*Policy, error) {
 	if err := buildChallenge(p, def.Challenge, file.Challenge); err != nil {
 		return nil, err
 	}
+	if err := buildCrawlers(p, def.Crawlers, file.Crawlers); err != nil {
+		return nil, err
+	}
 	if file.Rules != nil {
 		if p.Rules.AllowCIDRs, err = parseCIDRs("rules.allow_cidrs", file.Rules.AllowCIDRs); err != nil {
 			return nil, err
@@ -702,6 +709,9 @@ func overlay(base, top *rawRoute) *rawRoute {
 		Challenge:      overlayChallenge(base.Challenge, top.Challenge),
 		Score:          overlayScore(base.Score, top.Score),
 		RequireProof:   pick(top.RequireProof, base.RequireProof),
+
+		VerifiedBots:       overlayVerifiedBots(base.VerifiedBots, top.VerifiedBots),
+		UnverifiedCrawlers: pick(top.UnverifiedCrawlers, base.UnverifiedCrawlers),
 	}
 }
 
@@ -741,6 +751,9 @@ func buildRoute(p *Policy, name string, raw *rawRoute) (*Route, error) {
 	}
 	r.Challenge = RouteChallenge{Provider: *raw.Challenge.Provider, Difficulty: *raw.Challenge.Difficulty}
 	if r.Tuning, err = routeTuning(p, path, raw.Score); err != nil {
+		return nil, err
+	}
+	if err := buildRouteCrawlers(r, path, raw); err != nil {
 		return nil, err
 	}
 	if _, ok := p.Challenge.Providers[r.Challenge.Provider]; !ok && r.Challenge.Provider != "pow" {

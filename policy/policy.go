@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/scoring"
 )
@@ -125,6 +126,8 @@ type Policy struct {
 	Challenge Challenge
 	// Rules are the deterministic rules that decide before the score.
 	Rules Rules
+	// Crawlers configures crawler verification.
+	Crawlers Crawlers
 }
 
 // TLS is where the client's JA4 fingerprint comes from: a request header
@@ -159,10 +162,15 @@ const (
 	// its score. Unlike the CIDR rules it does not skip counting or
 	// scoring: the score is still computed and recorded.
 	RuleRequireProof
+	// RuleVerifiedBot: the client is a crawler verified to be who it says
+	// (package crawler); the route's verified_bots decides, and it is not
+	// scored. Counting still happens: the hard limits apply.
+	RuleVerifiedBot
 )
 
 // String returns the reason code of the rule: "rule.allow_cidr",
-// "rule.deny_cidr" or "rule.require_proof"; "" for NoRule.
+// "rule.deny_cidr", "rule.require_proof" or "rule.verified_bot"; "" for
+// NoRule.
 func (r Rule) String() string {
 	switch r {
 	case RuleAllowCIDR:
@@ -171,6 +179,8 @@ func (r Rule) String() string {
 		return "rule.deny_cidr"
 	case RuleRequireProof:
 		return "rule.require_proof"
+	case RuleVerifiedBot:
+		return "rule.verified_bot"
 	}
 	return ""
 }
@@ -291,6 +301,16 @@ type Route struct {
 	// Weights is nil when nothing is tuned; routes with equal tunings may
 	// share one model. Treat it as read-only: routes may share its map.
 	Tuning scoring.Tuning
+	// VerifiedBots is what the route does with a crawler verified to be
+	// who it says, by its category (verified_bots); VerifiedBotsDefault for
+	// the categories it does not name. The hard limits still apply.
+	VerifiedBots        map[crawler.Category]Action
+	VerifiedBotsDefault Action
+	// UnverifiedCrawlers is what the route does with a self-declared
+	// crawler that could not be verified (unverified_crawlers): no
+	// published method, a lookup still pending, or no crawler of the
+	// directory. Its score (≤ 29) is recorded either way.
+	UnverifiedCrawlers Action
 }
 
 // Limit is one velocity counter of a route and what crossing it means.

@@ -103,6 +103,20 @@ const (
 	// or tool's (OpenSSL's defaults, Go, Java, …), whatever the user agent
 	// says.
 	TLSLibrary
+	// CrawlerImpersonation ("crawler.impersonation"): the user agent (or
+	// the Web Bot Auth signature) claims a crawler of the directory whose
+	// operator publishes a way to verify it, and the request failed that
+	// verification definitively: its address is outside the published
+	// ranges, its forward-confirmed reverse DNS answered with another
+	// domain, or its signature is bad. A certainty rule: score 1.
+	CrawlerImpersonation
+	// CrawlerUnverified ("crawler.unverified"): a self-declared crawler
+	// that is not (yet) verified: its operator publishes no way to verify
+	// it, its verification is pending (a reverse DNS lookup running), or it
+	// is no crawler of the directory. A certainty rule: at most 29 (likely
+	// automated), whatever the model says; the route's unverified_crawlers
+	// setting picks its action.
+	CrawlerUnverified
 
 	numCodes // sentinel: one past the last code
 )
@@ -138,6 +152,8 @@ var codeNames = [numCodes]string{
 	ProtocolHTTP1:                  "protocol.http1",
 	TLSMismatch:                    "tls.mismatch",
 	TLSLibrary:                     "tls.library",
+	CrawlerImpersonation:           "crawler.impersonation",
+	CrawlerUnverified:              "crawler.unverified",
 }
 
 // signals is a set of codes, one bit per Code.

@@ -38,6 +38,7 @@ func TestCodeNamesAreTheContract(t *testing.T) {
 		"ua.other", "accept.unlike_browser", "accept_encoding.unlike_browser", "upgrade_insecure_requests.missing",
 		"priority.missing", "order.unlike_browser", "protocol.http1",
 		"tls.mismatch", "tls.library",
+		"crawler.impersonation", "crawler.unverified",
 	}
 	var got []string
 	for _, c := range Codes() {
@@ -60,7 +61,7 @@ func TestInvalidCodeStringNamesTheNumber(t *testing.T) {
 	if got := Code(0).String(); got != "code(0)" {
 		t.Errorf("Code(0).String() = %q", got)
 	}
-	if got := numCodes.String(); got != "code(29)" {
+	if got := numCodes.String(); got != "code(31)" {
 		t.Errorf("numCodes.String() = %q", got)
 	}
 }

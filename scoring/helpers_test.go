@@ -170,6 +170,16 @@ func checkResult(t testing.TB, m *Model, r *Result) {
 		if r.Certainty != Declared {
 			t.Fatalf("declared automation fired, certainty %v", r.Certainty)
 		}
+	case r.fired&impersonationSignals != 0:
+		want, rule = 1, impersonationSignals
+		if r.Certainty != Impersonation {
+			t.Fatalf("crawler.impersonation fired, certainty %v", r.Certainty)
+		}
+	case r.fired&unverifiedSignals != 0:
+		want, rule = min(modelScore, maxContradictionScore), unverifiedSignals
+		if r.Certainty != UnverifiedCrawler {
+			t.Fatalf("crawler.unverified fired, certainty %v", r.Certainty)
+		}
 	case r.fired&contradictionSignals != 0 && !r.fired.has(ClearanceValid):
 		want, rule = min(modelScore, maxContradictionScore), contradictionSignals
 		if r.Certainty != Contradiction {

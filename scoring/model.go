@@ -57,7 +57,30 @@ type Request struct {
 	Velocity []Velocity
 	// Clearance is what the clearance cookie says.
 	Clearance ClearanceState
+	// Crawler is what verification found about the crawler the request
+	// claims to be (package crawler); NoCrawlerClaim when it claims none
+	// or was not verified. A verified crawler is not scored at all: do not
+	// pass CrawlerVerified here.
+	Crawler CrawlerClaim
 }
+
+// CrawlerClaim is the outcome of verifying the crawler a request claims to
+// be, as the score needs it.
+type CrawlerClaim uint8
+
+// The outcomes the score weighs.
+const (
+	// NoCrawlerClaim: no crawler of the directory was claimed. A user
+	// agent that still calls itself a bot (ua.crawler) is an unverified
+	// crawler.
+	NoCrawlerClaim CrawlerClaim = iota
+	// CrawlerClaimUnverified: a crawler of the directory that could not
+	// be verified (no published method, or a lookup still pending).
+	CrawlerClaimUnverified
+	// CrawlerClaimImpersonation: a crawler of the directory that failed
+	// its operator's verification definitively.
+	CrawlerClaimImpersonation
+)
 
 // Model scores requests: the certainty rules, then a logistic model over
 // the request's features. It is immutable and safe for concurrent use;
@@ -236,6 +259,10 @@ func (m *Model) Score(req *Request, out *Result) {
 		rule = declaredSignals
 	case Contradiction:
 		rule = contradictionSignals
+	case Impersonation:
+		rule = impersonationSignals
+	case UnverifiedCrawler:
+		rule = unverifiedSignals
 	}
 	// The rule's signals cost what the rule took, and are named first.
 	for f := fired & rule; f != 0; f &= f - 1 {
@@ -280,6 +307,20 @@ func (m *Model) headerSignals(req *Request, fired *signals) {
 		fired.fire(UALibrary)
 	case classCrawler:
 		fired.fire(UACrawler)
+	}
+	switch req.Crawler {
+	case CrawlerClaimImpersonation:
+		fired.fire(CrawlerImpersonation)
+		class = classCrawler
+	case CrawlerClaimUnverified:
+		fired.fire(CrawlerUnverified)
+		class = classCrawler
+	default:
+		if class == classCrawler {
+			// A user agent that calls itself a bot but names no crawler
+			// of the directory: nothing can verify it.
+			fired.fire(CrawlerUnverified)
+		}
 	}
 
 	if trimOWS(h["accept"]) == "" {

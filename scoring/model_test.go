@@ -128,18 +128,18 @@ func TestCalibration(t *testing.T) {
 			min:  1, max: 29,
 		},
 		{
-			name: "Googlebot with its real headers is a claimed crawler in the human band",
+			name: "Googlebot with its real headers is an unverified crawler until verification proves it",
 			req: Request{Method: "GET", Scheme: "https", Headers: hdr(
 				"user-agent", uaGooglebot,
 				"accept", "text/html,application/xhtml+xml,application/signed-exchange;v=b3,application/xml;q=0.9,*/*;q=0.8",
 				"accept-encoding", "gzip, deflate, br",
 				"from", "googlebot(at)googlebot.com")},
-			min: 80, max: 99, // crawlers send no accept-language; verification, not the model, judges them
+			min: 29, max: 29, // the model would say 80+; verification, not the model, judges crawlers
 		},
 		{
-			name: "a scraper claiming to be a bot still pays for its missing headers",
+			name: "a scraper claiming to be a bot is an unverified crawler",
 			req:  Request{Method: "GET", Scheme: "https", Headers: hdr("user-agent", "Mozilla/5.0 (compatible; MyBot/1.0)", "accept", "*/*")},
-			min:  30, max: 80, // below the real Googlebot: accept_language.missing and accept_encoding.missing cost
+			min:  2, max: 29,
 		},
 	}
 	for _, tt := range tests {
@@ -218,14 +218,14 @@ func TestSignals(t *testing.T) {
 		{name: "PostmanRuntime is a library", h: hdr("user-agent", "PostmanRuntime/7.42.0", "accept", "*/*", "accept-encoding", "gzip, deflate, br"), want: []Code{UALibrary, AcceptLanguageMissing}},
 		{name: "HeadlessChrome user agent is headless", scheme: "http", h: plainHTTP(with(navChrome, "user-agent", uaHeadlessChrome)), want: []Code{UAHeadless}},
 		{name: "PhantomJS is headless", h: hdr("user-agent", uaPhantomJS, "accept", "*/*", "accept-language", "en-US,*", "accept-encoding", "gzip, deflate"), want: []Code{UAHeadless}},
-		{name: "Googlebot is a crawler without browser expectations", h: hdr("user-agent", uaGooglebot, "accept", "text/html", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler}},
-		{name: "Googlebot smartphone's Chrome token brings no hint or fetch expectations", h: hdr("user-agent", uaGooglebotMobile, "accept", "text/html", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler}},
-		{name: "a crawler still needs accept headers", h: hdr("user-agent", uaGooglebotMobile), want: []Code{UACrawler, AcceptMissing, AcceptLanguageMissing, AcceptEncodingMissing}},
-		{name: "bingbot is a crawler", h: hdr("user-agent", uaBingbot, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler}},
-		{name: "GPTBot is a crawler", h: hdr("user-agent", uaGPTBot, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler}},
-		{name: "facebookexternalhit is a crawler", h: hdr("user-agent", uaFacebook, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler}},
-		{name: "Baiduspider is a crawler", h: hdr("user-agent", uaBaidu, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler}},
-		{name: "Yahoo Slurp is a crawler", h: hdr("user-agent", uaYahooSlurp, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler}},
+		{name: "Googlebot is a crawler without browser expectations", h: hdr("user-agent", uaGooglebot, "accept", "text/html", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler, CrawlerUnverified}},
+		{name: "Googlebot smartphone's Chrome token brings no hint or fetch expectations", h: hdr("user-agent", uaGooglebotMobile, "accept", "text/html", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler, CrawlerUnverified}},
+		{name: "a crawler still needs accept headers", h: hdr("user-agent", uaGooglebotMobile), want: []Code{UACrawler, AcceptMissing, AcceptLanguageMissing, AcceptEncodingMissing, CrawlerUnverified}},
+		{name: "bingbot is a crawler", h: hdr("user-agent", uaBingbot, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler, CrawlerUnverified}},
+		{name: "GPTBot is a crawler", h: hdr("user-agent", uaGPTBot, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler, CrawlerUnverified}},
+		{name: "facebookexternalhit is a crawler", h: hdr("user-agent", uaFacebook, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler, CrawlerUnverified}},
+		{name: "Baiduspider is a crawler", h: hdr("user-agent", uaBaidu, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler, CrawlerUnverified}},
+		{name: "Yahoo Slurp is a crawler", h: hdr("user-agent", uaYahooSlurp, "accept", "*/*", "accept-encoding", "gzip", "accept-language", "en"), want: []Code{UACrawler, CrawlerUnverified}},
 
 		// Accept headers.
 		{name: "missing accept fires", h: without(chromeNav, "accept"), want: []Code{AcceptMissing}},

@@ -24,7 +24,7 @@ const MaxWeight = 12.0
 
 // modelFeatures are the codes the model weighs: every code that is not a
 // certainty rule's. The rules decide first, so the model never needs them.
-const modelFeatures = (1<<numCodes - 2) &^ (declaredSignals | contradictionSignals)
+const modelFeatures = (1<<numCodes - 2) &^ (declaredSignals | contradictionSignals | impersonationSignals | unverifiedSignals)
 
 // IsFeature reports whether c is one of the model's features (a weight can
 // be set for it), rather than a certainty rule's signal.

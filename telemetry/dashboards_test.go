@@ -46,10 +46,12 @@ func liveExposition(t *testing.T) exposition {
 	guard := ratelimit.NewGuard(mem, ratelimit.GuardOptions{Budget: time.Hour})
 	ctrl := startController(t)
 	pol := testPolicy(t)
+	crawlers := liveVerifier(t)
 	for _, err := range []error{
 		r.ObserveGuard(guard),
 		r.ObserveMemory(mem),
 		r.ObserveRollout(ctrl.View, func() *policy.Policy { return pol }),
+		r.ObserveCrawlers(crawlers),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -73,6 +75,7 @@ func liveExposition(t *testing.T) exposition {
 	} {
 		r.ObserveCheck(ctx, d, benchFacts(), 120*time.Microsecond)
 	}
+	r.ObserveCheck(ctx, crawlerDecision(t, crawlers, "66.249.66.1", googlebotHeaders), benchFacts(), 120*time.Microsecond)
 	r.ChallengeIssued("login", "pow")
 	r.ChallengeResult("login", "pow", "passed")
 	r.ChallengeEvidence("login", "automated", false, []string{"evidence.webdriver"})
@@ -353,6 +356,7 @@ func TestAlertRules(t *testing.T) {
 		{"BotauthzDegradedShareHigh", "10m", "warning", []string{"botauthz_degraded_decisions_total", "botauthz_decisions_total", "> 0.05"}},
 		{"BotauthzCheckLatencyHigh", "10m", "page", []string{"histogram_quantile(0.99", "botauthz_check_duration_seconds_bucket", "> 0.05"}},
 		{"BotauthzStoreBreakerOpen", "5m", "warning", []string{"botauthz_store_breaker_state"}},
+		{"BotauthzCrawlerRangesRefreshFailing", "24h", "warning", []string{"botauthz_crawler_ranges_refresh_failures_total", "> 0"}},
 	}
 	if len(got) != len(want) {
 		t.Errorf("got %d alerts, want %d", len(got), len(want))

@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/scoring"
@@ -86,6 +87,23 @@ func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *ext
 	}
 	if d.ClearanceAutomated {
 		attrs = append(attrs, slog.Bool("clearance_automated", true))
+	}
+	if d.CrawlerEntry != nil || d.Crawler.Verdict != crawler.NotClaimed {
+		// The crawler claimed and what verification made of it: the name
+		// and category of the directory's entry, the verdict, the method
+		// that decided and its detail (range list, host name, key id or
+		// why it failed).
+		group := []slog.Attr{slog.String("verdict", d.Crawler.Verdict.String())}
+		if e := d.CrawlerEntry; e != nil {
+			group = append(group, slog.String("name", e.Name), slog.String("category", string(e.Category)))
+		}
+		if d.Crawler.Method != crawler.MethodNone {
+			group = append(group, slog.String("method", d.Crawler.Method.String()))
+		}
+		if d.Crawler.Detail != "" {
+			group = append(group, slog.String("detail", d.Crawler.Detail))
+		}
+		attrs = append(attrs, slog.Attr{Key: "crawler", Value: slog.GroupValue(group...)})
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs,

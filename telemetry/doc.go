@@ -40,6 +40,13 @@
 //	botauthz.challenge.evidence          botauthz_challenge_evidence_total           reason: an evidence.* reason, or none
 //	botauthz.policy.reloads              botauthz_policy_reloads_total               result: ok, error
 //	botauthz.checks.sanitized            botauthz_checks_sanitized_total             -
+//	botauthz.crawler.claims              botauthz_crawler_claims_total               verdict: verified, unverified, impersonation; category (none: no directory entry)
+//	botauthz.crawler.ranges.age          botauthz_crawler_ranges_age_seconds         list (since the list in force was published)
+//	botauthz.crawler.ranges.prefixes     botauthz_crawler_ranges_prefixes            list
+//	botauthz.crawler.ranges.refresh_failures  botauthz_crawler_ranges_refresh_failures_total  list
+//	botauthz.crawler.reverse_dns.lookups botauthz_crawler_reverse_dns_lookups_total  outcome: confirmed, failed, unknown, dropped
+//	botauthz.crawler.key_directory.age   botauthz_crawler_key_directory_age_seconds  agent (since the last good fetch)
+//	botauthz.crawler.key_directory.keys  botauthz_crawler_key_directory_keys         agent
 //
 // action and enforced_action are allow, challenge, deny or ratelimit; mode
 // is off, shadow, canary, enforce or bypass; source is kill, override-file,

@@ -72,6 +72,10 @@ type Recorder struct {
 	challengeRes  metric.Int64Counter
 	evidence      metric.Int64Counter
 	reloads       metric.Int64Counter
+	// crawlers counts crawler claims by verdict and category;
+	// crawlerOpts holds their options, built once (read-only after).
+	crawlers    metric.Int64Counter
+	crawlerOpts map[crawlerKey]metric.AddOption
 	// sanitized counts CheckRequests the gRPC codec decoded only after
 	// replacing their invalid UTF-8.
 	sanitized metric.Int64Counter
@@ -98,7 +102,7 @@ type Recorder struct {
 	routes   atomic.Pointer[map[string]*routeOptions]
 	routesMu sync.Mutex
 
-	guardObserved, memoryObserved, rolloutObserved atomic.Bool
+	guardObserved, memoryObserved, rolloutObserved, crawlersObserved atomic.Bool
 }
 
 // routeOptions are one route's attribute sets, built once so that a
@@ -164,6 +168,11 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 		metric.WithDescription("Proof-of-work answers whose browser evidence was verified, by reason that fired (evidence.webdriver, evidence.headless, evidence.automation_globals, evidence.script, evidence.missing, evidence.software_gl, evidence.geometry, evidence.pointer, evidence.timezone), or none."),
 		metric.WithUnit("{answer}"))
 	check(err)
+	r.crawlers, err = m.Int64Counter("botauthz.crawler.claims",
+		metric.WithDescription("Requests claiming a crawler (by user agent or Web Bot Auth signature), by verdict (verified, unverified, impersonation) and the claimed crawler's category (none for a self-declared bot of no directory entry)."),
+		metric.WithUnit("{request}"))
+	check(err)
+	r.crawlerOpts = newCrawlerOptions()
 	r.reloads, err = m.Int64Counter("botauthz.policy.reloads",
 		metric.WithDescription("Policy file reloads by result: ok, or error (the previous policy stays in force)."),
 		metric.WithUnit("{reload}"))
@@ -249,6 +258,9 @@ func (r *Recorder) ObserveCheck(ctx context.Context, d *extauthz.Decision, f *ex
 	}
 	if st := int(d.Clearance); st > 0 && st < len(r.clearanceOpts) && r.clearanceOpts[st] != nil {
 		r.clearance.Add(ctx, 1, r.clearanceOpts[st])
+	}
+	if opt := r.crawlerOption(d); opt != nil {
+		r.crawlers.Add(ctx, 1, opt)
 	}
 	if r.log != nil && r.logged(d) && r.log.Enabled(ctx, slog.LevelInfo) {
 		r.logDecision(ctx, d, f, elapsed)

@@ -29,6 +29,7 @@ import (
 	"github.com/botauthz/botauthz/admin"
 	"github.com/botauthz/botauthz/challenge"
 	"github.com/botauthz/botauthz/clearance"
+	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
@@ -62,7 +63,10 @@ type app struct {
 	store       ratelimit.Store
 	guard       *ratelimit.Guard // nil with the in-memory store
 	authz       *extauthz.Server
-	grpc        *grpc.Server
+	// crawlers verifies crawlers; its background work stops with
+	// stopRollout's context.
+	crawlers *crawler.Verifier
+	grpc     *grpc.Server
 	health      *health.Server
 	admin       *http.Server
 	public      *http.Server
@@ -86,6 +90,9 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 			a.closeListeners()
 			if a.stopRollout != nil {
 				a.stopRollout()
+			}
+			if a.crawlers != nil {
+				a.crawlers.Close()
 			}
 		}
 	}()
@@ -182,8 +189,15 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	}
 	a.redeemClient = redeemClient
 
+	if a.crawlers, err = newCrawlers(p, log); err != nil {
+		return nil, err
+	}
+	if err := rec.ObserveCrawlers(a.crawlers); err != nil {
+		return nil, err
+	}
+
 	if a.authz, err = extauthz.New(extauthz.Options{
-		Policy: p, Store: a.store, Rollout: a.rollout, Logger: log, Clearance: signer,
+		Policy: p, Store: a.store, Rollout: a.rollout, Logger: log, Clearance: signer, Crawlers: a.crawlers,
 		Observer: rec, TracerProvider: a.telemetry.TracerProvider(),
 	}); err != nil {
 		return nil, err
@@ -250,10 +264,11 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 
 	if c.checkConfig != "" {
 		// -check-config: everything start-up does but bind ports, which the
-		// replica this file is meant for may well be holding. checkConfig
-		// releases what was built.
+		// replica this file is meant for may well be holding, and reach the
+		// network. checkConfig releases what was built.
 		return a, nil
 	}
+	a.crawlers.Start(rctx)
 	if a.grpcLn, err = net.Listen("tcp", c.grpcAddr); err != nil {
 		return nil, fmt.Errorf("-grpc-addr: %w", err)
 	}
@@ -400,6 +415,9 @@ func (a *app) close(ctx context.Context) error {
 	}
 	a.stopRollout()
 	a.rollout.Wait()
+	if a.crawlers != nil {
+		a.crawlers.Close()
+	}
 	if err := a.telemetry.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush telemetry: %w", err))
 	}
@@ -474,6 +492,15 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	// keeps it), so one entry says which weights score requests.
 	body.Components["model"] = component{Status: "ok", Model: a.authz.Model().Version(), FeatureSet: scoring.FeatureSet}
 
+	// Still ready with a range list missing: its crawlers are unverified,
+	// never impersonators, until a refresh brings it.
+	cr := component{Status: "ok"}
+	var crDegraded bool
+	if cr.Detail, crDegraded = crawlersSummary(a.crawlers, p, time.Now()); crDegraded {
+		cr.Status = "degraded"
+	}
+	body.Components["crawlers"] = cr
+
 	code := http.StatusOK
 	if a.draining.Load() {
 		code = http.StatusServiceUnavailable
@@ -498,6 +525,9 @@ func warnRestartOnly(log *slog.Logger, started, next *policy.Policy) {
 	}
 	if !maps.Equal(started.Challenge.Providers, next.Challenge.Providers) {
 		changed = append(changed, "challenge.providers")
+	}
+	if crawlersChanged(started.Crawlers, next.Crawlers) {
+		changed = append(changed, "crawlers")
 	}
 	if len(changed) > 0 {
 		log.Warn("reloaded policy changes settings that take effect only at start; restart to apply them", "settings", changed)

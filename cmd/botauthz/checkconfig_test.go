@@ -118,8 +118,8 @@ func TestCheckConfigShowsTheModelAndTunedWeights(t *testing.T) {
 	}
 	for _, want := range []string{
 		"model " + m.Version() + " feature_set=" + strconv.Itoa(scoring.FeatureSet) + " behind_proxy=true tls_trusted=false",
-		"weights=fetch.missing:0,ua.other:-5,protocol.http1:0\n",
-		"weights=fetch.missing:0,ua.other:-3.5\n",
+		"weights=fetch.missing:0,ua.other:-5,protocol.http1:0 verified_bots=default:allow unverified_crawlers=allow\n",
+		"weights=fetch.missing:0,ua.other:-3.5 verified_bots=default:allow unverified_crawlers=allow\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -141,5 +141,46 @@ func TestCheckConfigShowsRoutesThatRequireProof(t *testing.T) {
 		if want := name[0] != "api"; strings.Contains(line, " require_proof") != want {
 			t.Errorf("route %s: %q, want require_proof shown: %v", name[0], line, want)
 		}
+	}
+}
+
+// -check-config shows the crawler directory a file verifies with, its own
+// override merged, and each route's crawler settings; a broken override
+// fails the check.
+func TestCheckConfigShowsCrawlers(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "policy.yaml")
+	override, err := filepath.Abs("../../crawler/testdata/override/crawlers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(`
+crawlers: {directory: `+override+`, reverse_dns: false}
+routes:
+  default: {verified_bots: {ai_crawler: deny}}
+  login: {unverified_crawlers: challenge}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"-check-config", file}, &out, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	for _, want := range []string{
+		"  crawlers 64 crawlers, 14 range lists (oldest published ",
+		"reverse_dns=false network=false\n",
+		"route login        mode=shadow  challenge_below=30 deny_below=2 limits=3 verified_bots=ai_crawler:deny,default:allow unverified_crawlers=challenge\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	if err := os.WriteFile(file, []byte("crawlers: {directory: "+filepath.Join(dir, "missing.yaml")+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"-check-config", file}, &out, &out); code != 1 || !strings.Contains(out.String(), "crawlers.directory") {
+		t.Errorf("a missing directory file: exit %d, output %q; want exit 1 naming crawlers.directory", code, out.String())
 	}
 }

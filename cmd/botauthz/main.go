@@ -219,14 +219,16 @@ func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	fmt.Fprintf(stdout, "  model %s feature_set=%d behind_proxy=%v tls_trusted=%v\n", a.authz.Model().Version(), scoring.FeatureSet, p.BehindProxy, p.TLS.Trusted)
+	crawlers, _ := crawlersSummary(a.crawlers, p, time.Now())
+	fmt.Fprintf(stdout, "  crawlers %s\n", crawlers)
 	for _, name := range p.RouteNames() {
 		r := p.Routes[name]
 		proof := ""
 		if r.RequireProof {
 			proof = " require_proof"
 		}
-		fmt.Fprintf(stdout, "  route %-12s mode=%-7s challenge_below=%d deny_below=%d limits=%d%s%s\n",
-			name, r.Mode, r.ChallengeBelow, r.DenyBelow, len(r.Limits), proof, tunedWeights(r.Tuning))
+		fmt.Fprintf(stdout, "  route %-12s mode=%-7s challenge_below=%d deny_below=%d limits=%d%s%s%s\n",
+			name, r.Mode, r.ChallengeBelow, r.DenyBelow, len(r.Limits), proof, tunedWeights(r.Tuning), verifiedBots(r))
 	}
 	return 0
 }

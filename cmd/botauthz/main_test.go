@@ -306,6 +306,7 @@ func TestReadyzAndStartNameTheModel(t *testing.T) {
 	var body struct {
 		Components map[string]struct {
 			Status     string `json:"status"`
+			Detail     string `json:"detail"`
 			Model      string `json:"model"`
 			FeatureSet int    `json:"feature_set"`
 		} `json:"components"`
@@ -316,6 +317,10 @@ func TestReadyzAndStartNameTheModel(t *testing.T) {
 	got := body.Components["model"]
 	if resp.StatusCode != http.StatusOK || got.Status != "ok" || got.Model != m.Version() || got.FeatureSet != scoring.FeatureSet {
 		t.Errorf("/readyz = %d, model component %+v; want ok, %s, feature set %d", resp.StatusCode, got, m.Version(), scoring.FeatureSet)
+	}
+	// The shipped crawler directory, every range list loaded.
+	if cr := body.Components["crawlers"]; cr.Status != "ok" || !strings.HasPrefix(cr.Detail, "63 crawlers, 13 range lists (oldest published ") {
+		t.Errorf("/readyz crawlers component %+v", cr)
 	}
 
 	// serve logs "serving" right after it starts the servers.

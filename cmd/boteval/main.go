@@ -13,7 +13,7 @@
 //
 //	boteval [-policy policy.yaml] [-o text|json] [-compare other.yaml] [-list 50]
 //	        [-headers-map] [-max-human-stopped 0.5] [-max-human-class-stopped 1]
-//	        [-min-bot-stopped 97] [-gated-min-stopped 97] [-min-model-auc 0.8] FILE.jsonl…
+//	        [-min-bot-stopped 97] [-gated-min-stopped 97] [-min-model-auc 0.75] FILE.jsonl…
 //
 // Every route is evaluated in enforce, whatever the policy file says:
 // "stopped" means the non-OK answer a route gives in enforce (a challenge,
