@@ -28,6 +28,9 @@ test: deps
 # duration: Go 1.26's fuzz coordinator can fail a clean run with "context
 # deadline exceeded" when a -fuzztime duration runs out (golang/go#75804,
 # fixed in Go 1.27); a count has no deadline to race.
+# -fuzzminimizetime 5s where seeds are large files (range snapshots, the
+# crawler directory): minimizing one new input from them takes the default
+# 60 s, longer than the run itself.
 fuzz_budget = $(if $(FUZZTIME),$(FUZZTIME),$(1))
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(call fuzz_budget,30000x) ./extauthz
@@ -43,13 +46,13 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzEvidence$$' -fuzztime $(call fuzz_budget,100000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzz_budget,300000x) ./clearance
 	go test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(call fuzz_budget,100000x) ./crawler
-	go test -run '^$$' -fuzz '^FuzzParseRanges$$' -fuzztime $(call fuzz_budget,100000x) ./crawler
-	go test -run '^$$' -fuzz '^FuzzParseDirectory$$' -fuzztime $(call fuzz_budget,30000x) ./crawler
+	go test -run '^$$' -fuzz '^FuzzParseRanges$$' -fuzztime $(call fuzz_budget,100000x) -fuzzminimizetime 5s ./crawler
+	go test -run '^$$' -fuzz '^FuzzParseDirectory$$' -fuzztime $(call fuzz_budget,30000x) -fuzzminimizetime 5s ./crawler
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzz_budget,200000x) ./crawler/webbotauth
 	go test -run '^$$' -fuzz '^FuzzStructuredField$$' -fuzztime $(call fuzz_budget,200000x) ./crawler/webbotauth
 
 bench: deps
-	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring ./clearance ./rollout ./telemetry ./cmd/botauthz
+	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring ./crawler ./crawler/fcrdns ./crawler/webbotauth ./clearance ./rollout ./telemetry ./cmd/botauthz
 
 # The load harness (BENCHMARKS.md): botauthz against the floor, side by side.
 # It measures, it does not test, so it is not part of `make test`.
