@@ -21,6 +21,8 @@ type fixed struct {
 	score, category, action, mode                     [100]*corev3.HeaderValueOption
 	scoreValue, categoryValue, actionValue, modeValue [100]*structpb.Value
 	sourceValue                                       [100]*structpb.Value
+	// ruleReasons is x-bot-reasons for a request a rule decided unscored.
+	ruleReasons [100]*corev3.HeaderValueOption
 	degraded, noStore, contentJSON, contentHTML       *corev3.HeaderValueOption
 	boolValue                                         [2]*structpb.Value
 
@@ -58,6 +60,9 @@ func newFixed() *fixed {
 	for m := policy.ModeOff; m <= policy.ModeBypass; m++ {
 		f.mode[m] = set(HeaderMode, m.String())
 		f.modeValue[m] = structpb.NewStringValue(m.String())
+	}
+	for r := policy.RuleAllowCIDR; r <= policy.RuleVerifiedBot; r++ {
+		f.ruleReasons[r] = set(HeaderReasons, r.String())
 	}
 	for src := rollout.SourceKill; src <= rollout.SourcePolicy; src++ {
 		f.sourceValue[src] = structpb.NewStringValue(src.String())

@@ -87,7 +87,11 @@ func set(key, value string) *corev3.HeaderValueOption {
 func allowed(d *Decision, f *Facts, verified *crawlerValues) *authv3.CheckResponse_OkResponse {
 	c := constants
 	score := min(max(d.Score, 0), 99)
-	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 4, 6)}
+	size := 6 // the four, reasons and degraded
+	if verified != nil {
+		size += 2
+	}
+	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 4, size)}
 	ok.Headers[0] = c.score[score]
 	ok.Headers[1] = pick(&c.category, int(d.Band), func() *corev3.HeaderValueOption { return set(HeaderCategory, d.Band.String()) })
 	ok.Headers[2] = pick(&c.action, int(d.Action), func() *corev3.HeaderValueOption { return set(HeaderAction, d.Action.String()) })
@@ -95,7 +99,7 @@ func allowed(d *Decision, f *Facts, verified *crawlerValues) *authv3.CheckRespon
 	reasons := false
 	switch scored := len(d.Result.Reasons()) > 0; {
 	case d.Rule != policy.NoRule && !scored:
-		ok.Headers = append(ok.Headers, set(HeaderReasons, d.Rule.String()))
+		ok.Headers = append(ok.Headers, pick(&c.ruleReasons, int(d.Rule), func() *corev3.HeaderValueOption { return set(HeaderReasons, d.Rule.String()) }))
 		reasons = true
 	case scored:
 		// A rule that decided after scoring (require_proof) leads the
