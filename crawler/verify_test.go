@@ -300,3 +300,84 @@ func poll(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond) // polling background work
 	}
 }
+
+// TestRefreshServesEveryShippedFormat serves every shipped range list
+// from an httptest server, byte for byte as its operator publishes it, and
+// refreshes the shipped directory from there: each list is replaced by
+// the fetched one, with the same prefixes and its own publication time.
+func TestRefreshServesEveryShippedFormat(t *testing.T) {
+	builtin, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	var override strings.Builder
+	override.WriteString("version: 2026-12-02\nranges:\n")
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	for _, l := range builtin.Ranges {
+		body, ok := Snapshot(l)
+		if !ok {
+			t.Fatalf("%s: no snapshot", l.Name)
+		}
+		contentType := "application/json"
+		if l.Format == "plain" {
+			contentType = "text/plain; charset=utf-8"
+		}
+		mux.HandleFunc("/"+l.Name, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", contentType)
+			w.Write(body)
+		})
+		// The same list, fetched from the test server instead of the
+		// operator, with no snapshot: only a refresh can fill it.
+		fmt.Fprintf(&override, "  - {name: %s, format: %s, url: %q}\n", l.Name, l.Format, srv.URL+"/"+l.Name)
+	}
+	file := filepath.Join(t.TempDir(), "crawlers.yaml")
+	if err := os.WriteFile(file, []byte(override.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := LoadOverride(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := builtin.Merge(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(Config{Directory: d, Network: true, Refresh: time.Hour, Client: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range v.Ranges() {
+		if s.Prefixes != 0 {
+			t.Fatalf("%s has %d prefixes before any refresh", s.Name, s.Prefixes)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v.Start(ctx)
+	t.Cleanup(func() { cancel(); v.Close() })
+	poll(t, "every list fetched", func() bool {
+		for _, s := range v.Ranges() {
+			if s.Fetched.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	for i, s := range v.Ranges() {
+		l := builtin.Ranges[i]
+		body, _ := Snapshot(l)
+		want, err := ParseRanges(l.Format, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		published, ok := CreationTime(l.Format, body)
+		if s.Name != l.Name || s.Prefixes != len(want) || s.Source != srv.URL+"/"+l.Name || s.Failures != 0 ||
+			ok && !s.Published.Equal(published) {
+			t.Errorf("%s: %+v, want %d prefixes from the test server published %v", l.Name, s, len(want), published)
+		}
+	}
+	if got := describe(d, claimOf(v, "66.249.66.1", benchGooglebot)); got != "googlebot verified by ranges" {
+		t.Errorf("Googlebot after the refresh: %q", got)
+	}
+}
