@@ -22,9 +22,9 @@ type fixed struct {
 	scoreValue, categoryValue, actionValue, modeValue [100]*structpb.Value
 	sourceValue                                       [100]*structpb.Value
 	// ruleReasons is x-bot-reasons for a request a rule decided unscored.
-	ruleReasons [100]*corev3.HeaderValueOption
-	degraded, noStore, contentJSON, contentHTML       *corev3.HeaderValueOption
-	boolValue                                         [2]*structpb.Value
+	ruleReasons                                 [100]*corev3.HeaderValueOption
+	degraded, noStore, contentJSON, contentHTML *corev3.HeaderValueOption
+	boolValue                                   [2]*structpb.Value
 
 	statusOK, statusDenied, statusExhausted *rpcstatus.Status
 	found, forbidden, tooMany               *typev3.HttpStatus
@@ -61,7 +61,7 @@ func newFixed() *fixed {
 		f.mode[m] = set(HeaderMode, m.String())
 		f.modeValue[m] = structpb.NewStringValue(m.String())
 	}
-	for r := policy.RuleAllowCIDR; r <= policy.RuleVerifiedBot; r++ {
+	for r := policy.RuleAllowCIDR; r <= policy.RuleSetChallenge; r++ {
 		f.ruleReasons[r] = set(HeaderReasons, r.String())
 	}
 	for src := rollout.SourceKill; src <= rollout.SourcePolicy; src++ {

@@ -25,6 +25,7 @@ import (
 	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/reputation"
 	"github.com/botauthz/botauthz/rollout"
 	"github.com/botauthz/botauthz/scoring"
 )
@@ -85,6 +86,14 @@ type Decision struct {
 	// CrawlerEntry is the claimed crawler's directory entry; nil when the
 	// request claims none of the directory's.
 	CrawlerEntry *crawler.Entry
+	// Reputation is the reputation sets holding the client's address, as
+	// ReputationTable numbers them (nil without sets).
+	Reputation      reputation.Match
+	ReputationTable *reputation.Table
+	// ASN is the client's autonomous system (0 when unknown) and
+	// HostingASN whether it is a hosting provider's.
+	ASN        uint32
+	HostingASN bool
 }
 
 // Observer is told about every decision once its response is built: the
@@ -114,6 +123,8 @@ type Options struct {
 	// Crawlers verifies the crawlers requests claim to be; nil verifies
 	// none (a self-declared crawler is then always unverified).
 	Crawlers *crawler.Verifier
+	// Network is where network reputation comes from; empty for none.
+	Network Network
 	// Observer is told about every decision; nil for none.
 	Observer Observer
 	// TracerProvider traces the counter store round trip as a child of the
@@ -141,6 +152,7 @@ type Server struct {
 	store     ratelimit.Store
 	clearance *clearance.Signer
 	crawlers  *crawler.Verifier
+	network   Network
 	// crawlerHeaders holds the upstream headers and metadata of each
 	// directory crawler, built once.
 	crawlerHeaders []crawlerValues
@@ -169,7 +181,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("extauthz: a counter store is required")
 	}
-	s := &Server{model: opts.Model, store: opts.Store, clearance: opts.Clearance, crawlers: opts.Crawlers, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
+	s := &Server{model: opts.Model, store: opts.Store, clearance: opts.Clearance, crawlers: opts.Crawlers, network: opts.Network, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
 	if s.crawlers != nil {
 		s.crawlerHeaders = newCrawlerValues(s.crawlers.Directory())
 	}
@@ -321,15 +333,25 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 		return d
 	}
 
-	if d.Rule = p.Rules.Match(f.ClientIP); d.Rule != policy.NoRule {
+	s.lookupNetwork(f, d)
+	d.Rule = p.Rules.Match(f.ClientIP)
+	if d.Rule == policy.NoRule {
+		d.Rule = setRule(p, d)
+	}
+	switch d.Rule {
+	case policy.RuleAllowCIDR, policy.RuleSetAllow, policy.RuleDenyCIDR, policy.RuleSetDeny:
 		// Deterministic rules decide before counting or scoring.
 		d.Action = policy.ActionAllow
-		if d.Rule == policy.RuleDenyCIDR {
+		if d.Rule == policy.RuleDenyCIDR || d.Rule == policy.RuleSetDeny {
 			d.Action = policy.ActionDeny
 		}
 		enforce(st, applied, f, d)
 		return d
 	}
+	// What is left is a set's challenge, which, like require_proof, a
+	// valid clearance answers: it is applied after scoring.
+	challengeSet := d.Rule == policy.RuleSetChallenge
+	d.Rule = policy.NoRule
 
 	limited := s.count(ctx, route, c)
 	if !f.HTTP {
@@ -349,7 +371,7 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 
 	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Protocol: f.Protocol, Headers: f.Headers,
 		HeaderOrder: f.HeaderOrder, TLS: tlsFingerprint(p, f), Velocity: c.request.Velocity,
-		Clearance: s.verifyClearance(p, f, d), Crawler: crawlerClaim(d.Crawler.Verdict)}
+		Clearance: s.verifyClearance(p, f, d), Crawler: crawlerClaim(d.Crawler.Verdict), Network: networkFacts(d)}
 	model.Score(&c.request, &d.Result)
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 
@@ -358,6 +380,8 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 		// No score lets a request through a route that requires proof:
 		// only a passed challenge does. The score is kept for the logs.
 		d.Rule, d.Action = policy.RuleRequireProof, policy.ActionChallenge
+	case challengeSet && d.Clearance != clearance.Valid:
+		d.Rule, d.Action = policy.RuleSetChallenge, policy.ActionChallenge
 	case d.Result.Certainty == scoring.UnverifiedCrawler:
 		// An honest crawler nobody can vouch for: the route says what
 		// to do with it (link previews and feed readers are such), not

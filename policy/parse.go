@@ -37,6 +37,7 @@ type rawFile struct {
 	DecisionLog   *rawDecisionLog      `yaml:"decision_log"`
 	TLS           *rawTLS              `yaml:"tls"`
 	Crawlers      *rawCrawlers         `yaml:"crawlers"`
+	Reputation    *rawReputation       `yaml:"reputation"`
 }
 
 type rawTLS struct {
@@ -49,8 +50,9 @@ type rawDecisionLog struct {
 }
 
 type rawRules struct {
-	AllowCIDRs []string `yaml:"allow_cidrs"`
-	DenyCIDRs  []string `yaml:"deny_cidrs"`
+	AllowCIDRs []string          `yaml:"allow_cidrs"`
+	DenyCIDRs  []string          `yaml:"deny_cidrs"`
+	Sets       map[string]string `yaml:"sets"`
 }
 
 type rawChallenge struct {
@@ -477,11 +479,17 @@ func build(def, file *rawFile) (*Policy, error) {
 	if err := buildCrawlers(p, def.Crawlers, file.Crawlers); err != nil {
 		return nil, err
 	}
+	if err := buildReputation(p, def.Reputation, file.Reputation); err != nil {
+		return nil, err
+	}
 	if file.Rules != nil {
 		if p.Rules.AllowCIDRs, err = parseCIDRs("rules.allow_cidrs", file.Rules.AllowCIDRs); err != nil {
 			return nil, err
 		}
 		if p.Rules.DenyCIDRs, err = parseCIDRs("rules.deny_cidrs", file.Rules.DenyCIDRs); err != nil {
+			return nil, err
+		}
+		if err := buildSetRules(p, file.Rules.Sets); err != nil {
 			return nil, err
 		}
 	}

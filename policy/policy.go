@@ -128,6 +128,9 @@ type Policy struct {
 	Rules Rules
 	// Crawlers configures crawler verification.
 	Crawlers Crawlers
+	// Reputation configures network reputation: named CIDR sets and an
+	// ASN database.
+	Reputation Reputation
 }
 
 // TLS is where the client's JA4 fingerprint comes from: a request header
@@ -166,11 +169,16 @@ const (
 	// (package crawler); the route's verified_bots decides, and it is not
 	// scored. Counting still happens: the hard limits apply.
 	RuleVerifiedBot
+	// RuleSetAllow, RuleSetDeny and RuleSetChallenge: the client is in a
+	// reputation set that rules.sets allows, denies or challenges.
+	RuleSetAllow
+	RuleSetDeny
+	RuleSetChallenge
 )
 
 // String returns the reason code of the rule: "rule.allow_cidr",
-// "rule.deny_cidr", "rule.require_proof" or "rule.verified_bot"; "" for
-// NoRule.
+// "rule.deny_cidr", "rule.require_proof", "rule.verified_bot",
+// "rule.set_allow", "rule.set_deny" or "rule.set_challenge"; "" for NoRule.
 func (r Rule) String() string {
 	switch r {
 	case RuleAllowCIDR:
@@ -181,6 +189,12 @@ func (r Rule) String() string {
 		return "rule.require_proof"
 	case RuleVerifiedBot:
 		return "rule.verified_bot"
+	case RuleSetAllow:
+		return "rule.set_allow"
+	case RuleSetDeny:
+		return "rule.set_deny"
+	case RuleSetChallenge:
+		return "rule.set_challenge"
 	}
 	return ""
 }
@@ -192,6 +206,11 @@ type Rules struct {
 	AllowCIDRs []netip.Prefix
 	// DenyCIDRs are clients to refuse outright.
 	DenyCIDRs []netip.Prefix
+	// Sets maps a reputation set's name to what to do with its clients
+	// (rules.sets): allow and deny decide before counting and scoring,
+	// like the CIDR lists; challenge challenges every request of the set
+	// without a valid clearance, whatever its score (as require_proof).
+	Sets map[string]Action
 }
 
 // Match returns the rule that decides for ip. The allow list is checked

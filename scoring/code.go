@@ -117,6 +117,22 @@ const (
 	// automated), whatever the model says; the route's unverified_crawlers
 	// setting picks its action.
 	CrawlerUnverified
+	// IPDatacenter ("ip.datacenter"): the client's address is in a network
+	// reputation set of kind datacenter (a cloud or hosting provider's
+	// published ranges): people browse from home and mobile networks,
+	// automation runs in data centres; VPNs and corporate egress make it
+	// weak evidence, not strong.
+	IPDatacenter
+	// IPTor ("ip.tor"): the client's address is in a set of kind tor (the
+	// Tor Project's exit list): people use Tor, and so does abuse.
+	IPTor
+	// IPListed ("ip.listed"): the client's address is in a set of kind
+	// listed: a list the operator keeps (abuse feeds, past attackers).
+	IPListed
+	// ASNHosting ("asn.hosting"): the ASN database puts the client's
+	// address in a hosting provider's autonomous system
+	// (reputation/data/hosting_asns.yaml).
+	ASNHosting
 
 	numCodes // sentinel: one past the last code
 )
@@ -154,6 +170,10 @@ var codeNames = [numCodes]string{
 	TLSLibrary:                     "tls.library",
 	CrawlerImpersonation:           "crawler.impersonation",
 	CrawlerUnverified:              "crawler.unverified",
+	IPDatacenter:                   "ip.datacenter",
+	IPTor:                          "ip.tor",
+	IPListed:                       "ip.listed",
+	ASNHosting:                     "asn.hosting",
 }
 
 // signals is a set of codes, one bit per Code.

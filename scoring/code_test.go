@@ -39,6 +39,7 @@ func TestCodeNamesAreTheContract(t *testing.T) {
 		"priority.missing", "order.unlike_browser", "protocol.http1",
 		"tls.mismatch", "tls.library",
 		"crawler.impersonation", "crawler.unverified",
+		"ip.datacenter", "ip.tor", "ip.listed", "asn.hosting",
 	}
 	var got []string
 	for _, c := range Codes() {
@@ -61,7 +62,7 @@ func TestInvalidCodeStringNamesTheNumber(t *testing.T) {
 	if got := Code(0).String(); got != "code(0)" {
 		t.Errorf("Code(0).String() = %q", got)
 	}
-	if got := numCodes.String(); got != "code(31)" {
+	if got := numCodes.String(); got != "code(35)" {
 		t.Errorf("numCodes.String() = %q", got)
 	}
 }

@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,7 @@ func TestParseWeightsRejectsBadFiles(t *testing.T) {
 		{"missing feature", strings.Replace(full, line(VelocityRouteIP)+"\n", "", 1), "no weight for velocity.route_ip"},
 		{"weight out of range", strings.Replace(full, line(AcceptMissing), "  accept.missing: -13", 1), "out of range"},
 		{"edited weight", strings.Replace(full, line(AcceptMissing), "  accept.missing: -0.1234", 1), "does not name these weights"},
-		{"another feature set", strings.Replace(full, "feature_set: 2", "feature_set: 1", 1), "retrain"},
+		{"another feature set", strings.Replace(full, "feature_set: "+strconv.Itoa(FeatureSet), "feature_set: 1", 1), "retrain"},
 		{"not a number", strings.Replace(full, line(AcceptMissing), "  accept.missing: lots", 1), "cannot unmarshal"},
 		{"unknown key", full + "extra: 1\n", "not found"},
 	}

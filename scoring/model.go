@@ -57,11 +57,43 @@ type Request struct {
 	Velocity []Velocity
 	// Clearance is what the clearance cookie says.
 	Clearance ClearanceState
+	// Network is what network reputation knows of the client's address
+	// (package reputation): the kinds of the sets holding it, and whether
+	// its autonomous system is a hosting provider's.
+	Network Network
 	// Crawler is what verification found about the crawler the request
 	// claims to be (package crawler); NoCrawlerClaim when it claims none
 	// or was not verified. A verified crawler is not scored at all: do not
 	// pass CrawlerVerified here.
 	Crawler CrawlerClaim
+}
+
+// Network is what network reputation says of the client's address, one
+// bit per feature.
+type Network uint8
+
+// The network facts.
+const (
+	NetworkDatacenter Network = 1 << iota
+	NetworkTor
+	NetworkListed
+	NetworkHosting
+)
+
+// networkSignals fires the network reputation features.
+func networkSignals(n Network, fired *signals) {
+	if n&NetworkDatacenter != 0 {
+		fired.fire(IPDatacenter)
+	}
+	if n&NetworkTor != 0 {
+		fired.fire(IPTor)
+	}
+	if n&NetworkListed != 0 {
+		fired.fire(IPListed)
+	}
+	if n&NetworkHosting != 0 {
+		fired.fire(ASNHosting)
+	}
 }
 
 // CrawlerClaim is the outcome of verifying the crawler a request claims to
@@ -228,6 +260,7 @@ func (m *Model) Score(req *Request, out *Result) {
 	var fired signals
 	m.headerSignals(req, &fired)
 	velocitySignals(req.Velocity, &fired)
+	networkSignals(req.Network, &fired)
 	switch req.Clearance {
 	case ValidClearance:
 		fired.fire(ClearanceValid)

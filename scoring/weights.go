@@ -14,8 +14,10 @@ import (
 // FeatureSet is the version of the feature vector: which codes are model
 // features and what each means. A weights file trained for another feature
 // set is refused. Bump it when a feature is added, removed or changes
-// meaning, and retrain. Set 2 added tls.mismatch and tls.library.
-const FeatureSet = 2
+// meaning, and retrain. Set 2 added tls.mismatch and tls.library; set 3
+// the network reputation features ip.datacenter, ip.tor, ip.listed and
+// asn.hosting.
+const FeatureSet = 3
 
 // MaxWeight bounds a feature's weight and the bias, in log-odds: e^12 is
 // odds of 160,000 to 1, past anything a corpus can support, and the bound

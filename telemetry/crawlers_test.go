@@ -1,7 +1,11 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,8 +14,10 @@ import (
 
 	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/extauthz"
+	"github.com/botauthz/botauthz/internal/mmdbtest"
 	"github.com/botauthz/botauthz/internal/webbotauthtest"
 	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/reputation"
 	"github.com/botauthz/botauthz/scoring"
 )
 
@@ -163,5 +169,69 @@ func TestDecisionLogNamesTheCrawler(t *testing.T) {
 	}
 	if lines[0]["band"] != "verified_bot" || lines[0]["rule"] != "rule.verified_bot" {
 		t.Errorf("verified line: band %v rule %v", lines[0]["band"], lines[0]["rule"])
+	}
+}
+
+// liveReputation is one set loaded from a file and an ASN database
+// written by mmdbwriter.
+func liveReputation(t *testing.T) (*reputation.Sets, *reputation.ASNDB) {
+	t.Helper()
+	dir := t.TempDir()
+	list := filepath.Join(dir, "cloud.txt")
+	if err := os.WriteFile(list, []byte("198.51.100.0/24\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sets, err := reputation.Load(context.Background(), []reputation.SetConfig{
+		{Name: "cloud", Kind: reputation.Datacenter, Format: "plain", Files: []string{list}}}, reputation.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "asn.mmdb")
+	mmdbtest.Write(t, db, "GeoLite2-ASN", []mmdbtest.ASN{{Network: "198.51.100.0/24", Number: 16509, Organization: "AMAZON-02"}})
+	asn, err := reputation.OpenASN(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { asn.Close() })
+	return sets, asn
+}
+
+func TestRecorderObservesReputation(t *testing.T) {
+	r, p := newTestRecorder(t, RecorderOptions{})
+	sets, asn := liveReputation(t)
+	if err := r.ObserveReputation(sets, asn); err != nil {
+		t.Fatal(err)
+	}
+	r.ReputationReloaded("cloud", nil)
+	r.ReputationReloaded("/etc/botauthz/asn.mmdb", errors.New("truncated"))
+	e := scrape(t, p.MetricsHandler())
+	if diff := mapDiff(e.values("botauthz_reputation_set_prefixes"), map[string]float64{"kind=datacenter,set=cloud": 1}); diff != "" {
+		t.Errorf("prefixes:%s", diff)
+	}
+	if diff := mapDiff(e.values("botauthz_reputation_reloads_total"), map[string]float64{
+		"result=ok,set=cloud": 1, "result=error,set=asn_database": 1}); diff != "" {
+		t.Errorf("reloads:%s", diff)
+	}
+	if age := e.values("botauthz_reputation_asn_database_age_seconds")[""]; age < 0 || age > 3600 {
+		t.Errorf("ASN database age %v s, want the few seconds since the test wrote it", age)
+	}
+}
+
+func TestDecisionLogNamesTheNetwork(t *testing.T) {
+	sets, asn := liveReputation(t)
+	var buf bytes.Buffer
+	r, _ := newTestRecorder(t, RecorderOptions{DecisionLog: slog.New(slog.NewJSONHandler(&buf, nil)), AllowSample: 1,
+		ASNOrganization: asn.Organization})
+	d := scoredDecision(t, "default", policy.ModeShadow, googlebotHeaders)
+	ip := netip.MustParseAddr("198.51.100.7")
+	d.ReputationTable = sets.Table()
+	d.Reputation = d.ReputationTable.Lookup(ip)
+	d.ASN, _ = asn.Lookup(ip)
+	d.HostingASN = true
+	r.ObserveCheck(context.Background(), d, &extauthz.Facts{ClientIP: ip}, time.Millisecond)
+	lines := logLines(t, &buf)
+	got, _ := lines[0]["network"].(map[string]any)
+	if fmt.Sprint(got["sets"]) != "[cloud]" || got["asn"] != float64(16509) || got["org"] != "AMAZON-02" || got["hosting"] != true {
+		t.Errorf("network = %v", got)
 	}
 }

@@ -52,6 +52,7 @@ func liveExposition(t *testing.T) exposition {
 		r.ObserveMemory(mem),
 		r.ObserveRollout(ctrl.View, func() *policy.Policy { return pol }),
 		r.ObserveCrawlers(crawlers),
+		r.ObserveReputation(liveReputation(t)),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -76,6 +77,7 @@ func liveExposition(t *testing.T) exposition {
 		r.ObserveCheck(ctx, d, benchFacts(), 120*time.Microsecond)
 	}
 	r.ObserveCheck(ctx, crawlerDecision(t, crawlers, "66.249.66.1", googlebotHeaders), benchFacts(), 120*time.Microsecond)
+	r.ReputationReloaded("cloud", nil)
 	r.ChallengeIssued("login", "pow")
 	r.ChallengeResult("login", "pow", "passed")
 	r.ChallengeEvidence("login", "automated", false, []string{"evidence.webdriver"})

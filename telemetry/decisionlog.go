@@ -105,6 +105,9 @@ func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *ext
 		}
 		attrs = append(attrs, slog.Attr{Key: "crawler", Value: slog.GroupValue(group...)})
 	}
+	if network, ok := r.networkGroup(d, f); ok {
+		attrs = append(attrs, network)
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs,
 			slog.String("trace_id", sc.TraceID().String()),
@@ -154,4 +157,31 @@ func truncate(s string, n int) string {
 		i--
 	}
 	return s[:i]
+}
+
+// networkGroup is the decision log's network group: the reputation sets
+// holding the client's address by name, its autonomous system and that
+// system's organisation, and whether it is a hosting provider's; false
+// when nothing is known.
+func (r *Recorder) networkGroup(d *extauthz.Decision, f *extauthz.Facts) (slog.Attr, bool) {
+	if d.Reputation.Sets == 0 && d.ASN == 0 {
+		return slog.Attr{}, false
+	}
+	var group []slog.Attr
+	if t := d.ReputationTable; t != nil && d.Reputation.Sets != 0 {
+		var names []string
+		for sets, i := d.Reputation.Sets, 0; sets != 0; sets, i = sets>>1, i+1 {
+			if sets&1 != 0 {
+				names = append(names, t.SetName(i))
+			}
+		}
+		group = append(group, slog.Any("sets", names))
+	}
+	if d.ASN != 0 {
+		group = append(group, slog.Uint64("asn", uint64(d.ASN)), slog.Bool("hosting", d.HostingASN))
+		if r.asnOrg != nil && f.ClientIP.IsValid() {
+			group = append(group, slog.String("org", r.asnOrg(f.ClientIP)))
+		}
+	}
+	return slog.Attr{Key: "network", Value: slog.GroupValue(group...)}, true
 }

@@ -47,6 +47,9 @@
 //	botauthz.crawler.reverse_dns.lookups botauthz_crawler_reverse_dns_lookups_total  outcome: confirmed, failed, unknown, dropped
 //	botauthz.crawler.key_directory.age   botauthz_crawler_key_directory_age_seconds  agent (since the last good fetch)
 //	botauthz.crawler.key_directory.keys  botauthz_crawler_key_directory_keys         agent
+//	botauthz.reputation.set.prefixes     botauthz_reputation_set_prefixes            set, kind: datacenter, tor, listed
+//	botauthz.reputation.asn_database.age botauthz_reputation_asn_database_age_seconds  - (since the database was built)
+//	botauthz.reputation.reloads          botauthz_reputation_reloads_total           set (asn_database for the ASN database), result: ok, error
 //
 // action and enforced_action are allow, challenge, deny or ratelimit; mode
 // is off, shadow, canary, enforce or bypass; source is kill, override-file,

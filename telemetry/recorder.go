@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,10 @@ type RecorderOptions struct {
 	// FullClientIP logs client addresses whole. By default an IPv4 address
 	// is truncated to its /24 and an IPv6 address to its /48.
 	FullClientIP bool
+	// ASNOrganization names the organisation of an address's autonomous
+	// system for the decision log (the ASN database's); nil for none. It is
+	// asked only for logged decisions, never on the Check's own path.
+	ASNOrganization func(netip.Addr) string
 }
 
 // Recorder records every decision in metrics and the decision log, and
@@ -76,6 +81,8 @@ type Recorder struct {
 	// crawlerOpts holds their options, built once (read-only after).
 	crawlers    metric.Int64Counter
 	crawlerOpts map[crawlerKey]metric.AddOption
+	// reputationReloads counts reputation file reloads by set and result.
+	reputationReloads metric.Int64Counter
 	// sanitized counts CheckRequests the gRPC codec decoded only after
 	// replacing their invalid UTF-8.
 	sanitized metric.Int64Counter
@@ -95,6 +102,7 @@ type Recorder struct {
 	log          *slog.Logger // nil: no decision log
 	allowSample  float64
 	fullClientIP bool
+	asnOrg       func(netip.Addr) string
 
 	// routes maps a route name to its cached measurement options. It is
 	// replaced whole under routesMu when a route is first seen, so the hot
@@ -102,7 +110,7 @@ type Recorder struct {
 	routes   atomic.Pointer[map[string]*routeOptions]
 	routesMu sync.Mutex
 
-	guardObserved, memoryObserved, rolloutObserved, crawlersObserved atomic.Bool
+	guardObserved, memoryObserved, rolloutObserved, crawlersObserved, reputationObserved atomic.Bool
 }
 
 // routeOptions are one route's attribute sets, built once so that a
@@ -133,7 +141,7 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 		return nil, fmt.Errorf("telemetry: recorder: AllowSample %v out of range 0..1", opts.AllowSample)
 	}
 	m := opts.MeterProvider.Meter(meterName)
-	r := &Recorder{meter: m, log: opts.DecisionLog, allowSample: opts.AllowSample, fullClientIP: opts.FullClientIP}
+	r := &Recorder{meter: m, log: opts.DecisionLog, allowSample: opts.AllowSample, fullClientIP: opts.FullClientIP, asnOrg: opts.ASNOrganization}
 	r.routes.Store(&map[string]*routeOptions{})
 
 	var errs []error
@@ -173,6 +181,10 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 		metric.WithUnit("{request}"))
 	check(err)
 	r.crawlerOpts = newCrawlerOptions()
+	r.reputationReloads, err = m.Int64Counter("botauthz.reputation.reloads",
+		metric.WithDescription("Reloads of network reputation files by set (asn_database for the ASN database) and result: ok, or error (the last good content stays in force)."),
+		metric.WithUnit("{reload}"))
+	check(err)
 	r.reloads, err = m.Int64Counter("botauthz.policy.reloads",
 		metric.WithDescription("Policy file reloads by result: ok, or error (the previous policy stays in force)."),
 		metric.WithUnit("{reload}"))

@@ -9,8 +9,10 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
@@ -66,14 +68,17 @@ type app struct {
 	// crawlers verifies crawlers; its background work stops with
 	// stopRollout's context.
 	crawlers *crawler.Verifier
-	grpc     *grpc.Server
-	health      *health.Server
-	admin       *http.Server
-	public      *http.Server
-	grpcLn      net.Listener
-	adminLn     net.Listener
-	publicLn    net.Listener
-	draining    atomic.Bool
+	// reputation holds the reputation sets and ASN database; their
+	// watches stop with stopRollout's context.
+	reputation *networkReputation
+	grpc       *grpc.Server
+	health     *health.Server
+	admin      *http.Server
+	public     *http.Server
+	grpcLn     net.Listener
+	adminLn    net.Listener
+	publicLn   net.Listener
+	draining   atomic.Bool
 	// ephemeralKey is true when clearances are signed with a key made up
 	// for this process, which no other replica accepts.
 	ephemeralKey bool
@@ -138,6 +143,13 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	rec, err := telemetry.NewRecorder(telemetry.RecorderOptions{
 		MeterProvider: a.telemetry.MeterProvider(), DecisionLog: decisions,
 		AllowSample: c.allowSample, FullClientIP: c.fullClientIP,
+		// The ASN database is opened below, before any Check is served.
+		ASNOrganization: func(ip netip.Addr) string {
+			if a.reputation == nil || a.reputation.asn == nil {
+				return ""
+			}
+			return a.reputation.asn.Organization(ip)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -195,9 +207,15 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	if err := rec.ObserveCrawlers(a.crawlers); err != nil {
 		return nil, err
 	}
+	if a.reputation, err = newReputation(ctx, p, log, rec.ReputationReloaded); err != nil {
+		return nil, err
+	}
+	if err := rec.ObserveReputation(a.reputation.sets, a.reputation.asn); err != nil {
+		return nil, err
+	}
 
 	if a.authz, err = extauthz.New(extauthz.Options{
-		Policy: p, Store: a.store, Rollout: a.rollout, Logger: log, Clearance: signer, Crawlers: a.crawlers,
+		Policy: p, Store: a.store, Rollout: a.rollout, Logger: log, Clearance: signer, Crawlers: a.crawlers, Network: a.reputation.network(),
 		Observer: rec, TracerProvider: a.telemetry.TracerProvider(),
 	}); err != nil {
 		return nil, err
@@ -269,6 +287,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		return a, nil
 	}
 	a.crawlers.Start(rctx)
+	a.reputation.run(rctx, p, log, rec.ReputationReloaded)
 	if a.grpcLn, err = net.Listen("tcp", c.grpcAddr); err != nil {
 		return nil, fmt.Errorf("-grpc-addr: %w", err)
 	}
@@ -418,6 +437,11 @@ func (a *app) close(ctx context.Context) error {
 	if a.crawlers != nil {
 		a.crawlers.Close()
 	}
+	if a.reputation != nil {
+		if err := a.reputation.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close ASN database: %w", err))
+		}
+	}
 	if err := a.telemetry.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush telemetry: %w", err))
 	}
@@ -501,6 +525,14 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	body.Components["crawlers"] = cr
 
+	// Still ready with a file refused: its last good content is in force.
+	rep := component{Status: "ok"}
+	var repDegraded bool
+	if rep.Detail, repDegraded = a.reputation.summary(); repDegraded {
+		rep.Status = "degraded"
+	}
+	body.Components["reputation"] = rep
+
 	code := http.StatusOK
 	if a.draining.Load() {
 		code = http.StatusServiceUnavailable
@@ -528,6 +560,9 @@ func warnRestartOnly(log *slog.Logger, started, next *policy.Policy) {
 	}
 	if crawlersChanged(started.Crawlers, next.Crawlers) {
 		changed = append(changed, "crawlers")
+	}
+	if !reflect.DeepEqual(started.Reputation, next.Reputation) {
+		changed = append(changed, "reputation (the files' content is reloaded; the section's shape is read at start)")
 	}
 	if len(changed) > 0 {
 		log.Warn("reloaded policy changes settings that take effect only at start; restart to apply them", "settings", changed)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/botauthz/botauthz/internal/mmdbtest"
 	"github.com/botauthz/botauthz/scoring"
 )
 
@@ -31,7 +32,31 @@ func readmeExample(t *testing.T) string {
 	if !ok {
 		t.Fatal("README.md policy example is not closed")
 	}
-	path := filepath.Join(t.TempDir(), "readme-example.yaml")
+	// The example's files under /etc/botauthz/ exist here, in a folder of
+	// the test's: the reputation sets as their publishers' formats (real
+	// published files from reputation/testdata) and an ASN database.
+	dir := t.TempDir()
+	example = strings.ReplaceAll(example, "/etc/botauthz/", dir+"/")
+	if err := os.MkdirAll(filepath.Join(dir, "reputation"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, from := range map[string]string{
+		"reputation/aws-ip-ranges.json": "../../reputation/testdata/aws-ip-ranges.json",
+		"reputation/torbulkexitlist":    "../../reputation/testdata/torbulkexitlist",
+	} {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "reputation/abuse.txt"), []byte("192.0.2.0/24\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mmdbtest.Write(t, filepath.Join(dir, "GeoLite2-ASN.mmdb"), "GeoLite2-ASN", []mmdbtest.ASN{{Network: "198.51.100.0/24", Number: 64500, Organization: "Example"}})
+	path := filepath.Join(dir, "readme-example.yaml")
 	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -221,6 +221,8 @@ func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "  model %s feature_set=%d behind_proxy=%v tls_trusted=%v\n", a.authz.Model().Version(), scoring.FeatureSet, p.BehindProxy, p.TLS.Trusted)
 	crawlers, _ := crawlersSummary(a.crawlers, p, time.Now())
 	fmt.Fprintf(stdout, "  crawlers %s\n", crawlers)
+	network, _ := a.reputation.summary()
+	fmt.Fprintf(stdout, "  reputation %s\n", network)
 	for _, name := range p.RouteNames() {
 		r := p.Routes[name]
 		proof := ""

@@ -1,13 +1,13 @@
 package fcrdns
 
 import (
-	"github.com/botauthz/botauthz/internal/dnstest"
-
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/botauthz/botauthz/internal/dnstest"
 )
 
 // TestVerifyTemporaryFailureRetriedAfterErrorTTL: a SERVFAIL is Unknown, is

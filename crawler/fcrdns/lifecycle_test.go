@@ -1,8 +1,6 @@
 package fcrdns
 
 import (
-	"github.com/botauthz/botauthz/internal/dnstest"
-
 	"fmt"
 	"net/netip"
 	"sync"
@@ -10,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/botauthz/botauthz/internal/dnstest"
 )
 
 // TestVerifyConcurrentCallersShareOneLookup: while a verification runs,

@@ -1,8 +1,6 @@
 package fcrdns
 
 import (
-	"github.com/botauthz/botauthz/internal/dnstest"
-
 	"bytes"
 	"encoding/json"
 	"log/slog"
@@ -11,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/botauthz/botauthz/internal/dnstest"
 )
 
 // TestVerifyOutcomes runs FCrDNS against a real DNS server for each kind of

@@ -1,8 +1,6 @@
 package webbotauth
 
 import (
-	"github.com/botauthz/botauthz/internal/webbotauthtest"
-
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
@@ -14,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/botauthz/botauthz/internal/webbotauthtest"
 )
 
 // testKey is a bot's key (webbotauthtest.Key) under the short names these
