@@ -243,6 +243,8 @@ func NewGuard(s Store, opts GuardOptions) *Guard {
 
 // Hit implements Store within the budget. It returns early, with ErrDegraded
 // and ctx's error, if ctx is done first. On error obs is left unchanged.
+// Counters, peeked ones included, reach the inner store unchanged: a call of
+// peeks only is a store call like any other, for the budget and the breaker.
 func (g *Guard) Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error {
 	g.nCalls.Add(1)
 	if len(counters) == 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/botauthz/botauthz/internal/redistest"
 	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/ratelimit/storetest"
 )
 
 // fakeStore is a Store whose behaviour the test controls; it fakes our own
@@ -124,6 +125,15 @@ func TestGuardReturnsTheStoresObservations(t *testing.T) {
 	if got, want := g.Stats(), (ratelimit.GuardStats{Calls: 4}); got != want {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}
+}
+
+// TestGuardConformance runs the store suite through a Guard, whose budget
+// no memory Hit reaches: what the Guard passes on, peeks included, must
+// reach the store unchanged.
+func TestGuardConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) ratelimit.Store {
+		return ratelimit.NewGuard(ratelimit.NewMemory(ratelimit.MemoryOptions{}), ratelimit.GuardOptions{Budget: time.Hour})
+	})
 }
 
 func TestGuardBudgetExceededWhenRedisIsPaused(t *testing.T) {

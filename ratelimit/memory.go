@@ -86,7 +86,9 @@ func NewMemory(opts MemoryOptions) *Memory {
 }
 
 // Hit implements Store. Each counter is updated atomically on its own; the
-// counters of one call are not updated as a group.
+// counters of one call are not updated as a group. A peeked counter is only
+// looked up: it is never inserted, so peeks neither fill a shard nor make it
+// evict.
 func (m *Memory) Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error {
 	if err := checkHit(counters, obs); err != nil {
 		return err
@@ -97,7 +99,7 @@ func (m *Memory) Hit(ctx context.Context, now time.Time, counters []Counter, obs
 		bucket, elapsedMs := bucketOf(nowMs, windowMs)
 		s := &m.shards[maphash.String(m.seed, c.Key)&m.mask]
 		s.mu.Lock()
-		prev, cur := m.hitLocked(s, c.Key, bucket, windowMs, nowMs)
+		prev, cur := m.hitLocked(s, c.Key, bucket, windowMs, nowMs, c.Peek)
 		s.mu.Unlock()
 		obs[i] = Observation{
 			Prev:    prev,
@@ -109,8 +111,9 @@ func (m *Memory) Hit(ctx context.Context, now time.Time, counters []Counter, obs
 	return nil
 }
 
-// hitLocked counts one hit in bucket and returns the counts before it.
-func (m *Memory) hitLocked(s *memShard, key string, bucket, windowMs, nowMs int64) (prev, cur int64) {
+// hitLocked counts one hit in bucket, unless peek, and returns the counts
+// before it.
+func (m *Memory) hitLocked(s *memShard, key string, bucket, windowMs, nowMs int64, peek bool) (prev, cur int64) {
 	e, present := s.entries[key]
 	ok := present && nowMs < e.expires // an expired entry reads as empty
 	switch {
@@ -130,6 +133,12 @@ func (m *Memory) hitLocked(s *memShard, key string, bucket, windowMs, nowMs int6
 		return 0, 0
 	default:
 		e = memEntry{bucket: bucket, cur: 1}
+	}
+	if peek {
+		// A peek reads through the same cases as a hit, so it cannot read
+		// differently, and stops short of storing: it neither creates an
+		// entry nor makes room for one.
+		return prev, cur
 	}
 	e.expires = max(e.expires, (e.bucket+2)*windowMs)
 

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -119,6 +120,66 @@ func TestMemoryReadsExpiredEntryAsEmpty(t *testing.T) {
 	}
 }
 
+func TestMemoryPeeksNeitherInsertNorEvict(t *testing.T) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Shards: 1, MaxKeys: 4})
+	t0 := time.UnixMilli(1_700_000_040_000)
+	counter := func(name string) ratelimit.Counter { return ratelimit.Counter{Key: name, Window: time.Second} }
+	peekOf := func(name string) ratelimit.Counter {
+		c := counter(name)
+		c.Peek = true
+		return c
+	}
+
+	mustHit(t, m, t0, peekOf("never hit"))
+	if n := m.Len(); n != 0 {
+		t.Fatalf("Len() = %d after a peek on an empty store, want 0", n)
+	}
+	held := []string{"a", "b", "c", "d"}
+	for _, k := range held {
+		mustHit(t, m, t0, counter(k))
+	}
+	// The shard is full: a hit on a new key would evict one of held.
+	for i := range 100 {
+		mustHit(t, m, t0, peekOf("new"+strconv.Itoa(i)))
+	}
+	// Two windows on, held have expired: a hit on a new key would sweep them.
+	mustHit(t, m, t0.Add(2*time.Second), peekOf("new after expiry"))
+	if n, ev := m.Len(), m.Evictions(); n != len(held) || ev != 0 {
+		t.Errorf("after peeks on 101 new keys: Len() = %d, Evictions() = %d; want %d, 0", n, ev, len(held))
+	}
+	for _, k := range held {
+		if got := mustHit(t, m, t0, peekOf(k))[0]; got.Cur != 1 {
+			t.Errorf("counter %s after the peeks: %+v, want Cur 1", k, got)
+		}
+	}
+}
+
+func TestMemoryHitWithPeeksDoesNotAllocate(t *testing.T) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	now := time.UnixMilli(1_700_000_040_000)
+	counters := []ratelimit.Counter{
+		{Key: "hit", Window: time.Minute},
+		{Key: "peek of a live counter", Window: time.Minute},
+		{Key: "peek of a missing counter", Window: time.Minute, Peek: true},
+	}
+	mustHit(t, m, now, counters[:2]...) // create the counters hits find
+	counters[1].Peek = true
+	obs := make([]ratelimit.Observation, len(counters))
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := m.Hit(t.Context(), now, counters, obs); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Hit of a hit and two peeks allocates %v times, want 0", allocs)
+	}
+	// The setup hit, then AllocsPerRun's warm-up and 100 runs, all counted
+	// on the hit counter only.
+	if obs[0].Cur != 101 || obs[1].Cur != 1 || obs[2].Cur != 0 {
+		t.Errorf("observations of the last of 101 calls: %+v, want Cur 101, 1, 0", obs)
+	}
+}
+
 // TestRetryAfterAgreesWithMemoryStore replays random observations on a real
 // store: a request RetryAfter later is under the limit, 1ms earlier it is not.
 func TestRetryAfterAgreesWithMemoryStore(t *testing.T) {
@@ -178,5 +239,54 @@ func BenchmarkMemoryHit(b *testing.B) {
 		if err := m.Hit(ctx, now, counters, obs); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkMemoryHitPeek is BenchmarkMemoryHit with three peeked history
+// counters of the client added: the shape of a Check that reads its entity
+// history in the same call.
+func BenchmarkMemoryHitPeek(b *testing.B) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	now := time.Now()
+	benchmarkHitPeek(b, m, func() time.Time { return now })
+}
+
+// benchCounters are the counters of a typical Check; benchPeeks adds the
+// client's history counters, read but not counted, on the client's hash tag.
+var (
+	benchCounters = []ratelimit.Counter{
+		{Key: ratelimit.Key(ratelimit.DimIP, "203.0.113.7", "", time.Minute), Window: time.Minute},
+		{Key: ratelimit.Key(ratelimit.DimSubnet, "203.0.113.0/24", "", time.Minute), Window: time.Minute},
+		{Key: ratelimit.Key(ratelimit.DimSession, "9f86d081884c7d65", "", time.Minute), Window: time.Minute},
+		{Key: ratelimit.Key(ratelimit.DimRouteIP, "203.0.113.7", "login", 10*time.Second), Window: 10 * time.Second},
+	}
+	benchPeeks = []ratelimit.Counter{
+		{Key: "ba:v1:{ip:203.0.113.7}:h:denied:600s", Window: 10 * time.Minute, Peek: true},
+		{Key: "ba:v1:{ip:203.0.113.7}:h:429:600s", Window: 10 * time.Minute, Peek: true},
+		{Key: "ba:v1:{ip:203.0.113.7}:h:challenge_failed:600s", Window: 10 * time.Minute, Peek: true},
+	}
+)
+
+// benchmarkHitPeek times Hit on benchCounters and benchPeeks together, the
+// peeked counters having been hit once before so that they are read, not
+// found missing.
+func benchmarkHitPeek(b *testing.B, s ratelimit.Store, now func() time.Time) {
+	history := make([]ratelimit.Counter, len(benchPeeks))
+	for i, c := range benchPeeks {
+		c.Peek = false
+		history[i] = c
+	}
+	mustHit(b, s, now(), history...)
+	counters := slices.Concat(benchCounters, benchPeeks)
+	obs := make([]ratelimit.Observation, len(counters))
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Hit(ctx, now(), counters, obs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if obs[len(obs)-1].Cur != 1 {
+		b.Fatalf("a peeked counter hit once reads %+v, want Cur 1", obs[len(obs)-1])
 	}
 }

@@ -7,6 +7,11 @@ import (
 )
 
 // Observation is a counter's state just before this hit.
+//
+// For a peeked counter (Counter.Peek) it is the counter's state at the
+// Hit's now, which nothing was added to. Estimate and RetryAfter still
+// reckon with one request at now, as for a hit: the sliding-window count of
+// a peeked counter is Estimate() - 1.
 type Observation struct {
 	Prev, Cur int64         // counts of the previous and current bucket, before this hit
 	Elapsed   time.Duration // time since the current bucket began (now mod window)

@@ -17,6 +17,18 @@ import (
 // counts before the hit. Each key is a hash whose fields are bucket numbers
 // (floor(now_ms / window_ms)); only the current and previous bucket matter.
 //
+// A peeked counter travels as its window negated (windowArg): windows are
+// positive, so the sign is free to carry the flag without a further argument
+// per counter. The script reads a peeked key exactly as a hit one and then
+// skips every write: HMGET on a missing key creates nothing, and neither the
+// fields nor the TTL of an existing key change.
+//
+// Redis caches and calls the script by its SHA1, so any change to its text
+// or arguments is a new script: replicas of different versions each call
+// their own during a rollout and can never send one script the other's
+// arguments. What they share is the keys, so the key layout and the hash's
+// fields are what keyPrefix versions; peeks changed neither.
+//
 // Time comes from the caller (ARGV[1]) rather than Redis TIME so that the
 // Memory and Redis stores, and tests, agree on bucket edges. The TTL is set
 // relative to that time, so a caller clock that is off only moves counts
@@ -26,17 +38,21 @@ import (
 // integers, and tostring prints them without an exponent below 1e14.
 var hitScript = redis.NewScript(`
 -- KEYS[i]: the hash of counter i.
--- ARGV[1]: now in unix ms; ARGV[1+i]: window of counter i in ms.
+-- ARGV[1]: now in unix ms; ARGV[1+i]: window of counter i in ms, negated if
+-- counter i is only read (a peek).
 -- Reply: prev_1, cur_1, prev_2, cur_2, ... (counts before this hit).
 local now = tonumber(ARGV[1])
 local out = {}
 for i, key in ipairs(KEYS) do
   local w = tonumber(ARGV[i + 1])
+  local peek = w < 0
+  if peek then w = -w end
   local b = math.floor(now / w)
   local v = redis.call('HMGET', key, tostring(b), tostring(b - 1))
   out[2 * i - 1] = tonumber(v[2]) or 0
   out[2 * i] = tonumber(v[1]) or 0
-  if redis.call('HINCRBY', key, tostring(b), 1) == 1 then
+  -- A peek ends here: "and" skips the HINCRBY, and with it every write.
+  if not peek and redis.call('HINCRBY', key, tostring(b), 1) == 1 then
     -- First hit of bucket b: b-2 has slid out of every window from now on.
     redis.call('HDEL', key, tostring(b - 2))
     -- Buckets even older exist only if the key outlived its TTL's intent
@@ -63,14 +79,16 @@ return out
 //
 // On standalone or Sentinel Redis, every Hit is one EVALSHA of a Lua script
 // covering all its counters, so a request's counters are read and
-// incremented atomically in one round trip.
+// incremented atomically in one round trip. Peeked counters ride in the same
+// script, which reads them and writes nothing for them.
 //
 // On Redis Cluster (the client is a *redis.ClusterClient) a script may only
 // touch keys of one slot, so Hit groups the counters by hash tag (see Key:
-// the ip and route_ip counters of a client share one) and sends one EVALSHA
-// per group in a single pipeline. go-redis runs the per-node parts of the
-// pipeline in parallel, so a Hit still costs about one round trip, but it is
-// atomic per group only: if one group fails, the others may have counted.
+// the ip and route_ip counters of a client share one), peeked or not, and
+// sends one EVALSHA per group in a single pipeline. go-redis runs the
+// per-node parts of the pipeline in parallel, so a Hit still costs about one
+// round trip, but it is atomic per group only: if one group fails, the
+// others may have counted.
 //
 // After a server loses its script cache (restart, failover, SCRIPT FLUSH)
 // the first call gets NOSCRIPT, which executed nothing. Standalone, go-redis
@@ -200,7 +218,7 @@ func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 	args[0] = nowMs
 	for i, c := range counters {
 		keys[i] = c.Key
-		args[1+i] = c.Window.Milliseconds()
+		args[1+i] = windowArg(c)
 	}
 	counts, err := hitScript.Run(ctx, r.client, keys, args...).Int64Slice()
 	if err != nil {
@@ -213,6 +231,15 @@ func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		obs[i] = observe(nowMs, c, counts[2*i], counts[2*i+1])
 	}
 	return nil
+}
+
+// windowArg is counter c's window argument to hitScript: its window in
+// milliseconds, negated for a peek.
+func windowArg(c Counter) int64 {
+	if c.Peek {
+		return -c.Window.Milliseconds()
+	}
+	return c.Window.Milliseconds()
 }
 
 // observe turns a counter's counts before the hit into its Observation.
@@ -242,7 +269,7 @@ func hashTag(key string) string {
 type hitGroup struct {
 	tag  string
 	idx  []int // positions in the Hit's counters, in order
-	args []any // "evalsha", sha, numkeys, keys..., now, windows...
+	args []any // "evalsha", sha, numkeys, keys..., now, windows... (see windowArg)
 	cmd  *redis.Cmd
 }
 
@@ -343,7 +370,7 @@ func groupByTag(counters []Counter, nowMs int64) []hitGroup {
 		args[firstArg+2] = len(gr.idx)
 		args = append(args, now)
 		for _, i := range gr.idx {
-			args = append(args, counters[i].Window.Milliseconds())
+			args = append(args, windowArg(counters[i]))
 		}
 		gr.args = args[firstArg:len(args):len(args)]
 	}

@@ -149,10 +149,10 @@ func TestRedisCluster(t *testing.T) {
 	admin := clusterAdmin(t, cl)
 
 	t.Run("conformance", func(t *testing.T) {
-		storetest.Run(t, func(t *testing.T) ratelimit.Store {
+		storetest.RunWith(t, func(t *testing.T) ratelimit.Store {
 			flushCluster(t, admin)
 			return dialClusterStore(t, cl)
-		})
+		}, redisStored(admin))
 	})
 
 	t.Run("a hit spans every master with one script per hash tag", func(t *testing.T) {
@@ -202,6 +202,48 @@ func TestRedisCluster(t *testing.T) {
 		for addr, n := range sizes {
 			if n != want[addr] {
 				t.Errorf("DBSIZE on %s = %d, want %d (all: %v)", addr, n, want[addr], sizes)
+			}
+		}
+	})
+
+	t.Run("peeks ride in their hash tag's script and create no key", func(t *testing.T) {
+		flushCluster(t, admin)
+		s := dialClusterStore(t, cl)
+		defer s.Close()
+
+		ips, owners := ipPerMaster(t, admin, masters)
+		// Per IP a peeked history counter on its tag, and one peek on a tag
+		// of its own, which makes a script of peeks only.
+		var counters []ratelimit.Counter
+		for _, c := range ips {
+			history := strings.Replace(c.Key, "}:60s", "}:h:denied:600s", 1)
+			counters = append(counters, c, ratelimit.Counter{Key: history, Window: 10 * time.Minute, Peek: true})
+		}
+		loner := ratelimit.Counter{Key: ratelimit.Key(ratelimit.DimSession, "peek-only", "", time.Minute), Window: time.Minute, Peek: true}
+		counters = append(counters, loner)
+
+		mustHit(t, s, redisAt(0), counters...)
+		calls := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls")
+		obs := mustHit(t, s, redisAt(time.Second), counters...)
+		if got := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls") - calls; got != masters+1 {
+			t.Errorf("a hit over %d hash tags ran EVALSHA %d times, want %d", masters+1, got, masters+1)
+		}
+		for j, o := range obs {
+			want := int64(1) // the hit before
+			if counters[j].Peek {
+				want = 0
+			}
+			if o.Cur != want || o.Prev != 0 {
+				t.Errorf("counter %d (%s): got %+v, want Cur %d", j, counters[j].Key, o, want)
+			}
+		}
+		// Only the hit counters exist: one per master.
+		sizes := perMaster(t, admin, func(ctx context.Context, c *redis.Client) (int64, error) {
+			return c.DBSize(ctx).Result()
+		})
+		for _, o := range owners {
+			if sizes[o] != 1 {
+				t.Errorf("DBSIZE on %s = %d, want 1 (all: %v)", o, sizes[o], sizes)
 			}
 		}
 	})
@@ -380,6 +422,15 @@ func BenchmarkRedisClusterHit(b *testing.B) {
 	s := dialClusterStore(b, cl)
 	defer s.Close()
 	benchmarkHit(b, s) // 4 counters over 3 hash tags
+}
+
+// BenchmarkRedisClusterHitPeek is BenchmarkRedisClusterHit with three peeked
+// history counters on the client IP's hash tag, so in an existing script.
+func BenchmarkRedisClusterHitPeek(b *testing.B) {
+	cl := redistest.StartCluster(b, 3)
+	s := dialClusterStore(b, cl)
+	defer s.Close()
+	benchmarkHitPeek(b, s, time.Now)
 }
 
 // BenchmarkRedisClusterPing is the one-node round-trip floor

@@ -27,8 +27,8 @@ func TestGroupByTagKeepsTheCallersOrderWithinAndAcrossGroups(t *testing.T) {
 	counters := []Counter{
 		{Key: "{a}:1", Window: time.Second},
 		{Key: "{b}:1", Window: 2 * time.Second},
-		{Key: "{a}:2", Window: 3 * time.Second},
-		{Key: "c", Window: 4 * time.Second},
+		{Key: "{a}:2", Window: 3 * time.Second, Peek: true},
+		{Key: "c", Window: 4 * time.Second, Peek: true},
 	}
 	groups := groupByTag(counters, 1234)
 	type want struct {
@@ -37,9 +37,10 @@ func TestGroupByTagKeepsTheCallersOrderWithinAndAcrossGroups(t *testing.T) {
 	}
 	sha := hitScript.Hash()
 	wants := []want{
-		{[]int{0, 2}, []any{"evalsha", sha, 2, "{a}:1", "{a}:2", int64(1234), int64(1000), int64(3000)}},
+		// A peek's window goes negated.
+		{[]int{0, 2}, []any{"evalsha", sha, 2, "{a}:1", "{a}:2", int64(1234), int64(1000), int64(-3000)}},
 		{[]int{1}, []any{"evalsha", sha, 1, "{b}:1", int64(1234), int64(2000)}},
-		{[]int{3}, []any{"evalsha", sha, 1, "c", int64(1234), int64(4000)}},
+		{[]int{3}, []any{"evalsha", sha, 1, "c", int64(1234), int64(-4000)}},
 	}
 	if len(groups) != len(wants) {
 		t.Fatalf("%d groups, want %d", len(groups), len(wants))

@@ -22,12 +22,12 @@ func TestRedisSentinel(t *testing.T) {
 	dial := func(t *testing.T) *ratelimit.Redis { return dialURL(t, sn.URL()) }
 
 	t.Run("conformance", func(t *testing.T) {
-		storetest.Run(t, func(t *testing.T) ratelimit.Store {
+		storetest.RunWith(t, func(t *testing.T) ratelimit.Store {
 			if err := master.FlushDB(t.Context()).Err(); err != nil {
 				t.Fatalf("FLUSHDB: %v", err)
 			}
 			return dial(t)
-		})
+		}, redisStored(master))
 	})
 
 	t.Run("the counters are on the master", func(t *testing.T) {

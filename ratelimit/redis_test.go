@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,27 +29,52 @@ func dialStore(t testing.TB, srv *redistest.Server) *ratelimit.Redis {
 	return dialURL(t, srv.URL())
 }
 
+// redisStored is storetest's Options.Stored for the keys admin reaches: a
+// key's fields and its absolute expiry (PEXPIRETIME, which unlike PTTL
+// stays put as time passes), or "" if the key does not exist.
+func redisStored(admin redis.UniversalClient) storetest.Options {
+	return storetest.Options{Stored: func(t *testing.T, key string) string {
+		t.Helper()
+		n, err := admin.Exists(t.Context(), key).Result()
+		if err != nil {
+			t.Fatalf("EXISTS %s: %v", key, err)
+		}
+		if n == 0 {
+			return ""
+		}
+		fields, err := admin.HGetAll(t.Context(), key).Result()
+		if err != nil {
+			t.Fatalf("HGETALL %s: %v", key, err)
+		}
+		exp, err := admin.Do(t.Context(), "PEXPIRETIME", key).Int64()
+		if err != nil {
+			t.Fatalf("PEXPIRETIME %s: %v", key, err)
+		}
+		return fmt.Sprintf("fields %v expiring at %d ms", fields, exp) // fmt sorts the fields
+	}}
+}
+
 func TestRedisConformance(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
-	storetest.Run(t, func(t *testing.T) ratelimit.Store {
+	storetest.RunWith(t, func(t *testing.T) ratelimit.Store {
 		if err := admin.FlushDB(t.Context()).Err(); err != nil {
 			t.Fatalf("FLUSHDB: %v", err)
 		}
 		return dialStore(t, srv)
-	})
+	}, redisStored(admin))
 }
 
 func TestRedisConformanceWithCallerOwnedClient(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
-	storetest.Run(t, func(t *testing.T) ratelimit.Store {
+	storetest.RunWith(t, func(t *testing.T) ratelimit.Store {
 		if err := admin.FlushDB(t.Context()).Err(); err != nil {
 			t.Fatalf("FLUSHDB: %v", err)
 		}
 		// No LoadScript: the first Hit must load the script itself.
 		return ratelimit.NewRedis(redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{srv.Addr()}}))
-	})
+	}, redisStored(admin))
 }
 
 const redisT0 = 1_700_000_040_000 // starts a 60s bucket
@@ -166,6 +192,68 @@ func TestRedisRecoversFromServerRestart(t *testing.T) {
 	}
 }
 
+// commandCalls returns, per command, how many times c's server has run it
+// (INFO commandstats), commands run by scripts included.
+func commandCalls(t testing.TB, c *redis.Client) map[string]int64 {
+	t.Helper()
+	info, err := c.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := make(map[string]int64)
+	for l := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			t.Fatalf("INFO commandstats line %q: %v", l, err)
+		}
+		calls[strings.TrimPrefix(name, "cmdstat_")] = v
+	}
+	return calls
+}
+
+func TestRedisPeeksRideInTheHitsScript(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := adminClient(t, srv)
+	s := dialStore(t, srv)
+	defer s.Close()
+
+	hits := []ratelimit.Counter{
+		{Key: ratelimit.Key(ratelimit.DimIP, "203.0.113.7", "", time.Minute), Window: time.Minute},
+		{Key: ratelimit.Key(ratelimit.DimSubnet, "203.0.113.0/24", "", time.Minute), Window: time.Minute},
+	}
+	history := ratelimit.Counter{Key: "ba:v1:{ip:203.0.113.7}:h:denied:600s", Window: 10 * time.Minute}
+	mustHit(t, s, redisAt(0), append(hits, history)...) // the history, written earlier
+	peeks := []ratelimit.Counter{
+		{Key: history.Key, Window: history.Window, Peek: true},
+		{Key: "ba:v1:{ip:203.0.113.7}:h:429:600s", Window: 10 * time.Minute, Peek: true},
+	}
+	counters := []ratelimit.Counter{peeks[0], hits[0], peeks[1], hits[1]}
+
+	before := commandCalls(t, admin)
+	obs := mustHit(t, s, redisAt(time.Second), counters...)
+	after := commandCalls(t, admin)
+
+	for j, want := range []int64{1, 1, 0, 1} {
+		if obs[j].Cur != want {
+			t.Errorf("counter %d (%s): %+v, want Cur %d", j, counters[j].Key, obs[j], want)
+		}
+	}
+	// One EVALSHA; inside it, every counter read and only the hits written.
+	for cmd, want := range map[string]int64{"evalsha": 1, "eval": 0, "hmget": 4, "hincrby": 2, "pexpire": 0} {
+		if got := after[cmd] - before[cmd]; got != want {
+			t.Errorf("a Hit of 2 counters and 2 peeks ran %s %d times, want %d", strings.ToUpper(cmd), got, want)
+		}
+	}
+	if n, err := admin.Exists(t.Context(), peeks[1].Key).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS %s = %d, %v: a peek created the key", peeks[1].Key, n, err)
+	}
+}
+
 func TestRedisKeysFollowTheDocumentedLayout(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
@@ -280,6 +368,15 @@ func benchmarkHit(b *testing.B, s ratelimit.Store) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRedisHitPeek is BenchmarkRedisHit with three peeked history
+// counters in the same script call.
+func BenchmarkRedisHitPeek(b *testing.B) {
+	srv := redistest.Start(b)
+	s := dialStore(b, srv)
+	defer s.Close()
+	benchmarkHitPeek(b, s, time.Now)
 }
 
 // BenchmarkRedisPing is the round-trip floor BenchmarkRedisHit is read against.

@@ -6,10 +6,19 @@ import (
 	"time"
 )
 
-// Counter is one sliding-window counter to hit.
+// Counter is one sliding-window counter to hit, or with Peek only to read.
 type Counter struct {
 	Key    string
 	Window time.Duration // > 0, whole milliseconds
+	// Peek reads the counter without counting. Its Observation is the one a
+	// hit at the same time would get (same buckets, same clock-skew rules),
+	// but nothing is incremented and nothing is created: peeking a counter
+	// that does not exist leaves no trace in the store, not even an expiry,
+	// and peeking one that does exist changes neither its counts nor its
+	// expiry. Peeks let a caller read counters that it counts elsewhere
+	// (with an ordinary hit, later) in the same call, and so the same round
+	// trip, as the counters it counts now.
+	Peek bool
 }
 
 // Store counts hits on sliding-window counters. Implementations must be safe
@@ -20,10 +29,17 @@ type Counter struct {
 // buckets, the current and the previous one; a counter idle for two windows
 // reads 0/0. A hit whose now lies one bucket behind the counter's newest
 // bucket (clock skew between replicas) counts in that previous bucket.
+//
+// A counter with Peek set is read exactly as a hit one would be, and not
+// counted: a Hit may mix peeked and counted counters, and the peeked ones
+// cost no extra round trip. A peek never creates a counter, so it neither
+// takes room in a bounded store nor evicts anything from one.
 type Store interface {
-	// Hit counts one request on every counter at time now and fills obs[i]
-	// with counter i's state before the hit. len(obs) >= len(counters); keys
-	// are distinct. Buckets are floor(now_unix_ms / window_ms).
+	// Hit counts one request on every counter at time now, except those
+	// with Peek set, and fills obs[i] with counter i's state before the hit
+	// (for a peeked counter: its state at now). len(obs) >= len(counters);
+	// keys are distinct, peeked or not. Buckets are
+	// floor(now_unix_ms / window_ms).
 	Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error
 	// Ping reports whether the store can serve Hit (for readiness).
 	Ping(ctx context.Context) error

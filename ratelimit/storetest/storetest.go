@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,9 +22,26 @@ const window = time.Minute
 
 func at(d time.Duration) time.Time { return time.UnixMilli(t0Ms).Add(d) }
 
-// Run runs the suite. newStore must return an empty store (or one holding no
-// keys the suite uses); Run closes each store when its subtest ends.
+// Options tells the suite what it may ask a backend beyond its Store.
+type Options struct {
+	// Stored, if not nil, returns what the backend holds for key, in any
+	// form that changes whenever the key's counts or expiry change, or ""
+	// if it holds nothing for key. The suite uses it to check that peeks
+	// create nothing and change nothing; without it, those checks go
+	// through observations only, which cannot see a key that a peek
+	// created empty or an expiry that a peek moved.
+	Stored func(t *testing.T, key string) string
+}
+
+// Run runs the suite with no Options. newStore must return an empty store
+// (or one holding no keys the suite uses); Run closes each store when its
+// subtest ends.
 func Run(t *testing.T, newStore func(t *testing.T) ratelimit.Store) {
+	RunWith(t, newStore, Options{})
+}
+
+// RunWith runs the suite like Run, using what opts offers.
+func RunWith(t *testing.T, newStore func(t *testing.T) ratelimit.Store, opts Options) {
 	tests := []struct {
 		name string
 		run  func(t *testing.T, s ratelimit.Store)
@@ -41,6 +59,11 @@ func Run(t *testing.T, newStore func(t *testing.T) ratelimit.Store) {
 		{"a hit one bucket late counts in the previous bucket", testLateHit},
 		{"an invalid window is rejected and nothing is counted", testInvalidWindow},
 		{"too few observations is rejected and nothing is counted", testShortObs},
+		{"a peek reads both buckets as a hit would, clock skew included", testPeekReadsHits},
+		{"a peek alone creates nothing", func(t *testing.T, s ratelimit.Store) { testPeekCreatesNothing(t, s, opts) }},
+		{"peeks and hits mix in one call", testPeekMixed},
+		{"peeking a counter many times never changes it", func(t *testing.T, s ratelimit.Store) { testPeekRepeated(t, s, opts) }},
+		{"peeks concurrent with hits count nothing", testPeekConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,4 +285,196 @@ func testShortObs(t *testing.T, s ratelimit.Store) {
 	}
 	got := hit(t, s, at(0), a)[0]
 	wantObs(t, "counter of the rejected call", got, ratelimit.Observation{Window: window})
+}
+
+// peek returns c to be read, not counted.
+func peek(c ratelimit.Counter) ratelimit.Counter {
+	c.Peek = true
+	return c
+}
+
+// stored returns what opts.Stored reports for key, or "" without it.
+func stored(t *testing.T, opts Options, key string) string {
+	t.Helper()
+	if opts.Stored == nil {
+		return ""
+	}
+	return opts.Stored(t, key)
+}
+
+func testPeekReadsHits(t *testing.T, s ratelimit.Store) {
+	c := ratelimit.Counter{Key: key(t, "a"), Window: window}
+	hitN(t, s, 2, at(30*time.Second), c)
+	steps := []struct {
+		what string
+		now  time.Duration
+		want ratelimit.Observation
+		hits int // then hit c this often at now
+	}{
+		{"in the current bucket", 40 * time.Second,
+			ratelimit.Observation{Cur: 2, Elapsed: 40 * time.Second, Window: window}, 0},
+		{"after the window boundary", window + 10*time.Second,
+			ratelimit.Observation{Prev: 2, Elapsed: 10 * time.Second, Window: window}, 1},
+		{"one bucket late (a replica clock behind)", window - time.Millisecond,
+			ratelimit.Observation{Cur: 2, Elapsed: window - time.Millisecond, Window: window}, 1},
+		{"back on time", window + 20*time.Second,
+			ratelimit.Observation{Prev: 3, Cur: 1, Elapsed: 20 * time.Second, Window: window}, 0},
+		{"one bucket ahead (a replica clock ahead)", 2*window + 5*time.Second,
+			ratelimit.Observation{Prev: 1, Elapsed: 5 * time.Second, Window: window}, 0},
+		{"two windows after the last bucket began", 3 * window,
+			ratelimit.Observation{Window: window}, 0},
+	}
+	for _, st := range steps {
+		wantObs(t, "peek "+st.what, hit(t, s, at(st.now), peek(c))[0], st.want)
+		for i := range st.hits {
+			got := hit(t, s, at(st.now), c)[0]
+			if i == 0 {
+				// The peek added nothing and dropped nothing.
+				wantObs(t, "hit right after the peek "+st.what, got, st.want)
+			}
+		}
+	}
+	got := hit(t, s, at(window+30*time.Second), c)[0]
+	wantObs(t, "hit after the peeks", got, ratelimit.Observation{Prev: 3, Cur: 1, Elapsed: 30 * time.Second, Window: window})
+}
+
+func testPeekCreatesNothing(t *testing.T, s ratelimit.Store, opts Options) {
+	c := ratelimit.Counter{Key: key(t, "a"), Window: window}
+	for _, off := range []time.Duration{0, 59 * time.Second, window + time.Second} {
+		got := hit(t, s, at(off), peek(c))[0]
+		wantObs(t, "peek "+off.String()+" in", got, ratelimit.Observation{Elapsed: off % window, Window: window})
+		if st := stored(t, opts, c.Key); st != "" {
+			t.Fatalf("after a peek %v in, the store holds %s for a key never hit", off, st)
+		}
+	}
+	got := hit(t, s, at(window+2*time.Second), c)[0]
+	wantObs(t, "first hit after the peeks", got, ratelimit.Observation{Elapsed: 2 * time.Second, Window: window})
+	if opts.Stored != nil && stored(t, opts, c.Key) == "" {
+		t.Error("Options.Stored reports nothing for a key that was hit: it cannot tell whether a peek created one")
+	}
+}
+
+func testPeekMixed(t *testing.T, s ratelimit.Store) {
+	// Keys that share a hash tag share a script on Redis Cluster: the mix
+	// must work within one script as well as across scripts.
+	tagged := func(name string) string { return "{" + key(t, "tag") + "}:" + name }
+	hitA := ratelimit.Counter{Key: tagged("hit a"), Window: window}
+	peekB := ratelimit.Counter{Key: tagged("peek b"), Window: time.Second, Peek: true}
+	hitC := ratelimit.Counter{Key: key(t, "hit c"), Window: time.Second}
+	peekD := ratelimit.Counter{Key: key(t, "peek d"), Window: window, Peek: true}
+	peekE := ratelimit.Counter{Key: tagged("peek e, never hit"), Window: window, Peek: true}
+	unpeek := func(c ratelimit.Counter) ratelimit.Counter { c.Peek = false; return c }
+
+	// Distinct counts, so that an observation at the wrong index shows.
+	hitN(t, s, 1, at(0), hitA)
+	hitN(t, s, 2, at(0), unpeek(peekB))
+	hitN(t, s, 3, at(0), hitC)
+	hitN(t, s, 4, at(0), unpeek(peekD))
+
+	mixed := []ratelimit.Counter{peekB, hitA, peekE, hitC, peekD}
+	const ms = time.Millisecond
+	calls := []struct {
+		now  time.Duration
+		want []ratelimit.Observation // per counter of mixed
+	}{
+		{500 * ms, []ratelimit.Observation{
+			{Cur: 2, Elapsed: 500 * ms, Window: time.Second},
+			{Cur: 1, Elapsed: 500 * ms, Window: window},
+			{Elapsed: 500 * ms, Window: window},
+			{Cur: 3, Elapsed: 500 * ms, Window: time.Second},
+			{Cur: 4, Elapsed: 500 * ms, Window: window},
+		}},
+		{700 * ms, []ratelimit.Observation{
+			{Cur: 2, Elapsed: 700 * ms, Window: time.Second},
+			{Cur: 2, Elapsed: 700 * ms, Window: window},
+			{Elapsed: 700 * ms, Window: window},
+			{Cur: 4, Elapsed: 700 * ms, Window: time.Second},
+			{Cur: 4, Elapsed: 700 * ms, Window: window},
+		}},
+		// The 1s counters' bucket rolled over; the 60s ones' did not.
+		{1200 * ms, []ratelimit.Observation{
+			{Prev: 2, Elapsed: 200 * ms, Window: time.Second},
+			{Cur: 3, Elapsed: 1200 * ms, Window: window},
+			{Elapsed: 1200 * ms, Window: window},
+			{Prev: 5, Elapsed: 200 * ms, Window: time.Second},
+			{Cur: 4, Elapsed: 1200 * ms, Window: window},
+		}},
+	}
+	for i, call := range calls {
+		got := hit(t, s, at(call.now), mixed...)
+		for j, c := range mixed {
+			wantObs(t, "call "+strconv.Itoa(i+1)+", "+c.Key, got[j], call.want[j])
+		}
+	}
+
+	// Counted as hits now, each counter shows what the mixed calls did.
+	got := hit(t, s, at(1300*ms), unpeek(peekB), hitA, unpeek(peekE), hitC, unpeek(peekD))
+	wantObs(t, "peek b, hit", got[0], ratelimit.Observation{Prev: 2, Elapsed: 300 * ms, Window: time.Second})
+	wantObs(t, "hit a", got[1], ratelimit.Observation{Cur: 4, Elapsed: 1300 * ms, Window: window})
+	wantObs(t, "peek e, hit", got[2], ratelimit.Observation{Elapsed: 1300 * ms, Window: window})
+	wantObs(t, "hit c", got[3], ratelimit.Observation{Prev: 5, Cur: 1, Elapsed: 300 * ms, Window: time.Second})
+	wantObs(t, "peek d, hit", got[4], ratelimit.Observation{Cur: 4, Elapsed: 1300 * ms, Window: window})
+}
+
+func testPeekRepeated(t *testing.T, s ratelimit.Store, opts Options) {
+	c := ratelimit.Counter{Key: key(t, "a"), Window: window}
+	hitN(t, s, 3, at(10*time.Second), c)
+	hitN(t, s, 2, at(window+5*time.Second), c)
+	before := stored(t, opts, c.Key)
+
+	// Peeks at every offset a hit could come at: on time, late, ahead.
+	offs := []time.Duration{window + 10*time.Second, window - time.Millisecond, 2*window + time.Second, window + 10*time.Second}
+	wants := []ratelimit.Observation{
+		{Prev: 3, Cur: 2, Elapsed: 10 * time.Second, Window: window},
+		{Cur: 3, Elapsed: window - time.Millisecond, Window: window},
+		{Prev: 2, Elapsed: time.Second, Window: window},
+		{Prev: 3, Cur: 2, Elapsed: 10 * time.Second, Window: window},
+	}
+	for i := range 100 {
+		j := i % len(offs)
+		got := hit(t, s, at(offs[j]), peek(c))[0]
+		if got != wants[j] {
+			t.Fatalf("peek #%d at %v: got %+v, want %+v", i+1, offs[j], got, wants[j])
+		}
+	}
+	if after := stored(t, opts, c.Key); after != before {
+		t.Errorf("100 peeks changed what the store holds from %s to %s", before, after)
+	}
+	got := hit(t, s, at(window+20*time.Second), c)[0]
+	wantObs(t, "hit after 100 peeks", got, ratelimit.Observation{Prev: 3, Cur: 2, Elapsed: 20 * time.Second, Window: window})
+}
+
+func testPeekConcurrent(t *testing.T, s ratelimit.Store) {
+	const perKind, perGoroutine = 8, 50 // goroutines that hit, and as many that peek
+	c := ratelimit.Counter{Key: key(t, "a"), Window: window}
+	now := at(0)
+
+	var wg sync.WaitGroup
+	for g := range 2 * perKind {
+		counters := []ratelimit.Counter{c}
+		if g%2 == 1 {
+			counters[0] = peek(c)
+		}
+		wg.Go(func() {
+			obs := make([]ratelimit.Observation, 1)
+			var last int64
+			for range perGoroutine {
+				if err := s.Hit(t.Context(), now, counters, obs); err != nil {
+					t.Errorf("Hit: %v", err)
+					return
+				}
+				// One bucket that only grows: a reader never sees it shrink.
+				if obs[0].Cur < last {
+					t.Errorf("Cur went from %d to %d within one bucket", last, obs[0].Cur)
+					return
+				}
+				last = obs[0].Cur
+			}
+		})
+	}
+	wg.Wait()
+	got := hit(t, s, now, c)[0]
+	if hits := int64(perKind * perGoroutine); got.Cur != hits {
+		t.Errorf("Cur = %d after %d hits and as many concurrent peeks, want %d", got.Cur, hits, hits)
+	}
 }
