@@ -3,6 +3,7 @@ package extauthz
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
+	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/reputation"
@@ -20,6 +22,11 @@ import (
 // (datacenter), the Tor exits and the operator's own list — and rules for
 // two of them, enforced everywhere.
 func networkServer(t *testing.T) *Server {
+	t.Helper()
+	return networkServerWith(t, nil)
+}
+
+func networkServerWith(t *testing.T, signer *clearance.Signer) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
@@ -59,7 +66,7 @@ routes:
 		t.Fatal(err)
 	}
 	s, err := New(Options{Policy: p, Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Network: Network{Sets: sets},
-		Now: func() time.Time { return testNow }})
+		Clearance: signer, Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,5 +108,24 @@ func TestSetRules(t *testing.T) {
 	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "192.0.2.200", curlNav)))
 	if h[HeaderReasons] != "rule.set_allow" || h[HeaderScore] != "0" {
 		t.Errorf("an allowed set: %v", h)
+	}
+}
+
+// A challenged set is challenged until the client passes a challenge: its
+// clearance, bound to its network and browser, lets it through.
+func TestSetChallengeYieldsToAClearance(t *testing.T) {
+	signer := signerWith(t, newKey(t, "k1"))
+	s := networkServerWith(t, signer)
+	ip := "203.0.113.66"
+	cookie := signer.Issue(clearance.BindingFor(netip.MustParseAddr(ip), chrome["user-agent"]), "pow", "default", testNow)
+	h := with(chrome, "cookie", policy.Default().Challenge.CookieName+"="+cookie)
+	up := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", ip, h)))
+	if up[HeaderAction] != "allow" || contains(up[HeaderReasons], "rule.set_challenge") {
+		t.Errorf("a Tor exit with a valid clearance: %v, want allowed", up)
+	}
+	// Without it, the same browser is challenged.
+	resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.66", with(chrome, "cookie", "x=y")))
+	if resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Found {
+		t.Errorf("without the clearance: %v, want the challenge", resp)
 	}
 }
