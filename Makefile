@@ -29,7 +29,7 @@ test: deps
 # deadline exceeded" when a -fuzztime duration runs out (golang/go#75804,
 # fixed in Go 1.27); a count has no deadline to race.
 # -fuzzminimizetime 5s where seeds are large files (range snapshots, the
-# crawler directory): minimizing one new input from them takes the default
+# crawler directory, the reputation formats' published files): minimizing one new input from them takes the default
 # 60 s, longer than the run itself.
 fuzz_budget = $(if $(FUZZTIME),$(FUZZTIME),$(1))
 fuzz:
@@ -50,9 +50,10 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseDirectory$$' -fuzztime $(call fuzz_budget,30000x) -fuzzminimizetime 5s ./crawler
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzz_budget,200000x) ./crawler/webbotauth
 	go test -run '^$$' -fuzz '^FuzzStructuredField$$' -fuzztime $(call fuzz_budget,200000x) ./crawler/webbotauth
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzz_budget,100000x) -fuzzminimizetime 5s ./reputation
 
 bench: deps
-	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring ./crawler ./crawler/fcrdns ./crawler/webbotauth ./clearance ./rollout ./telemetry ./cmd/botauthz
+	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring ./crawler ./crawler/fcrdns ./crawler/webbotauth ./reputation ./clearance ./rollout ./telemetry ./cmd/botauthz
 
 # The load harness (BENCHMARKS.md): botauthz against the floor, side by side.
 # It measures, it does not test, so it is not part of `make test`.
