@@ -78,9 +78,11 @@ type Decision struct {
 	// LogFeatures is the policy's decision_log.features: the decision log
 	// carries Result.Features.
 	LogFeatures bool
-	// Crawler is what crawler verification found: the crawler claimed, by
-	// its index in CrawlerDirectory's Crawlers (-1 for none), and whether it
-	// is verified. A verified crawler is not scored (Score 0, Band
+	// Crawler is what crawler verification found: whether the request
+	// claims a crawler and whether it is verified, and the crawler by its
+	// index in Options.Crawlers' Directory().Crawlers (-1 for none once
+	// verification ran; a decision made before it, by a mode or a rule,
+	// has the zero Claim). A verified crawler is not scored (Score 0, Band
 	// VerifiedBot, Rule RuleVerifiedBot).
 	Crawler crawler.Claim
 	// CrawlerEntry is the claimed crawler's directory entry; nil when the
