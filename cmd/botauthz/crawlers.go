@@ -57,7 +57,7 @@ func crawlersSummary(v *crawler.Verifier, p *policy.Policy, now time.Time) (deta
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d crawlers, %d range lists (oldest published %s ago)", len(v.Directory().Crawlers), len(lists), oldest.Round(time.Hour))
+	fmt.Fprintf(&b, "%d crawlers, %d range lists (oldest published %d days ago)", len(v.Directory().Crawlers), len(lists), int(oldest/(24*time.Hour)))
 	fmt.Fprintf(&b, ", reverse_dns=%v network=%v", p.Crawlers.ReverseDNS, p.Crawlers.Network)
 	if keys := v.KeyDirectories(); len(keys) > 0 {
 		fmt.Fprintf(&b, ", %d key directories", len(keys))
