@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -199,16 +200,24 @@ func clockTicks() int64 {
 	return 100
 }
 
-// freePort asks the kernel for a free loopback port. It is released before
-// the server binds it, so a server that fails to bind is retried by the
-// caller where that matters.
+// freePort finds a free loopback port. It is released before the server
+// binds it, so it is drawn below the kernel's ephemeral range (32768 and up
+// on Linux): a port the kernel hands out may be taken by any outgoing
+// connection — the load generator opens many — between this check and the
+// server's bind (seen in CI). The range, 12000–19999, is also apart from
+// the one the envoy package's tests draw from (20000–31999), which run at
+// the same time under go test ./...
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	for range 100 {
+		port := 12000 + rand.IntN(8000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("find a free port: none free below the ephemeral range in 100 draws")
 }
 
 // loadAvg is /proc/loadavg's first three fields, or why not.
