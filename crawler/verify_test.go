@@ -84,17 +84,12 @@ func describe(d *Directory, c Claim) string {
 // waitClaim polls until ip's claim is no longer an answer still pending.
 func waitClaim(t *testing.T, v *Verifier, ip, ua string) Claim {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c := claimOf(v, ip, ua)
-		if c.Verdict != Unverified || c.Detail != "pending" {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s from %s: still pending", ua, ip)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a background lookup
-	}
+	var c Claim
+	poll(t, ua+" from "+ip+" answered", func() bool {
+		c = claimOf(v, ip, ua)
+		return c.Verdict != Unverified || c.Detail != "pending"
+	})
+	return c
 }
 
 func TestVerifyByRangesAndReverseDNS(t *testing.T) {
@@ -210,13 +205,8 @@ func TestVerifyWebBotAuth(t *testing.T) {
 	}
 	good, bad := headers(sign(key)), headers(sign(stranger))
 	chrome := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-	deadline := time.Now().Add(20 * time.Second)
-	for claimOf(v, "203.0.113.9", chrome, good...).Verdict != Verified {
-		if time.Now().After(deadline) {
-			t.Fatalf("a good signature never verified: %+v", claimOf(v, "203.0.113.9", chrome, good...))
-		}
-		time.Sleep(5 * time.Millisecond) // the key directory is read in the background
-	}
+	// The key directory is read in the background.
+	poll(t, "a good signature verified", func() bool { return claimOf(v, "203.0.113.9", chrome, good...).Verdict == Verified })
 	// The signature names its agent whatever the user agent says.
 	for _, tt := range []struct {
 		name, ua string
@@ -289,15 +279,20 @@ func TestRangeRefresh(t *testing.T) {
 	}
 }
 
-// poll waits for cond, failing the test after a deadline.
+// poll checks cond every few milliseconds until it holds, failing the test
+// after a deadline.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			t.Fatalf("waited 20s for %s", what)
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond) // polling background work
 	}
 }
 

@@ -83,17 +83,12 @@ routes:
 	})
 	t.Run("a set file rewritten while running", func(t *testing.T) {
 		write("cloud.txt", "198.51.100.0/24\n203.0.113.0/24\n")
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			got, reasons := score(t, "203.0.113.10")
-			if got < home && strings.Contains(reasons, "ip.datacenter") {
-				break
+		waitFor(t, "203.0.113.10's network in the cloud set", 30*time.Second, func() error {
+			if got, reasons := score(t, "203.0.113.10"); got >= home || !strings.Contains(reasons, "ip.datacenter") {
+				return fmt.Errorf("still scores %d (%s)", got, reasons)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("203.0.113.10 still scores %d (%s) after its network joined the cloud set", got, reasons)
-			}
-			time.Sleep(50 * time.Millisecond) // polling the reload
-		}
+			return nil
+		})
 		// A broken file keeps the last good set, and /readyz says so.
 		write("cloud.txt", "not a network\n")
 		waitFor(t, "the refused file on /readyz", 30*time.Second, func() error {

@@ -77,12 +77,17 @@ func liveVerifier(t *testing.T) *crawler.Verifier {
 	ctx, cancel := context.WithCancel(context.Background())
 	v.Start(ctx)
 	t.Cleanup(func() { cancel(); v.Close() })
-	deadline := time.Now().Add(20 * time.Second)
+	// The directory is read in the background.
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for v.KeyDirectories()[0].LastSuccess.IsZero() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			t.Fatalf("key directory never read: %+v", v.KeyDirectories())
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond) // the directory is read in the background
 	}
 	return v
 }
