@@ -143,3 +143,42 @@ func writeEscaped(b *strings.Builder, s string) {
 		b.WriteByte(c)
 	}
 }
+
+// AppendNamedKey appends the storage key of a counter that is not a
+// velocity limit's to dst: a named counter of an identity, such as a
+// client's recent denials (package history). name must be non-empty and
+// is escaped as Key escapes ids; it shares the dimension's hash tag, so a
+// named counter lands in the same Redis Cluster slot as the identity's
+// velocity counters and one script serves both.
+//
+//	ba:v1:{ip:203.0.113.7}:h.denied:600s
+//
+// A name never begins with "rt:", which Key's route counters use, so the
+// two never share a key.
+func AppendNamedKey(dst []byte, d Dimension, id, name string, window time.Duration) []byte {
+	dst = append(dst, keyPrefix...)
+	dst = append(dst, '{')
+	dst = append(dst, d.tagName()...)
+	dst = append(dst, ':')
+	dst = appendEscaped(dst, id)
+	dst = append(dst, "}:"...)
+	if len(name) >= 3 && name[:3] == "rt:" {
+		dst = append(dst, '_')
+	}
+	dst = appendEscaped(dst, name)
+	dst = append(dst, ':')
+	return appendWindow(dst, window)
+}
+
+func appendEscaped(dst []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if needsEscape(c) {
+			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
