@@ -133,6 +133,25 @@ const (
 	// address in a hosting provider's autonomous system
 	// (reputation/data/hosting_asns.yaml).
 	ASNHosting
+	// HistoryDenied ("history.denied"): the client's address or its session
+	// was denied lately (package history: about one history window).
+	HistoryDenied
+	// HistoryRateLimited ("history.ratelimited"): the client's address or
+	// its session exceeded a hard limit lately.
+	HistoryRateLimited
+	// HistoryChallengeFailed ("history.challenge_failed"): the client's
+	// address or its session failed challenges lately (at least two: a
+	// person mistypes a CAPTCHA now and then).
+	HistoryChallengeFailed
+	// SessionManyNetworks ("session.many_networks"): the session cookie
+	// came from more networks (IPv4 /24, IPv6 /64) within the history window
+	// than history.session_networks allows: one token shared by many
+	// machines, as a botnet shares a cookie it bought or solved once.
+	SessionManyNetworks
+	// SessionNotKept ("session.not_kept"): requests from the client's
+	// address carry a session cookie that is new nearly every time: a
+	// client that does not keep the cookies it is given, or mints its own.
+	SessionNotKept
 
 	numCodes // sentinel: one past the last code
 )
@@ -174,6 +193,11 @@ var codeNames = [numCodes]string{
 	IPTor:                          "ip.tor",
 	IPListed:                       "ip.listed",
 	ASNHosting:                     "asn.hosting",
+	HistoryDenied:                  "history.denied",
+	HistoryRateLimited:             "history.ratelimited",
+	HistoryChallengeFailed:         "history.challenge_failed",
+	SessionManyNetworks:            "session.many_networks",
+	SessionNotKept:                 "session.not_kept",
 }
 
 // signals is a set of codes, one bit per Code.

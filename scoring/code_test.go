@@ -40,6 +40,7 @@ func TestCodeNamesAreTheContract(t *testing.T) {
 		"tls.mismatch", "tls.library",
 		"crawler.impersonation", "crawler.unverified",
 		"ip.datacenter", "ip.tor", "ip.listed", "asn.hosting",
+		"history.denied", "history.ratelimited", "history.challenge_failed", "session.many_networks", "session.not_kept",
 	}
 	var got []string
 	for _, c := range Codes() {
@@ -62,7 +63,7 @@ func TestInvalidCodeStringNamesTheNumber(t *testing.T) {
 	if got := Code(0).String(); got != "code(0)" {
 		t.Errorf("Code(0).String() = %q", got)
 	}
-	if got := numCodes.String(); got != "code(35)" {
+	if got := numCodes.String(); got != "code(40)" {
 		t.Errorf("numCodes.String() = %q", got)
 	}
 }

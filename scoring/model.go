@@ -61,6 +61,9 @@ type Request struct {
 	// (package reputation): the kinds of the sets holding it, and whether
 	// its autonomous system is a hosting provider's.
 	Network Network
+	// History is what the client's and its session's recent past say
+	// (package history).
+	History History
 	// Crawler is what verification found about the crawler the request
 	// claims to be (package crawler); NoCrawlerClaim when it claims none
 	// or was not verified. A verified crawler is not scored at all: do not
@@ -93,6 +96,28 @@ func networkSignals(n Network, fired *signals) {
 	}
 	if n&NetworkHosting != 0 {
 		fired.fire(ASNHosting)
+	}
+}
+
+// History is what the client's and its session's recent past say, one bit
+// per feature. Package history decides when each is set.
+type History uint8
+
+// The history facts.
+const (
+	HistoryOfDenials History = 1 << iota
+	HistoryOfRateLimits
+	HistoryOfChallengeFailures
+	HistorySessionManyNetworks
+	HistorySessionNotKept
+)
+
+// historySignals fires the history features.
+func historySignals(h History, fired *signals) {
+	for i, c := range [...]Code{HistoryDenied, HistoryRateLimited, HistoryChallengeFailed, SessionManyNetworks, SessionNotKept} {
+		if h&(1<<i) != 0 {
+			fired.fire(c)
+		}
 	}
 }
 
@@ -261,6 +286,7 @@ func (m *Model) Score(req *Request, out *Result) {
 	m.headerSignals(req, &fired)
 	velocitySignals(req.Velocity, &fired)
 	networkSignals(req.Network, &fired)
+	historySignals(req.History, &fired)
 	switch req.Clearance {
 	case ValidClearance:
 		fired.fire(ClearanceValid)

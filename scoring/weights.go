@@ -16,8 +16,10 @@ import (
 // set is refused. Bump it when a feature is added, removed or changes
 // meaning, and retrain. Set 2 added tls.mismatch and tls.library; set 3
 // the network reputation features ip.datacenter, ip.tor, ip.listed and
-// asn.hosting.
-const FeatureSet = 3
+// asn.hosting; set 4 the history features history.denied,
+// history.ratelimited, history.challenge_failed, session.many_networks and
+// session.not_kept.
+const FeatureSet = 4
 
 // MaxWeight bounds a feature's weight and the bias, in log-odds: e^12 is
 // odds of 160,000 to 1, past anything a corpus can support, and the bound
