@@ -38,6 +38,7 @@ type rawFile struct {
 	TLS           *rawTLS              `yaml:"tls"`
 	Crawlers      *rawCrawlers         `yaml:"crawlers"`
 	Reputation    *rawReputation       `yaml:"reputation"`
+	History       *rawHistory          `yaml:"history"`
 }
 
 type rawTLS struct {
@@ -480,6 +481,9 @@ func build(def, file *rawFile) (*Policy, error) {
 		return nil, err
 	}
 	if err := buildReputation(p, def.Reputation, file.Reputation); err != nil {
+		return nil, err
+	}
+	if err := buildHistory(p, def.History, file.History); err != nil {
 		return nil, err
 	}
 	if file.Rules != nil {

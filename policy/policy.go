@@ -131,6 +131,9 @@ type Policy struct {
 	// Reputation configures network reputation: named CIDR sets and an
 	// ASN database.
 	Reputation Reputation
+	// History configures what a client's and a session's recent past
+	// weighs.
+	History History
 }
 
 // TLS is where the client's JA4 fingerprint comes from: a request header
@@ -174,11 +177,17 @@ const (
 	RuleSetAllow
 	RuleSetDeny
 	RuleSetChallenge
+	// RuleEscalated: the request exceeded a hard limit, and its client
+	// address or session had already exceeded one history.escalate_after
+	// times within the history window: it is denied rather than asked to
+	// retry later. A verified crawler is never escalated.
+	RuleEscalated
 )
 
 // String returns the reason code of the rule: "rule.allow_cidr",
 // "rule.deny_cidr", "rule.require_proof", "rule.verified_bot",
-// "rule.set_allow", "rule.set_deny" or "rule.set_challenge"; "" for NoRule.
+// "rule.set_allow", "rule.set_deny", "rule.set_challenge" or
+// "rule.escalated"; "" for NoRule.
 func (r Rule) String() string {
 	switch r {
 	case RuleAllowCIDR:
@@ -195,6 +204,8 @@ func (r Rule) String() string {
 		return "rule.set_deny"
 	case RuleSetChallenge:
 		return "rule.set_challenge"
+	case RuleEscalated:
+		return "rule.escalated"
 	}
 	return ""
 }
