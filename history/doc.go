@@ -1,0 +1,16 @@
+// Package history remembers what happened lately to a client address
+// (IPv6: its /64) and to a session: how often it was denied, exceeded a
+// hard limit or failed a challenge, from how many networks a session
+// cookie came, and whether the cookies an address presents are new nearly
+// every time. It keeps these in sliding-window counters of the velocity
+// store (package ratelimit), in the same Redis Cluster slots as the
+// identity's velocity counters, so a Check reads them peeked in the one
+// store round trip it already makes (Config.AppendCounters, Plan.Read),
+// and a Writer records the outcome after the decision, asynchronously and
+// bounded, never delaying a Check.
+//
+// A count decays as the sliding window does: an event counts in full
+// until its window's bucket ends and then fades linearly to nothing over
+// the next window, so a feature that needs one event (count ≥ ½) holds for
+// between half a window and one and a half windows after it.
+package history

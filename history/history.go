@@ -1,0 +1,238 @@
+package history
+
+import (
+	"time"
+
+	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/scoring"
+)
+
+// Config is what the policy's history section sets.
+type Config struct {
+	// Window is the counters' window; events fade over about one.
+	Window time.Duration
+	// EscalateAfter is how many hard-limit breaches within the window make
+	// the next one a deny; 0 never escalates.
+	EscalateAfter int
+	// SessionNetworks is how many networks a session may come from within
+	// the window before session.many_networks fires.
+	SessionNetworks int
+}
+
+// Entity is whom history is about: the identities the velocity counters
+// count by (ratelimit.ClientID, SubnetID, SessionID). An empty identity is
+// unknown and has no history.
+type Entity struct {
+	Client  string
+	Subnet  string
+	Session string
+}
+
+// The thresholds of the features, in decayed counts.
+const (
+	// oneEvent: a single event weighs for between half a window and one
+	// and a half windows.
+	oneEvent = 0.5
+	// failedChallenges: two failures, since people mistype a CAPTCHA once.
+	failedChallenges = 1.5
+	// notKeptRequests and notKeptShare: of at least this many requests
+	// with a session cookie, this share carried one not seen before.
+	notKeptRequests = 5
+	notKeptShare    = 0.8
+)
+
+// slot is one history counter a Check reads.
+type slot uint8
+
+const (
+	clientDenied slot = iota
+	clientRateLimited
+	clientChallengeFailed
+	// clientSessionRequests is the one counter a Check counts rather than
+	// peeks: its requests carrying a session cookie.
+	clientSessionRequests
+	clientNewSessions
+	sessionDenied
+	sessionRateLimited
+	sessionChallengeFailed
+	sessionNetworks
+	numSlots
+)
+
+// MaxCounters is the most counters AppendCounters appends.
+const MaxCounters = int(numSlots)
+
+// The counters' names (ratelimit.AppendNamedKey). A client's and a
+// session's counters of one kind share a name: their hash tags differ.
+const (
+	nameDenied          = "h.denied"
+	nameRateLimited     = "h.ratelimited"
+	nameChallengeFailed = "h.challenge_failed"
+	nameSessionRequests = "h.session_requests"
+	nameNewSessions     = "h.new_sessions"
+	nameNetworks        = "h.networks"
+	// nameSeenPrefix + subnet is a session's counter of requests from that
+	// network: written, never read by a Check.
+	nameSeenPrefix = "h.seen."
+)
+
+var slotNames = [numSlots]string{
+	clientDenied:           nameDenied,
+	clientRateLimited:      nameRateLimited,
+	clientChallengeFailed:  nameChallengeFailed,
+	clientSessionRequests:  nameSessionRequests,
+	clientNewSessions:      nameNewSessions,
+	sessionDenied:          nameDenied,
+	sessionRateLimited:     nameRateLimited,
+	sessionChallengeFailed: nameChallengeFailed,
+	sessionNetworks:        nameNetworks,
+}
+
+func (s slot) session() bool { return s >= sessionDenied }
+
+// Plan says where AppendCounters put the history counters, for Read.
+type Plan struct {
+	at    int    // index of the first one
+	slots uint16 // the slots appended, one counter each, in slot order
+}
+
+// Len is the number of counters the plan holds.
+func (p Plan) Len() int {
+	n := 0
+	for s := p.slots; s != 0; s &= s - 1 {
+		n++
+	}
+	return n
+}
+
+// AppendCounters appends the history counters of e that a Check reads in
+// its store round trip: its address's and its session's recent denials,
+// breaches and failed challenges (peeked), and, for a request with a
+// session cookie, the networks the session came from and the address's
+// new sessions (peeked) and requests with a session (counted). Their keys
+// share one allocation. Read interprets the observations with the Plan.
+func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit.Counter, Plan) {
+	p := Plan{at: len(dst)}
+	if c.Window <= 0 {
+		return dst, p
+	}
+	for s := range numSlots {
+		switch {
+		case s.session() && e.Session == "":
+		case !s.session() && e.Client == "":
+		case (s == clientSessionRequests || s == clientNewSessions) && e.Session == "":
+		default:
+			p.slots |= 1 << s
+		}
+	}
+	if p.slots == 0 {
+		return dst, p
+	}
+	var buf [1024]byte
+	b := buf[:0]
+	var ends [numSlots]int
+	for s := range numSlots {
+		if p.slots&(1<<s) == 0 {
+			continue
+		}
+		dim, id := ratelimit.DimIP, e.Client
+		if s.session() {
+			dim, id = ratelimit.DimSession, e.Session
+		}
+		b = ratelimit.AppendNamedKey(b, dim, id, slotNames[s], c.Window)
+		ends[s] = len(b)
+	}
+	keys := string(b)
+	start := 0
+	for s := range numSlots {
+		if p.slots&(1<<s) == 0 {
+			continue
+		}
+		dst = append(dst, ratelimit.Counter{Key: keys[start:ends[s]], Window: c.Window, Peek: s != clientSessionRequests})
+		start = ends[s]
+	}
+	return dst, p
+}
+
+// Reading is what history knows of a request's client and session: decayed
+// counts over about the last window.
+type Reading struct {
+	// Known is false when nothing was read: history off, no identity, or
+	// the store degraded.
+	Known bool
+	// Denied, RateLimited and ChallengeFailed are the larger of the
+	// address's and the session's counts.
+	Denied, RateLimited, ChallengeFailed float64
+	// SessionNetworks is the number of networks the session came from.
+	SessionNetworks float64
+	// SessionRequests is the address's requests with a session cookie,
+	// this one included, and NewSessions how many of them carried one not
+	// seen before from the address's network.
+	SessionRequests, NewSessions float64
+}
+
+// Read fills a Reading from the observations of the counters p placed.
+// obs is indexed as the counters were.
+func (p Plan) Read(obs []ratelimit.Observation) Reading {
+	var r Reading
+	if p.slots == 0 || len(obs) < p.at+p.Len() {
+		return r
+	}
+	r.Known = true
+	i := p.at
+	for s := range numSlots {
+		if p.slots&(1<<s) == 0 {
+			continue
+		}
+		o := obs[i]
+		i++
+		// A peeked counter's estimate reckons with one more request.
+		n := max(o.Estimate()-1, 0)
+		switch s {
+		case clientDenied, sessionDenied:
+			r.Denied = max(r.Denied, n)
+		case clientRateLimited, sessionRateLimited:
+			r.RateLimited = max(r.RateLimited, n)
+		case clientChallengeFailed, sessionChallengeFailed:
+			r.ChallengeFailed = max(r.ChallengeFailed, n)
+		case clientSessionRequests:
+			r.SessionRequests = n + 1 // counted: this request is in it
+		case clientNewSessions:
+			r.NewSessions = n
+		case sessionNetworks:
+			r.SessionNetworks = n
+		}
+	}
+	return r
+}
+
+// Features is what the reading says to the model.
+func (c *Config) Features(r *Reading) scoring.History {
+	var h scoring.History
+	if !r.Known {
+		return 0
+	}
+	if r.Denied >= oneEvent {
+		h |= scoring.HistoryOfDenials
+	}
+	if r.RateLimited >= oneEvent {
+		h |= scoring.HistoryOfRateLimits
+	}
+	if r.ChallengeFailed >= failedChallenges {
+		h |= scoring.HistoryOfChallengeFailures
+	}
+	if c.SessionNetworks > 0 && r.SessionNetworks >= float64(c.SessionNetworks)+oneEvent {
+		h |= scoring.HistorySessionManyNetworks
+	}
+	if r.SessionRequests >= notKeptRequests && r.NewSessions >= notKeptShare*r.SessionRequests {
+		h |= scoring.HistorySessionNotKept
+	}
+	return h
+}
+
+// Escalates reports whether a request that exceeds a hard limit now is to
+// be denied rather than answered 429: its address or session exceeded
+// one EscalateAfter times within the window.
+func (c *Config) Escalates(r *Reading) bool {
+	return c.EscalateAfter > 0 && r.Known && r.RateLimited >= float64(c.EscalateAfter)-oneEvent
+}

@@ -1,0 +1,262 @@
+package history_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/botauthz/botauthz/history"
+	"github.com/botauthz/botauthz/internal/redistest"
+	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/scoring"
+)
+
+// t0 starts a bucket of every window the tests use.
+var t0 = time.UnixMilli(1_700_000_400_000)
+
+var cfg = history.Config{Window: 10 * time.Minute, EscalateAfter: 3, SessionNetworks: 2}
+
+// stores runs a test on the in-memory store and on a real Redis: history
+// has the same semantics on both.
+func stores(t *testing.T, test func(t *testing.T, s ratelimit.Store)) {
+	t.Run("memory", func(t *testing.T) {
+		s := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+		t.Cleanup(func() { s.Close() })
+		test(t, s)
+	})
+	t.Run("redis", func(t *testing.T) {
+		s, err := ratelimit.DialRedis(redistest.Start(t).URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		test(t, s)
+	})
+}
+
+// read is a Check's read: the history counters alone, in one Hit.
+func read(t *testing.T, s ratelimit.Store, e history.Entity, at time.Time) history.Reading {
+	t.Helper()
+	cs, plan := cfg.AppendCounters(nil, &e)
+	obs := make([]ratelimit.Observation, len(cs))
+	if err := s.Hit(context.Background(), at, cs, obs); err != nil {
+		t.Fatal(err)
+	}
+	return plan.Read(obs)
+}
+
+// writeSync records through a Writer and waits until it is written.
+func writeSync(t *testing.T, s ratelimit.Store, e history.Entity, ev history.Events, at time.Time) {
+	t.Helper()
+	obs := &counting{}
+	w, err := history.NewWriter(s, history.WriterOptions{Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Record(e, ev, cfg.Window, at)
+	w.Close()
+	if obs.written.Load() != 1 || obs.failed.Load() != 0 {
+		t.Fatalf("written %d, failed %d; want one record written", obs.written.Load(), obs.failed.Load())
+	}
+}
+
+type counting struct{ written, failed, dropped atomic.Int64 }
+
+func (c *counting) HistoryWritten(err error) {
+	c.written.Add(1)
+	if err != nil {
+		c.failed.Add(1)
+	}
+}
+func (c *counting) HistoryDropped() { c.dropped.Add(1) }
+
+func TestAStrangerHasNoHistory(t *testing.T) {
+	stores(t, func(t *testing.T, s ratelimit.Store) {
+		e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "aaaa"}
+		r := read(t, s, e, t0)
+		if !r.Known || r.Denied != 0 || r.RateLimited != 0 || r.ChallengeFailed != 0 || r.SessionNetworks != 0 || r.NewSessions != 0 {
+			t.Errorf("reading %+v, want known and empty", r)
+		}
+		if f := cfg.Features(&r); f != 0 {
+			t.Errorf("features %v, want none", f)
+		}
+		// Peeks leave nothing: a second read is the same (but for the
+		// requests with a session, which a Check counts).
+		if r2 := read(t, s, e, t0); r2.Denied != 0 || r2.SessionRequests != 2 {
+			t.Errorf("second reading %+v: want nothing but two requests with a session", r2)
+		}
+	})
+}
+
+// TestEventsWeighAndFade records each kind of event for an address and
+// reads it back from the address and, through the session, from another
+// address; then lets it fade.
+func TestEventsWeighAndFade(t *testing.T) {
+	stores(t, func(t *testing.T, s ratelimit.Store) {
+		e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "bbbb"}
+		writeSync(t, s, e, history.Denied|history.RateLimited, t0)
+		writeSync(t, s, e, history.ChallengeFailed, t0)
+		writeSync(t, s, e, history.ChallengeFailed, t0.Add(time.Second))
+
+		r := read(t, s, e, t0.Add(time.Minute))
+		if r.Denied != 1 || r.RateLimited != 1 || r.ChallengeFailed != 2 {
+			t.Errorf("reading %+v, want 1 denial, 1 breach, 2 failures", r)
+		}
+		want := scoring.HistoryOfDenials | scoring.HistoryOfRateLimits | scoring.HistoryOfChallengeFailures
+		if f := cfg.Features(&r); f != want {
+			t.Errorf("features %b, want %b", f, want)
+		}
+		// The same session from elsewhere carries its history; another
+		// client of the same network does not.
+		other := read(t, s, history.Entity{Client: "198.51.100.9", Subnet: "198.51.100.0/24", Session: "bbbb"}, t0.Add(time.Minute))
+		neighbour := read(t, s, history.Entity{Client: "203.0.113.8", Subnet: "203.0.113.0/24"}, t0.Add(time.Minute))
+		if other.Denied != 1 || neighbour.Denied != 0 {
+			t.Errorf("session elsewhere: %+v; neighbour: %+v", other, neighbour)
+		}
+		// Half a window into the next bucket the single denial has faded
+		// below the threshold; the two failures at 1 still fire.
+		late := read(t, s, e, t0.Add(cfg.Window+cfg.Window/2+time.Second))
+		if f := cfg.Features(&late); f&scoring.HistoryOfDenials != 0 || f&scoring.HistoryOfChallengeFailures != 0 || late.Denied >= 0.5 {
+			t.Errorf("1.5 windows later: %+v (features %b), want faded", late, f)
+		}
+		if gone := read(t, s, e, t0.Add(2*cfg.Window)); gone.Denied != 0 || gone.ChallengeFailed != 0 {
+			t.Errorf("two windows later: %+v, want nothing", gone)
+		}
+	})
+}
+
+func TestEscalation(t *testing.T) {
+	stores(t, func(t *testing.T, s ratelimit.Store) {
+		e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24"}
+		for i := range cfg.EscalateAfter {
+			r := read(t, s, e, t0.Add(time.Duration(i)*time.Second))
+			if cfg.Escalates(&r) {
+				t.Fatalf("escalated after %d breaches, want %d", i, cfg.EscalateAfter)
+			}
+			writeSync(t, s, e, history.RateLimited, t0.Add(time.Duration(i)*time.Second))
+		}
+		if r := read(t, s, e, t0.Add(time.Minute)); !cfg.Escalates(&r) {
+			t.Errorf("%d breaches: reading %+v does not escalate", cfg.EscalateAfter, r)
+		}
+		never := cfg
+		never.EscalateAfter = 0
+		if r := read(t, s, e, t0.Add(time.Minute)); never.Escalates(&r) {
+			t.Error("escalate_after 0 escalated")
+		}
+	})
+}
+
+// TestSessionFromManyNetworks shows one session cookie coming from a third
+// network (more than cfg.SessionNetworks) firing session.many_networks,
+// while many requests from one network count it once.
+func TestSessionFromManyNetworks(t *testing.T) {
+	stores(t, func(t *testing.T, s ratelimit.Store) {
+		nets := []history.Entity{
+			{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "cccc"},
+			{Client: "198.51.100.9", Subnet: "198.51.100.0/24", Session: "cccc"},
+			{Client: "192.0.2.44", Subnet: "192.0.2.0/24", Session: "cccc"},
+		}
+		w, err := history.NewWriter(s, history.WriterOptions{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			w.Record(nets[0], history.SessionSeen, cfg.Window, t0.Add(time.Duration(i)*time.Second))
+		}
+		w.Record(nets[1], history.SessionSeen, cfg.Window, t0.Add(10*time.Second))
+		w.Close()
+		r := read(t, s, nets[2], t0.Add(20*time.Second))
+		if r.SessionNetworks != 2 || cfg.Features(&r)&scoring.HistorySessionManyNetworks != 0 {
+			t.Errorf("two networks: %+v", r)
+		}
+		writeSync(t, s, nets[2], history.SessionSeen, t0.Add(30*time.Second))
+		r = read(t, s, nets[0], t0.Add(40*time.Second))
+		if r.SessionNetworks != 3 || cfg.Features(&r)&scoring.HistorySessionManyNetworks == 0 {
+			t.Errorf("three networks: %+v, want session.many_networks", r)
+		}
+	})
+}
+
+// TestSessionsNotKept: an address whose every request carries a new
+// session cookie fires session.not_kept; one that keeps its cookie does not.
+func TestSessionsNotKept(t *testing.T) {
+	stores(t, func(t *testing.T, s ratelimit.Store) {
+		w, err := history.NewWriter(s, history.WriterOptions{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last history.Reading
+		for i := range 6 {
+			at := t0.Add(time.Duration(i) * time.Second)
+			rotating := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "rot" + string(rune('a'+i))}
+			last = read(t, s, rotating, at)
+			w.Record(rotating, history.SessionSeen, cfg.Window, at)
+			keeping := history.Entity{Client: "198.51.100.9", Subnet: "198.51.100.0/24", Session: "kept"}
+			read(t, s, keeping, at)
+			w.Record(keeping, history.SessionSeen, cfg.Window, at)
+		}
+		w.Close()
+		rot := read(t, s, history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "rotg"}, t0.Add(time.Minute))
+		kept := read(t, s, history.Entity{Client: "198.51.100.9", Subnet: "198.51.100.0/24", Session: "kept"}, t0.Add(time.Minute))
+		if cfg.Features(&rot)&scoring.HistorySessionNotKept == 0 || rot.NewSessions != 6 || rot.SessionRequests != 7 {
+			t.Errorf("rotating: %+v (after the 6th: %+v), want session.not_kept", rot, last)
+		}
+		if cfg.Features(&kept)&scoring.HistorySessionNotKept != 0 || kept.NewSessions != 1 {
+			t.Errorf("keeping: %+v, want one new session", kept)
+		}
+	})
+}
+
+func TestNoIdentityNoCounters(t *testing.T) {
+	cs, plan := cfg.AppendCounters(nil, &history.Entity{})
+	if len(cs) != 0 || plan.Len() != 0 || plan.Read(nil).Known {
+		t.Errorf("no identity: %d counters", len(cs))
+	}
+	cs, plan = cfg.AppendCounters(make([]ratelimit.Counter, 2), &history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24"})
+	if len(cs) != 5 || plan.Len() != 3 {
+		t.Errorf("a client without a session: %d counters (plan %d), want 2 + its 3", len(cs), plan.Len())
+	}
+	for _, c := range cs[2:] {
+		if !c.Peek {
+			t.Errorf("%s is counted, want peeked", c.Key)
+		}
+	}
+	cs, _ = cfg.AppendCounters(nil, &history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "dddd"})
+	if len(cs) != history.MaxCounters {
+		t.Errorf("a client with a session: %d counters, want %d", len(cs), history.MaxCounters)
+	}
+	off := history.Config{}
+	if cs, _ := off.AppendCounters(nil, &history.Entity{Client: "203.0.113.7"}); len(cs) != 0 {
+		t.Error("a zero window reads history")
+	}
+}
+
+// failing is a store that is down.
+type failing struct{ ratelimit.Store }
+
+func (failing) Hit(context.Context, time.Time, []ratelimit.Counter, []ratelimit.Observation) error {
+	return errors.New("store down")
+}
+
+func TestWriterCountsFailuresAndDrops(t *testing.T) {
+	obs := &counting{}
+	w, err := history.NewWriter(failing{}, history.WriterOptions{Observer: obs, Queue: 1, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "eeee"}
+	for range 100 {
+		w.Record(e, history.Denied|history.SessionSeen, cfg.Window, t0)
+	}
+	w.Close()
+	if got := obs.written.Load() + obs.dropped.Load(); got != 100 || obs.failed.Load() != obs.written.Load() || obs.dropped.Load() == 0 {
+		t.Errorf("written %d (failed %d), dropped %d: want 100 in all, every write failed, some dropped", obs.written.Load(), obs.failed.Load(), obs.dropped.Load())
+	}
+	var nilWriter *history.Writer
+	nilWriter.Record(e, history.Denied, cfg.Window, t0) // records nothing, does not panic
+	if _, err := history.NewWriter(nil, history.WriterOptions{}); err == nil {
+		t.Error("NewWriter(nil) succeeded")
+	}
+}
