@@ -19,6 +19,7 @@ import (
 	"github.com/botauthz/botauthz/challenge/provider"
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/clientip"
+	"github.com/botauthz/botauthz/history"
 	"github.com/botauthz/botauthz/policy"
 )
 
@@ -72,6 +73,9 @@ type Options struct {
 	Redeemer Redeemer
 	// Observer is told about challenges issued and answered; nil for none.
 	Observer Observer
+	// History records failed answers for the client's address and session
+	// (the policy's history section says for how long); nil records none.
+	History *history.Writer
 	// Logger receives warnings and per-answer debug lines; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -101,6 +105,7 @@ type Handler struct {
 	// replay here if the store fails between the two.
 	local    *MemoryRedeemer
 	observer Observer
+	history  *history.Writer
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -132,6 +137,7 @@ func NewHandler(opts Options) (*Handler, error) {
 		redeemer:  opts.Redeemer,
 		local:     NewMemoryRedeemer(DefaultMemoryEntries),
 		observer:  opts.Observer,
+		history:   opts.History,
 		log:       opts.Logger,
 		now:       opts.Now,
 		fellBack:  make(map[string]bool),

@@ -10,7 +10,9 @@ import (
 
 	"github.com/botauthz/botauthz/challenge/provider"
 	"github.com/botauthz/botauthz/clearance"
+	"github.com/botauthz/botauthz/history"
 	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/ratelimit"
 )
 
 // maxNonceLen bounds the proof of work's nonce; the script sends a decimal
@@ -25,27 +27,27 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 	pol := h.policy()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		h.refuse(w, nil, OutcomeBadToken, "unreadable form", err)
+		h.refuse(w, r, nil, OutcomeBadToken, "unreadable form", err)
 		return
 	}
 	tok, err := h.keys.parse(r.PostForm.Get("token"))
 	if err != nil {
-		h.refuse(w, nil, OutcomeBadToken, "bad token", err)
+		h.refuse(w, r, nil, OutcomeBadToken, "bad token", err)
 		return
 	}
 	now := h.now()
 	if tok.expired(now) {
-		h.refuse(w, &tok, OutcomeExpired, "expired", nil)
+		h.refuse(w, r, &tok, OutcomeExpired, "expired", nil)
 		return
 	}
 	ip := clientIPOf(r, pol)
 	b := clearance.BindingFor(ip, r.UserAgent())
 	if !tok.client.Matches(b) {
-		h.refuse(w, &tok, OutcomeWrongClient, "issued to another network or user agent", nil)
+		h.refuse(w, r, &tok, OutcomeWrongClient, "issued to another network or user agent", nil)
 		return
 	}
 	if outcome := h.checkAnswer(r, &tok, ip); outcome != "" {
-		h.refuse(w, &tok, outcome, "wrong answer", nil)
+		h.refuse(w, r, &tok, outcome, "wrong answer", nil)
 		return
 	}
 	// Keep the redemption as long as any replica could accept the token.
@@ -57,11 +59,11 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 		// needs another proof of work.
 		h.redeem(r.Context(), &tok, ttl)
 		h.reportEvidence(&tok, OutcomeAutomated, false, verdict)
-		h.refuse(w, &tok, OutcomeAutomated, "evidence: "+verdict.String(), nil)
+		h.refuse(w, r, &tok, OutcomeAutomated, "evidence: "+verdict.String(), nil)
 		return
 	}
 	if !h.redeem(r.Context(), &tok, ttl) {
-		h.refuse(w, &tok, OutcomeReplayed, "already redeemed", nil)
+		h.refuse(w, r, &tok, OutcomeReplayed, "already redeemed", nil)
 		return
 	}
 	if checked {
@@ -198,13 +200,16 @@ func (h *Handler) redeem(ctx context.Context, tok *token, ttl time.Duration) boo
 // refuse answers 403 with a page that explains the outcome and links to a
 // fresh challenge for the same return_to and route, and reports the outcome.
 // tok is nil when the token could not be trusted.
-func (h *Handler) refuse(w http.ResponseWriter, tok *token, outcome, why string, err error) {
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, tok *token, outcome, why string, err error) {
 	route, prov, returnTo := unknownLabel, unknownLabel, "/"
 	retryRoute := ""
 	if tok != nil {
 		route, prov, returnTo, retryRoute = tok.route, tok.provider, tok.returnTo, tok.route
 	}
 	h.observer.ChallengeResult(route, prov, outcome)
+	if failedByClient(outcome) {
+		h.recordFailure(r)
+	}
 	h.log.Debug("challenge refused", "outcome", outcome, "why", why, "err", err, "route", route, "provider", prov)
 	render(w, http.StatusForbidden, failCSP, failPage, struct{ Message, RetryURL string }{
 		failMessage(outcome), URL(returnTo, retryRoute),
@@ -240,4 +245,36 @@ func (h *Handler) warnSecureOverHTTP(now time.Time, r *http.Request) {
 	}
 	h.log.Warn("a Secure clearance cookie was set in answer to a plain http request: browsers drop it, so visitors are challenged again and again; serve the site over https (envoy/front-proxy.yaml's TLS listener) or, for local tests only, set challenge.insecure_cookie",
 		"host", r.Host)
+}
+
+// failedByClient reports whether a refusal is the client's doing, and so
+// history (package history): a wrong or automated answer, a replay, a
+// token forged, tampered with or carried to another network, a CAPTCHA
+// its vendor rejected. Not an expired page (a person who walked away), nor
+// a vendor or configuration failure, nor a vendor's "expired or duplicate"
+// (a double submit as often as a replay).
+func failedByClient(outcome string) bool {
+	switch outcome {
+	case OutcomeWrongAnswer, OutcomeAutomated, OutcomeReplayed, OutcomeBadToken, OutcomeWrongClient,
+		OutcomeProviderPrefix + provider.ReasonRejected, OutcomeProviderPrefix + provider.ReasonInvalidToken,
+		OutcomeProviderPrefix + provider.ReasonHostnameMismatch, OutcomeProviderPrefix + provider.ReasonActionMismatch,
+		OutcomeProviderPrefix + provider.ReasonLowScore:
+		return true
+	}
+	return false
+}
+
+// recordFailure records a failed challenge for the client's address and
+// session, when the policy keeps history and a writer was given.
+func (h *Handler) recordFailure(r *http.Request) {
+	pol := h.policy()
+	if h.history == nil || !pol.History.Enabled {
+		return
+	}
+	ip := clientIPOf(r, pol)
+	e := history.Entity{Client: ratelimit.ClientID(ip), Subnet: ratelimit.SubnetID(ip)}
+	if c, err := r.Cookie(pol.SessionCookie); err == nil {
+		e.Session = ratelimit.SessionID(c.Value)
+	}
+	h.history.Record(e, history.ChallengeFailed, pol.History.Window, h.now())
 }

@@ -23,11 +23,12 @@ type Facts struct {
 	// ClientIP is the client's address; invalid when no source gave a
 	// parseable one.
 	ClientIP netip.Addr
-	// clientKey is the text the ip and route_ip counters count by, built at
+	// clientKey, subnetKey and sessionKey are the identities the counters
+	// count by (ratelimit.ClientID, SubnetID, SessionID), each built at
 	// most once per Check.
-	clientKey string
-	Method    string
-	Scheme    string
+	clientKey, subnetKey, sessionKey string
+	Method                           string
+	Scheme                           string
 	// Protocol is the HTTP version the client spoke to Envoy
 	// (attributes.request.http.protocol: "HTTP/1.0", "HTTP/1.1", "HTTP/2",
 	// "HTTP/3"); empty when Envoy did not say.

@@ -2,13 +2,10 @@ package extauthz
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/netip"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/crawler"
+	"github.com/botauthz/botauthz/history"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/reputation"
@@ -96,6 +94,10 @@ type Decision struct {
 	// HostingASN whether it is a hosting provider's.
 	ASN        uint32
 	HostingASN bool
+	// History is what the client's address and session did lately, read
+	// in the Check's store round trip (Known false when it was not read:
+	// history off, a decision before counting, or a degraded store).
+	History history.Reading
 }
 
 // Observer is told about every decision once its response is built: the
@@ -127,6 +129,11 @@ type Options struct {
 	Crawlers *crawler.Verifier
 	// Network is where network reputation comes from; empty for none.
 	Network Network
+	// History records each decision's outcome in the history counters
+	// after the decision (the policy's history section says whether and
+	// for how long); nil records nothing, so history is read but never
+	// grows. Give it the same Store.
+	History *history.Writer
 	// Observer is told about every decision; nil for none.
 	Observer Observer
 	// TracerProvider traces the counter store round trip as a child of the
@@ -155,6 +162,7 @@ type Server struct {
 	clearance *clearance.Signer
 	crawlers  *crawler.Verifier
 	network   Network
+	history   *history.Writer
 	// crawlerHeaders holds the upstream headers and metadata of each
 	// directory crawler, built once.
 	crawlerHeaders []crawlerValues
@@ -176,6 +184,8 @@ type state struct {
 	// routeValues holds each route's name as a metadata value.
 	routeValues map[string]*structpb.Value
 	canary      rollout.Canary
+	// history is the policy's history section; a zero Window when off.
+	history history.Config
 }
 
 // New returns a Server.
@@ -183,7 +193,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("extauthz: a counter store is required")
 	}
-	s := &Server{model: opts.Model, store: opts.Store, clearance: opts.Clearance, crawlers: opts.Crawlers, network: opts.Network, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
+	s := &Server{model: opts.Model, store: opts.Store, clearance: opts.Clearance, crawlers: opts.Crawlers, network: opts.Network,
+		history: opts.History, rollout: opts.Rollout, observer: opts.Observer, log: opts.Logger, now: opts.Now}
 	if s.crawlers != nil {
 		s.crawlerHeaders = newCrawlerValues(s.crawlers.Directory())
 	}
@@ -226,7 +237,11 @@ func (s *Server) SetPolicy(p *policy.Policy) error {
 	for name := range p.Routes {
 		rv[name] = structpb.NewStringValue(name)
 	}
-	s.state.Store(&state{policy: p, models: models, routeValues: rv, canary: rollout.NewCanary(p.Rollout.CanarySalt)})
+	st := &state{policy: p, models: models, routeValues: rv, canary: rollout.NewCanary(p.Rollout.CanarySalt)}
+	if h := p.History; h.Enabled {
+		st.history = history.Config{Window: h.Window, EscalateAfter: h.EscalateAfter, SessionNetworks: h.SessionNetworks}
+	}
+	s.state.Store(st)
 	return nil
 }
 
@@ -275,12 +290,13 @@ func (s *Server) Model() *scoring.Model {
 type check struct {
 	facts    Facts
 	decision Decision
-	counters [policy.MaxLimitsPerRoute]ratelimit.Counter
+	counters [policy.MaxLimitsPerRoute + history.MaxCounters]ratelimit.Counter
 	limits   [policy.MaxLimitsPerRoute]*policy.Limit
-	obs      [policy.MaxLimitsPerRoute]ratelimit.Observation
+	obs      [policy.MaxLimitsPerRoute + history.MaxCounters]ratelimit.Observation
 	velocity [policy.MaxLimitsPerRoute]scoring.Velocity
 	request  scoring.Request
 	crawler  crawler.Request
+	entity   history.Entity
 	// headers outlives the reset between Checks, so that decoding
 	// header_map reuses its map.
 	headers headerBuf
@@ -355,7 +371,7 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	challengeSet := d.Rule == policy.RuleSetChallenge
 	d.Rule = policy.NoRule
 
-	limited := s.count(ctx, route, c)
+	limited := s.count(ctx, st, route, c)
 	if !f.HTTP {
 		// Plain TCP has no headers to score: it is counted and allowed.
 		d.Action, d.Enforced = policy.ActionAllow, policy.ActionAllow
@@ -373,7 +389,8 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 
 	c.request = scoring.Request{Method: f.Method, Scheme: f.Scheme, Protocol: f.Protocol, Headers: f.Headers,
 		HeaderOrder: f.HeaderOrder, TLS: tlsFingerprint(p, f), Velocity: c.request.Velocity,
-		Clearance: s.verifyClearance(p, f, d), Crawler: crawlerClaim(d.Crawler.Verdict), Network: networkFacts(d)}
+		Clearance: s.verifyClearance(p, f, d), Crawler: crawlerClaim(d.Crawler.Verdict), Network: networkFacts(d),
+		History: st.history.Features(&d.History)}
 	model.Score(&c.request, &d.Result)
 	d.Score, d.Band = d.Result.Score, d.Result.Band
 
@@ -392,8 +409,34 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	default:
 		d.Action = route.Action(d.Score, limited)
 	}
+	if d.Action == policy.ActionRateLimit && st.history.Escalates(&d.History) {
+		// It has been told to come back later often enough.
+		d.Rule, d.Action = policy.RuleEscalated, policy.ActionDeny
+	}
 	enforce(st, applied, f, d)
+	s.recordHistory(st, c, limited)
 	return d
+}
+
+// recordHistory hands what was decided to the history writer: a denial, a
+// hard-limit breach, a session seen on this network. It records what the
+// policy decided, enforced or not, so shadow mode shows what history would
+// do under enforcement.
+func (s *Server) recordHistory(st *state, c *check, limited bool) {
+	if s.history == nil || st.history.Window <= 0 {
+		return
+	}
+	var ev history.Events
+	if c.decision.Action == policy.ActionDeny {
+		ev |= history.Denied
+	}
+	if limited {
+		ev |= history.RateLimited
+	}
+	if c.entity.Session != "" {
+		ev |= history.SessionSeen
+	}
+	s.history.Record(c.entity, ev, st.history.Window, s.now())
 }
 
 // orRateLimit is a, or a rate limit when a is allow and a hard limit is
@@ -505,11 +548,12 @@ func canaryKey(f *Facts) string {
 	return f.clientKeyText()
 }
 
-// count hits the route's velocity counters in one store call and reports
-// whether a hard limit is exceeded. It fills the velocity readings for the
-// scorer. A store failure leaves velocity unknown and marks the decision
-// degraded; it never fails the Check.
-func (s *Server) count(ctx context.Context, route *policy.Route, c *check) (limited bool) {
+// count hits the route's velocity counters, and reads the client's and
+// session's history, in one store call and reports whether a hard limit is
+// exceeded. It fills the velocity readings for the scorer and the
+// decision's History. A store failure leaves both unknown and marks the
+// decision degraded; it never fails the Check.
+func (s *Server) count(ctx context.Context, st *state, route *policy.Route, c *check) (limited bool) {
 	f, d := &c.facts, &c.decision
 	n := 0
 	for i := range route.Limits {
@@ -522,13 +566,19 @@ func (s *Server) count(ctx context.Context, route *policy.Route, c *check) (limi
 		c.limits[n] = l
 		n++
 	}
-	if n == 0 {
+	counters, plan := c.counters[:n], history.Plan{}
+	if f.HTTP {
+		c.entity = history.Entity{Client: f.clientKeyText(), Subnet: f.subnetKeyText(), Session: f.sessionKeyText()}
+		counters, plan = st.history.AppendCounters(counters, &c.entity)
+	}
+	if len(counters) == 0 {
 		return false
 	}
-	if err := s.hit(ctx, c.counters[:n], c.obs[:n]); err != nil {
+	if err := s.hit(ctx, counters, c.obs[:len(counters)]); err != nil {
 		d.Degraded = true
 		return false
 	}
+	d.History = plan.Read(c.obs[:len(counters)])
 	for i := range n {
 		l, o := c.limits[i], c.obs[i]
 		est := o.Estimate()
@@ -570,48 +620,43 @@ func (s *Server) hit(ctx context.Context, counters []ratelimit.Counter, obs []ra
 // false when the request does not have one (no parseable client IP, no
 // session cookie).
 func counterID(dim ratelimit.Dimension, f *Facts) (string, bool) {
+	var id string
 	switch dim {
 	case ratelimit.DimSession:
-		if f.Session == "" {
-			return "", false
-		}
-		// Never store the session secret itself.
-		sum := sha256.Sum256([]byte(f.Session))
-		return hex.EncodeToString(sum[:8]), true
+		id = f.sessionKeyText()
 	case ratelimit.DimSubnet:
-		if !f.ClientIP.IsValid() {
-			return "", false
-		}
-		return subnet(f.ClientIP).String(), true
+		id = f.subnetKeyText()
 	case ratelimit.DimIP, ratelimit.DimRouteIP:
-		key := f.clientKeyText()
-		return key, key != ""
+		id = f.clientKeyText()
 	}
-	return "", false
+	return id, id != ""
 }
 
-// clientKeyText is the text a client is known by: its IPv4 address, or its
-// IPv6 /64 since one IPv6 host usually owns a whole /64. Built at most once
+// clientKeyText is ratelimit.ClientID of the client, built at most once
 // per Check; empty without a client IP.
 func (f *Facts) clientKeyText() string {
-	if f.clientKey == "" && f.ClientIP.IsValid() {
-		if f.ClientIP.Is6() {
-			f.clientKey = subnet(f.ClientIP).String()
-		} else {
-			f.clientKey = f.ClientIP.String()
-		}
+	if f.clientKey == "" {
+		f.clientKey = ratelimit.ClientID(f.ClientIP)
 	}
 	return f.clientKey
 }
 
-// subnet is the client's network: IPv4 /24, IPv6 /64.
-func subnet(ip netip.Addr) netip.Prefix {
-	bits := 24
-	if ip.Is6() {
-		bits = 64
+// subnetKeyText is ratelimit.SubnetID of the client, built at most once
+// per Check; empty without a client IP.
+func (f *Facts) subnetKeyText() string {
+	if f.subnetKey == "" {
+		f.subnetKey = ratelimit.SubnetID(f.ClientIP)
 	}
-	p, _ := ip.Prefix(bits)
-	return p
+	return f.subnetKey
+}
+
+// sessionKeyText is ratelimit.SessionID of the session cookie, hashed at
+// most once per Check; empty without a session.
+func (f *Facts) sessionKeyText() string {
+	if f.sessionKey == "" {
+		f.sessionKey = ratelimit.SessionID(f.Session)
+	}
+	return f.sessionKey
 }
 
 func velocityCode(d ratelimit.Dimension) scoring.Code {

@@ -108,6 +108,9 @@ func (r *Recorder) logDecision(ctx context.Context, d *extauthz.Decision, f *ext
 	if network, ok := r.networkGroup(d, f); ok {
 		attrs = append(attrs, network)
 	}
+	if history, ok := historyGroup(d); ok {
+		attrs = append(attrs, history)
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs,
 			slog.String("trace_id", sc.TraceID().String()),

@@ -50,6 +50,7 @@
 //	botauthz.reputation.set.prefixes     botauthz_reputation_set_prefixes            set, kind: datacenter, tor, listed
 //	botauthz.reputation.asn_database.age botauthz_reputation_asn_database_age_seconds  - (since the database was built)
 //	botauthz.reputation.reloads          botauthz_reputation_reloads_total           set (asn_database for the ASN database), result: ok, error
+//	botauthz.history.writes              botauthz_history_writes_total               result: ok, error, dropped
 //
 // action and enforced_action are allow, challenge, deny or ratelimit; mode
 // is off, shadow, canary, enforce or bypass; source is kill, override-file,

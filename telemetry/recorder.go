@@ -83,6 +83,10 @@ type Recorder struct {
 	crawlerOpts map[crawlerKey]metric.AddOption
 	// reputationReloads counts reputation file reloads by set and result.
 	reputationReloads metric.Int64Counter
+	// historyWrites counts history records by result; historyOpts holds
+	// the options of ok, error and dropped, built once.
+	historyWrites metric.Int64Counter
+	historyOpts   [3]metric.AddOption
 	// sanitized counts CheckRequests the gRPC codec decoded only after
 	// replacing their invalid UTF-8.
 	sanitized metric.Int64Counter
@@ -185,6 +189,10 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 		metric.WithDescription("Reloads of network reputation files by set (asn_database for the ASN database) and result: ok, or error (the last good content stays in force)."),
 		metric.WithUnit("{reload}"))
 	check(err)
+	r.historyWrites, err = m.Int64Counter("botauthz.history.writes",
+		metric.WithDescription("History records (a decision's denial, hard-limit breach or session seen; a failed challenge) by result: ok, error (the counter store failed: history is incomplete) or dropped (the writer's queue was full)."),
+		metric.WithUnit("{record}"))
+	check(err)
 	r.reloads, err = m.Int64Counter("botauthz.policy.reloads",
 		metric.WithDescription("Policy file reloads by result: ok, or error (the previous policy stays in force)."),
 		metric.WithUnit("{reload}"))
@@ -252,6 +260,10 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	// Reported from the start, zero included, so that rate() and alerts
 	// see the series before the first sanitized Check.
 	r.sanitized.Add(context.Background(), 0)
+	for i, result := range historyResults {
+		r.historyOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", result)))
+		r.historyWrites.Add(context.Background(), 0, r.historyOpts[i])
+	}
 	return r, nil
 }
 

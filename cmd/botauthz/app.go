@@ -33,6 +33,7 @@ import (
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/extauthz"
+	"github.com/botauthz/botauthz/history"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/rollout"
@@ -65,6 +66,9 @@ type app struct {
 	store       ratelimit.Store
 	guard       *ratelimit.Guard // nil with the in-memory store
 	authz       *extauthz.Server
+	// history records decisions' outcomes after them; closed before the
+	// store, so what is queued is written.
+	history *history.Writer
 	// crawlers verifies crawlers; its background work stops with
 	// stopRollout's context.
 	crawlers *crawler.Verifier
@@ -98,6 +102,9 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 			}
 			if a.crawlers != nil {
 				a.crawlers.Close()
+			}
+			if a.history != nil {
+				a.history.Close()
 			}
 		}
 	}()
@@ -214,9 +221,12 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		return nil, err
 	}
 
+	if a.history, err = history.NewWriter(a.store, history.WriterOptions{Observer: rec, Logger: log}); err != nil {
+		return nil, err
+	}
 	if a.authz, err = extauthz.New(extauthz.Options{
 		Policy: p, Store: a.store, Rollout: a.rollout, Logger: log, Clearance: signer, Crawlers: a.crawlers, Network: a.reputation.network(),
-		Observer: rec, TracerProvider: a.telemetry.TracerProvider(),
+		History: a.history, Observer: rec, TracerProvider: a.telemetry.TracerProvider(),
 	}); err != nil {
 		return nil, err
 	}
@@ -271,7 +281,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	// check is unavailable.
 	challengeHandler, err := challenge.NewHandler(challenge.Options{
 		Policy: a.authz.Policy, Signer: signer, Keys: keys, Verifiers: verifiers,
-		Redeemer: redeemer, Observer: rec, Logger: log,
+		Redeemer: redeemer, Observer: rec, History: a.history, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -429,6 +439,9 @@ func (a *app) shutdown() error {
 // shutdown ends with it; -check-config, which serves nothing, calls it alone.
 func (a *app) close(ctx context.Context) error {
 	var errs []error
+	if a.history != nil {
+		a.history.Close()
+	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close counter store: %w", err))
 	}

@@ -145,6 +145,7 @@ func TestCheckConfigShowsTheModelAndTunedWeights(t *testing.T) {
 		"model " + m.Version() + " feature_set=" + strconv.Itoa(scoring.FeatureSet) + " behind_proxy=true tls_trusted=false",
 		"weights=fetch.missing:0,ua.other:-5,protocol.http1:0 verified_bots=default:allow unverified_crawlers=allow\n",
 		"weights=fetch.missing:0,ua.other:-3.5 verified_bots=default:allow unverified_crawlers=allow\n",
+		"  history window=5m0s escalate_after=20 session_networks=4\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

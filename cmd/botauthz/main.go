@@ -32,6 +32,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/scoring"
 )
 
@@ -223,6 +224,7 @@ func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "  crawlers %s\n", crawlers)
 	network, _ := a.reputation.summary()
 	fmt.Fprintf(stdout, "  reputation %s\n", network)
+	fmt.Fprintf(stdout, "  history %s\n", historySummary(p.History))
 	for _, name := range p.RouteNames() {
 		r := p.Routes[name]
 		proof := ""
@@ -233,6 +235,18 @@ func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 			name, r.Mode, r.ChallengeBelow, r.DenyBelow, len(r.Limits), proof, tunedWeights(r.Tuning), verifiedBots(r))
 	}
 	return 0
+}
+
+// historySummary is -check-config's history line.
+func historySummary(h policy.History) string {
+	if !h.Enabled {
+		return "off"
+	}
+	escalate := "never"
+	if h.EscalateAfter > 0 {
+		escalate = strconv.Itoa(h.EscalateAfter)
+	}
+	return fmt.Sprintf("window=%s escalate_after=%s session_networks=%d", h.Window, escalate, h.SessionNetworks)
 }
 
 // tunedWeights lists a route's tuned weights for -check-config, in code

@@ -1,0 +1,207 @@
+package extauthz
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/botauthz/botauthz/history"
+	"github.com/botauthz/botauthz/policy"
+	"github.com/botauthz/botauthz/ratelimit"
+)
+
+const historyPolicy = `
+session_cookie: sid
+history: {window: 10m, escalate_after: 2, session_networks: 2}
+routes:
+  default: {mode: enforce}
+  api:
+    mode: enforce
+    limits:
+      - {key: ip, window: 60s, max: 2}
+  watch: {mode: shadow}
+`
+
+// historyServer is a Server on historyPolicy (or yaml) with a history
+// writer over its memory store, and an observer of its decisions.
+func historyServer(t *testing.T, yaml string) (*Server, *decisionObserver) {
+	t.Helper()
+	if yaml == "" {
+		yaml = historyPolicy
+	}
+	p, err := policy.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	w, err := history.NewWriter(store, history.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	obs := &decisionObserver{}
+	s, err := New(Options{Policy: p, Store: store, History: w, Observer: obs, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, obs
+}
+
+// eventually polls cond until it holds, failing after a deadline: history
+// is written after the decision, off the Check's path.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
+}
+
+// TestADeniedClientStartsLower: curl is denied; the same address posing as
+// Chrome afterwards scores below the same Chrome from a stranger's address,
+// with history.denied among its reasons.
+func TestADeniedClientStartsLower(t *testing.T) {
+	s, obs := historyServer(t, "")
+	stranger := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.31", chrome)))
+	if obs.last.History.Denied != 0 || !obs.last.History.Known {
+		t.Fatalf("a stranger's history: %+v", obs.last.History)
+	}
+	if resp := mustCheck(t, s, request("GET", "/", "", "203.0.113.30", curlNav)); resp.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Forbidden {
+		t.Fatalf("curl: %v, want 403", resp)
+	}
+	var got map[string]string
+	eventually(t, "the denial weighs on the next request", func() bool {
+		got = upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.30", chrome)))
+		return strings.Contains(got[HeaderReasons], "history.denied")
+	})
+	before, _ := strconv.Atoi(stranger[HeaderScore])
+	after, _ := strconv.Atoi(got[HeaderScore])
+	if after >= before || after < 30 {
+		t.Errorf("score after a denial %d, a stranger's %d: want lower, still allowed alone", after, before)
+	}
+}
+
+// TestRepeatedBreachesEscalateToDeny: past max the client gets 429s; after
+// escalate_after of them, the next breach is a 403 (rule.escalated), while
+// another client's first breach is still a 429.
+func TestRepeatedBreachesEscalateToDeny(t *testing.T) {
+	s, obs := historyServer(t, "")
+	api := func(ip string) int32 {
+		resp := mustCheck(t, s, request("GET", "/v1/items", "api", ip, chrome))
+		if resp.GetStatus().GetCode() == int32(codes.OK) {
+			return 200
+		}
+		return int32(resp.GetDeniedResponse().GetStatus().GetCode())
+	}
+	for i := range 2 {
+		if code := api("198.51.100.5"); code != 200 {
+			t.Fatalf("request %d under the limit: %d", i+1, code)
+		}
+	}
+	if code := api("198.51.100.5"); code != 429 {
+		t.Fatalf("first breach: %d, want 429", code)
+	}
+	eventually(t, "breaches escalate", func() bool { return api("198.51.100.5") == 403 })
+	if obs.last.Rule != policy.RuleEscalated || obs.last.Action != policy.ActionDeny || obs.last.History.RateLimited < 1.5 {
+		t.Errorf("escalated decision: rule %v, action %v, history %+v", obs.last.Rule, obs.last.Action, obs.last.History)
+	}
+	for range 2 {
+		api("198.51.100.6")
+	}
+	if code := api("198.51.100.6"); code != 429 {
+		t.Errorf("another client's first breach: %d, want 429", code)
+	}
+}
+
+// TestASessionFromManyNetworks: one session cookie from a third network
+// (session_networks: 2) carries session.many_networks.
+func TestASessionFromManyNetworks(t *testing.T) {
+	s, obs := historyServer(t, "")
+	cookie := with(chrome, "cookie", "sid=shared-token")
+	for _, ip := range []string{"203.0.113.40", "198.51.100.40"} {
+		mustCheck(t, s, request("GET", "/", "", ip, cookie))
+	}
+	eventually(t, "a third network fires session.many_networks", func() bool {
+		h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "192.0.2.40", cookie)))
+		return strings.Contains(h[HeaderReasons], "session.many_networks")
+	})
+	if obs.last.History.SessionNetworks < 2.5 {
+		t.Errorf("networks %v, want 3", obs.last.History.SessionNetworks)
+	}
+	// The same cookie's owner at home, on the first network, is as
+	// suspect: the token is what is shared.
+	h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.40", cookie)))
+	if !strings.Contains(h[HeaderReasons], "session.many_networks") {
+		t.Errorf("first network: reasons %q", h[HeaderReasons])
+	}
+}
+
+// TestCookiesNotKept: an address whose every request carries a new
+// session cookie fires session.not_kept.
+func TestCookiesNotKept(t *testing.T) {
+	s, _ := historyServer(t, "")
+	n := 0
+	eventually(t, "rotating cookies fire session.not_kept", func() bool {
+		n++
+		h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.50", with(chrome, "cookie", "sid=fresh-"+strconv.Itoa(n)))))
+		return strings.Contains(h[HeaderReasons], "session.not_kept")
+	})
+	for range 10 {
+		h := upstreamHeaders(t, mustCheck(t, s, request("GET", "/", "", "203.0.113.51", with(chrome, "cookie", "sid=kept"))))
+		if strings.Contains(h[HeaderReasons], "session.") {
+			t.Fatalf("a client keeping its cookie: reasons %q", h[HeaderReasons])
+		}
+	}
+}
+
+// TestShadowRecordsTheDecision: in shadow nothing is enforced, but the
+// decided denial is history, so shadow shows what enforcement would do.
+func TestShadowRecordsTheDecision(t *testing.T) {
+	s, obs := historyServer(t, "")
+	if resp := mustCheck(t, s, request("GET", "/", "watch", "203.0.113.60", curlNav)); resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Fatalf("shadow: %v", resp)
+	}
+	eventually(t, "the shadow denial is recorded", func() bool {
+		mustCheck(t, s, request("GET", "/", "watch", "203.0.113.60", chrome))
+		return obs.last.History.Denied >= 1
+	})
+}
+
+// TestHistoryOff: history.enabled false reads and writes no history counter.
+func TestHistoryOff(t *testing.T) {
+	cs := &countingStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	p, err := policy.Parse([]byte("session_cookie: sid\nhistory: {enabled: false}\nroutes: {default: {mode: enforce}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := history.NewWriter(cs, history.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Policy: p, Store: cs, History: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, s, request("GET", "/", "", "203.0.113.70", with(curlNav, "cookie", "sid=x")))
+	w.Close()
+	got, _ := cs.keys.Load().([]string)
+	for _, k := range got {
+		if strings.Contains(k, "}:h.") {
+			t.Errorf("history off, yet %s was touched", k)
+		}
+	}
+	if calls := cs.calls.Load(); calls != 1 {
+		t.Errorf("%d store calls, want the Check's one", calls)
+	}
+}
