@@ -409,8 +409,10 @@ func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest
 	default:
 		d.Action = route.Action(d.Score, limited)
 	}
-	if d.Action == policy.ActionRateLimit && st.history.Escalates(&d.History) {
-		// It has been told to come back later often enough.
+	if limited && d.Action != policy.ActionDeny && st.history.Escalates(&d.History) {
+		// It has been told to come back later often enough. A breach
+		// that the score already challenges is escalated too: a client
+		// that keeps breaking a hard limit has had its chance.
 		d.Rule, d.Action = policy.RuleEscalated, policy.ActionDeny
 	}
 	enforce(st, applied, f, d)

@@ -180,7 +180,8 @@ const (
 	// RuleEscalated: the request exceeded a hard limit, and its client
 	// address or session had already exceeded one history.escalate_after
 	// times within the history window: it is denied rather than asked to
-	// retry later. A verified crawler is never escalated.
+	// retry later (or challenged, when its score had fallen that low). A
+	// verified crawler is never escalated.
 	RuleEscalated
 )
 
