@@ -8,12 +8,14 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/botauthz/botauthz/crawler"
+	"github.com/botauthz/botauthz/history"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
 )
 
 // BenchmarkCheck runs whole Checks in process against the in-memory store:
-// facts, four counters, scoring and the response, as on the hot path.
+// facts, four counters and the history counters, scoring and the response,
+// and the history record after it, as on the hot path.
 func BenchmarkCheck(b *testing.B) {
 	p, err := policy.Parse([]byte(`
 session_cookie: sid
@@ -38,7 +40,15 @@ routes:
 		b.Fatal(err)
 	}
 	defer v.Close()
-	s, err := New(Options{Policy: p, Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Crawlers: v})
+	store := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	// History is read and recorded as in production: the writer's
+	// workers run beside the Checks.
+	w, err := history.NewWriter(store, history.WriterOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	s, err := New(Options{Policy: p, Store: store, Crawlers: v, History: w})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -570,7 +570,11 @@ func (s *Server) count(ctx context.Context, st *state, route *policy.Route, c *c
 	}
 	counters, plan := c.counters[:n], history.Plan{}
 	if f.HTTP {
-		c.entity = history.Entity{Client: f.clientKeyText(), Subnet: f.subnetKeyText(), Session: f.sessionKeyText()}
+		c.entity = history.Entity{Client: f.clientKeyText(), Session: f.sessionKeyText()}
+		if c.entity.Session != "" {
+			// Only a session's networks are counted by subnet.
+			c.entity.Subnet = f.subnetKeyText()
+		}
 		counters, plan = st.history.AppendCounters(counters, &c.entity)
 	}
 	if len(counters) == 0 {

@@ -49,8 +49,6 @@ type WriterOptions struct {
 	Queue int
 	// Workers write concurrently. Default 2.
 	Workers int
-	// Timeout bounds one store call. Default 1s.
-	Timeout time.Duration
 	// Observer is told about every record; nil for none.
 	Observer Observer
 	// Logger receives the first error after a run of successes; nil
@@ -66,7 +64,6 @@ type Writer struct {
 	jobs     chan job
 	quit     chan struct{}
 	wg       sync.WaitGroup
-	timeout  time.Duration
 	observer Observer
 	log      *slog.Logger
 	seen     *seenFilter
@@ -85,7 +82,8 @@ type job struct {
 }
 
 // NewWriter returns a running Writer over store: pass the same store the
-// Checks read (with a Guard around a remote one).
+// Checks read, with a Guard around a remote one, whose time budget bounds
+// each write.
 func NewWriter(store ratelimit.Store, opts WriterOptions) (*Writer, error) {
 	if store == nil {
 		return nil, errors.New("history: a store is required")
@@ -96,13 +94,10 @@ func NewWriter(store ratelimit.Store, opts WriterOptions) (*Writer, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = time.Second
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Writer{store: store, jobs: make(chan job, opts.Queue), quit: make(chan struct{}), timeout: opts.Timeout,
+	w := &Writer{store: store, jobs: make(chan job, opts.Queue), quit: make(chan struct{}),
 		observer: opts.Observer, log: opts.Logger, seen: newSeenFilter(seenFilterSize)}
 	w.wg.Add(opts.Workers)
 	for range opts.Workers {
@@ -159,52 +154,92 @@ func (w *Writer) run() {
 
 // write writes one record: its events' counters in one store call, and,
 // when the session was seen on a network the session had not been seen on
-// within the window, that network and that new session in a second.
+// within the window, that network and that new session in a second. The
+// store is the one the Checks use, guarded by its own time budget.
 func (w *Writer) write(j job) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
-	defer cancel()
-	var counters [8]ratelimit.Counter
-	var obs [8]ratelimit.Observation
-	cs := counters[:0]
-	add := func(dim ratelimit.Dimension, id, name string, window time.Duration) {
-		if id != "" {
-			cs = append(cs, ratelimit.Counter{Key: string(ratelimit.AppendNamedKey(nil, dim, id, name, window)), Window: window})
-		}
-	}
+	ctx := context.Background()
+	var ks keySet
 	for _, k := range [...]struct {
 		ev   Events
 		name string
 	}{{Denied, nameDenied}, {RateLimited, nameRateLimited}, {ChallengeFailed, nameChallengeFailed}} {
 		if j.ev&k.ev != 0 {
-			add(ratelimit.DimIP, j.e.Client, k.name, j.window)
-			add(ratelimit.DimSession, j.e.Session, k.name, j.window)
+			ks.add(ratelimit.DimIP, j.e.Client, k.name, "", j.window)
+			ks.add(ratelimit.DimSession, j.e.Session, k.name, "", j.window)
 		}
 	}
-	seen := -1
 	// A network is remembered for a session over two windows, so a visitor
 	// who pauses for a window and comes back from the same network is not
 	// counted as coming from a new one.
 	seenWindow := 2 * j.window
+	seen := -1
 	if j.ev&SessionSeen != 0 && w.seen.due(j.e.Session, j.e.Subnet, seenWindow, j.at) {
-		seen = len(cs)
-		add(ratelimit.DimSession, j.e.Session, nameSeenPrefix+j.e.Subnet, seenWindow)
+		seen = ks.n
+		ks.add(ratelimit.DimSession, j.e.Session, nameSeenPrefix, j.e.Subnet, seenWindow)
 	}
-	if len(cs) == 0 {
+	if ks.n == 0 {
 		return
 	}
+	var obs [maxWriteCounters]ratelimit.Observation
+	cs := ks.counters()
 	err := w.store.Hit(ctx, j.at, cs, obs[:len(cs)])
 	if err == nil && seen >= 0 && obs[seen].Estimate()-1 < oneEvent {
 		// Not seen on this network within the window: a network more for
 		// the session, and a new session for the address.
-		cs = cs[:0]
-		add(ratelimit.DimSession, j.e.Session, nameNetworks, j.window)
-		add(ratelimit.DimIP, j.e.Client, nameNewSessions, j.window)
+		ks = keySet{}
+		ks.add(ratelimit.DimSession, j.e.Session, nameNetworks, "", j.window)
+		ks.add(ratelimit.DimIP, j.e.Client, nameNewSessions, "", j.window)
+		cs = ks.counters()
 		err = w.store.Hit(ctx, j.at, cs, obs[:len(cs)])
 	}
 	if err != nil && seen >= 0 {
 		w.seen.forget(j.e.Session, j.e.Subnet)
 	}
 	w.report(err)
+}
+
+// maxWriteCounters bounds one write: three events for an address and a
+// session, and a network seen.
+const maxWriteCounters = 7
+
+// keySet gathers a write's counters, so that their keys share one
+// allocation.
+type keySet struct {
+	n    int
+	spec [maxWriteCounters]keySpec
+}
+
+type keySpec struct {
+	dim              ratelimit.Dimension
+	id, name, suffix string
+	window           time.Duration
+}
+
+// add adds a counter of identity id, unless id is unknown.
+func (k *keySet) add(dim ratelimit.Dimension, id, name, suffix string, window time.Duration) {
+	if id != "" {
+		k.spec[k.n] = keySpec{dim, id, name, suffix, window}
+		k.n++
+	}
+}
+
+// counters builds the counters, their keys in one string.
+func (k *keySet) counters() []ratelimit.Counter {
+	var buf [1024]byte
+	b := buf[:0]
+	var ends [maxWriteCounters]int
+	for i, s := range k.spec[:k.n] {
+		b = ratelimit.AppendNamedKey(b, s.dim, s.id, s.name+s.suffix, s.window)
+		ends[i] = len(b)
+	}
+	keys := string(b)
+	cs := make([]ratelimit.Counter, k.n)
+	start := 0
+	for i, s := range k.spec[:k.n] {
+		cs[i] = ratelimit.Counter{Key: keys[start:ends[i]], Window: s.window}
+		start = ends[i]
+	}
+	return cs
 }
 
 func (w *Writer) report(err error) {
