@@ -18,22 +18,46 @@ var t0 = time.UnixMilli(1_700_000_400_000)
 
 var cfg = history.Config{Window: 10 * time.Minute, EscalateAfter: 3, SessionNetworks: 2}
 
-// stores runs a test on the in-memory store and on a real Redis: history
-// has the same semantics on both.
-func stores(t *testing.T, test func(t *testing.T, s ratelimit.Store)) {
-	t.Run("memory", func(t *testing.T) {
-		s := ratelimit.NewMemory(ratelimit.MemoryOptions{})
-		t.Cleanup(func() { s.Close() })
-		test(t, s)
-	})
-	t.Run("redis", func(t *testing.T) {
-		s, err := ratelimit.DialRedis(redistest.Start(t).URL())
+// TestOnEveryStore runs every scenario on the in-memory store, a real
+// Redis and a real Redis Cluster (where a record's address and session
+// counters sit in two slots, each beside the identity's velocity
+// counters): history has the same semantics on all three. The Redis
+// servers are shared, so each scenario uses identities of its own.
+func TestOnEveryStore(t *testing.T) {
+	scenarios := []struct {
+		name string
+		run  func(*testing.T, ratelimit.Store)
+	}{
+		{"a stranger has no history", strangerHasNoHistory},
+		{"events weigh and fade", eventsWeighAndFade},
+		{"breaches escalate", escalation},
+		{"a session from many networks", sessionFromManyNetworks},
+		{"sessions not kept", sessionsNotKept},
+	}
+	dial := func(t *testing.T, url string) ratelimit.Store {
+		s, err := ratelimit.DialRedis(url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		test(t, s)
-	})
+		return s
+	}
+	stores := []struct {
+		name string
+		open func(t *testing.T) ratelimit.Store
+	}{
+		{"memory", func(*testing.T) ratelimit.Store { return ratelimit.NewMemory(ratelimit.MemoryOptions{}) }},
+		{"redis", func(t *testing.T) ratelimit.Store { return dial(t, redistest.Start(t).URL()) }},
+		{"cluster", func(t *testing.T) ratelimit.Store { return dial(t, redistest.StartCluster(t, 3).URL()) }},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			s := st.open(t)
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) { sc.run(t, s) })
+			}
+		})
+	}
 }
 
 // read is a Check's read: the history counters alone, in one Hit.
@@ -72,141 +96,131 @@ func (c *counting) HistoryWritten(err error) {
 }
 func (c *counting) HistoryDropped() { c.dropped.Add(1) }
 
-func TestAStrangerHasNoHistory(t *testing.T) {
-	stores(t, func(t *testing.T, s ratelimit.Store) {
-		e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "aaaa"}
-		r := read(t, s, e, t0)
-		if !r.Known || r.Denied != 0 || r.RateLimited != 0 || r.ChallengeFailed != 0 || r.SessionNetworks != 0 || r.NewSessions != 0 {
-			t.Errorf("reading %+v, want known and empty", r)
-		}
-		if f := cfg.Features(&r); f != 0 {
-			t.Errorf("features %v, want none", f)
-		}
-		// Peeks leave nothing: a second read is the same (but for the
-		// requests with a session, which a Check counts).
-		if r2 := read(t, s, e, t0); r2.Denied != 0 || r2.SessionRequests != 2 {
-			t.Errorf("second reading %+v: want nothing but two requests with a session", r2)
-		}
-	})
+func strangerHasNoHistory(t *testing.T, s ratelimit.Store) {
+	e := history.Entity{Client: "203.0.113.1", Subnet: "203.0.113.0/24", Session: "aaaa"}
+	r := read(t, s, e, t0)
+	if !r.Known || r.Denied != 0 || r.RateLimited != 0 || r.ChallengeFailed != 0 || r.SessionNetworks != 0 || r.NewSessions != 0 {
+		t.Errorf("reading %+v, want known and empty", r)
+	}
+	if f := cfg.Features(&r); f != 0 {
+		t.Errorf("features %v, want none", f)
+	}
+	// Peeks leave nothing: a second read is the same (but for the
+	// requests with a session, which a Check counts).
+	if r2 := read(t, s, e, t0); r2.Denied != 0 || r2.SessionRequests != 2 {
+		t.Errorf("second reading %+v: want nothing but two requests with a session", r2)
+	}
 }
 
-// TestEventsWeighAndFade records each kind of event for an address and
+// eventsWeighAndFade records each kind of event for an address and
 // reads it back from the address and, through the session, from another
 // address; then lets it fade.
-func TestEventsWeighAndFade(t *testing.T) {
-	stores(t, func(t *testing.T, s ratelimit.Store) {
-		e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "bbbb"}
-		writeSync(t, s, e, history.Denied|history.RateLimited, t0)
-		writeSync(t, s, e, history.ChallengeFailed, t0)
-		writeSync(t, s, e, history.ChallengeFailed, t0.Add(time.Second))
+func eventsWeighAndFade(t *testing.T, s ratelimit.Store) {
+	e := history.Entity{Client: "203.0.113.2", Subnet: "203.0.113.0/24", Session: "bbbb"}
+	writeSync(t, s, e, history.Denied|history.RateLimited, t0)
+	writeSync(t, s, e, history.ChallengeFailed, t0)
+	writeSync(t, s, e, history.ChallengeFailed, t0.Add(time.Second))
 
-		r := read(t, s, e, t0.Add(time.Minute))
-		if r.Denied != 1 || r.RateLimited != 1 || r.ChallengeFailed != 2 {
-			t.Errorf("reading %+v, want 1 denial, 1 breach, 2 failures", r)
-		}
-		want := scoring.HistoryOfDenials | scoring.HistoryOfRateLimits | scoring.HistoryOfChallengeFailures
-		if f := cfg.Features(&r); f != want {
-			t.Errorf("features %b, want %b", f, want)
-		}
-		// The same session from elsewhere carries its history; another
-		// client of the same network does not.
-		other := read(t, s, history.Entity{Client: "198.51.100.9", Subnet: "198.51.100.0/24", Session: "bbbb"}, t0.Add(time.Minute))
-		neighbour := read(t, s, history.Entity{Client: "203.0.113.8", Subnet: "203.0.113.0/24"}, t0.Add(time.Minute))
-		if other.Denied != 1 || neighbour.Denied != 0 {
-			t.Errorf("session elsewhere: %+v; neighbour: %+v", other, neighbour)
-		}
-		// Half a window into the next bucket the single denial has faded
-		// below the threshold; the two failures at 1 still fire.
-		late := read(t, s, e, t0.Add(cfg.Window+cfg.Window/2+time.Second))
-		if f := cfg.Features(&late); f&scoring.HistoryOfDenials != 0 || f&scoring.HistoryOfChallengeFailures != 0 || late.Denied >= 0.5 {
-			t.Errorf("1.5 windows later: %+v (features %b), want faded", late, f)
-		}
-		if gone := read(t, s, e, t0.Add(2*cfg.Window)); gone.Denied != 0 || gone.ChallengeFailed != 0 {
-			t.Errorf("two windows later: %+v, want nothing", gone)
-		}
-	})
+	r := read(t, s, e, t0.Add(time.Minute))
+	if r.Denied != 1 || r.RateLimited != 1 || r.ChallengeFailed != 2 {
+		t.Errorf("reading %+v, want 1 denial, 1 breach, 2 failures", r)
+	}
+	want := scoring.HistoryOfDenials | scoring.HistoryOfRateLimits | scoring.HistoryOfChallengeFailures
+	if f := cfg.Features(&r); f != want {
+		t.Errorf("features %b, want %b", f, want)
+	}
+	// The same session from elsewhere carries its history; another
+	// client of the same network does not.
+	other := read(t, s, history.Entity{Client: "198.51.100.2", Subnet: "198.51.100.0/24", Session: "bbbb"}, t0.Add(time.Minute))
+	neighbour := read(t, s, history.Entity{Client: "203.0.113.3", Subnet: "203.0.113.0/24"}, t0.Add(time.Minute))
+	if other.Denied != 1 || neighbour.Denied != 0 {
+		t.Errorf("session elsewhere: %+v; neighbour: %+v", other, neighbour)
+	}
+	// Half a window into the next bucket the single denial has faded
+	// below the threshold; the two failures at 1 still fire.
+	late := read(t, s, e, t0.Add(cfg.Window+cfg.Window/2+time.Second))
+	if f := cfg.Features(&late); f&scoring.HistoryOfDenials != 0 || f&scoring.HistoryOfChallengeFailures != 0 || late.Denied >= 0.5 {
+		t.Errorf("1.5 windows later: %+v (features %b), want faded", late, f)
+	}
+	if gone := read(t, s, e, t0.Add(2*cfg.Window)); gone.Denied != 0 || gone.ChallengeFailed != 0 {
+		t.Errorf("two windows later: %+v, want nothing", gone)
+	}
 }
 
-func TestEscalation(t *testing.T) {
-	stores(t, func(t *testing.T, s ratelimit.Store) {
-		e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24"}
-		for i := range cfg.EscalateAfter {
-			r := read(t, s, e, t0.Add(time.Duration(i)*time.Second))
-			if cfg.Escalates(&r) {
-				t.Fatalf("escalated after %d breaches, want %d", i, cfg.EscalateAfter)
-			}
-			writeSync(t, s, e, history.RateLimited, t0.Add(time.Duration(i)*time.Second))
+func escalation(t *testing.T, s ratelimit.Store) {
+	e := history.Entity{Client: "203.0.113.4", Subnet: "203.0.113.0/24"}
+	for i := range cfg.EscalateAfter {
+		r := read(t, s, e, t0.Add(time.Duration(i)*time.Second))
+		if cfg.Escalates(&r) {
+			t.Fatalf("escalated after %d breaches, want %d", i, cfg.EscalateAfter)
 		}
-		if r := read(t, s, e, t0.Add(time.Minute)); !cfg.Escalates(&r) {
-			t.Errorf("%d breaches: reading %+v does not escalate", cfg.EscalateAfter, r)
-		}
-		never := cfg
-		never.EscalateAfter = 0
-		if r := read(t, s, e, t0.Add(time.Minute)); never.Escalates(&r) {
-			t.Error("escalate_after 0 escalated")
-		}
-	})
+		writeSync(t, s, e, history.RateLimited, t0.Add(time.Duration(i)*time.Second))
+	}
+	if r := read(t, s, e, t0.Add(time.Minute)); !cfg.Escalates(&r) {
+		t.Errorf("%d breaches: reading %+v does not escalate", cfg.EscalateAfter, r)
+	}
+	never := cfg
+	never.EscalateAfter = 0
+	if r := read(t, s, e, t0.Add(time.Minute)); never.Escalates(&r) {
+		t.Error("escalate_after 0 escalated")
+	}
 }
 
-// TestSessionFromManyNetworks shows one session cookie coming from a third
+// sessionFromManyNetworks shows one session cookie coming from a third
 // network (more than cfg.SessionNetworks) firing session.many_networks,
 // while many requests from one network count it once.
-func TestSessionFromManyNetworks(t *testing.T) {
-	stores(t, func(t *testing.T, s ratelimit.Store) {
-		nets := []history.Entity{
-			{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "cccc"},
-			{Client: "198.51.100.9", Subnet: "198.51.100.0/24", Session: "cccc"},
-			{Client: "192.0.2.44", Subnet: "192.0.2.0/24", Session: "cccc"},
-		}
-		w, err := history.NewWriter(s, history.WriterOptions{Workers: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range 5 {
-			w.Record(nets[0], history.SessionSeen, cfg.Window, t0.Add(time.Duration(i)*time.Second))
-		}
-		w.Record(nets[1], history.SessionSeen, cfg.Window, t0.Add(10*time.Second))
-		w.Close()
-		r := read(t, s, nets[2], t0.Add(20*time.Second))
-		if r.SessionNetworks != 2 || cfg.Features(&r)&scoring.HistorySessionManyNetworks != 0 {
-			t.Errorf("two networks: %+v", r)
-		}
-		writeSync(t, s, nets[2], history.SessionSeen, t0.Add(30*time.Second))
-		r = read(t, s, nets[0], t0.Add(40*time.Second))
-		if r.SessionNetworks != 3 || cfg.Features(&r)&scoring.HistorySessionManyNetworks == 0 {
-			t.Errorf("three networks: %+v, want session.many_networks", r)
-		}
-	})
+func sessionFromManyNetworks(t *testing.T, s ratelimit.Store) {
+	nets := []history.Entity{
+		{Client: "203.0.113.5", Subnet: "203.0.113.0/24", Session: "cccc"},
+		{Client: "198.51.100.5", Subnet: "198.51.100.0/24", Session: "cccc"},
+		{Client: "192.0.2.5", Subnet: "192.0.2.0/24", Session: "cccc"},
+	}
+	w, err := history.NewWriter(s, history.WriterOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		w.Record(nets[0], history.SessionSeen, cfg.Window, t0.Add(time.Duration(i)*time.Second))
+	}
+	w.Record(nets[1], history.SessionSeen, cfg.Window, t0.Add(10*time.Second))
+	w.Close()
+	r := read(t, s, nets[2], t0.Add(20*time.Second))
+	if r.SessionNetworks != 2 || cfg.Features(&r)&scoring.HistorySessionManyNetworks != 0 {
+		t.Errorf("two networks: %+v", r)
+	}
+	writeSync(t, s, nets[2], history.SessionSeen, t0.Add(30*time.Second))
+	r = read(t, s, nets[0], t0.Add(40*time.Second))
+	if r.SessionNetworks != 3 || cfg.Features(&r)&scoring.HistorySessionManyNetworks == 0 {
+		t.Errorf("three networks: %+v, want session.many_networks", r)
+	}
 }
 
-// TestSessionsNotKept: an address whose every request carries a new
+// sessionsNotKept: an address whose every request carries a new
 // session cookie fires session.not_kept; one that keeps its cookie does not.
-func TestSessionsNotKept(t *testing.T) {
-	stores(t, func(t *testing.T, s ratelimit.Store) {
-		w, err := history.NewWriter(s, history.WriterOptions{Workers: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var last history.Reading
-		for i := range 6 {
-			at := t0.Add(time.Duration(i) * time.Second)
-			rotating := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "rot" + string(rune('a'+i))}
-			last = read(t, s, rotating, at)
-			w.Record(rotating, history.SessionSeen, cfg.Window, at)
-			keeping := history.Entity{Client: "198.51.100.9", Subnet: "198.51.100.0/24", Session: "kept"}
-			read(t, s, keeping, at)
-			w.Record(keeping, history.SessionSeen, cfg.Window, at)
-		}
-		w.Close()
-		rot := read(t, s, history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "rotg"}, t0.Add(time.Minute))
-		kept := read(t, s, history.Entity{Client: "198.51.100.9", Subnet: "198.51.100.0/24", Session: "kept"}, t0.Add(time.Minute))
-		if cfg.Features(&rot)&scoring.HistorySessionNotKept == 0 || rot.NewSessions != 6 || rot.SessionRequests != 7 {
-			t.Errorf("rotating: %+v (after the 6th: %+v), want session.not_kept", rot, last)
-		}
-		if cfg.Features(&kept)&scoring.HistorySessionNotKept != 0 || kept.NewSessions != 1 {
-			t.Errorf("keeping: %+v, want one new session", kept)
-		}
-	})
+func sessionsNotKept(t *testing.T, s ratelimit.Store) {
+	w, err := history.NewWriter(s, history.WriterOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last history.Reading
+	for i := range 6 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		rotating := history.Entity{Client: "203.0.113.6", Subnet: "203.0.113.0/24", Session: "rot" + string(rune('a'+i))}
+		last = read(t, s, rotating, at)
+		w.Record(rotating, history.SessionSeen, cfg.Window, at)
+		keeping := history.Entity{Client: "198.51.100.6", Subnet: "198.51.100.0/24", Session: "kept"}
+		read(t, s, keeping, at)
+		w.Record(keeping, history.SessionSeen, cfg.Window, at)
+	}
+	w.Close()
+	rot := read(t, s, history.Entity{Client: "203.0.113.6", Subnet: "203.0.113.0/24", Session: "rotg"}, t0.Add(time.Minute))
+	kept := read(t, s, history.Entity{Client: "198.51.100.6", Subnet: "198.51.100.0/24", Session: "kept"}, t0.Add(time.Minute))
+	if cfg.Features(&rot)&scoring.HistorySessionNotKept == 0 || rot.NewSessions != 6 || rot.SessionRequests != 7 {
+		t.Errorf("rotating: %+v (after the 6th: %+v), want session.not_kept", rot, last)
+	}
+	if cfg.Features(&kept)&scoring.HistorySessionNotKept != 0 || kept.NewSessions != 1 {
+		t.Errorf("keeping: %+v, want one new session", kept)
+	}
 }
 
 func TestNoIdentityNoCounters(t *testing.T) {
