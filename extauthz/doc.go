@@ -2,8 +2,10 @@
 // CheckRequest in, CheckResponse out.
 //
 // One Check reads like the design's pipeline — request facts, velocity
-// counters, score and reasons, action, rollout, response — and delegates each
-// step to the package that owns it (ratelimit, scoring, policy). This package
+// counters and history in one store call, score and reasons, action,
+// rollout, response — and delegates each step to the package that owns it
+// (ratelimit, history, scoring, policy); the decided outcome goes to the
+// history writer after the decision. This package
 // owns the request facts (who the client is, which route, which session) and
 // the response contract with Envoy (headers, status codes, bodies).
 //
