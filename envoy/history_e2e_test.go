@@ -123,9 +123,13 @@ func TestHistoryThroughEnvoy(t *testing.T) {
 		if fresh, reasons := score(t, "203.0.113.22", chrome); strings.Contains(reasons, "history.") {
 			t.Errorf("a newcomer's page: %d (%s), want no history", fresh, reasons)
 		}
-		if r := h.do(t, "GET", "/", "203.0.113.20", chrome); r.status != 302 || !strings.HasPrefix(r.header.Get("Location"), "/.botauthz/challenge") {
-			t.Errorf("the escalated client's page: %d (location %q), want a redirect to the challenge", r.status, r.header.Get("Location"))
-		}
+		// Its denials are written after the decisions, within a flush.
+		waitFor(t, "the escalated client challenged on a page", 20*time.Second, func() error {
+			if r := h.do(t, "GET", "/", "203.0.113.20", chrome); r.status != 302 || !strings.HasPrefix(r.header.Get("Location"), "/.botauthz/challenge") {
+				return fmt.Errorf("the escalated client's page: %d (location %q), want a redirect to the challenge", r.status, r.header.Get("Location"))
+			}
+			return nil
+		})
 	})
 
 	t.Run("a clearance reused from a second network is refused", func(t *testing.T) {

@@ -35,10 +35,10 @@ const (
 	oneEvent = 0.5
 	// failedChallenges: two failures, since people mistype a CAPTCHA once.
 	failedChallenges = 1.5
-	// notKeptRequests and notKeptShare: of at least this many requests
-	// with a session cookie, this share carried one not seen before.
-	notKeptRequests = 5
-	notKeptShare    = 0.8
+	// notKeptSessions and notKeptReturning: of at least this many
+	// sessions new to an address, fewer than this share came back.
+	notKeptSessions  = 5
+	notKeptReturning = 0.2
 )
 
 // slot is one history counter a Check reads.
@@ -48,10 +48,8 @@ const (
 	clientDenied slot = iota
 	clientRateLimited
 	clientChallengeFailed
-	// clientSessionRequests is the one counter a Check counts rather than
-	// peeks: its requests carrying a session cookie.
-	clientSessionRequests
 	clientNewSessions
+	clientReturningSessions
 	sessionDenied
 	sessionRateLimited
 	sessionChallengeFailed
@@ -65,27 +63,27 @@ const MaxCounters = int(numSlots)
 // The counters' names (ratelimit.AppendNamedKey). A client's and a
 // session's counters of one kind share a name: their hash tags differ.
 const (
-	nameDenied          = "h.denied"
-	nameRateLimited     = "h.ratelimited"
-	nameChallengeFailed = "h.challenge_failed"
-	nameSessionRequests = "h.session_requests"
-	nameNewSessions     = "h.new_sessions"
-	nameNetworks        = "h.networks"
+	nameDenied            = "h.denied"
+	nameRateLimited       = "h.ratelimited"
+	nameChallengeFailed   = "h.challenge_failed"
+	nameNewSessions       = "h.new_sessions"
+	nameReturningSessions = "h.returning_sessions"
+	nameNetworks          = "h.networks"
 	// nameSeenPrefix + subnet is a session's counter of requests from that
 	// network: written, never read by a Check.
 	nameSeenPrefix = "h.seen."
 )
 
 var slotNames = [numSlots]string{
-	clientDenied:           nameDenied,
-	clientRateLimited:      nameRateLimited,
-	clientChallengeFailed:  nameChallengeFailed,
-	clientSessionRequests:  nameSessionRequests,
-	clientNewSessions:      nameNewSessions,
-	sessionDenied:          nameDenied,
-	sessionRateLimited:     nameRateLimited,
-	sessionChallengeFailed: nameChallengeFailed,
-	sessionNetworks:        nameNetworks,
+	clientDenied:            nameDenied,
+	clientRateLimited:       nameRateLimited,
+	clientChallengeFailed:   nameChallengeFailed,
+	clientNewSessions:       nameNewSessions,
+	clientReturningSessions: nameReturningSessions,
+	sessionDenied:           nameDenied,
+	sessionRateLimited:      nameRateLimited,
+	sessionChallengeFailed:  nameChallengeFailed,
+	sessionNetworks:         nameNetworks,
 }
 
 func (s slot) session() bool { return s >= sessionDenied }
@@ -106,10 +104,10 @@ func (p Plan) Len() int {
 }
 
 // AppendCounters appends the history counters of e that a Check reads in
-// its store round trip: its address's and its session's recent denials,
-// breaches and failed challenges (peeked), and, for a request with a
-// session cookie, the networks the session came from and the address's
-// new sessions (peeked) and requests with a session (counted). Their keys
+// its store round trip, all peeked (read, not counted): its address's and
+// its session's recent denials, breaches and failed challenges, and, for
+// a request with a session cookie, the networks the session came from and
+// the sessions new to the address and those that came back. Their keys
 // share one allocation. Read interprets the observations with the Plan.
 func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit.Counter, Plan) {
 	p := Plan{at: len(dst)}
@@ -120,7 +118,7 @@ func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit
 		switch {
 		case s.session() && e.Session == "":
 		case !s.session() && e.Client == "":
-		case (s == clientSessionRequests || s == clientNewSessions) && e.Session == "":
+		case (s == clientNewSessions || s == clientReturningSessions) && e.Session == "":
 		default:
 			p.slots |= 1 << s
 		}
@@ -148,7 +146,7 @@ func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit
 		if p.slots&(1<<s) == 0 {
 			continue
 		}
-		dst = append(dst, ratelimit.Counter{Key: keys[start:ends[s]], Window: c.Window, Peek: s != clientSessionRequests})
+		dst = append(dst, ratelimit.Counter{Key: keys[start:ends[s]], Window: c.Window, Peek: true})
 		start = ends[s]
 	}
 	return dst, p
@@ -165,10 +163,10 @@ type Reading struct {
 	Denied, RateLimited, ChallengeFailed float64
 	// SessionNetworks is the number of networks the session came from.
 	SessionNetworks float64
-	// SessionRequests is the address's requests with a session cookie,
-	// this one included, and NewSessions how many of them carried one not
-	// seen before from the address's network.
-	SessionRequests, NewSessions float64
+	// NewSessions is the session cookies the address's network showed for
+	// the first time, and ReturningSessions how many of them (or of
+	// earlier ones) were seen again.
+	NewSessions, ReturningSessions float64
 }
 
 // Read fills a Reading from the observations of the counters p placed.
@@ -195,10 +193,10 @@ func (p Plan) Read(obs []ratelimit.Observation) Reading {
 			r.RateLimited = max(r.RateLimited, n)
 		case clientChallengeFailed, sessionChallengeFailed:
 			r.ChallengeFailed = max(r.ChallengeFailed, n)
-		case clientSessionRequests:
-			r.SessionRequests = n + 1 // counted: this request is in it
 		case clientNewSessions:
 			r.NewSessions = n
+		case clientReturningSessions:
+			r.ReturningSessions = n
 		case sessionNetworks:
 			r.SessionNetworks = n
 		}
@@ -224,7 +222,7 @@ func (c *Config) Features(r *Reading) scoring.History {
 	if c.SessionNetworks > 0 && r.SessionNetworks >= float64(c.SessionNetworks)+oneEvent {
 		h |= scoring.HistorySessionManyNetworks
 	}
-	if r.SessionRequests >= notKeptRequests && r.NewSessions >= notKeptShare*r.SessionRequests {
+	if r.NewSessions >= notKeptSessions && r.ReturningSessions < notKeptReturning*r.NewSessions {
 		h |= scoring.HistorySessionNotKept
 	}
 	return h

@@ -34,8 +34,9 @@ const (
 // them. Its methods are called from the Writer's workers and from Record,
 // concurrently.
 type Observer interface {
-	// HistoryWritten is called once per record written, with the store's
-	// error (nil when it was written).
+	// HistoryWritten is called once per store call, with its error (nil
+	// when it was written): a flush of the pending events, or a session's
+	// sighting.
 	HistoryWritten(err error)
 	// HistoryDropped is called for each record dropped because the queue
 	// was full.
@@ -47,8 +48,9 @@ type WriterOptions struct {
 	// Queue bounds the records waiting; a record that finds it full is
 	// dropped and counted. Default 4096.
 	Queue int
-	// Workers write concurrently. Default 2.
-	Workers int
+	// Flush is how long events wait to be written together. Default
+	// 100ms.
+	Flush time.Duration
 	// Observer is told about every record; nil for none.
 	Observer Observer
 	// Logger receives the first error after a run of successes; nil
@@ -58,19 +60,36 @@ type WriterOptions struct {
 
 // Writer records what happened to requests in the history counters, after
 // the decision: Record never blocks, and the store calls run on the
-// Writer's own goroutines. Close it to stop them.
+// Writer's own goroutine. Events wait up to WriterOptions.Flush to be
+// written together in one store call, and the same event of the same
+// identity (a client address or a session) within one flush counts once:
+// a client breaking a limit a thousand times a second costs ten writes a
+// second, not a thousand, and escalate_after counts its breaches up to ten
+// a second. Close it to write what waits and stop.
 type Writer struct {
 	store    ratelimit.Store
 	jobs     chan job
 	quit     chan struct{}
-	wg       sync.WaitGroup
+	done     chan struct{}
+	flush    time.Duration
 	observer Observer
 	log      *slog.Logger
 	seen     *seenFilter
 	close    sync.Once
 
-	mu     sync.Mutex
-	failed bool // the last write failed: log only the first of a run
+	// pending is the events waiting for the next flush, by counter; only
+	// the worker touches it.
+	pending   map[pendingKey]time.Time
+	pendingAt time.Time // the latest time among pending
+	failed    bool      // the last write failed: log only the first of a run
+}
+
+// pendingKey is one history counter to count once at the next flush.
+type pendingKey struct {
+	dim    ratelimit.Dimension
+	id     string
+	name   string
+	window time.Duration
 }
 
 // job is one record.
@@ -91,18 +110,16 @@ func NewWriter(store ratelimit.Store, opts WriterOptions) (*Writer, error) {
 	if opts.Queue <= 0 {
 		opts.Queue = 4096
 	}
-	if opts.Workers <= 0 {
-		opts.Workers = 2
+	if opts.Flush <= 0 {
+		opts.Flush = 100 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Writer{store: store, jobs: make(chan job, opts.Queue), quit: make(chan struct{}),
-		observer: opts.Observer, log: opts.Logger, seen: newSeenFilter(seenFilterSize)}
-	w.wg.Add(opts.Workers)
-	for range opts.Workers {
-		go w.run()
-	}
+	w := &Writer{store: store, jobs: make(chan job, opts.Queue), quit: make(chan struct{}), done: make(chan struct{}),
+		flush: opts.Flush, observer: opts.Observer, log: opts.Logger, seen: newSeenFilter(seenFilterSize),
+		pending: make(map[pendingKey]time.Time)}
+	go w.run()
 	return w, nil
 }
 
@@ -125,26 +142,31 @@ func (w *Writer) Record(e Entity, ev Events, window time.Duration, at time.Time)
 	}
 }
 
-// Close writes what is queued and stops the workers. Records after Close
-// are queued and never written.
+// Close writes what is queued and waiting and stops the worker. Records
+// after Close are queued and never written.
 func (w *Writer) Close() error {
 	w.close.Do(func() { close(w.quit) })
-	w.wg.Wait()
+	<-w.done
 	return nil
 }
 
 func (w *Writer) run() {
-	defer w.wg.Done()
+	defer close(w.done)
+	tick := time.NewTicker(w.flush)
+	defer tick.Stop()
 	for {
 		select {
 		case j := <-w.jobs:
-			w.write(j)
+			w.take(j)
+		case <-tick.C:
+			w.writePending()
 		case <-w.quit:
 			for {
 				select {
 				case j := <-w.jobs:
-					w.write(j)
+					w.take(j)
 				default:
+					w.writePending()
 					return
 				}
 			}
@@ -152,61 +174,122 @@ func (w *Writer) run() {
 	}
 }
 
-// write writes one record: its events' counters in one store call, and,
-// when the session was seen on a network the session had not been seen on
-// within the window, that network and that new session in a second. The
-// store is the one the Checks use, guarded by its own time budget.
-func (w *Writer) write(j job) {
-	ctx := context.Background()
-	var ks keySet
+// take adds a record's events to the pending ones, and writes a session
+// sighting at once: whether the network is new to the session is the
+// store's answer to that write.
+func (w *Writer) take(j job) {
+	if len(w.pending) > 0 && absDuration(j.at.Sub(w.pendingAt)) > w.flush {
+		// One store call counts at one time: events recorded further
+		// apart than a flush (a clock that jumped, a test's clock) are
+		// not written as if they were simultaneous.
+		w.writePending()
+	}
 	for _, k := range [...]struct {
 		ev   Events
 		name string
 	}{{Denied, nameDenied}, {RateLimited, nameRateLimited}, {ChallengeFailed, nameChallengeFailed}} {
-		if j.ev&k.ev != 0 {
-			ks.add(ratelimit.DimIP, j.e.Client, k.name, "", j.window)
-			ks.add(ratelimit.DimSession, j.e.Session, k.name, "", j.window)
+		if j.ev&k.ev == 0 {
+			continue
+		}
+		if j.e.Client != "" {
+			w.pend(pendingKey{ratelimit.DimIP, j.e.Client, k.name, j.window}, j.at)
+		}
+		if j.e.Session != "" {
+			w.pend(pendingKey{ratelimit.DimSession, j.e.Session, k.name, j.window}, j.at)
 		}
 	}
+	if j.ev&SessionSeen != 0 {
+		w.sighting(j)
+	}
+}
+
+func (w *Writer) pend(k pendingKey, at time.Time) {
+	if prev, ok := w.pending[k]; !ok || at.After(prev) {
+		w.pending[k] = at
+	}
+	w.pendingAt = later(w.pendingAt, at)
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// maxBatch bounds the counters of one store call: one script runs them
+// all, and Redis serves nothing else meanwhile.
+const maxBatch = 128
+
+// writePending counts every pending counter once, in batches of maxBatch,
+// at the latest time any of them was recorded.
+func (w *Writer) writePending() {
+	for len(w.pending) > 0 {
+		var ks keySet
+		var at time.Time
+		for k, t := range w.pending {
+			if len(ks.spec) == maxBatch {
+				break
+			}
+			ks.add(k.dim, k.id, k.name, "", k.window)
+			at = later(at, t)
+			delete(w.pending, k)
+		}
+		if len(w.pending) == 0 {
+			w.pendingAt = time.Time{}
+		}
+		cs := ks.counters()
+		obs := make([]ratelimit.Observation, len(cs))
+		w.report(w.store.Hit(context.Background(), at, cs, obs))
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// sighting writes that the session was seen on the address's network, when
+// the seen filter says this replica has not lately: the session's
+// counter of that network says whether the network is new to the session
+// (a network more, and a session new to the address) or the session came
+// back (a returning session of the address).
+func (w *Writer) sighting(j job) {
 	// A network is remembered for a session over two windows, so a visitor
 	// who pauses for a window and comes back from the same network is not
 	// counted as coming from a new one.
 	seenWindow := 2 * j.window
-	seen := -1
-	if j.ev&SessionSeen != 0 && w.seen.due(j.e.Session, j.e.Subnet, seenWindow, j.at) {
-		seen = ks.n
-		ks.add(ratelimit.DimSession, j.e.Session, nameSeenPrefix, j.e.Subnet, seenWindow)
-	}
-	if ks.n == 0 {
+	if !w.seen.due(j.e.Session, j.e.Subnet, j.window, j.at) {
 		return
 	}
-	var obs [maxWriteCounters]ratelimit.Observation
-	cs := ks.counters()
-	err := w.store.Hit(ctx, j.at, cs, obs[:len(cs)])
-	if err == nil && seen >= 0 && obs[seen].Estimate()-1 < oneEvent {
-		// Not seen on this network within the window: a network more for
-		// the session, and a new session for the address.
+	ctx := context.Background()
+	var ks keySet
+	ks.add(ratelimit.DimSession, j.e.Session, nameSeenPrefix, j.e.Subnet, seenWindow)
+	var obs [2]ratelimit.Observation
+	err := w.store.Hit(ctx, j.at, ks.counters(), obs[:1])
+	if err == nil {
 		ks = keySet{}
-		ks.add(ratelimit.DimSession, j.e.Session, nameNetworks, "", j.window)
-		ks.add(ratelimit.DimIP, j.e.Client, nameNewSessions, "", j.window)
-		cs = ks.counters()
+		if obs[0].Estimate()-1 < oneEvent {
+			ks.add(ratelimit.DimSession, j.e.Session, nameNetworks, "", j.window)
+			ks.add(ratelimit.DimIP, j.e.Client, nameNewSessions, "", j.window)
+		} else {
+			ks.add(ratelimit.DimIP, j.e.Client, nameReturningSessions, "", j.window)
+		}
+		cs := ks.counters()
 		err = w.store.Hit(ctx, j.at, cs, obs[:len(cs)])
 	}
-	if err != nil && seen >= 0 {
+	if err != nil {
 		w.seen.forget(j.e.Session, j.e.Subnet)
 	}
 	w.report(err)
 }
 
-// maxWriteCounters bounds one write: three events for an address and a
-// session, and a network seen.
-const maxWriteCounters = 7
-
 // keySet gathers a write's counters, so that their keys share one
 // allocation.
 type keySet struct {
-	n    int
-	spec [maxWriteCounters]keySpec
+	spec []keySpec
 }
 
 type keySpec struct {
@@ -218,24 +301,23 @@ type keySpec struct {
 // add adds a counter of identity id, unless id is unknown.
 func (k *keySet) add(dim ratelimit.Dimension, id, name, suffix string, window time.Duration) {
 	if id != "" {
-		k.spec[k.n] = keySpec{dim, id, name, suffix, window}
-		k.n++
+		k.spec = append(k.spec, keySpec{dim, id, name, suffix, window})
 	}
 }
 
 // counters builds the counters, their keys in one string.
 func (k *keySet) counters() []ratelimit.Counter {
-	var buf [1024]byte
+	var buf [2048]byte
 	b := buf[:0]
-	var ends [maxWriteCounters]int
-	for i, s := range k.spec[:k.n] {
+	ends := make([]int, len(k.spec))
+	for i, s := range k.spec {
 		b = ratelimit.AppendNamedKey(b, s.dim, s.id, s.name+s.suffix, s.window)
 		ends[i] = len(b)
 	}
 	keys := string(b)
-	cs := make([]ratelimit.Counter, k.n)
+	cs := make([]ratelimit.Counter, len(k.spec))
 	start := 0
-	for i, s := range k.spec[:k.n] {
+	for i, s := range k.spec {
 		cs[i] = ratelimit.Counter{Key: keys[start:ends[i]], Window: s.window}
 		start = ends[i]
 	}
@@ -246,70 +328,67 @@ func (w *Writer) report(err error) {
 	if w.observer != nil {
 		w.observer.HistoryWritten(err)
 	}
-	w.mu.Lock()
 	first := err != nil && !w.failed
 	w.failed = err != nil
-	w.mu.Unlock()
 	if first {
 		w.log.Warn("history: writing to the counter store failed; history is incomplete until it recovers", "err", fmt.Errorf("history: %w", err))
 	}
 }
 
 // seenFilterSize is the seen filter's slots: 16,384 sessions' networks,
-// 256 KiB.
+// 384 KiB.
 const seenFilterSize = 1 << 14
 
 // seenFilter remembers which (session, network) pairs this replica wrote
-// lately, so an active session costs a store write about once a window
-// rather than once a request. It is direct-mapped: a collision costs one
-// write more, never one less, since the store's counter decides whether a
-// network is new.
+// lately, so an active session costs two store writes a window (its
+// first sighting, and the second, which tells that it came back) rather
+// than one a request. It is direct-mapped and touched by the writer's one
+// goroutine: a collision costs a write more, never one less, since the
+// store's counter decides whether a network is new.
 type seenFilter struct {
 	seed  maphash.Seed
-	mu    sync.Mutex
 	slots []seenSlot
 }
 
 type seenSlot struct {
-	hash  uint64
-	until int64 // Unix nanoseconds
+	hash      uint64
+	until     int64 // Unix nanoseconds
+	sightings uint8
 }
 
 func newSeenFilter(n int) *seenFilter {
 	return &seenFilter{seed: maphash.MakeSeed(), slots: make([]seenSlot, n)}
 }
 
-func (f *seenFilter) hash(session, subnet string) uint64 {
+func (f *seenFilter) slot(session, subnet string) (*seenSlot, uint64) {
 	var h maphash.Hash
 	h.SetSeed(f.seed)
 	h.WriteString(session)
 	h.WriteByte(0)
 	h.WriteString(subnet)
-	return h.Sum64()
+	sum := h.Sum64()
+	return &f.slots[sum%uint64(len(f.slots))], sum
 }
 
-// due reports whether the pair is to be written now, and if so remembers
-// it for half a window.
+// due reports whether the pair's sighting is to be written now: its first
+// and its second within a window are, the rest are not.
 func (f *seenFilter) due(session, subnet string, window time.Duration, at time.Time) bool {
-	h := f.hash(session, subnet)
-	s := &f.slots[h%uint64(len(f.slots))]
+	s, h := f.slot(session, subnet)
 	now := at.UnixNano()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if s.hash == h && now < s.until {
-		return false
+	switch {
+	case s.hash != h || now >= s.until:
+		*s = seenSlot{hash: h, until: now + int64(window), sightings: 1}
+		return true
+	case s.sightings < 2:
+		s.sightings++
+		return true
 	}
-	*s = seenSlot{hash: h, until: now + int64(window/2)}
-	return true
+	return false
 }
 
 // forget drops the pair, so a failed write is tried again next time.
 func (f *seenFilter) forget(session, subnet string) {
-	h := f.hash(session, subnet)
-	s := &f.slots[h%uint64(len(f.slots))]
-	f.mu.Lock()
-	if s.hash == h {
+	if s, h := f.slot(session, subnet); s.hash == h {
 		*s = seenSlot{}
 	}
-	f.mu.Unlock()
 }

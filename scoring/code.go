@@ -148,9 +148,10 @@ const (
 	// than history.session_networks allows: one token shared by many
 	// machines, as a botnet shares a cookie it bought or solved once.
 	SessionManyNetworks
-	// SessionNotKept ("session.not_kept"): requests from the client's
-	// address carry a session cookie that is new nearly every time: a
-	// client that does not keep the cookies it is given, or mints its own.
+	// SessionNotKept ("session.not_kept"): the session cookies the
+	// client's network showed lately were new and almost never came back:
+	// a client that does not keep the cookies it is given, or mints its
+	// own.
 	SessionNotKept
 
 	numCodes // sentinel: one past the last code

@@ -32,7 +32,7 @@ func (r *Recorder) HistoryDropped() {
 // behind the history and session features, when any is not zero.
 func historyGroup(d *extauthz.Decision) (slog.Attr, bool) {
 	h := &d.History
-	if !h.Known || h.Denied == 0 && h.RateLimited == 0 && h.ChallengeFailed == 0 && h.SessionNetworks == 0 && h.NewSessions == 0 {
+	if !h.Known || h.Denied == 0 && h.RateLimited == 0 && h.ChallengeFailed == 0 && h.SessionNetworks == 0 && h.NewSessions == 0 && h.ReturningSessions == 0 {
 		return slog.Attr{}, false
 	}
 	return slog.Attr{Key: "history", Value: slog.GroupValue(
@@ -41,7 +41,7 @@ func historyGroup(d *extauthz.Decision) (slog.Attr, bool) {
 		slog.Float64("challenge_failed", round2(h.ChallengeFailed)),
 		slog.Float64("session_networks", round2(h.SessionNetworks)),
 		slog.Float64("new_sessions", round2(h.NewSessions)),
-		slog.Float64("session_requests", round2(h.SessionRequests)),
+		slog.Float64("returning_sessions", round2(h.ReturningSessions)),
 	)}, true
 }
 

@@ -37,7 +37,7 @@ func TestDecisionLogCarriesHistory(t *testing.T) {
 	d.History = history.Reading{Known: true, Denied: 2.3456, RateLimited: 11, SessionNetworks: 1}
 	r.ObserveCheck(context.Background(), d, &extauthz.Facts{}, time.Millisecond)
 	stranger := scoredDecision(t, "default", policy.ModeEnforce, nil)
-	stranger.History = history.Reading{Known: true, SessionRequests: 1}
+	stranger.History = history.Reading{Known: true}
 	r.ObserveCheck(context.Background(), stranger, &extauthz.Facts{}, time.Millisecond)
 	lines := logLines(t, &buf)
 	got, _ := lines[0]["history"].(map[string]any)
