@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gaissmai/bart"
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	maxminddb "github.com/oschwald/maxminddb-golang/v2"
@@ -79,26 +80,43 @@ func heapInUse() uint64 {
 }
 
 // BenchmarkLookup looks addresses up in a table of 1,000,000 random
-// prefixes spread over 8 sets of every kind: half the lookups inside one of
-// the prefixes, half anywhere, some IPv4-mapped.
+// prefixes spread over 8 sets of every kind.
 //
 // "uniform" draws the lengths uniformly from /8–/32 (IPv4) and /16–/64
 // (IPv6), as specified; so many short prefixes then cover every set
 // everywhere that most longer ones add nothing and are not stored
-// (stored-prefixes). "long" draws /20–/32 and /40–/64, closer to published
-// lists, where nearly every prefix is stored: the memory it reports is the
-// cost of a stored prefix.
+// (stored-prefixes). "long" draws /20–/32 and /40–/64, where nearly every
+// prefix is stored. Both look up half the time inside one of the prefixes
+// and half anywhere, some IPv4-mapped, cycling over 65,536 addresses.
+//
+// "realistic" draws 1,000,000 distinct prefixes as published lists hold
+// them (realisticPrefix: mostly IPv4 /16–/32, many /24 and /32, some IPv6
+// /32–/64), nearly all of them stored, and looks up random addresses, half
+// of them held by a set and half by none (hitMissProbes), over 262,144
+// addresses: enough that the lookups reach the whole table, not only the
+// part the processor's caches hold, and few enough that the addresses
+// themselves (6 MiB) do not flush the caches. "realistic-v4" and
+// "realistic-v6" are the same table with only IPv4 (a quarter of them
+// IPv4-mapped) or only IPv6 lookups.
 //
 // B/input-prefix and B/stored-prefix are the table's heap after the build
 // (garbage collected, the input kept alive and not counted) divided by the
-// input and by the stored prefixes.
+// input and by the stored prefixes; build-s is newTable's time.
 func BenchmarkLookup(b *testing.B) {
 	for _, d := range []struct {
-		name                   string
-		min4, max4, min6, max6 int
+		name string
+		// gen draws a prefix; distinct drops the ones drawn before.
+		gen      func(*rand.Rand) netip.Prefix
+		distinct bool
+		// probe, when not "", is hitMissProbes' family: "mixed", "v4" or
+		// "v6"; else probes' lookups.
+		probe string
 	}{
-		{"uniform", 8, 32, 16, 64},
-		{"long", 20, 32, 40, 64},
+		{"uniform", func(rng *rand.Rand) netip.Prefix { return randomPrefixOf(rng, 8, 32, 16, 64) }, false, ""},
+		{"long", func(rng *rand.Rand) netip.Prefix { return randomPrefixOf(rng, 20, 32, 40, 64) }, false, ""},
+		{"realistic", realisticPrefix, true, "mixed"},
+		{"realistic-v4", realisticPrefix, true, "v4"},
+		{"realistic-v6", realisticPrefix, true, "v6"},
 	} {
 		b.Run(d.name, func(b *testing.B) {
 			const n = 1_000_000
@@ -109,19 +127,32 @@ func BenchmarkLookup(b *testing.B) {
 			for i := range sets {
 				sets[i] = tableSet{name: "set", kind: kinds[i%3]}
 			}
-			for range n {
-				p := randomPrefixOf(rng, d.min4, d.max4, d.min6, d.max6)
+			seen := make(map[netip.Prefix]struct{})
+			for len(all) < n {
+				p := d.gen(rng)
+				if d.distinct {
+					if _, dup := seen[p]; dup {
+						continue
+					}
+					seen[p] = struct{}{}
+				}
 				s := &sets[rng.IntN(len(sets))]
 				s.prefixes = append(s.prefixes, p)
 				all = append(all, p)
 			}
+			seen = nil
 			before := heapInUse()
 			start := time.Now()
 			tab := mustTable(b, sets...)
 			build := time.Since(start)
 			after := heapInUse()
 			runtime.KeepAlive(sets)
-			ips := probes(rng, all)
+			var ips []netip.Addr
+			if d.probe == "" {
+				ips = probes(rng, all)
+			} else {
+				ips = hitMissProbes(rng, all, d.probe, 1<<18)
+			}
 			b.ReportAllocs()
 			var sink Match
 			i := 0
@@ -138,6 +169,88 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportMetric(build.Seconds(), "build-s")
 		})
 	}
+}
+
+// realisticPrefix draws a prefix as published lists of datacenter, proxy
+// and abuse networks hold them: 80% IPv4 with a unicast first octet (1–223),
+// of which 35% /32, 30% /24, 15% /16–/23 and 20% /25–/31; 20% IPv6 within
+// 2000::/3, of which 40% /64, 30% /48 and 30% /32–/63.
+func realisticPrefix(rng *rand.Rand) netip.Prefix {
+	if rng.IntN(10) < 8 {
+		a := netip.AddrFrom4([4]byte{byte(1 + rng.IntN(223)), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32())})
+		var bits int
+		switch r := rng.IntN(100); {
+		case r < 35:
+			bits = 32
+		case r < 65:
+			bits = 24
+		case r < 80:
+			bits = 16 + rng.IntN(8)
+		default:
+			bits = 25 + rng.IntN(7)
+		}
+		return netip.PrefixFrom(a, bits).Masked()
+	}
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	b[0] = 0x20 | b[0]&0x1f
+	var bits int
+	switch r := rng.IntN(10); {
+	case r < 4:
+		bits = 64
+	case r < 7:
+		bits = 48
+	default:
+		bits = 32 + rng.IntN(32)
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(b), bits).Masked()
+}
+
+// hitMissProbes returns n lookups (a power of two), in random order: half
+// are random addresses inside a random one of the given prefixes, so held
+// by a set, and half random addresses that none holds (IPv4 anywhere, IPv6
+// within 2000::/3). family "v4" or "v6" keeps only the prefixes and
+// addresses of that family, "mixed" keeps both. A quarter of the IPv4
+// addresses are IPv4-mapped. Whether an address is held is asked of a
+// bart.Lite of the prefixes, not of the Table under test.
+func hitMissProbes(rng *rand.Rand, within []netip.Prefix, family string, n int) []netip.Addr {
+	var held bart.Lite
+	var in []netip.Prefix
+	for _, p := range within {
+		held.Insert(p)
+		if family == "mixed" || (family == "v4") == p.Addr().Is4() {
+			in = append(in, p)
+		}
+	}
+	out := make([]netip.Addr, 0, n)
+	for len(out) < n/2 {
+		out = append(out, randomAddrIn(rng, in[rng.IntN(len(in))]))
+	}
+	for len(out) < n {
+		var a netip.Addr
+		if family == "v4" || (family == "mixed" && rng.IntN(10) < 8) {
+			a = netip.AddrFrom4([4]byte{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32())})
+		} else {
+			var b [16]byte
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			b[0] = 0x20 | b[0]&0x1f
+			a = netip.AddrFrom16(b)
+		}
+		if !held.Contains(a) {
+			out = append(out, a)
+		}
+	}
+	for i, a := range out {
+		if a.Is4() && rng.IntN(4) == 0 {
+			out[i] = netip.AddrFrom16(a.As16())
+		}
+	}
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
 
 // BenchmarkLookupParallel is BenchmarkLookup's lookups from every core at

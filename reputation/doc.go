@@ -10,7 +10,10 @@
 // gcp, azure, tor). Sets loads them, keeps them current — fsnotify on the
 // files' directories plus a periodic re-read, as the policy file is — and
 // publishes one immutable Table for all of them at once, whose Lookup answers
-// in a single longest-prefix match which sets hold an address.
+// which sets hold an address: the union of the sets is merged into one
+// bart prefix table, whose longest-prefix answers are sampled at every
+// prefix boundary into flat interval indexes read in a slot and one short
+// run (IPv4; IPv6 in 2000::/3 by /64), with the trie for the rest.
 //
 // ASNDB reads an MMDB autonomous-system database (GeoLite2-ASN and
 // compatible) and reloads it the same way; HostingList says which autonomous

@@ -3,6 +3,7 @@ package reputation
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -184,15 +185,7 @@ func TestTableMatchesBruteForce(t *testing.T) {
 			if !ip.IsValid() {
 				continue
 			}
-			var want Match
-			for i, s := range sets {
-				for _, p := range s.prefixes {
-					if canonicalPrefix(p).Contains(ip.Unmap()) {
-						want.Sets |= 1 << i
-						want.Kinds |= s.kind.bit()
-					}
-				}
-			}
+			want := bruteForce(sets, ip)
 			if got := tab.Lookup(ip); got != want {
 				t.Fatalf("round %d, %v: got %+v, want %+v", round, ip, got, want)
 			}
@@ -228,4 +221,293 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+// TestTableIndexMatchesBruteForce checks Lookup against a scan of every
+// prefix of every set over the whole address space: IPv4 prefixes of every
+// length, some crowded into one /16 so that slots hold long runs; IPv6 ones
+// within 2000::/3 (the flat index's domain) of every length, /65–/128
+// among them, at the domain's edges, and outside it (::/0, fe80::/10,
+// mapped prefixes); probed at the prefixes' edges and inside them, and
+// anywhere, IPv4-mapped or with a zone. It does so with runBytes from 1 (as
+// many slots as allowed) to 2^30 (as few).
+func TestTableIndexMatchesBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	kinds := []Kind{Datacenter, Tor, Listed}
+	for round := range 12 {
+		runBytes := []int{1, 8, 32, 1 << 30}[round%4]
+		sets := make([]tableSet, 1+rng.IntN(10))
+		for i := range sets {
+			sets[i] = tableSet{name: "s", kind: kinds[rng.IntN(3)]}
+			for range rng.IntN(120) {
+				sets[i].prefixes = append(sets[i].prefixes, randomWidePrefix(rng))
+			}
+			// The spaces' edges, in some sets.
+			for _, p := range []string{"0.0.0.0/32", "255.255.255.254/32", "255.255.255.255/32", "255.255.255.254/31", "2000::/64", "2000::/128", "3fff:ffff:ffff:fffe::/64", "3fff:ffff:ffff:ffff::/64", "3fff:ffff:ffff:ffff::/65", "3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "1fff:ffff:ffff:ffff::/64", "4000::/64"} {
+				if rng.IntN(8) == 0 {
+					sets[i].prefixes = append(sets[i].prefixes, netip.MustParsePrefix(p))
+				}
+			}
+		}
+		tab, err := newTableRuns(sets, runBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var probes []netip.Addr
+		for _, s := range sets {
+			for _, p := range s.prefixes {
+				p = canonicalPrefix(p)
+				probes = append(probes, p.Addr(), lastAddr(p), p.Addr().Prev(), lastAddr(p).Next(), randomAddrIn(rng, p))
+			}
+		}
+		for range 3000 {
+			probes = append(probes, randomAddrIn(rng, randomWidePrefix(rng)))
+		}
+		for _, a := range []string{"0.0.0.0", "255.255.255.255", "::", "1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2000::", "3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "4000::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"} {
+			probes = append(probes, netip.MustParseAddr(a))
+		}
+		for i, n := 0, len(probes); i < n; i++ {
+			if a := probes[i]; a.Is4() {
+				probes = append(probes, netip.AddrFrom16(a.As16()))
+			} else if a.IsValid() {
+				probes = append(probes, a.WithZone("eth0"))
+			}
+		}
+		for _, ip := range probes {
+			if !ip.IsValid() {
+				continue
+			}
+			want := bruteForce(sets, ip)
+			if got := tab.Lookup(ip); got != want {
+				t.Fatalf("round %d (runBytes %d), %v: got %+v, want %+v", round, runBytes, ip, got, want)
+			}
+		}
+	}
+}
+
+// randomWidePrefix returns a prefix for TestTableIndexMatchesBruteForce.
+func randomWidePrefix(rng *rand.Rand) netip.Prefix {
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	switch rng.IntN(12) {
+	case 0, 1, 2: // IPv4 anywhere, of any length
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte(b[:4])), rng.IntN(33))
+	case 3, 4, 5: // IPv4 crowded into 198.18.0.0/16, and the /15 around it
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(4)), b[3]}), 15+rng.IntN(18))
+	case 6: // IPv4-mapped
+		return netip.PrefixFrom(netip.AddrFrom16(netip.AddrFrom4([4]byte(b[:4])).As16()), 96+rng.IntN(33))
+	case 7, 8: // within 2000::/3, of any length but mostly /32–/64
+		b[0] = 0x20 | b[0]&0x1f
+		bits := 32 + rng.IntN(33)
+		if rng.IntN(3) == 0 {
+			bits = 3 + rng.IntN(126)
+		}
+		return netip.PrefixFrom(netip.AddrFrom16(b), bits)
+	case 9: // crowded into 2001:db8::/48, long ones among them
+		b[0], b[1], b[2], b[3], b[4], b[5] = 0x20, 0x01, 0x0d, 0xb8, 0, 0
+		b[6], b[7] = 0, byte(rng.IntN(4))
+		return netip.PrefixFrom(netip.AddrFrom16(b), 48+rng.IntN(81))
+	case 10: // at the domain's edges
+		if rng.IntN(2) == 0 {
+			b[0] = 0x3f
+			for i := 1; i < 8; i++ {
+				b[i] = 0xff
+			}
+		} else {
+			b[0] = 0x20
+			for i := 1; i < 8; i++ {
+				b[i] = 0
+			}
+		}
+		return netip.PrefixFrom(netip.AddrFrom16(b), 3+rng.IntN(126))
+	default: // outside the domain, or holding it
+		return netip.PrefixFrom(netip.AddrFrom16(b), rng.IntN(129))
+	}
+}
+
+// TestTableTooManyCombinations: when the sets' combinations are too many
+// for the index's palette, the table answers from the trie alone, still
+// right.
+func TestTableTooManyCombinations(t *testing.T) {
+	const n = maxPalette + 100
+	sets := make([]tableSet, 16)
+	for i := range sets {
+		sets[i] = tableSet{name: "s", kind: Kind(1 + i%3)}
+	}
+	// Address i is in set j when bit j of i+1 is set: n combinations.
+	for i := range n {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
+		for j := range sets {
+			if (i+1)>>j&1 == 1 {
+				sets[j].prefixes = append(sets[j].prefixes, p)
+			}
+		}
+	}
+	sets[0].prefixes = append(sets[0].prefixes, netip.MustParsePrefix("2001:db8::/32"))
+	tab := mustTable(t, sets...)
+	if tab.palette != nil {
+		t.Fatalf("palette of %d: the index was built", len(tab.palette))
+	}
+	for _, i := range []int{0, 1, 2, maxPalette - 1, maxPalette, n - 1, n} {
+		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		var want uint64
+		if i < n {
+			want = uint64(i + 1)
+		}
+		if got := tab.Lookup(ip).Sets; got != want {
+			t.Errorf("%v: %x, want %x", ip, got, want)
+		}
+		if got := tab.Lookup(netip.AddrFrom16(ip.As16())).Sets; got != want {
+			t.Errorf("mapped %v: %x, want %x", ip, got, want)
+		}
+	}
+	if m := tab.Lookup(netip.MustParseAddr("2001:db8::1%eth0")); m.Sets != 1 || !m.Has(Datacenter) {
+		t.Errorf("2001:db8::1: %+v", m)
+	}
+	if m := tab.Lookup(netip.Addr{}); m != (Match{}) {
+		t.Errorf("invalid address matched %+v", m)
+	}
+}
+
+// TestTableIndexEdges looks up around prefixes at the edges of the address
+// spaces and of the flat index's IPv6 domain, alone in a set and inside a
+// set holding everything.
+func TestTableIndexEdges(t *testing.T) {
+	edges := []string{
+		"0.0.0.0/32", "0.0.0.0/1", "255.255.255.254/32", "255.255.255.255/32", "255.255.255.254/31", "128.0.0.0/1",
+		"2000::/64", "2000::/128", "2000::/3", "2000::/4", "3fff:ffff:ffff:fffe::/64", "3fff:ffff:ffff:ffff::/64",
+		"3fff:ffff:ffff:ffff::/65", "3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "3fff:ffff:ffff:ffff:8000::/65",
+		"1fff:ffff:ffff:ffff::/64", "4000::/64", "::/0", "::/3", "::ffff:0:0/96", "ffff:ffff:ffff:ffff::/64",
+	}
+	for _, e := range edges {
+		p := netip.MustParsePrefix(e)
+		for _, sets := range [][]tableSet{
+			{{"a", Listed, []netip.Prefix{p}}},
+			{{"a", Listed, []netip.Prefix{p}}, {"all", Datacenter, prefixes(t, "0.0.0.0/0", "::/0")}},
+		} {
+			tab := mustTable(t, sets...)
+			for _, ip := range []netip.Addr{p.Addr(), p.Addr().Prev(), p.Addr().Next(), lastAddr(p), lastAddr(p).Prev(), lastAddr(p).Next()} {
+				if !ip.IsValid() {
+					continue
+				}
+				want := bruteForce(sets, ip)
+				if got := tab.Lookup(ip); got != want {
+					t.Errorf("%s in %d sets, %v: got %+v, want %+v", e, len(sets), ip, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestFlatIndex checks flatIndex.find against a search of the points it
+// was built from, with every number of slots it can have, on random points
+// crowded into some slots and absent from others, and runs whose length is
+// just short of needing a word of the run or just needs it.
+func TestFlatIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, d := range []struct {
+		base       uint64
+		bits       uint8
+		kmin, kmax int
+		wide       bool // uint64 intervals
+	}{
+		{0, 32, 16, 20, false},
+		{domain6Base, domain6Bits, domain6Bits - 48, 20, true},
+		// Smaller domains, whose fewer slots hold longer runs.
+		{0x0a00_0000, 24, 8, 13, false},
+		{domain6Base, 56, 8, 13, true},
+	} {
+		for k := d.kmin; k <= d.kmax; k++ {
+			var points []uint64
+			vals := map[uint64]uint16{}
+			for range 3000 {
+				var p uint64
+				switch rng.IntN(3) {
+				case 0: // anywhere
+					p = rng.Uint64() >> (64 - d.bits)
+				case 1: // crowded into the domain's first 2^(bits-k+2) keys
+					p = rng.Uint64() >> (64 - int(d.bits) + k - 2)
+				default: // at a slot's edges
+					p = uint64(rng.IntN(1<<k))<<(int(d.bits)-k) - uint64(rng.IntN(2))
+					p &= 1<<d.bits - 1
+				}
+				p += d.base
+				points = append(points, p)
+				vals[p] = uint16(rng.IntN(4))
+			}
+			// Runs of about countInRun intervals, whose length is in the
+			// slot or in the run: c intervals in slot 10+c, the first of
+			// value 3, then alternately 2 and 1.
+			for c := countInRun - 5; c <= countInRun+5; c++ {
+				for i := range c {
+					p := d.base + uint64(10+c)<<(int(d.bits)-k) + uint64(i)
+					points = append(points, p)
+					vals[p] = uint16(1 + i%2)
+					if i == 0 {
+						vals[p] = 3
+					}
+				}
+			}
+			value := func(p uint64) uint16 { return vals[p] }
+			var x interface{ find(uint64) (uint16, bool) }
+			if d.wide {
+				f, ok := buildFlat[uint64](d.base, d.bits, k, k, defaultRunBytes, slices.Clone(points), value)
+				if !ok {
+					t.Fatal("not built")
+				}
+				x = &f
+			} else {
+				f, ok := buildFlat[uint32](d.base, d.bits, k, k, defaultRunBytes, slices.Clone(points), value)
+				if !ok {
+					t.Fatal("not built")
+				}
+				x = &f
+			}
+			points = append(points, d.base)
+			slices.Sort(points)
+			points = slices.Compact(points)
+			want := func(key uint64) uint16 {
+				i, found := slices.BinarySearch(points, key)
+				if !found {
+					i--
+				}
+				return vals[points[i]]
+			}
+			var keys []uint64
+			for _, p := range points {
+				keys = append(keys, p, p-1, p+1)
+			}
+			for range 3000 {
+				keys = append(keys, d.base+rng.Uint64()>>(64-d.bits))
+			}
+			keys = append(keys, d.base-1, d.base+1<<d.bits-1, d.base+1<<d.bits)
+			for _, key := range keys {
+				in := key-d.base < 1<<d.bits
+				got, ok := x.find(key)
+				switch {
+				case ok != in:
+					t.Fatalf("bits %d, %d slots: find(%#x): ok %v, want %v", d.bits, 1<<k, key, ok, in)
+				case in && got != want(key):
+					t.Fatalf("bits %d, %d slots: find(%#x) = %d, want %d", d.bits, 1<<k, key, got, want(key))
+				}
+			}
+		}
+	}
+}
+
+// bruteForce is the union of the sets holding ip, found the slow way.
+func bruteForce(sets []tableSet, ip netip.Addr) Match {
+	var m Match
+	ip = ip.Unmap().WithZone("")
+	for i, s := range sets {
+		for _, p := range s.prefixes {
+			if canonicalPrefix(p).Contains(ip) {
+				m.Sets |= 1 << i
+				m.Kinds |= s.kind.bit()
+			}
+		}
+	}
+	return m
 }
