@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/internal/devcert"
 	"github.com/botauthz/botauthz/internal/otlptest"
 	"github.com/botauthz/botauthz/internal/redistest"
@@ -609,4 +610,36 @@ func (h *harness) envoyStat(t *testing.T, name string) int {
 		}
 	}
 	return 0
+}
+
+// clearanceKeyEnv makes a clearance key, hands it to the botauthz replicas
+// the test starts through BOTAUTHZ_CLEARANCE_KEYS, and returns it, so the
+// test can mint or check cookies with the same key.
+func clearanceKeyEnv(t *testing.T, id string) clearance.Key {
+	t.Helper()
+	key, err := clearance.GenerateKey(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := json.Marshal(key.Secret) // base64 of the secret
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BOTAUTHZ_CLEARANCE_KEYS", key.ID+":"+strings.Trim(string(secret), `"`))
+	return key
+}
+
+// score sends a GET / as the client at ip and returns the score and
+// reasons the upstream received; the request must get through.
+func (h *harness) score(t *testing.T, ip string, headers map[string]string) (int, string) {
+	t.Helper()
+	r := h.do(t, "GET", "/", ip, headers)
+	if r.status != 200 || r.upstream == nil {
+		t.Fatalf("%s: status %d body %q, want 200 from the upstream", ip, r.status, r.body)
+	}
+	n, err := strconv.Atoi(r.upstream.Get("X-Bot-Score"))
+	if err != nil {
+		t.Fatalf("%s: x-bot-score %q", ip, r.upstream.Get("X-Bot-Score"))
+	}
+	return n, r.upstream.Get("X-Bot-Reasons")
 }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,15 +42,7 @@ func TestHistoryThroughEnvoy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	key, err := clearance.GenerateKey("e2e-history")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := json.Marshal(key.Secret) // base64 of the secret
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("BOTAUTHZ_CLEARANCE_KEYS", key.ID+":"+strings.Trim(string(secret), `"`))
+	key := clearanceKeyEnv(t, "e2e-history")
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte(historyPolicy), 0o600); err != nil {
 		t.Fatal(err)
@@ -67,18 +58,6 @@ func TestHistoryThroughEnvoy(t *testing.T) {
 		var body struct{ Reason string }
 		json.Unmarshal([]byte(r.body), &body)
 		return body.Reason
-	}
-	score := func(t *testing.T, ip string, headers map[string]string) (int, string) {
-		t.Helper()
-		r := h.do(t, "GET", "/", ip, headers)
-		if r.status != 200 || r.upstream == nil {
-			t.Fatalf("%s: status %d body %q, want 200 from the upstream", ip, r.status, r.body)
-		}
-		n, err := strconv.Atoi(r.upstream.Get("X-Bot-Score"))
-		if err != nil {
-			t.Fatalf("%s: x-bot-score %q", ip, r.upstream.Get("X-Bot-Score"))
-		}
-		return n, r.upstream.Get("X-Bot-Reasons")
 	}
 
 	t.Run("a client denied repeatedly is denied sooner", func(t *testing.T) {
@@ -120,7 +99,7 @@ func TestHistoryThroughEnvoy(t *testing.T) {
 		}
 		// Its denials and breaches weigh on it everywhere: the page a
 		// newcomer browses freely challenges it.
-		if fresh, reasons := score(t, "203.0.113.22", chrome); strings.Contains(reasons, "history.") {
+		if fresh, reasons := h.score(t, "203.0.113.22", chrome); strings.Contains(reasons, "history.") {
 			t.Errorf("a newcomer's page: %d (%s), want no history", fresh, reasons)
 		}
 		// Its denials are written after the decisions, within a flush.
@@ -138,7 +117,7 @@ func TestHistoryThroughEnvoy(t *testing.T) {
 			t.Fatal(err)
 		}
 		earned := "203.0.113.30"
-		value := signer.Issue(clearance.BindingFor(mustAddr(t, earned), chrome["User-Agent"]), "pow", "login", time.Now())
+		value := signer.Issue(clearance.BindingFor(netip.MustParseAddr(earned), chrome["User-Agent"]), "pow", "login", time.Now())
 		cookie := maps.Clone(chrome)
 		cookie["Cookie"] = "sid=s-30; " + policy.Default().Challenge.CookieName + "=" + value
 		if r := h.do(t, "GET", "/login", earned, cookie); r.status != 200 || r.upstream == nil {
@@ -158,22 +137,13 @@ func TestHistoryThroughEnvoy(t *testing.T) {
 	t.Run("one session from many networks is named", func(t *testing.T) {
 		cookie := maps.Clone(chrome)
 		cookie["Cookie"] = "sid=passed-around"
-		score(t, "203.0.113.40", cookie)
-		score(t, "198.51.100.40", cookie)
+		h.score(t, "203.0.113.40", cookie)
+		h.score(t, "198.51.100.40", cookie)
 		waitFor(t, "session.many_networks from a third network", 20*time.Second, func() error {
-			if got, reasons := score(t, "192.0.2.40", cookie); !strings.Contains(reasons, "session.many_networks") {
+			if got, reasons := h.score(t, "192.0.2.40", cookie); !strings.Contains(reasons, "session.many_networks") {
 				return fmt.Errorf("scores %d (%s)", got, reasons)
 			}
 			return nil
 		})
 	})
-}
-
-func mustAddr(t *testing.T, s string) netip.Addr {
-	t.Helper()
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,22 +51,9 @@ routes:
 	}
 	h := startHarnessWith(t, policyFile)
 
-	score := func(t *testing.T, ip string) (int, string) {
-		t.Helper()
-		r := h.do(t, "GET", "/", ip, chrome)
-		if r.status != 200 || r.upstream == nil {
-			t.Fatalf("%s: status %d body %q, want 200 from the upstream", ip, r.status, r.body)
-		}
-		n, err := strconv.Atoi(r.upstream.Get("X-Bot-Score"))
-		if err != nil {
-			t.Fatalf("%s: x-bot-score %q", ip, r.upstream.Get("X-Bot-Score"))
-		}
-		return n, r.upstream.Get("X-Bot-Reasons")
-	}
-
-	home, _ := score(t, "203.0.113.10")
+	home, _ := h.score(t, "203.0.113.10", chrome)
 	t.Run("a data centre address scores lower", func(t *testing.T) {
-		cloud, reasons := score(t, "198.51.100.7")
+		cloud, reasons := h.score(t, "198.51.100.7", chrome)
 		if cloud >= home || !strings.Contains(reasons, "ip.datacenter") {
 			t.Errorf("from the cloud set: %d (%s), from elsewhere %d: want lower, naming ip.datacenter", cloud, reasons, home)
 		}
@@ -84,7 +70,7 @@ routes:
 	t.Run("a set file rewritten while running", func(t *testing.T) {
 		write("cloud.txt", "198.51.100.0/24\n203.0.113.0/24\n")
 		waitFor(t, "203.0.113.10's network in the cloud set", 30*time.Second, func() error {
-			if got, reasons := score(t, "203.0.113.10"); got >= home || !strings.Contains(reasons, "ip.datacenter") {
+			if got, reasons := h.score(t, "203.0.113.10", chrome); got >= home || !strings.Contains(reasons, "ip.datacenter") {
 				return fmt.Errorf("still scores %d (%s)", got, reasons)
 			}
 			return nil
@@ -101,7 +87,7 @@ routes:
 			}
 			return nil
 		})
-		if got, reasons := score(t, "198.51.100.7"); !strings.Contains(reasons, "ip.datacenter") {
+		if got, reasons := h.score(t, "198.51.100.7", chrome); !strings.Contains(reasons, "ip.datacenter") {
 			t.Errorf("after a broken rewrite: %d (%s), want the last good set in force", got, reasons)
 		}
 	})

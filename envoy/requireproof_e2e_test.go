@@ -14,7 +14,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/botauthz/botauthz/clearance"
 )
 
 // requireProofPolicy enforces require_proof on the login route (Envoy's
@@ -79,15 +78,7 @@ func TestRequireProofThroughEnvoy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	key, err := clearance.GenerateKey("e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := json.Marshal(key.Secret) // base64 of the secret
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("BOTAUTHZ_CLEARANCE_KEYS", key.ID+":"+strings.Trim(string(secret), `"`))
+	clearanceKeyEnv(t, "e2e")
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte(requireProofPolicy), 0o600); err != nil {
 		t.Fatal(err)
