@@ -224,17 +224,21 @@ func FuzzSentinelURL(f *testing.F) {
 			}
 			return true
 		}
+		// The redaction mark and its neighbours can spell a password
+		// ("1xxxxx" or "xxxx1x" from a host "\x010" whose "0" is another
+		// password), so the marks are set apart before looking: a leaked
+		// password is printed whole, never made of a mark.
+		shows := func(s, pw string) bool {
+			return strings.Contains(strings.ReplaceAll(s, redacted, "\x00"), pw)
+		}
 		for _, pw := range []string{password, sentinelPassword} {
-			// A password holding the redaction mark can be spelled by the
-			// mark and its neighbours ("1xxxxx" from a host "10" whose "0"
-			// is another password).
-			if len(pw) < 6 || strings.Contains(pw, redacted) || spelledElsewhere(pw) {
+			if len(pw) < 6 || strings.ContainsAny(pw, "\x00") || strings.Contains(pw, redacted) || spelledElsewhere(pw) {
 				continue
 			}
-			if strings.Contains(redactedURL, pw) {
+			if shows(redactedURL, pw) {
 				t.Errorf("Redact(%q) = %q shows %q", raw, redactedURL, pw)
 			}
-			if err != nil && strings.Contains(err.Error(), pw) {
+			if err != nil && shows(err.Error(), pw) {
 				t.Errorf("ParseSentinel(%q): error %q shows %q", raw, err, pw)
 			}
 		}
