@@ -37,6 +37,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzHeaderMap$$' -fuzztime $(call fuzz_budget,60000x) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzDeniedJSON$$' -fuzztime $(call fuzz_budget,40000x) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzSanitize$$' -fuzztime $(call fuzz_budget,40000x) ./extauthz
+	go test -run '^$$' -fuzz '^FuzzWireFacts$$' -fuzztime $(call fuzz_budget,100000x) ./extauthz
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime $(call fuzz_budget,300000x) ./scoring
 	go test -run '^$$' -fuzz '^FuzzScoreOrder$$' -fuzztime $(call fuzz_budget,100000x) ./scoring
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(call fuzz_budget,150000x) ./ratelimit

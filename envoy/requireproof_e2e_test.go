@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
 )
 
 // requireProofPolicy enforces require_proof on the login route (Envoy's

@@ -6,11 +6,15 @@ import (
 	"testing"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/history"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
+	"github.com/botauthz/botauthz/rollout"
 )
 
 // BenchmarkCheck runs whole Checks in process against the in-memory store:
@@ -94,6 +98,74 @@ routes:
 					b.Fatal(err)
 				}
 				i++
+			}
+		})
+	}
+}
+
+// BenchmarkCodec compares the two ways a Check's request is read and its
+// response written: as protobuf messages (what grpc's codec does, and the
+// no-op server pays) and on the wire (what botauthz's gRPC handler does).
+func BenchmarkCodec(b *testing.B) {
+	hdr := map[string]string{"cookie": "sid=0123456789abcdef", "x-request-id": "5f0c2a4e-2f6b-4b7e-9a51-3c1f1f0b7a90"}
+	for k, v := range chrome {
+		hdr[k] = v
+	}
+	req := request("GET", "/login", "login", "203.0.113.7", hdr)
+	req = rawRequest(req, browserLines(req.Attributes.Request.Http.Headers))
+	in, err := proto.Marshal(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := NewCodec(CodecOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := mem.BufferSlice{mem.SliceBuffer(in)}
+	b.Run("decode-proto", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf headerBuf
+		for b.Loop() {
+			var r authv3.CheckRequest
+			if err := c.Unmarshal(data, &r); err != nil {
+				b.Fatal(err)
+			}
+			var f Facts
+			buf.reset()
+			readFacts(&r, "sid", 0, &f, &buf)
+		}
+	})
+	b.Run("decode-wire", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf headerBuf
+		w := new(wireRequest)
+		for b.Loop() {
+			if err := c.Unmarshal(data, w); err != nil || !w.parsed {
+				b.Fatal(err)
+			}
+			var f Facts
+			buf.reset()
+			readWireFacts(&w.facts, "sid", 0, &f, &buf)
+			w.reset()
+		}
+	})
+	d := &Decision{Score: 87, Band: 3, Route: "login", Mode: policy.ModeShadow, ModeSource: rollout.SourcePolicy,
+		Action: policy.ActionAllow, Enforced: policy.ActionAllow}
+	f := &Facts{HTTP: true, Headers: hdr}
+	route := structpb.NewStringValue(d.Route) // built once per policy
+	for _, forWire := range []bool{false, true} {
+		name := "encode-struct"
+		if forWire {
+			name = "encode-wire"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := c.Marshal(respond(d, f, route, nil, forWire))
+				if err != nil {
+					b.Fatal(err)
+				}
+				out.Free()
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
@@ -80,6 +81,9 @@ func (c *Codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(
 // Unmarshal decodes data into v, replacing invalid UTF-8 in string fields
 // with '!' when, and only when, the message does not decode as it is.
 func (c *Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if w, ok := v.(*wireRequest); ok {
+		return c.unmarshalWire(data, w)
+	}
 	m := messageOf(v)
 	if m == nil {
 		return fmt.Errorf("extauthz: codec: cannot unmarshal into %T, want a proto.Message", v)
@@ -88,13 +92,43 @@ func (c *Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	// copy when the message arrived in one piece).
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	err := proto.Unmarshal(buf.ReadOnlyData(), m)
+	return c.unmarshal(buf.ReadOnlyData(), m, false)
+}
+
+// unmarshalWire reads a Check's facts from the wire into w, or when they
+// cannot be read that way, decodes w's CheckRequest.
+func (c *Codec) unmarshalWire(data mem.BufferSlice, w *wireRequest) error {
+	// One copy that the facts' strings point into (a decoded CheckRequest
+	// would hold a string per field instead): the pooled buffer goes back
+	// to grpc when this returns.
+	w.data = data.Materialize()
+	if w.facts.parse(w.data) {
+		w.parsed = true
+		if w.facts.sanitized && c.sanitized != nil {
+			c.sanitized(checkRequestName)
+		}
+		return nil
+	}
+	w.facts.reset()
+	return c.unmarshal(w.data, &w.CheckRequest, true)
+}
+
+// checkRequestName is the full name the Sanitized option is called with
+// for a Check.
+var checkRequestName = (*authv3.CheckRequest)(nil).ProtoReflect().Descriptor().FullName()
+
+// unmarshal decodes b into m. owned says b may be patched in place.
+func (c *Codec) unmarshal(b []byte, m proto.Message, owned bool) error {
+	err := proto.Unmarshal(b, m)
 	if err == nil {
 		return nil
 	}
-	// The slow path: only requests that already failed get here. The copy
-	// is patched in place; buf is read-only and may be shared.
-	b := append([]byte(nil), buf.ReadOnlyData()...)
+	// The slow path: only requests that already failed get here. A copy is
+	// patched in place unless b is ours: grpc's buffer is read-only and may
+	// be shared.
+	if !owned {
+		b = append([]byte(nil), b...)
+	}
 	md := m.ProtoReflect().Descriptor()
 	replaced, serr := sanitizeUTF8(b, md)
 	if serr != nil || replaced == 0 {

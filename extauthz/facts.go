@@ -73,13 +73,47 @@ func readFacts(req *authv3.CheckRequest, sessionCookie string, xffHops int, f *F
 		if hm := h.GetHeaderMap().GetHeaders(); len(hm) > 0 {
 			// encode_raw_headers: true. Envoy leaves the map empty then; were
 			// both filled, header_map is the lossless one.
-			f.Headers, f.HeaderOrder = buf.decode(hm)
+			for _, hv := range hm {
+				buf.add(hv.GetKey(), headerText(hv))
+			}
+			f.Headers, f.HeaderOrder = buf.m, buf.order
 		}
 		f.Method = h.GetMethod()
 		f.Scheme = h.GetScheme()
 		f.Protocol = h.GetProtocol()
 		f.Host = h.GetHost()
 		f.Path = h.GetPath()
+	}
+	finishFacts(f, sessionCookie, xffHops, attrs.GetSource().GetAddress().GetSocketAddress().GetAddress())
+}
+
+// readWireFacts fills f from a CheckRequest read from the wire, exactly as
+// readFacts does from the decoded one.
+func readWireFacts(w *wireFacts, sessionCookie string, xffHops int, f *Facts, buf *headerBuf) {
+	f.Route = w.route
+	f.HTTP = w.http
+	if f.HTTP {
+		switch {
+		case len(w.headerMap) > 0:
+			for _, h := range w.headerMap {
+				buf.add(h.key, h.value)
+			}
+			f.Headers, f.HeaderOrder = buf.m, buf.order
+		case len(w.headers) > 0:
+			f.Headers = buf.mapOf(w.headers)
+		}
+		f.Method = w.method
+		f.Scheme = w.scheme
+		f.Protocol = w.protocol
+		f.Host = w.host
+		f.Path = w.path
+	}
+	finishFacts(f, sessionCookie, xffHops, w.source)
+}
+
+// finishFacts derives the facts that both encodings give the same way.
+func finishFacts(f *Facts, sessionCookie string, xffHops int, source string) {
+	if f.HTTP {
 		if f.Path == "" {
 			f.Path = f.Headers[":path"]
 		}
@@ -89,9 +123,7 @@ func readFacts(req *authv3.CheckRequest, sessionCookie string, xffHops int, f *F
 		f.RequestID = f.Headers["x-request-id"]
 		f.Session = cookieValue(f.Headers["cookie"], sessionCookie)
 	}
-
-	f.ClientIP = clientip.From(f.Headers["x-envoy-external-address"], f.Headers["x-forwarded-for"], xffHops,
-		attrs.GetSource().GetAddress().GetSocketAddress().GetAddress())
+	f.ClientIP = clientip.From(f.Headers["x-envoy-external-address"], f.Headers["x-forwarded-for"], xffHops, source)
 }
 
 // maxPooledHeaders bounds the header map a pooled Check keeps for the next
@@ -117,33 +149,40 @@ func (b *headerBuf) reset() {
 	b.order = b.order[:0]
 }
 
-// decode turns Envoy's header_map into the same map the headers field
-// would have held, plus the order the headers came in.
-func (b *headerBuf) decode(hm []*corev3.HeaderValue) (map[string]string, []string) {
+// add adds one header_map entry to the same map the headers field would
+// have held, and its name to the order the headers came in.
+func (b *headerBuf) add(key, value string) {
+	if key == "" {
+		return
+	}
 	if b.m == nil {
-		b.m = make(map[string]string, len(hm))
+		b.m = make(map[string]string, 32)
 	}
-	for _, hv := range hm {
-		key := hv.GetKey()
-		if key == "" {
-			continue
-		}
-		if hasUpper(key) {
-			// Envoy's codecs lower-case names; another client may not.
-			key = strings.ToLower(key)
-		}
-		value := headerText(hv)
-		b.order = append(b.order, key)
-		if prev, ok := b.m[key]; ok {
-			sep := ","
-			if key == "cookie" {
-				sep = "; "
-			}
-			value = prev + sep + value
-		}
-		b.m[key] = value
+	if hasUpper(key) {
+		// Envoy's codecs lower-case names; another client may not.
+		key = strings.ToLower(key)
 	}
-	return b.m, b.order
+	b.order = append(b.order, key)
+	if prev, ok := b.m[key]; ok {
+		sep := ","
+		if key == "cookie" {
+			sep = "; "
+		}
+		value = prev + sep + value
+	}
+	b.m[key] = value
+}
+
+// mapOf is the headers map read from the wire: the last entry of a name
+// wins, as protobuf decoding of a map does.
+func (b *headerBuf) mapOf(headers []wireHeader) map[string]string {
+	if b.m == nil {
+		b.m = make(map[string]string, len(headers))
+	}
+	for _, h := range headers {
+		b.m[h.key] = h.value
+	}
+	return b.m
 }
 
 // headerText is a header_map entry's value as text.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"html"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/botauthz/botauthz/challenge"
@@ -48,8 +50,9 @@ var scoreText = func() (t [100]string) {
 
 // respond turns a decision into Envoy's answer. routeValue is the route's
 // name as a metadata value, built once per policy; nil builds it. verified
-// holds a verified crawler's headers; nil for any other request.
-func respond(d *Decision, f *Facts, routeValue *structpb.Value, verified *crawlerValues) *authv3.CheckResponse {
+// holds a verified crawler's headers; nil for any other request. forWire
+// writes the dynamic metadata as bytes (setMetadata).
+func respond(d *Decision, f *Facts, routeValue *structpb.Value, verified *crawlerValues, forWire bool) *authv3.CheckResponse {
 	if !f.HTTP {
 		// Plain TCP has no page to show: only a deny rule can stop it.
 		if d.Enforced == policy.ActionDeny {
@@ -57,7 +60,8 @@ func respond(d *Decision, f *Facts, routeValue *structpb.Value, verified *crawle
 		}
 		return &authv3.CheckResponse{Status: constants.statusOK}
 	}
-	resp := &authv3.CheckResponse{DynamicMetadata: metadata(d, routeValue, verified)}
+	resp := &authv3.CheckResponse{}
+	setMetadata(resp, d, routeValue, verified, forWire)
 	switch d.Enforced {
 	case policy.ActionDeny:
 		resp.Status = constants.statusDenied
@@ -142,7 +146,25 @@ func allowed(d *Decision, f *Facts, verified *crawlerValues) *authv3.CheckRespon
 	return &authv3.CheckResponse_OkResponse{OkResponse: ok}
 }
 
-func metadata(d *Decision, routeValue *structpb.Value, verified *crawlerValues) *structpb.Struct {
+// metadataEntry is one field of the dynamic metadata.
+type metadataEntry struct {
+	key   string
+	value *structpb.Value
+}
+
+// maxMetadataEntries is the most fields metadata writes.
+const maxMetadataEntries = 11
+
+// setMetadata gives resp the decision's dynamic metadata, a Struct. For a
+// response that goes to the wire as it is (forWire), the field is written
+// in the wire format directly and kept as the message's unknown fields,
+// which protobuf marshals byte for byte where the field belongs: building
+// a structpb.Struct costs a Go map per Check, and marshalling that map
+// through protobuf's reflection was most of the response's encoding cost
+// (BENCHMARKS.md). Whoever decodes the response, Envoy included, reads an
+// ordinary dynamic_metadata field. Otherwise (an in-process caller of
+// Check) it is resp.DynamicMetadata.
+func setMetadata(resp *authv3.CheckResponse, d *Decision, routeValue *structpb.Value, verified *crawlerValues, forWire bool) {
 	c := constants
 	str := func(s string) func() *structpb.Value {
 		return func() *structpb.Value { return structpb.NewStringValue(s) }
@@ -154,23 +176,108 @@ func metadata(d *Decision, routeValue *structpb.Value, verified *crawlerValues) 
 	if d.Degraded {
 		degraded = c.boolValue[1]
 	}
-	fields := map[string]*structpb.Value{
-		"bot_score":           c.scoreValue[min(max(d.Score, 0), 99)],
-		"bot_category":        pick(&c.categoryValue, int(d.Band), str(d.Band.String())),
-		"bot_action":          pick(&c.actionValue, int(d.Action), str(d.Action.String())),
-		"bot_enforced_action": pick(&c.actionValue, int(d.Enforced), str(d.Enforced.String())),
-		"bot_mode":            pick(&c.modeValue, int(d.Mode), str(d.Mode.String())),
-		"bot_mode_source":     pick(&c.sourceValue, int(d.ModeSource), str(d.ModeSource.String())),
-		"bot_route":           routeValue,
-		"bot_degraded":        degraded,
+	entries := [maxMetadataEntries]metadataEntry{
+		{"bot_score", c.scoreValue[min(max(d.Score, 0), 99)]},
+		{"bot_category", pick(&c.categoryValue, int(d.Band), str(d.Band.String()))},
+		{"bot_action", pick(&c.actionValue, int(d.Action), str(d.Action.String()))},
+		{"bot_enforced_action", pick(&c.actionValue, int(d.Enforced), str(d.Enforced.String()))},
+		{"bot_mode", pick(&c.modeValue, int(d.Mode), str(d.Mode.String()))},
+		{"bot_mode_source", pick(&c.sourceValue, int(d.ModeSource), str(d.ModeSource.String()))},
+		{"bot_route", routeValue},
+		{"bot_degraded", degraded},
 	}
+	n := 8
 	if d.Clearance != 0 {
-		fields["bot_clearance"] = structpb.NewStringValue(d.Clearance.String())
+		entries[n] = metadataEntry{"bot_clearance", structpb.NewStringValue(d.Clearance.String())}
+		n++
 	}
 	if verified != nil {
-		fields["bot_verified"], fields["bot_verified_category"] = verified.nameValue, verified.categoryValue
+		entries[n] = metadataEntry{"bot_verified", verified.nameValue}
+		entries[n+1] = metadataEntry{"bot_verified_category", verified.categoryValue}
+		n += 2
 	}
-	return &structpb.Struct{Fields: fields}
+	if forWire {
+		resp.ProtoReflect().SetUnknown(appendMetadata(nil, entries[:n]))
+		return
+	}
+	fields := make(map[string]*structpb.Value, n)
+	for _, e := range entries[:n] {
+		fields[e.key] = e.value
+	}
+	resp.DynamicMetadata = &structpb.Struct{Fields: fields}
+}
+
+// Field numbers of the messages metadata writes (envoy/service/auth/v3/
+// external_auth.proto, google/protobuf/struct.proto).
+const (
+	fieldCheckResponseDynamicMetadata = 4
+	fieldStructFields                 = 1
+	fieldEntryKey                     = 1
+	fieldEntryValue                   = 2
+	fieldValueNull                    = 1
+	fieldValueNumber                  = 2
+	fieldValueString                  = 3
+	fieldValueBool                    = 4
+)
+
+// appendMetadata appends the dynamic_metadata field holding a Struct of
+// entries (distinct keys) to b.
+func appendMetadata(b []byte, entries []metadataEntry) []byte {
+	size := 0
+	for _, e := range entries {
+		n := entrySize(e)
+		size += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(n)
+	}
+	b = slices.Grow(b, protowire.SizeTag(fieldCheckResponseDynamicMetadata)+protowire.SizeBytes(size))
+	b = protowire.AppendTag(b, fieldCheckResponseDynamicMetadata, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	for _, e := range entries {
+		b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(entrySize(e)))
+		b = protowire.AppendTag(b, fieldEntryKey, protowire.BytesType)
+		b = protowire.AppendString(b, e.key)
+		b = protowire.AppendTag(b, fieldEntryValue, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(valueSize(e.value)))
+		b = appendValue(b, e.value)
+	}
+	return b
+}
+
+// entrySize is the encoded size of a map entry of Struct.fields.
+func entrySize(e metadataEntry) int {
+	return protowire.SizeTag(fieldEntryKey) + protowire.SizeBytes(len(e.key)) +
+		protowire.SizeTag(fieldEntryValue) + protowire.SizeBytes(valueSize(e.value))
+}
+
+// valueSize is the encoded size of v: a oneof, so a set case is written
+// even when it holds its zero value. The metadata holds strings, numbers
+// and booleans; anything else would be written as a null.
+func valueSize(v *structpb.Value) int {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return protowire.SizeTag(fieldValueString) + protowire.SizeBytes(len(k.StringValue))
+	case *structpb.Value_NumberValue:
+		return protowire.SizeTag(fieldValueNumber) + protowire.SizeFixed64()
+	case *structpb.Value_BoolValue:
+		return protowire.SizeTag(fieldValueBool) + protowire.SizeVarint(protowire.EncodeBool(k.BoolValue))
+	}
+	return protowire.SizeTag(fieldValueNull) + protowire.SizeVarint(0)
+}
+
+func appendValue(b []byte, v *structpb.Value) []byte {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		b = protowire.AppendTag(b, fieldValueString, protowire.BytesType)
+		return protowire.AppendString(b, k.StringValue)
+	case *structpb.Value_NumberValue:
+		b = protowire.AppendTag(b, fieldValueNumber, protowire.Fixed64Type)
+		return protowire.AppendFixed64(b, math.Float64bits(k.NumberValue))
+	case *structpb.Value_BoolValue:
+		b = protowire.AppendTag(b, fieldValueBool, protowire.VarintType)
+		return protowire.AppendVarint(b, protowire.EncodeBool(k.BoolValue))
+	}
+	b = protowire.AppendTag(b, fieldValueNull, protowire.VarintType)
+	return protowire.AppendVarint(b, 0)
 }
 
 // topReason names the heaviest signal for the deny body.

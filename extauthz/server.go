@@ -172,6 +172,7 @@ type Server struct {
 	log            *slog.Logger
 	now            func() time.Time
 	scratch        sync.Pool
+	wires          sync.Pool // *wireRequest
 }
 
 // state is what a policy compiles to. It is swapped whole, so a Check sees
@@ -215,6 +216,7 @@ func New(opts Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.scratch.New = func() any { return new(check) }
+	s.wires.New = func() any { return new(wireRequest) }
 	p := opts.Policy
 	if p == nil {
 		p = policy.Default()
@@ -303,7 +305,14 @@ type check struct {
 }
 
 // Check decides one request. It never returns an error.
-func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, _ error) {
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return s.serve(ctx, req, nil, false), nil
+}
+
+// serve decides one request, read from req, or from w when req is nil.
+// forWire writes the response's dynamic metadata as bytes (setMetadata),
+// for a response that goes to the wire as it is.
+func (s *Server) serve(ctx context.Context, req *authv3.CheckRequest, w *wireFacts, forWire bool) (resp *authv3.CheckResponse) {
 	c := s.scratch.Get().(*check)
 	headers := c.headers
 	headers.reset()
@@ -319,20 +328,26 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 
 	start := time.Now()
 	st := s.state.Load()
-	d := s.decide(ctx, st, req, c)
+	p := st.policy
+	if w != nil {
+		readWireFacts(w, p.SessionCookie, p.XFFTrustedHops, &c.facts, &c.headers)
+	} else {
+		readFacts(req, p.SessionCookie, p.XFFTrustedHops, &c.facts, &c.headers)
+	}
+	d := s.decide(ctx, st, c)
 	annotateSpan(ctx, d)
-	resp = respond(d, &c.facts, st.routeValues[d.Route], verifiedValues(d, s.crawlerHeaders))
+	resp = respond(d, &c.facts, st.routeValues[d.Route], verifiedValues(d, s.crawlerHeaders), forWire)
 	if s.observer != nil {
 		s.observer.ObserveCheck(ctx, d, &c.facts, time.Since(start))
 	}
-	return resp, nil
+	return resp
 }
 
-// decide runs the pipeline: facts → counters → score → action → rollout.
-func (s *Server) decide(ctx context.Context, st *state, req *authv3.CheckRequest, c *check) *Decision {
+// decide runs the pipeline on the facts read: counters → score → action →
+// rollout.
+func (s *Server) decide(ctx context.Context, st *state, c *check) *Decision {
 	p := st.policy
 	f := &c.facts
-	readFacts(req, p.SessionCookie, p.XFFTrustedHops, f, &c.headers)
 	route := p.Route(f.Route)
 	applied := rollout.Applied{Mode: route.Mode, Percent: route.CanaryPercent, Source: rollout.SourcePolicy}
 	if s.rollout != nil {

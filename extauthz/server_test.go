@@ -16,6 +16,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
@@ -99,16 +100,60 @@ func request(method, path, route, peer string, headers map[string]string) *authv
 	}}
 }
 
+// mustCheck decides req as the gRPC server does: req's bytes are read by
+// the codec's fast path (whose facts must be the decoded request's), and
+// the response returned is what the caller decodes from the wire. A req
+// that protobuf cannot encode (invalid UTF-8, as fuzzers write) is decided
+// as it is.
 func mustCheck(t testing.TB, s *Server, req *authv3.CheckRequest) *authv3.CheckResponse {
 	t.Helper()
-	resp, err := s.Check(context.Background(), req)
+	b, err := proto.Marshal(req)
 	if err != nil {
-		t.Fatalf("Check returned an error: %v", err)
+		resp, err := s.Check(context.Background(), req)
+		if err != nil {
+			t.Fatalf("Check returned an error: %v", err)
+		}
+		return mustRoundTrip(t, resp)
 	}
+	c, err := NewCodec(CodecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := decodeWire(t, c, b)
+	if err != nil {
+		t.Fatalf("codec: %v", err)
+	}
+	if !w.parsed {
+		t.Fatal("the codec did not read a well-formed Check from the wire")
+	}
+	p := s.Policy()
+	var wire, decoded Facts
+	readWireFacts(&w.facts, p.SessionCookie, p.XFFTrustedHops, &wire, &headerBuf{})
+	readFacts(req, p.SessionCookie, p.XFFTrustedHops, &decoded, &headerBuf{})
+	if diff := sameFacts(wire, decoded); diff != "" {
+		t.Fatalf("facts read from the wire differ in %s:\nwire:    %+v\ndecoded: %+v", diff, wire, decoded)
+	}
+	return mustRoundTrip(t, s.checkWire(context.Background(), w))
+}
+
+// mustRoundTrip is resp as whoever calls the server decodes it.
+func mustRoundTrip(t testing.TB, resp *authv3.CheckResponse) *authv3.CheckResponse {
+	t.Helper()
 	if resp == nil || resp.GetStatus() == nil {
 		t.Fatalf("Check returned %v: every response needs an explicit status", resp)
 	}
-	return resp
+	b, err := proto.Marshal(resp)
+	if err != nil {
+		t.Fatalf("marshal the response: %v", err)
+	}
+	out := new(authv3.CheckResponse)
+	if err := proto.Unmarshal(b, out); err != nil {
+		t.Fatalf("unmarshal the response: %v", err)
+	}
+	if len(out.ProtoReflect().GetUnknown()) != 0 {
+		t.Fatalf("the response has fields its callers do not know: %x", out.ProtoReflect().GetUnknown())
+	}
+	return out
 }
 
 func upstreamHeaders(t testing.TB, resp *authv3.CheckResponse) map[string]string {

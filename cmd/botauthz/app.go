@@ -271,7 +271,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		)))
 	}
 	a.grpc = grpc.NewServer(grpcOpts...)
-	authv3.RegisterAuthorizationServer(a.grpc, a.authz)
+	extauthz.Register(a.grpc, a.authz)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpc, a.health)
 	a.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

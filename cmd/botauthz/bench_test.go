@@ -72,7 +72,7 @@ func BenchmarkGRPCCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 			srv := grpc.NewServer(append(opts, c.opts...)...)
-			authv3.RegisterAuthorizationServer(srv, authz)
+			extauthz.Register(srv, authz)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				b.Fatal(err)
