@@ -242,6 +242,7 @@ func (s *Server) SetPolicy(p *policy.Policy) error {
 	st := &state{policy: p, models: models, routeValues: rv, canary: rollout.NewCanary(p.Rollout.CanarySalt)}
 	if h := p.History; h.Enabled {
 		st.history = history.Config{Window: h.Window, EscalateAfter: h.EscalateAfter, SessionNetworks: h.SessionNetworks}
+		st.history.Prepare()
 	}
 	s.state.Store(st)
 	return nil
@@ -572,14 +573,19 @@ func canaryKey(f *Facts) string {
 // decision degraded; it never fails the Check.
 func (s *Server) count(ctx context.Context, st *state, route *policy.Route, c *check) (limited bool) {
 	f, d := &c.facts, &c.decision
+	var keys identityKeys
 	n := 0
 	for i := range route.Limits {
 		l := &route.Limits[i]
-		id, ok := counterID(l.Key, f)
+		key, ok := keys.of(l.Key, f)
 		if !ok {
 			continue
 		}
-		c.counters[n] = ratelimit.Counter{Key: ratelimit.Key(l.Key, id, route.Name, l.Window), Window: l.Window}
+		lane := l.Lane
+		if lane == "" { // a Limit not made by policy.Parse
+			lane = ratelimit.VelocityLane(l.Key, route.Name, l.Window)
+		}
+		c.counters[n] = ratelimit.Counter{Key: key, Lane: lane, Window: l.Window}
 		c.limits[n] = l
 		n++
 	}
@@ -589,6 +595,12 @@ func (s *Server) count(ctx context.Context, st *state, route *policy.Route, c *c
 		if c.entity.Session != "" {
 			// Only a session's networks are counted by subnet.
 			c.entity.Subnet = f.subnetKeyText()
+		}
+		if st.history.Window > 0 {
+			// The history counters are lanes of the keys counted above,
+			// and the writer's too: build each key once.
+			c.entity.ClientKey, _ = keys.of(ratelimit.DimIP, f)
+			c.entity.SessionKey, _ = keys.of(ratelimit.DimSession, f)
 		}
 		counters, plan = st.history.AppendCounters(counters, &c.entity)
 	}
@@ -635,6 +647,33 @@ func (s *Server) hit(ctx context.Context, counters []ratelimit.Counter, obs []ra
 		span.SetStatus(codes.Error, "counter store degraded")
 	}
 	return err
+}
+
+// identityKeys are the identity keys (ratelimit.IdentityKey) of one Check,
+// each built when first needed: a Check allocates at most one per identity,
+// however many counters are lanes of it.
+type identityKeys struct {
+	client, subnet, session string
+}
+
+// of returns the key of the identity counters of dimension dim count by, or
+// false when the request does not have one (see counterID).
+func (k *identityKeys) of(dim ratelimit.Dimension, f *Facts) (string, bool) {
+	id, ok := counterID(dim, f)
+	if !ok {
+		return "", false
+	}
+	key := &k.client // DimIP, DimRouteIP
+	switch dim {
+	case ratelimit.DimSubnet:
+		key = &k.subnet
+	case ratelimit.DimSession:
+		key = &k.session
+	}
+	if *key == "" {
+		*key = ratelimit.IdentityKey(dim, id)
+	}
+	return *key, true
 }
 
 // counterID returns the identity a counter of dimension dim counts by, or

@@ -372,7 +372,7 @@ func TestSessionCounterUsesTheCookie(t *testing.T) {
 type countingStore struct {
 	ratelimit.Store
 	calls atomic.Int64
-	keys  atomic.Value // []string of the last call
+	keys  atomic.Value // []string of the last call: each counter's key, a space and its lane
 	err   error
 	panic bool
 }
@@ -381,7 +381,7 @@ func (c *countingStore) Hit(ctx context.Context, now time.Time, counters []ratel
 	c.calls.Add(1)
 	keys := make([]string, len(counters))
 	for i, k := range counters {
-		keys[i] = k.Key
+		keys[i] = k.Key + " " + k.Lane
 	}
 	c.keys.Store(keys)
 	if c.panic {
@@ -478,18 +478,18 @@ routes:
 		want               []string
 	}{
 		{"IPv4 with a session", "203.0.113.7", "sid=secret", []string{
-			ratelimit.Key(ratelimit.DimIP, "203.0.113.7", "", time.Minute),
-			ratelimit.Key(ratelimit.DimSubnet, "203.0.113.0/24", "", time.Minute),
-			ratelimit.Key(ratelimit.DimSession, "2bb80d537b1da3e3", "", time.Minute), // sha256("secret")[:8]
-			ratelimit.Key(ratelimit.DimRouteIP, "203.0.113.7", "login", 10*time.Second),
+			"ba:v2:{ip:203.0.113.7} 60s",
+			"ba:v2:{net:203.0.113.0/24} 60s",
+			"ba:v2:{sid:2bb80d537b1da3e3} 60s", // sha256("secret")[:8]
+			"ba:v2:{ip:203.0.113.7} rt:login:10s",
 		}},
 		{"IPv6 counts by /64 and skips a missing session", "2001:db8:1:2:3:4:5:6", "", []string{
-			ratelimit.Key(ratelimit.DimIP, "2001:db8:1:2::/64", "", time.Minute),
-			ratelimit.Key(ratelimit.DimSubnet, "2001:db8:1:2::/64", "", time.Minute),
-			ratelimit.Key(ratelimit.DimRouteIP, "2001:db8:1:2::/64", "login", 10*time.Second),
+			"ba:v2:{ip:2001:db8:1:2::/64} 60s",
+			"ba:v2:{net:2001:db8:1:2::/64} 60s",
+			"ba:v2:{ip:2001:db8:1:2::/64} rt:login:10s",
 		}},
 		{"no usable address counts only the session", "not-an-ip", "sid=secret", []string{
-			ratelimit.Key(ratelimit.DimSession, "2bb80d537b1da3e3", "", time.Minute),
+			"ba:v2:{sid:2bb80d537b1da3e3} 60s",
 		}},
 	}
 	for _, c := range cases {
@@ -502,7 +502,7 @@ routes:
 			got, _ := cs.keys.Load().([]string)
 			// The history counters follow the velocity counters, in the
 			// same call (history_test.go checks them).
-			velocity := slices.DeleteFunc(slices.Clone(got), func(k string) bool { return strings.Contains(k, "}:h.") })
+			velocity := slices.DeleteFunc(slices.Clone(got), func(k string) bool { return strings.Contains(k, " h.") })
 			if strings.Join(velocity, " ") != strings.Join(c.want, " ") || !slices.Equal(velocity, got[:len(velocity)]) {
 				t.Errorf("keys\n got %q\nwant %q first", got, c.want)
 			}

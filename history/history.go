@@ -17,6 +17,19 @@ type Config struct {
 	// SessionNetworks is how many networks a session may come from within
 	// the window before session.many_networks fires.
 	SessionNetworks int
+
+	// lanes are the counters' lanes for Window, built by Prepare.
+	lanes *lanes
+}
+
+// Prepare builds the lanes of the history counters for c.Window once, so
+// that AppendCounters, on every Check, does not: call it after setting
+// c.Window. A Config that is not prepared, or whose Window changed since,
+// works the same and builds the lanes in each AppendCounters (one
+// allocation).
+func (c *Config) Prepare() {
+	l := lanesFor(c.Window)
+	c.lanes = &l
 }
 
 // Entity is whom history is about: the identities the velocity counters
@@ -26,6 +39,28 @@ type Entity struct {
 	Client  string
 	Subnet  string
 	Session string
+	// ClientKey and SessionKey are ratelimit.IdentityKey of Client (DimIP)
+	// and Session (DimSession), for a caller that has built them for its
+	// own counters: the history counters are lanes of those keys, and a
+	// key given here is not built again. Either may be left empty, and
+	// must be if its identity is.
+	ClientKey, SessionKey string
+}
+
+// clientKey returns e's address's identity key, building it if not given.
+func (e *Entity) clientKey() string {
+	if e.ClientKey != "" {
+		return e.ClientKey
+	}
+	return ratelimit.IdentityKey(ratelimit.DimIP, e.Client)
+}
+
+// sessionKey returns e's session's identity key, building it if not given.
+func (e *Entity) sessionKey() string {
+	if e.SessionKey != "" {
+		return e.SessionKey
+	}
+	return ratelimit.IdentityKey(ratelimit.DimSession, e.Session)
 }
 
 // The thresholds of the features, in decayed counts.
@@ -60,8 +95,9 @@ const (
 // MaxCounters is the most counters AppendCounters appends.
 const MaxCounters = int(numSlots)
 
-// The counters' names (ratelimit.AppendNamedKey). A client's and a
-// session's counters of one kind share a name: their hash tags differ.
+// The counters' names (ratelimit.NamedLane). Each counter is a lane of its
+// identity's key, named by its name and the window; a client's and a
+// session's counters of one kind share a lane name: their keys differ.
 const (
 	nameDenied            = "h.denied"
 	nameRateLimited       = "h.ratelimited"
@@ -74,16 +110,63 @@ const (
 	nameSeenPrefix = "h.seen."
 )
 
-var slotNames = [numSlots]string{
-	clientDenied:            nameDenied,
-	clientRateLimited:       nameRateLimited,
-	clientChallengeFailed:   nameChallengeFailed,
-	clientNewSessions:       nameNewSessions,
-	clientReturningSessions: nameReturningSessions,
-	sessionDenied:           nameDenied,
-	sessionRateLimited:      nameRateLimited,
-	sessionChallengeFailed:  nameChallengeFailed,
-	sessionNetworks:         nameNetworks,
+// laneName is one of the lanes a window's history counters use.
+type laneName uint8
+
+const (
+	laneDenied laneName = iota
+	laneRateLimited
+	laneChallengeFailed
+	laneNewSessions
+	laneReturningSessions
+	laneNetworks
+	numLanes
+)
+
+var laneNames = [numLanes]string{
+	laneDenied:            nameDenied,
+	laneRateLimited:       nameRateLimited,
+	laneChallengeFailed:   nameChallengeFailed,
+	laneNewSessions:       nameNewSessions,
+	laneReturningSessions: nameReturningSessions,
+	laneNetworks:          nameNetworks,
+}
+
+var slotLanes = [numSlots]laneName{
+	clientDenied:            laneDenied,
+	clientRateLimited:       laneRateLimited,
+	clientChallengeFailed:   laneChallengeFailed,
+	clientNewSessions:       laneNewSessions,
+	clientReturningSessions: laneReturningSessions,
+	sessionDenied:           laneDenied,
+	sessionRateLimited:      laneRateLimited,
+	sessionChallengeFailed:  laneChallengeFailed,
+	sessionNetworks:         laneNetworks,
+}
+
+// lanes are the lanes of the history counters of one window.
+type lanes struct {
+	window time.Duration
+	names  [numLanes]string
+}
+
+// lanesFor builds the lanes of window's counters, in one string.
+func lanesFor(window time.Duration) lanes {
+	var buf [256]byte
+	b := buf[:0]
+	var ends [numLanes]int
+	for i, name := range laneNames {
+		b = ratelimit.AppendNamedLane(b, name, window)
+		ends[i] = len(b)
+	}
+	all := string(b)
+	l := lanes{window: window}
+	start := 0
+	for i, end := range ends {
+		l.names[i] = all[start:end]
+		start = end
+	}
+	return l
 }
 
 func (s slot) session() bool { return s >= sessionDenied }
@@ -107,8 +190,11 @@ func (p Plan) Len() int {
 // its store round trip, all peeked (read, not counted): its address's and
 // its session's recent denials, breaches and failed challenges, and, for
 // a request with a session cookie, the networks the session came from and
-// the sessions new to the address and those that came back. Their keys
-// share one allocation. Read interprets the observations with the Plan.
+// the sessions new to the address and those that came back. They are lanes
+// of e's identity keys (Entity.ClientKey, SessionKey; built here if not
+// given), so they cost a store no more keys than the Check's velocity
+// counters of the same identities. Read interprets the observations with
+// the Plan.
 func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit.Counter, Plan) {
 	p := Plan{at: len(dst)}
 	if c.Window <= 0 {
@@ -126,28 +212,27 @@ func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit
 	if p.slots == 0 {
 		return dst, p
 	}
-	var buf [1024]byte
-	b := buf[:0]
-	var ends [numSlots]int
-	for s := range numSlots {
-		if p.slots&(1<<s) == 0 {
-			continue
-		}
-		dim, id := ratelimit.DimIP, e.Client
-		if s.session() {
-			dim, id = ratelimit.DimSession, e.Session
-		}
-		b = ratelimit.AppendNamedKey(b, dim, id, slotNames[s], c.Window)
-		ends[s] = len(b)
+	ln := c.lanes
+	if ln == nil || ln.window != c.Window {
+		l := lanesFor(c.Window)
+		ln = &l
 	}
-	keys := string(b)
-	start := 0
+	var clientKey, sessionKey string
+	if e.Client != "" {
+		clientKey = e.clientKey()
+	}
+	if e.Session != "" {
+		sessionKey = e.sessionKey()
+	}
 	for s := range numSlots {
 		if p.slots&(1<<s) == 0 {
 			continue
 		}
-		dst = append(dst, ratelimit.Counter{Key: keys[start:ends[s]], Window: c.Window, Peek: true})
-		start = ends[s]
+		key := clientKey
+		if s.session() {
+			key = sessionKey
+		}
+		dst = append(dst, ratelimit.Counter{Key: key, Lane: ln.names[slotLanes[s]], Window: c.Window, Peek: true})
 	}
 	return dst, p
 }

@@ -3,6 +3,7 @@ package history_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -243,6 +244,50 @@ func TestNoIdentityNoCounters(t *testing.T) {
 	off := history.Config{}
 	if cs, _ := off.AppendCounters(nil, &history.Entity{Client: "203.0.113.7"}); len(cs) != 0 {
 		t.Error("a zero window reads history")
+	}
+}
+
+func TestCountersAreLanesOfTheIdentityKeys(t *testing.T) {
+	clientKey := ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.7")
+	sessionKey := ratelimit.IdentityKey(ratelimit.DimSession, "dddd")
+	want := []string{
+		clientKey + " h.denied:600s", clientKey + " h.ratelimited:600s", clientKey + " h.challenge_failed:600s",
+		clientKey + " h.new_sessions:600s", clientKey + " h.returning_sessions:600s",
+		sessionKey + " h.denied:600s", sessionKey + " h.ratelimited:600s", sessionKey + " h.challenge_failed:600s",
+		sessionKey + " h.networks:600s",
+	}
+	prepared := cfg
+	prepared.Prepare()
+	for _, tt := range []struct {
+		name string
+		cfg  history.Config
+		e    history.Entity
+	}{
+		{"keys built", cfg, history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "dddd"}},
+		{"keys given", cfg, history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "dddd", ClientKey: clientKey, SessionKey: sessionKey}},
+		{"prepared", prepared, history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "dddd"}},
+	} {
+		cs, _ := tt.cfg.AppendCounters(nil, &tt.e)
+		got := make([]string, len(cs))
+		for i, c := range cs {
+			got[i] = c.Key + " " + c.Lane
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: counters\n %q\nwant %q", tt.name, got, want)
+		}
+	}
+
+	// Prepared, with the keys given, as a Check calls it: nothing to build.
+	e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "dddd", ClientKey: clientKey, SessionKey: sessionKey}
+	dst := make([]ratelimit.Counter, 0, history.MaxCounters)
+	if allocs := testing.AllocsPerRun(100, func() { prepared.AppendCounters(dst, &e) }); allocs != 0 {
+		t.Errorf("AppendCounters of a prepared Config with the keys given allocates %v times, want 0", allocs)
+	}
+	// A Window changed after Prepare is not read with the old lanes.
+	changed := prepared
+	changed.Window = time.Minute
+	if cs, _ := changed.AppendCounters(nil, &e); cs[0].Lane != "h.denied:60s" || cs[0].Window != time.Minute {
+		t.Errorf("after a change of window: %+v, want lane h.denied:60s", cs[0])
 	}
 }
 

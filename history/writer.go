@@ -78,18 +78,19 @@ type Writer struct {
 	close    sync.Once
 
 	// pending is the events waiting for the next flush, by counter; only
-	// the worker touches it.
+	// the worker touches it, and the rest below.
 	pending   map[pendingKey]time.Time
 	pendingAt time.Time // the latest time among pending
 	failed    bool      // the last write failed: log only the first of a run
+	// lanes are the lanes of the window last recorded (usually the only
+	// one), kept so that the counters a store holds share their names.
+	lanes lanes
 }
 
 // pendingKey is one history counter to count once at the next flush.
 type pendingKey struct {
-	dim    ratelimit.Dimension
-	id     string
-	name   string
-	window time.Duration
+	key, lane string
+	window    time.Duration
 }
 
 // job is one record.
@@ -184,23 +185,40 @@ func (w *Writer) take(j job) {
 		// not written as if they were simultaneous.
 		w.writePending()
 	}
+	ln := w.lanesFor(j.window)
+	var clientKey, sessionKey string
+	if j.e.Client != "" {
+		clientKey = j.e.clientKey()
+	}
+	if j.e.Session != "" {
+		sessionKey = j.e.sessionKey()
+	}
 	for _, k := range [...]struct {
 		ev   Events
-		name string
-	}{{Denied, nameDenied}, {RateLimited, nameRateLimited}, {ChallengeFailed, nameChallengeFailed}} {
+		lane laneName
+	}{{Denied, laneDenied}, {RateLimited, laneRateLimited}, {ChallengeFailed, laneChallengeFailed}} {
 		if j.ev&k.ev == 0 {
 			continue
 		}
-		if j.e.Client != "" {
-			w.pend(pendingKey{ratelimit.DimIP, j.e.Client, k.name, j.window}, j.at)
+		if clientKey != "" {
+			w.pend(pendingKey{clientKey, ln.names[k.lane], j.window}, j.at)
 		}
-		if j.e.Session != "" {
-			w.pend(pendingKey{ratelimit.DimSession, j.e.Session, k.name, j.window}, j.at)
+		if sessionKey != "" {
+			w.pend(pendingKey{sessionKey, ln.names[k.lane], j.window}, j.at)
 		}
 	}
 	if j.ev&SessionSeen != 0 {
-		w.sighting(j)
+		w.sighting(j, clientKey, sessionKey, ln)
 	}
+}
+
+// lanesFor returns the lanes of window's counters, built once per window
+// in a row.
+func (w *Writer) lanesFor(window time.Duration) *lanes {
+	if w.lanes.window != window {
+		w.lanes = lanesFor(window)
+	}
+	return &w.lanes
 }
 
 func (w *Writer) pend(k pendingKey, at time.Time) {
@@ -224,23 +242,23 @@ const maxBatch = 128
 // writePending counts every pending counter once, in batches of maxBatch,
 // at the latest time any of them was recorded.
 func (w *Writer) writePending() {
+	var counters [maxBatch]ratelimit.Counter
+	var obs [maxBatch]ratelimit.Observation
 	for len(w.pending) > 0 {
-		var ks keySet
+		cs := counters[:0]
 		var at time.Time
 		for k, t := range w.pending {
-			if len(ks.spec) == maxBatch {
+			if len(cs) == maxBatch {
 				break
 			}
-			ks.add(k.dim, k.id, k.name, "", k.window)
+			cs = append(cs, ratelimit.Counter{Key: k.key, Lane: k.lane, Window: k.window})
 			at = later(at, t)
 			delete(w.pending, k)
 		}
 		if len(w.pending) == 0 {
 			w.pendingAt = time.Time{}
 		}
-		cs := ks.counters()
-		obs := make([]ratelimit.Observation, len(cs))
-		w.report(w.store.Hit(context.Background(), at, cs, obs))
+		w.report(w.store.Hit(context.Background(), at, cs, obs[:len(cs)]))
 	}
 }
 
@@ -255,8 +273,10 @@ func later(a, b time.Time) time.Time {
 // the seen filter says this replica has not lately: the session's
 // counter of that network says whether the network is new to the session
 // (a network more, and a session new to the address) or the session came
-// back (a returning session of the address).
-func (w *Writer) sighting(j job) {
+// back (a returning session of the address). clientKey and sessionKey are
+// the identities' keys, clientKey empty without an address; ln the lanes
+// of j.window.
+func (w *Writer) sighting(j job, clientKey, sessionKey string, ln *lanes) {
 	// A network is remembered for a session over two windows, so a visitor
 	// who pauses for a window and comes back from the same network is not
 	// counted as coming from a new one.
@@ -265,63 +285,29 @@ func (w *Writer) sighting(j job) {
 		return
 	}
 	ctx := context.Background()
-	var ks keySet
-	ks.add(ratelimit.DimSession, j.e.Session, nameSeenPrefix, j.e.Subnet, seenWindow)
+	var cs [2]ratelimit.Counter
 	var obs [2]ratelimit.Observation
-	err := w.store.Hit(ctx, j.at, ks.counters(), obs[:1])
+	cs[0] = ratelimit.Counter{Key: sessionKey, Lane: ratelimit.NamedLane(nameSeenPrefix+j.e.Subnet, seenWindow), Window: seenWindow}
+	err := w.store.Hit(ctx, j.at, cs[:1], obs[:1])
 	if err == nil {
-		ks = keySet{}
+		n := 0
 		if obs[0].Estimate()-1 < oneEvent {
-			ks.add(ratelimit.DimSession, j.e.Session, nameNetworks, "", j.window)
-			ks.add(ratelimit.DimIP, j.e.Client, nameNewSessions, "", j.window)
-		} else {
-			ks.add(ratelimit.DimIP, j.e.Client, nameReturningSessions, "", j.window)
+			cs[n] = ratelimit.Counter{Key: sessionKey, Lane: ln.names[laneNetworks], Window: j.window}
+			n++
+			if clientKey != "" {
+				cs[n] = ratelimit.Counter{Key: clientKey, Lane: ln.names[laneNewSessions], Window: j.window}
+				n++
+			}
+		} else if clientKey != "" {
+			cs[n] = ratelimit.Counter{Key: clientKey, Lane: ln.names[laneReturningSessions], Window: j.window}
+			n++
 		}
-		cs := ks.counters()
-		err = w.store.Hit(ctx, j.at, cs, obs[:len(cs)])
+		err = w.store.Hit(ctx, j.at, cs[:n], obs[:n])
 	}
 	if err != nil {
 		w.seen.forget(j.e.Session, j.e.Subnet)
 	}
 	w.report(err)
-}
-
-// keySet gathers a write's counters, so that their keys share one
-// allocation.
-type keySet struct {
-	spec []keySpec
-}
-
-type keySpec struct {
-	dim              ratelimit.Dimension
-	id, name, suffix string
-	window           time.Duration
-}
-
-// add adds a counter of identity id, unless id is unknown.
-func (k *keySet) add(dim ratelimit.Dimension, id, name, suffix string, window time.Duration) {
-	if id != "" {
-		k.spec = append(k.spec, keySpec{dim, id, name, suffix, window})
-	}
-}
-
-// counters builds the counters, their keys in one string.
-func (k *keySet) counters() []ratelimit.Counter {
-	var buf [2048]byte
-	b := buf[:0]
-	ends := make([]int, len(k.spec))
-	for i, s := range k.spec {
-		b = ratelimit.AppendNamedKey(b, s.dim, s.id, s.name+s.suffix, s.window)
-		ends[i] = len(b)
-	}
-	keys := string(b)
-	cs := make([]ratelimit.Counter, len(k.spec))
-	start := 0
-	for i, s := range k.spec {
-		cs[i] = ratelimit.Counter{Key: keys[start:ends[i]], Window: s.window}
-		start = ends[i]
-	}
-	return cs
 }
 
 func (w *Writer) report(err error) {

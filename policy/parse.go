@@ -786,6 +786,7 @@ func buildRoute(p *Policy, name string, raw *rawRoute) (*Route, error) {
 		if err != nil {
 			return nil, err
 		}
+		l.Lane = ratelimit.VelocityLane(l.Key, name, l.Window)
 		for _, prev := range r.Limits {
 			// Two limits on one counter would count each request twice.
 			if prev.Key == l.Key && prev.Window == l.Window {

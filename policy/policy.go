@@ -348,6 +348,10 @@ type Route struct {
 type Limit struct {
 	Key    ratelimit.Dimension
 	Window time.Duration
+	// Lane is the counter's lane within its identity's key
+	// (ratelimit.VelocityLane of Key, the route and Window), built once
+	// when the policy is parsed so that a Check does not build it.
+	Lane string
 	// Max is the hard limit: an estimate above it rate-limits the request.
 	// 0 means no hard limit.
 	Max int64

@@ -80,8 +80,8 @@ func TestFullPolicyMergesOverDefaults(t *testing.T) {
 		t.Errorf("login = %+v", login)
 	}
 	want := []Limit{
-		{Key: ratelimit.DimRouteIP, Window: time.Minute, Max: 10, ScoreAbove: 5},
-		{Key: ratelimit.DimIP, Window: 10 * time.Minute, Max: 300, ScoreAbove: 100},
+		{Key: ratelimit.DimRouteIP, Window: time.Minute, Lane: "rt:login:60s", Max: 10, ScoreAbove: 5},
+		{Key: ratelimit.DimIP, Window: 10 * time.Minute, Lane: "600s", Max: 300, ScoreAbove: 100},
 	}
 	if len(login.Limits) != len(want) {
 		t.Fatalf("login limits = %+v", login.Limits)
@@ -116,8 +116,36 @@ routes:
 		t.Fatal(err)
 	}
 	got := p.Route("search").Limits
-	if len(got) != 1 || got[0].Key != ratelimit.DimSubnet || got[0].Max != 50 {
+	if len(got) != 1 || got[0].Key != ratelimit.DimSubnet || got[0].Max != 50 || got[0].Lane != "30s" {
 		t.Errorf("search limits = %+v, want the file default's", got)
+	}
+}
+
+func TestLimitLanesNameTheirRoute(t *testing.T) {
+	p, err := Parse([]byte(`
+routes:
+  default:
+    limits: [{key: route_ip, window: 1500ms, max: 50}, {key: session, window: 60s, max: 50}]
+  search: {mode: enforce}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An inherited route_ip limit counts per route: its lane names the
+	// route that inherits it.
+	for route, want := range map[string][]string{
+		"default": {"rt:default:1500ms", "60s"},
+		"search":  {"rt:search:1500ms", "60s"},
+	} {
+		limits := p.Route(route).Limits
+		if len(limits) != len(want) {
+			t.Fatalf("%s limits = %+v", route, limits)
+		}
+		for i, l := range limits {
+			if l.Lane != want[i] {
+				t.Errorf("%s limit %d lane = %q, want %q", route, i, l.Lane, want[i])
+			}
+		}
 	}
 }
 

@@ -5,18 +5,21 @@
 //
 // A Store counts every hit and reports each counter's previous and current
 // bucket; Observation turns those into Cloudflare's sliding-window estimate
-// and a Retry-After. A counter marked Peek is reported the same way but not
-// counted and never created, so a caller can read counters it counts
-// elsewhere in the same call as the ones it counts. Key builds the versioned
-// storage keys. Guard wraps a Store so that a slow or dead backend costs a
-// caller at most a fixed budget and never an error it must act on beyond
-// "velocity unknown" (ErrDegraded).
+// and a Retry-After. A counter is a lane of an identity's key: IdentityKey
+// builds the versioned key of a client IP, subnet or session, and
+// VelocityLane and NamedLane the lanes within it, so that a store keeps
+// and reads all the counters of an identity together. A counter marked
+// Peek is reported the same way but not counted and never created, so a
+// caller can read counters it counts elsewhere in the same call as the
+// ones it counts. Guard wraps a Store so that a slow or dead backend costs
+// a caller at most a fixed budget and never an error it must act on
+// beyond "velocity unknown" (ErrDegraded).
 //
 // Redis counts a whole Hit, peeks included, atomically in one script call on
-// standalone or Sentinel Redis. On Redis Cluster, where a script may only
-// touch one slot, a Hit is one script call per hash-tag group, pipelined:
-// atomic per group (a client's ip and route_ip counters share a group),
-// still one round trip.
+// standalone or Sentinel Redis, at the cost of one hash read per identity.
+// On Redis Cluster, where a script may only touch one slot, a Hit is one
+// script call per hash-tag group, pipelined: atomic per group (all the
+// lanes of a key share its tag), still one round trip.
 //
 // The package must not know about HTTP, Envoy, scoring or policy: it never
 // decides whether a request is allowed, which limits apply or what a count

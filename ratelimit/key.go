@@ -44,12 +44,13 @@ func ParseDimension(s string) (Dimension, error) {
 	return 0, fmt.Errorf("unknown dimension %q (want one of %s)", s, strings.Join(dimensionNames[DimIP:], ", "))
 }
 
-// keyPrefix versions the key layout: a change of layout bumps v1 so old and
-// new replicas never read each other's counters as their own.
-const keyPrefix = "ba:v1:"
+// keyPrefix versions the key layout: a change of layout bumps the version
+// so old and new replicas never read each other's counters as their own.
+// v2 keeps all the counters of an identity in one hash, as lanes.
+const keyPrefix = "ba:v2:"
 
-// tagName is the name inside the hash tag. DimRouteIP shares the ip tag so a
-// route+IP counter lands in the same Redis Cluster slot as the IP counter.
+// tagName is the name inside the hash tag. DimRouteIP shares the ip tag:
+// route+IP counters are lanes of the client's IP key.
 func (d Dimension) tagName() string {
 	switch d {
 	case DimIP, DimRouteIP:
@@ -62,46 +63,93 @@ func (d Dimension) tagName() string {
 	return "d" + strconv.Itoa(int(d))
 }
 
-// Key builds the versioned, Redis-Cluster-ready storage key. id is the IP /
-// subnet / session id as given by the caller; route is used only by
-// DimRouteIP. Window formats as whole seconds ("60s") or, if not whole,
-// milliseconds ("1500ms"). A window that is not whole milliseconds, which no
-// Store accepts, formats in nanoseconds ("1500001ns") so that distinct windows
-// never share a key.
+// IdentityKey returns the storage key of an identity: the hash that holds
+// all of its counters, each as a lane (see Counter). id is the IP, subnet
+// or session id as given by the caller. DimRouteIP counts by the client's
+// IP and so has DimIP's key; its counters differ by lane (VelocityLane).
 //
-//	DimIP:      ba:v1:{ip:203.0.113.7}:60s
-//	DimSubnet:  ba:v1:{net:203.0.113.0/24}:60s
-//	DimSession: ba:v1:{sid:9f86d081884c7d65}:60s
-//	DimRouteIP: ba:v1:{ip:203.0.113.7}:rt:login:60s
+//	DimIP, DimRouteIP: ba:v2:{ip:203.0.113.7}
+//	DimSubnet:         ba:v2:{net:203.0.113.0/24}
+//	DimSession:        ba:v2:{sid:9f86d081884c7d65}
 //
-// Redis Cluster hashes only what lies between the first '{' and the next '}',
-// so a brace inside id or route would move or split the tag. Key therefore
-// percent-encodes '{' as %7B, '}' as %7D and, to keep distinct inputs
-// distinct, '%' as %25, in both id and route; nothing else is changed.
-func Key(d Dimension, id, route string, window time.Duration) string {
-	tag := d.tagName()
-	var num [24]byte
-	win := appendWindow(num[:0], window)
+// The whole key is the Redis Cluster hash tag, so every counter of an
+// identity is in one slot and one script reads them all. Redis Cluster
+// hashes only what lies between the first '{' and the next '}', so a
+// brace inside id would move or split the tag: IdentityKey percent-encodes
+// '{' as %7B, '}' as %7D and, to keep distinct ids distinct, '%' as %25;
+// nothing else is changed.
+func IdentityKey(d Dimension, id string) string {
+	var buf [64]byte
+	return string(AppendIdentityKey(buf[:0], d, id))
+}
 
-	n := len(keyPrefix) + len("{:}:") + len(tag) + escapedLen(id) + len(win)
+// AppendIdentityKey appends IdentityKey(d, id) to dst, for callers that
+// build several strings in one allocation.
+func AppendIdentityKey(dst []byte, d Dimension, id string) []byte {
+	dst = append(dst, keyPrefix...)
+	dst = append(dst, '{')
+	dst = append(dst, d.tagName()...)
+	dst = append(dst, ':')
+	dst = appendEscaped(dst, id)
+	return append(dst, '}')
+}
+
+// routeLanePrefix begins the lanes of DimRouteIP counters. NamedLane never
+// begins with it, so a route limit and a named counter never share a lane.
+const routeLanePrefix = "rt:"
+
+// VelocityLane returns the lane of a velocity limit's counter within its
+// identity's key (IdentityKey(d, id)): the window for DimIP, DimSubnet and
+// DimSession, and "rt:", the route, ':' and the window for DimRouteIP.
+// route is used only by DimRouteIP and is escaped as IdentityKey escapes
+// ids. The window formats as whole seconds ("60s") or, if not whole,
+// milliseconds ("1500ms"); a window that is not whole milliseconds, which
+// no Store accepts, formats in nanoseconds ("1500001ns") so that distinct
+// windows never share a lane.
+//
+//	DimIP, DimSubnet, DimSession: 60s
+//	DimRouteIP:                   rt:login:60s
+//
+// Lanes are built once per policy, not per request: a Check passes the
+// same strings every time.
+func VelocityLane(d Dimension, route string, window time.Duration) string {
+	var buf [64]byte
+	b := buf[:0]
 	if d == DimRouteIP {
-		n += len("rt::") + escapedLen(route)
+		b = append(b, routeLanePrefix...)
+		b = appendEscaped(b, route)
+		b = append(b, ':')
 	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(keyPrefix)
-	b.WriteByte('{')
-	b.WriteString(tag)
-	b.WriteByte(':')
-	writeEscaped(&b, id)
-	b.WriteString("}:")
-	if d == DimRouteIP {
-		b.WriteString("rt:")
-		writeEscaped(&b, route)
-		b.WriteByte(':')
+	return string(appendWindow(b, window))
+}
+
+// NamedLane returns the lane of a named counter of an identity that is not
+// a velocity limit's, such as a client's recent denials (package history):
+// the name, escaped as IdentityKey escapes ids, ':' and the window as
+// VelocityLane formats it.
+//
+//	h.denied:600s
+//
+// Lanes never collide: a velocity lane of ip, subnet or session has no
+// ':'; the window follows the last ':', so name and window can be told
+// apart; and a name beginning with "rt:" has its 'r' escaped as %72 (which
+// no escaped name otherwise holds, since '%' is escaped), so a named lane
+// never begins with "rt:" as route lanes do.
+func NamedLane(name string, window time.Duration) string {
+	var buf [64]byte
+	return string(AppendNamedLane(buf[:0], name, window))
+}
+
+// AppendNamedLane appends NamedLane(name, window) to dst, for callers that
+// build several lanes in one allocation.
+func AppendNamedLane(dst []byte, name string, window time.Duration) []byte {
+	if strings.HasPrefix(name, routeLanePrefix) {
+		dst = append(dst, "%72"...)
+		name = name[1:]
 	}
-	b.Write(win)
-	return b.String()
+	dst = appendEscaped(dst, name)
+	dst = append(dst, ':')
+	return appendWindow(dst, window)
 }
 
 func appendWindow(b []byte, w time.Duration) []byte {
@@ -115,60 +163,6 @@ func appendWindow(b []byte, w time.Duration) []byte {
 }
 
 func needsEscape(c byte) bool { return c == '{' || c == '}' || c == '%' }
-
-func escapedLen(s string) int {
-	n := len(s)
-	for i := 0; i < len(s); i++ {
-		if needsEscape(s[i]) {
-			n += 2
-		}
-	}
-	return n
-}
-
-func writeEscaped(b *strings.Builder, s string) {
-	if !strings.ContainsAny(s, "{}%") {
-		b.WriteString(s)
-		return
-	}
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if needsEscape(c) {
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&0xf])
-			continue
-		}
-		b.WriteByte(c)
-	}
-}
-
-// AppendNamedKey appends the storage key of a counter that is not a
-// velocity limit's to dst: a named counter of an identity, such as a
-// client's recent denials (package history). name must be non-empty and
-// is escaped as Key escapes ids; it shares the dimension's hash tag, so a
-// named counter lands in the same Redis Cluster slot as the identity's
-// velocity counters and one script serves both.
-//
-//	ba:v1:{ip:203.0.113.7}:h.denied:600s
-//
-// A name never begins with "rt:", which Key's route counters use, so the
-// two never share a key.
-func AppendNamedKey(dst []byte, d Dimension, id, name string, window time.Duration) []byte {
-	dst = append(dst, keyPrefix...)
-	dst = append(dst, '{')
-	dst = append(dst, d.tagName()...)
-	dst = append(dst, ':')
-	dst = appendEscaped(dst, id)
-	dst = append(dst, "}:"...)
-	if len(name) >= 3 && name[:3] == "rt:" {
-		dst = append(dst, '_')
-	}
-	dst = appendEscaped(dst, name)
-	dst = append(dst, ':')
-	return appendWindow(dst, window)
-}
 
 func appendEscaped(dst []byte, s string) []byte {
 	const hex = "0123456789ABCDEF"

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -21,7 +22,8 @@ func TestMemoryConformance(t *testing.T) {
 
 func TestMemoryConformanceWithOneShardAndFewKeys(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) ratelimit.Store {
-		return ratelimit.NewMemory(ratelimit.MemoryOptions{Shards: 1, MaxKeys: 8})
+		// Room for the 30 lanes the suite's largest call counts, and little more.
+		return ratelimit.NewMemory(ratelimit.MemoryOptions{Shards: 1, MaxKeys: 40})
 	})
 }
 
@@ -158,11 +160,13 @@ func TestMemoryHitWithPeeksDoesNotAllocate(t *testing.T) {
 	m := ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	now := time.UnixMilli(1_700_000_040_000)
 	counters := []ratelimit.Counter{
-		{Key: "hit", Window: time.Minute},
-		{Key: "peek of a live counter", Window: time.Minute},
-		{Key: "peek of a missing counter", Window: time.Minute, Peek: true},
+		{Key: "ip", Lane: "hit", Window: time.Minute},
+		{Key: "ip", Lane: "peek of a live lane", Window: time.Minute},
+		{Key: "subnet", Lane: "hit", Window: time.Minute},
+		{Key: "ip", Lane: "peek of a missing lane", Window: time.Minute, Peek: true},
+		{Key: "session", Lane: "peek of a missing key", Window: time.Minute, Peek: true},
 	}
-	mustHit(t, m, now, counters[:2]...) // create the counters hits find
+	mustHit(t, m, now, counters[:3]...) // create the lanes hits find
 	counters[1].Peek = true
 	obs := make([]ratelimit.Observation, len(counters))
 	allocs := testing.AllocsPerRun(100, func() {
@@ -171,12 +175,78 @@ func TestMemoryHitWithPeeksDoesNotAllocate(t *testing.T) {
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("Hit of a hit and two peeks allocates %v times, want 0", allocs)
+		t.Errorf("Hit of two hits and three peeks allocates %v times, want 0", allocs)
 	}
 	// The setup hit, then AllocsPerRun's warm-up and 100 runs, all counted
-	// on the hit counter only.
-	if obs[0].Cur != 101 || obs[1].Cur != 1 || obs[2].Cur != 0 {
-		t.Errorf("observations of the last of 101 calls: %+v, want Cur 101, 1, 0", obs)
+	// on the hit lanes only.
+	for i, want := range []int64{101, 1, 101, 0, 0} {
+		if obs[i].Cur != want {
+			t.Errorf("counter %d after the last of 101 calls: %+v, want Cur %d", i, obs[i], want)
+		}
+	}
+}
+
+func TestMemoryMaxKeysCountsLanesAndEvictsWholeKeys(t *testing.T) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Shards: 1, MaxKeys: 4})
+	now := time.UnixMilli(1_700_000_040_000)
+	lanes := make([]ratelimit.Counter, 4)
+	for i := range lanes {
+		lanes[i] = ratelimit.Counter{Key: "full", Lane: strconv.Itoa(i), Window: time.Minute}
+	}
+	mustHit(t, m, now, lanes...)
+	if n, ev := m.Len(), m.Evictions(); n != 4 || ev != 0 {
+		t.Fatalf("after 4 lanes of one key: Len() = %d, Evictions() = %d; want 4, 0", n, ev)
+	}
+	// A peek of a fifth lane takes no room.
+	mustHit(t, m, now, ratelimit.Counter{Key: "full", Lane: "peeked", Window: time.Minute, Peek: true})
+	if n := m.Len(); n != 4 {
+		t.Fatalf("after a peek of a missing lane: Len() = %d, want 4", n)
+	}
+	// A lane of another key has to evict: the only key there is, whole.
+	mustHit(t, m, now, ratelimit.Counter{Key: "new", Window: time.Minute})
+	if n, ev := m.Len(), m.Evictions(); n != 1 || ev != 4 {
+		t.Errorf("after a lane of a new key: Len() = %d, Evictions() = %d; want 1, 4", n, ev)
+	}
+	if got := mustHit(t, m, now, lanes[0])[0]; got.Cur != 0 {
+		t.Errorf("a lane of the evicted key: %+v, want Cur 0", got)
+	}
+}
+
+func TestMemoryNewLanesTakeExpiredLanesSlots(t *testing.T) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Shards: 1, MaxKeys: 8})
+	t0 := time.UnixMilli(1_700_000_040_000)
+	mustHit(t, m, t0, ratelimit.Counter{Key: "k", Lane: "short", Window: time.Second},
+		ratelimit.Counter{Key: "k", Lane: "long", Window: time.Minute})
+	// Two seconds on, short has expired: a new lane takes its slot.
+	mustHit(t, m, t0.Add(2*time.Second), ratelimit.Counter{Key: "k", Lane: "new", Window: time.Minute})
+	if n := m.Len(); n != 2 {
+		t.Errorf("Len() = %d after a new lane replaced an expired one, want 2", n)
+	}
+	got := mustHit(t, m, t0.Add(2*time.Second),
+		ratelimit.Counter{Key: "k", Lane: "long", Window: time.Minute},
+		ratelimit.Counter{Key: "k", Lane: "new", Window: time.Minute},
+		ratelimit.Counter{Key: "k", Lane: "short", Window: time.Second, Peek: true})
+	if got[0].Cur != 1 || got[1].Cur != 1 || got[2].Cur != 0 {
+		t.Errorf("observations %+v, want Cur 1, 1, 0", got)
+	}
+}
+
+func TestMemorySweepDropsExpiredLanesOfLiveKeys(t *testing.T) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Shards: 1, MaxKeys: 4})
+	t0 := time.UnixMilli(1_700_000_040_000)
+	mustHit(t, m, t0,
+		ratelimit.Counter{Key: "a", Lane: "short", Window: time.Second},
+		ratelimit.Counter{Key: "a", Lane: "long", Window: time.Minute},
+		ratelimit.Counter{Key: "b", Lane: "short", Window: time.Second},
+		ratelimit.Counter{Key: "c", Lane: "long", Window: time.Minute})
+	// Full; two seconds on, the short lanes have expired and the sweep
+	// frees them, dropping b, which has no other lane, and keeping a.
+	mustHit(t, m, t0.Add(2*time.Second), ratelimit.Counter{Key: "d", Window: time.Minute})
+	if n, ev := m.Len(), m.Evictions(); n != 3 || ev != 0 {
+		t.Errorf("after the sweep: Len() = %d, Evictions() = %d; want 3 (a's long, c, d), 0", n, ev)
+	}
+	if got := mustHit(t, m, t0.Add(2*time.Second), ratelimit.Counter{Key: "a", Lane: "long", Window: time.Minute, Peek: true})[0]; got.Cur != 1 {
+		t.Errorf("a's long lane after the sweep: %+v, want Cur 1", got)
 	}
 }
 
@@ -225,18 +295,12 @@ func TestRetryAfterAgreesWithMemoryStore(t *testing.T) {
 
 func BenchmarkMemoryHit(b *testing.B) {
 	m := ratelimit.NewMemory(ratelimit.MemoryOptions{})
-	counters := []ratelimit.Counter{
-		{Key: ratelimit.Key(ratelimit.DimIP, "203.0.113.7", "", time.Minute), Window: time.Minute},
-		{Key: ratelimit.Key(ratelimit.DimSubnet, "203.0.113.0/24", "", time.Minute), Window: time.Minute},
-		{Key: ratelimit.Key(ratelimit.DimSession, "9f86d081884c7d65", "", time.Minute), Window: time.Minute},
-		{Key: ratelimit.Key(ratelimit.DimRouteIP, "203.0.113.7", "login", 10*time.Second), Window: 10 * time.Second},
-	}
-	obs := make([]ratelimit.Observation, len(counters))
+	obs := make([]ratelimit.Observation, len(benchCounters))
 	now := time.Now()
 	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := m.Hit(ctx, now, counters, obs); err != nil {
+		if err := m.Hit(ctx, now, benchCounters, obs); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -251,19 +315,27 @@ func BenchmarkMemoryHitPeek(b *testing.B) {
 	benchmarkHitPeek(b, m, func() time.Time { return now })
 }
 
+// The identities of a typical Check.
+var (
+	benchIP      = ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.7")
+	benchSubnet  = ratelimit.IdentityKey(ratelimit.DimSubnet, "203.0.113.0/24")
+	benchSession = ratelimit.IdentityKey(ratelimit.DimSession, "9f86d081884c7d65")
+)
+
 // benchCounters are the counters of a typical Check; benchPeeks adds the
-// client's history counters, read but not counted, on the client's hash tag.
+// client's history counters, read but not counted, as lanes of the client's
+// key.
 var (
 	benchCounters = []ratelimit.Counter{
-		{Key: ratelimit.Key(ratelimit.DimIP, "203.0.113.7", "", time.Minute), Window: time.Minute},
-		{Key: ratelimit.Key(ratelimit.DimSubnet, "203.0.113.0/24", "", time.Minute), Window: time.Minute},
-		{Key: ratelimit.Key(ratelimit.DimSession, "9f86d081884c7d65", "", time.Minute), Window: time.Minute},
-		{Key: ratelimit.Key(ratelimit.DimRouteIP, "203.0.113.7", "login", 10*time.Second), Window: 10 * time.Second},
+		{Key: benchIP, Lane: ratelimit.VelocityLane(ratelimit.DimIP, "", time.Minute), Window: time.Minute},
+		{Key: benchSubnet, Lane: ratelimit.VelocityLane(ratelimit.DimSubnet, "", time.Minute), Window: time.Minute},
+		{Key: benchSession, Lane: ratelimit.VelocityLane(ratelimit.DimSession, "", time.Minute), Window: time.Minute},
+		{Key: benchIP, Lane: ratelimit.VelocityLane(ratelimit.DimRouteIP, "login", 10*time.Second), Window: 10 * time.Second},
 	}
 	benchPeeks = []ratelimit.Counter{
-		{Key: "ba:v1:{ip:203.0.113.7}:h:denied:600s", Window: 10 * time.Minute, Peek: true},
-		{Key: "ba:v1:{ip:203.0.113.7}:h:429:600s", Window: 10 * time.Minute, Peek: true},
-		{Key: "ba:v1:{ip:203.0.113.7}:h:challenge_failed:600s", Window: 10 * time.Minute, Peek: true},
+		{Key: benchIP, Lane: ratelimit.NamedLane("h.denied", 10*time.Minute), Window: 10 * time.Minute, Peek: true},
+		{Key: benchIP, Lane: ratelimit.NamedLane("h.ratelimited", 10*time.Minute), Window: 10 * time.Minute, Peek: true},
+		{Key: benchIP, Lane: ratelimit.NamedLane("h.challenge_failed", 10*time.Minute), Window: 10 * time.Minute, Peek: true},
 	}
 )
 
@@ -288,5 +360,65 @@ func benchmarkHitPeek(b *testing.B, s ratelimit.Store, now func() time.Time) {
 	}
 	if obs[len(obs)-1].Cur != 1 {
 		b.Fatalf("a peeked counter hit once reads %+v, want Cur 1", obs[len(obs)-1])
+	}
+}
+
+// liveHeap returns the bytes of live heap objects, after collecting what
+// is not.
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkMemoryBytesPerCounter reports what a million live counters cost
+// the heap, per counter: keys, map slots and lanes, after a GC. The mixes
+// are a client with only its 60s velocity counter, and one with two
+// history counters besides (lanes of its one key).
+func BenchmarkMemoryBytesPerCounter(b *testing.B) {
+	for _, mix := range []struct {
+		name  string
+		lanes []string // beside the velocity lane
+	}{
+		{"1-lane", nil},
+		{"3-lanes", []string{ratelimit.NamedLane("h.denied", 10*time.Minute), ratelimit.NamedLane("h.ratelimited", 10*time.Minute)}},
+	} {
+		b.Run(mix.name, func(b *testing.B) {
+			const live = 1_000_000
+			per := 1 + len(mix.lanes)
+			clients := live / per
+			velocity := ratelimit.VelocityLane(ratelimit.DimIP, "", time.Minute)
+			now := time.UnixMilli(1_700_000_040_000)
+			for b.Loop() {
+				before := liveHeap()
+				// Room to spare, so that no shard evicts.
+				m := ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: 2 * live})
+				counters := make([]ratelimit.Counter, per)
+				obs := make([]ratelimit.Observation, per)
+				for i := range clients {
+					ip := "10." + strconv.Itoa(i>>16) + "." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255)
+					key := ratelimit.IdentityKey(ratelimit.DimIP, ip)
+					counters[0] = ratelimit.Counter{Key: key, Lane: velocity, Window: time.Minute}
+					for j, lane := range mix.lanes {
+						counters[1+j] = ratelimit.Counter{Key: key, Lane: lane, Window: 10 * time.Minute}
+					}
+					// Written one lane at a time, as a Check and the history
+					// writer do.
+					for j := range counters {
+						if err := m.Hit(b.Context(), now, counters[j:j+1], obs); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				after := liveHeap()
+				if n, ev := m.Len(), m.Evictions(); n != clients*per || ev != 0 {
+					b.Fatalf("Len() = %d, Evictions() = %d; want %d, 0", n, ev, clients*per)
+				}
+				b.ReportMetric(float64(after-before)/float64(clients*per), "B/counter")
+				runtime.KeepAlive(m)
+			}
+		})
 	}
 }

@@ -13,92 +13,168 @@ import (
 	"github.com/botauthz/botauthz/redisurl"
 )
 
-// hitScript counts one hit on every key in one round trip and returns the
-// counts before the hit. Each key is a hash whose fields are bucket numbers
-// (floor(now_ms / window_ms)); only the current and previous bucket matter.
+// hitScriptSrc counts one hit on every counted lane in one round trip and
+// returns the counts before the hit. Each key is the hash of one identity
+// (IdentityKey) and holds each of its counters in one field named by the
+// counter's lane, exactly: any string is a lane, and no lane can pose as
+// another. The field's value is the lane's whole state, 24 bytes, three
+// little-endian IEEE 754 doubles (Lua's struct.pack "<ddd"):
 //
-// A peeked counter travels as its window negated (windowArg): windows are
-// positive, so the sign is free to carry the flag without a further argument
-// per counter. The script reads a peeked key exactly as a hit one and then
-// skips every write: HMGET on a missing key creates nothing, and neither the
-// fields nor the TTL of an existing key change.
+//	bucket  the lane's newest bucket, floor(now_ms / window_ms)
+//	cur     its count in that bucket
+//	prev    its count in the bucket before
+//
+// Per key the script costs one HMGET of all its lanes, then, if a lane is
+// counted, one HSET of the counted lanes' new states (the script runs
+// atomically, so writing the state read plus one hit is an increment),
+// and, if one of them starts a bucket, one PTTL and at most one PEXPIRE.
+// Redis spends far more per command, per field and per Lua string than per
+// byte, so an identity's counters share one key and each counter is one
+// field: a Check touches at most three keys and one field per counter.
+// Measured with BenchmarkRedisCheckScriptCost on variants of this script,
+// a field per bucket and a marker field per lane cost Redis as much as a
+// key per counter had (the fields' names built in Lua, three times the
+// fields to find in each hash, the HDELs of old buckets), and a state in
+// text up to 40% more than in doubles (parsing and formatting numbers in
+// Lua); the packed state costs a half to two thirds of what a key per
+// counter did.
+//
+// A lane cleans itself: a hit that starts a bucket rewrites the state, and
+// with it every older bucket, so nothing is ever deleted and the hash is
+// never scanned. A late hit (one bucket behind the lane's newest, a replica
+// clock behind) counts in the previous bucket; a hit older still counts
+// nothing and reads 0/0; a lane idle for two windows reads 0/0 because
+// neither of its buckets is the one read. The key's TTL is extended, never
+// shortened, to cover the longest need of the lanes that started a
+// bucket: bucket b is kept until bucket b+1 ends, (b+2)*window after the
+// epoch. A lane left idle thus reads 0/0 while the key lives on for its
+// other lanes, and its stale state stays until it is counted again or the
+// key expires.
+//
+// A peeked lane travels with its window negated (windowArg): windows are
+// positive, so the sign is free to carry the flag. The script reads a
+// peeked lane exactly as a counted one and then skips every write for it:
+// HMGET creates nothing, so peeking a missing lane adds no field and
+// peeking a missing key creates no key, and a key whose lanes are all
+// peeked has neither its fields nor its TTL changed.
 //
 // Redis caches and calls the script by its SHA1, so any change to its text
 // or arguments is a new script: replicas of different versions each call
 // their own during a rollout and can never send one script the other's
 // arguments. What they share is the keys, so the key layout and the hash's
-// fields are what keyPrefix versions; peeks changed neither.
+// fields are what keyPrefix versions.
 //
 // Time comes from the caller (ARGV[1]) rather than Redis TIME so that the
 // Memory and Redis stores, and tests, agree on bucket edges. The TTL is set
 // relative to that time, so a caller clock that is off only moves counts
 // across a bucket edge instead of expiring keys early.
 //
-// Lua numbers are doubles: unix-ms timestamps and bucket numbers are exact
-// integers, and tostring prints them without an exponent below 1e14.
-var hitScript = redis.NewScript(`
--- KEYS[i]: the hash of counter i.
--- ARGV[1]: now in unix ms; ARGV[1+i]: window of counter i in ms, negated if
--- counter i is only read (a peek).
--- Reply: prev_1, cur_1, prev_2, cur_2, ... (counts before this hit).
+// Lua numbers are doubles: unix-ms timestamps, bucket numbers and counts
+// are exact integers in them, and so in the state's doubles. unpack
+// bounds a key's lanes per call to a few thousand.
+const hitScriptSrc = `
+-- KEYS[k]: the hash of identity k.
+-- ARGV[1]: now in unix ms. Then, per key in KEYS order: its number of
+-- lanes n, then n pairs: the lane's name and its window in ms, negated if
+-- the lane is only read (a peek).
+-- Reply: prev, cur per lane in argument order (counts before this hit).
+local floor, pack, unpack_state = math.floor, struct.pack, struct.unpack
 local now = tonumber(ARGV[1])
-local out = {}
-for i, key in ipairs(KEYS) do
-  local w = tonumber(ARGV[i + 1])
-  local peek = w < 0
-  if peek then w = -w end
-  local b = math.floor(now / w)
-  local v = redis.call('HMGET', key, tostring(b), tostring(b - 1))
-  out[2 * i - 1] = tonumber(v[2]) or 0
-  out[2 * i] = tonumber(v[1]) or 0
-  -- A peek ends here: "and" skips the HINCRBY, and with it every write.
-  if not peek and redis.call('HINCRBY', key, tostring(b), 1) == 1 then
-    -- First hit of bucket b: b-2 has slid out of every window from now on.
-    redis.call('HDEL', key, tostring(b - 2))
-    -- Buckets even older exist only if the key outlived its TTL's intent
-    -- (callers' clocks jumped); drop them so the hash stays small.
-    if redis.call('HLEN', key) > 2 then
-      for _, f in ipairs(redis.call('HKEYS', key)) do
-        local fb = tonumber(f)
-        if fb == nil or fb < b - 1 then redis.call('HDEL', key, f) end
+local out, o = {}, 0
+local a = 2
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[a])
+  local lanes = {}
+  for j = 1, n do lanes[j] = ARGV[a + 2 * j - 1] end
+  local v = redis.call('HMGET', key, unpack(lanes))
+  local set, ns, ttl = {}, 0, 0
+  for j = 1, n do
+    local w = tonumber(ARGV[a + 2 * j])
+    local peek = w < 0
+    if peek then w = -w end
+    local b = floor(now / w)
+    -- m: the lane's newest bucket, mc and mp its counts.
+    local m, mc, mp
+    local prev, cur = 0, 0
+    if v[j] then
+      m, mc, mp = unpack_state('<ddd', v[j])
+      if m == b then prev, cur = mp, mc
+      elseif m == b - 1 then prev = mc
+      elseif m == b + 1 then cur = mp -- late: b is the previous bucket
       end
     end
-    -- Keep the key until bucket b+1 ends, when b stops being "previous".
-    -- Never shorten it: a late hit (b behind the newest bucket) must not
-    -- expire the newer bucket early.
-    local ttl = (b + 2) * w - now
-    if redis.call('PTTL', key) < ttl then
-      redis.call('PEXPIRE', key, ttl)
+    out[o + 1] = prev
+    out[o + 2] = cur
+    o = o + 2
+    -- A peek writes nothing, nor does a hit older than both of the lane's
+    -- buckets, which has nowhere to count.
+    if not peek and not (m and m > b + 1) then
+      local state
+      if m == b then state = pack('<ddd', b, mc + 1, mp)
+      elseif m == b + 1 then state = pack('<ddd', m, mc, mp + 1)
+      else
+        -- The lane starts bucket b, which the key must outlive by a
+        -- window.
+        state = pack('<ddd', b, 1, prev)
+        local t = (b + 2) * w - now
+        if t > ttl then ttl = t end
+      end
+      set[ns + 1] = lanes[j]
+      set[ns + 2] = state
+      ns = ns + 2
     end
   end
+  if ns > 0 then redis.call('HSET', key, unpack(set)) end
+  -- Never shorten the TTL: another lane, or a late hit's newer bucket,
+  -- may need longer.
+  if ttl > 0 and redis.call('PTTL', key) < ttl then
+    redis.call('PEXPIRE', key, ttl)
+  end
+  a = a + 1 + 2 * n
 end
 return out
-`)
+`
+
+// hitScript is hitScriptSrc as go-redis loads it, with its SHA1.
+var hitScript = redis.NewScript(hitScriptSrc)
 
 // Redis is a Store that keeps counters in Redis, shared by all replicas.
+// Each key is one hash holding all the lanes a caller gives it (see
+// hitScriptSrc for the fields), so the counters of one identity cost one
+// key's worth of work.
 //
 // On standalone or Sentinel Redis, every Hit is one EVALSHA of a Lua script
 // covering all its counters, so a request's counters are read and
-// incremented atomically in one round trip. Peeked counters ride in the same
-// script, which reads them and writes nothing for them.
+// incremented atomically. Peeked counters ride in the same script, which
+// reads them and writes nothing for them.
 //
 // On Redis Cluster (the client is a *redis.ClusterClient) a script may only
-// touch keys of one slot, so Hit groups the counters by hash tag (see Key:
-// the ip and route_ip counters of a client share one), peeked or not, and
-// sends one EVALSHA per group in a single pipeline. go-redis runs the
-// per-node parts of the pipeline in parallel, so a Hit still costs about one
-// round trip, but it is atomic per group only: if one group fails, the
-// others may have counted.
+// touch keys of one slot, so Hit groups the counters by hash tag (see
+// IdentityKey: all the lanes of a key share its tag, and a client's ip and
+// route_ip counters are lanes of one key), peeked or not, and sends one
+// EVALSHA per group. go-redis runs the per-node parts of a pipeline in
+// parallel, so a Hit still costs about one round trip, but it is atomic per
+// group only: if one group fails, the others may have counted.
+//
+// The scripts of concurrent Hits share pipelines (batcher): a Hit that
+// finds no pipeline waiting sends its script at once, and those that come
+// while pipelines are in flight go together in the next one. Under load,
+// many Checks share one round trip and one write and read on each side,
+// which costs Redis and botauthz far less per Check than a round trip each.
+// No script is ever re-sent after it may have run.
 //
 // After a server loses its script cache (restart, failover, SCRIPT FLUSH)
-// the first call gets NOSCRIPT, which executed nothing. Standalone, go-redis
-// repeats it as EVAL; on a cluster, Hit loads the script on every master and
-// re-sends only the groups that got NOSCRIPT. Either way no hit is counted
-// twice.
+// the first call gets NOSCRIPT, which executed nothing. Hit then loads the
+// script (on every master of a cluster) and re-sends only the groups that
+// got NOSCRIPT, so no hit is counted twice.
+//
+// Building a script call's arguments (planHit) and reading its reply
+// (hitGroup.parseReply) are kept apart from sending it (runGroups).
 type Redis struct {
 	client  redis.UniversalClient
 	cluster *redis.ClusterClient // client, if it is a cluster client
-	owned   bool                 // Close closes client only if DialRedis created it
+	batch   *batcher
+	owned   bool // Close closes client only if DialRedis created it
 }
 
 // NewRedis returns a Store using client. The caller keeps ownership of
@@ -106,7 +182,7 @@ type Redis struct {
 // first Hit does not pay for sending the script.
 func NewRedis(client redis.UniversalClient) *Redis {
 	cluster, _ := client.(*redis.ClusterClient)
-	return &Redis{client: client, cluster: cluster}
+	return &Redis{client: client, cluster: cluster, batch: newBatcher(client, batchOptions{})}
 }
 
 // LoadScript loads the hit script into Redis's script cache (SCRIPT LOAD), on
@@ -201,7 +277,8 @@ func DialRedis(rawURL string) (*Redis, error) {
 }
 
 // Hit implements Store with one script call for all counters, or on a
-// cluster one per hash-tag group, pipelined.
+// cluster one per hash-tag group. The calls of concurrent Hits share
+// pipelines (batcher): under load many Checks ride one round trip.
 func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error {
 	if err := checkHit(counters, obs); err != nil {
 		return err
@@ -210,27 +287,56 @@ func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		return nil
 	}
 	nowMs := now.UnixMilli()
-	if r.cluster != nil {
-		return r.hitCluster(ctx, nowMs, counters, obs)
+	groups := planHit(counters, nowMs, r.cluster != nil)
+	var pendingBuf [4]*hitGroup
+	pending := pendingBuf[:0]
+	for i := range groups {
+		pending = append(pending, &groups[i])
 	}
-	keys := make([]string, len(counters))
-	args := make([]any, 1+len(counters))
-	args[0] = nowMs
-	for i, c := range counters {
-		keys[i] = c.Key
-		args[1+i] = windowArg(c)
+	for attempt := 0; ; attempt++ {
+		if err := r.runGroups(ctx, pending); err != nil {
+			return err
+		}
+		var noScript []*hitGroup
+		var firstErr error
+		failed := 0
+		for _, g := range pending {
+			reply, err := g.cmd.Int64Slice()
+			switch {
+			case err == nil:
+				if err := g.parseReply(nowMs, counters, obs, reply); err != nil {
+					return err
+				}
+			case isNoScript(err):
+				noScript = append(noScript, g)
+			default:
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+		}
+		if firstErr != nil {
+			if len(groups) == 1 {
+				return fmt.Errorf("redis hit: %w", firstErr)
+			}
+			return fmt.Errorf("redis hit: %d of %d hash-tag groups failed: %w", failed, len(groups), firstErr)
+		}
+		if len(noScript) == 0 {
+			return nil
+		}
+		if attempt > 0 {
+			return fmt.Errorf("redis hit: script still missing after loading it: %w", noScript[0].cmd.Err())
+		}
+		// A NOSCRIPT group did not run, and the groups that ran are not
+		// re-sent, so the retry counts every hit exactly once. The script
+		// goes to every master of a cluster: the cache may be gone from
+		// several.
+		if err := hitScript.Load(ctx, r.client).Err(); err != nil {
+			return fmt.Errorf("redis hit: reload script after NOSCRIPT: %w", err)
+		}
+		pending = noScript
 	}
-	counts, err := hitScript.Run(ctx, r.client, keys, args...).Int64Slice()
-	if err != nil {
-		return fmt.Errorf("redis hit: %w", err)
-	}
-	if len(counts) != 2*len(counters) {
-		return fmt.Errorf("redis hit: script returned %d counts for %d counters", len(counts), len(counters))
-	}
-	for i, c := range counters {
-		obs[i] = observe(nowMs, c, counts[2*i], counts[2*i+1])
-	}
-	return nil
 }
 
 // windowArg is counter c's window argument to hitScript: its window in
@@ -265,85 +371,53 @@ func hashTag(key string) string {
 	return key
 }
 
-// hitGroup is the counters of one Hit that share a hash tag.
+// hitGroup is one script call of a Hit: all its counters, or on a cluster
+// those whose keys share a hash tag.
 type hitGroup struct {
-	tag  string
-	idx  []int // positions in the Hit's counters, in order
-	args []any // "evalsha", sha, numkeys, keys..., now, windows... (see windowArg)
+	tag string
+	// idx holds the positions in the Hit's counters of the group's
+	// counters in the order the script replies for them: by key, in order
+	// of first appearance, and within a key in the caller's order.
+	idx []int
+	// args is the whole command: "evalsha", sha, numkeys, keys..., now,
+	// then per key its number of lanes and per lane its name and window
+	// (see windowArg).
+	args []any
 	cmd  *redis.Cmd
 }
 
-// onceCmd is a script call that a cluster pipeline must not re-send. After a
-// read timeout or a dropped connection, go-redis re-sends a node's whole
-// batch (up to MaxRedirects times; MaxRetries does not apply to cluster
-// pipelines), although its scripts may already have run and counted.
-// NoRetry turns that off. MOVED and ASK replies, which mean the script did
-// not run, are still followed.
-type onceCmd struct{ *redis.Cmd }
-
-// NoRetry implements redis.Cmder.
-func (onceCmd) NoRetry() bool { return true }
-
-// hitCluster runs Hit on a cluster: one EVALSHA per hash-tag group, all in
-// one pipeline.
-func (r *Redis) hitCluster(ctx context.Context, nowMs int64, counters []Counter, obs []Observation) error {
-	groups := groupByTag(counters, nowMs)
-	pending := make([]*hitGroup, len(groups))
-	for i := range groups {
-		pending[i] = &groups[i]
-	}
-	for attempt := 0; ; attempt++ {
-		if err := r.runGroups(ctx, pending); err != nil {
-			return err
-		}
-		var noScript []*hitGroup
-		var firstErr error
-		failed := 0
-		for _, g := range pending {
-			err := g.cmd.Err()
-			switch {
-			case err == nil:
-				if err := g.fill(nowMs, counters, obs); err != nil {
-					return err
-				}
-			case isNoScript(err):
-				noScript = append(noScript, g)
-			default:
-				failed++
-				if firstErr == nil {
-					firstErr = err
-				}
+// planHit builds the script calls of a Hit: one for all counters, or with
+// byTag (a cluster) one per hash tag of their keys, in order of first
+// appearance, each with its EVALSHA arguments ready. Counters that share a
+// key go to the script as lanes of that key. Hit is on the request path,
+// so the groups share their backing arrays, and a Hit's handful of
+// counters is searched linearly, which beats a map.
+func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
+	// firsts holds, per distinct key, the position of its first counter;
+	// firstOf, per counter, the position of its key's first counter.
+	var firstsBuf, firstOfBuf, groupOfBuf [16]int
+	firsts, firstOf := firstsBuf[:0], firstOfBuf[:0]
+	for i, c := range counters {
+		f := i
+		for _, k := range firsts {
+			if counters[k].Key == c.Key {
+				f = k
+				break
 			}
 		}
-		if firstErr != nil {
-			return fmt.Errorf("redis hit: %d of %d hash-tag groups failed: %w", failed, len(groups), firstErr)
+		if f == i {
+			firsts = append(firsts, i)
 		}
-		if len(noScript) == 0 {
-			return nil
-		}
-		if attempt > 0 {
-			return fmt.Errorf("redis hit: script still missing after loading it: %w", noScript[0].cmd.Err())
-		}
-		// A NOSCRIPT group did not run, and the groups that ran are not
-		// re-sent, so the retry counts every hit exactly once. The script
-		// goes to every master: the cache may be gone from several.
-		if err := hitScript.Load(ctx, r.cluster).Err(); err != nil {
-			return fmt.Errorf("redis hit: reload script after NOSCRIPT: %w", err)
-		}
-		pending = noScript
+		firstOf = append(firstOf, f)
 	}
-}
 
-// groupByTag splits counters into hash-tag groups, in order of first
-// appearance, each with its EVALSHA arguments ready. Hit is on the request
-// path, so the groups share their backing arrays.
-func groupByTag(counters []Counter, nowMs int64) []hitGroup {
-	groups := make([]hitGroup, 0, len(counters))
-	var groupBuf [8]int // a Hit has a handful of counters
-	groupOf := groupBuf[:0]
-	for _, c := range counters {
-		tag := hashTag(c.Key)
-		// Linear search: with a handful of groups it beats a map.
+	groups := make([]hitGroup, 0, len(firsts))
+	groupOf := groupOfBuf[:0] // per distinct key, as firsts
+	for _, k := range firsts {
+		var tag string
+		if byTag {
+			tag = hashTag(counters[k].Key)
+		}
 		g := slices.IndexFunc(groups, func(h hitGroup) bool { return h.tag == tag })
 		if g < 0 {
 			g = len(groups)
@@ -352,62 +426,70 @@ func groupByTag(counters []Counter, nowMs int64) []hitGroup {
 		groupOf = append(groupOf, g)
 	}
 
-	// Per group: "evalsha", sha, numkeys, keys..., now, windows...
 	idx := make([]int, 0, len(counters))
-	args := make([]any, 0, 4*len(groups)+2*len(counters))
+	args := make([]any, 0, 4*len(groups)+2*len(firsts)+2*len(counters))
 	sha, now := any(hitScript.Hash()), any(nowMs)
 	for g := range groups {
 		firstIdx, firstArg := len(idx), len(args)
 		args = append(args, "evalsha", sha, 0)
-		for i, c := range counters {
-			if groupOf[i] == g {
-				idx = append(idx, i)
-				args = append(args, c.Key)
+		numKeys := 0
+		for j, k := range firsts {
+			if groupOf[j] == g {
+				args = append(args, counters[k].Key)
+				numKeys++
 			}
+		}
+		args[firstArg+2] = numKeys
+		args = append(args, now)
+		for j, k := range firsts {
+			if groupOf[j] != g {
+				continue
+			}
+			lanesArg := len(args)
+			args = append(args, 0)
+			lanes := 0
+			for i := k; i < len(counters); i++ { // none of key k's comes before k
+				if firstOf[i] == k {
+					idx = append(idx, i)
+					args = append(args, counters[i].Lane, windowArg(counters[i]))
+					lanes++
+				}
+			}
+			args[lanesArg] = lanes
 		}
 		gr := &groups[g]
 		gr.idx = idx[firstIdx:len(idx):len(idx)]
-		args[firstArg+2] = len(gr.idx)
-		args = append(args, now)
-		for _, i := range gr.idx {
-			args = append(args, windowArg(counters[i]))
-		}
 		gr.args = args[firstArg:len(args):len(args)]
 	}
 	return groups
 }
 
-// runGroups sends one EVALSHA per group in one pipeline and leaves each
-// group's reply in g.cmd. It fails only if the commands could not be
-// queued; errors of the commands themselves are left in them.
+// runGroups sends one EVALSHA per group, in a pipeline shared with the
+// scripts of concurrent Hits (batcher), and leaves each group's reply in
+// g.cmd. It fails only if the scripts were not answered (the connection
+// failed or timed out, or none could be had); a group's own error, such as
+// NOSCRIPT, is left in its command.
 func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup) error {
-	var queueErr error
-	// Pipelined's own error is the first command's, which the caller reads
-	// per group along with the others.
-	_, _ = r.cluster.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, g := range groups {
-			g.cmd = redis.NewCmd(ctx, g.args...)
-			if err := pipe.Process(ctx, onceCmd{g.cmd}); err != nil {
-				queueErr = fmt.Errorf("redis hit: queue script: %w", err)
-				return queueErr
-			}
-		}
-		return nil
-	})
-	return queueErr
-}
-
-// fill parses the group's script reply into obs.
-func (g *hitGroup) fill(nowMs int64, counters []Counter, obs []Observation) error {
-	counts, err := g.cmd.Int64Slice()
-	if err != nil {
+	var cmdsBuf [4]redis.Cmder
+	cmds := cmdsBuf[:0]
+	for _, g := range groups {
+		g.cmd = redis.NewCmd(ctx, g.args...)
+		cmds = append(cmds, g.cmd)
+	}
+	if err := r.batch.do(ctx, cmds); err != nil {
 		return fmt.Errorf("redis hit: %w", err)
 	}
-	if len(counts) != 2*len(g.idx) {
-		return fmt.Errorf("redis hit: script returned %d counts for %d counters", len(counts), len(g.idx))
+	return nil
+}
+
+// parseReply fills obs for the group's counters from the script's reply:
+// prev and cur per counter, in the order of g.idx.
+func (g *hitGroup) parseReply(nowMs int64, counters []Counter, obs []Observation, reply []int64) error {
+	if len(reply) != 2*len(g.idx) {
+		return fmt.Errorf("redis hit: script returned %d counts for %d counters", len(reply), len(g.idx))
 	}
 	for j, i := range g.idx {
-		obs[i] = observe(nowMs, counters[i], counts[2*j], counts[2*j+1])
+		obs[i] = observe(nowMs, counters[i], reply[2*j], reply[2*j+1])
 	}
 	return nil
 }

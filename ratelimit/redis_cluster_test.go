@@ -132,11 +132,11 @@ func ipPerMaster(t testing.TB, admin *redis.ClusterClient, masters int) (counter
 		if i > 1000 {
 			t.Fatalf("1000 IPs cover only %d of %d masters", len(counters), masters)
 		}
-		key := ratelimit.Key(ratelimit.DimIP, "10.0."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256), "", time.Minute)
+		key := ratelimit.IdentityKey(ratelimit.DimIP, "10.0."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256))
 		owner := slotOwner(t, admin, key)
 		if !seen[owner] {
 			seen[owner] = true
-			counters = append(counters, ratelimit.Counter{Key: key, Window: time.Minute})
+			counters = append(counters, ratelimit.Counter{Key: key, Lane: "60s", Window: time.Minute})
 			owners = append(owners, owner)
 		}
 	}
@@ -167,11 +167,12 @@ func TestRedisCluster(t *testing.T) {
 		s := ratelimit.NewRedis(client)
 
 		counters, owners := ipPerMaster(t, admin, masters)
-		// The route counter shares the first IP's tag, so it rides in the
-		// first IP's script: masters scripts per hit, not masters+1.
-		ip0 := strings.TrimSuffix(strings.TrimPrefix(counters[0].Key, "ba:v1:{ip:"), "}:60s")
-		route := ratelimit.Counter{Key: ratelimit.Key(ratelimit.DimRouteIP, ip0, "login", 10*time.Second), Window: 10 * time.Second}
-		counters = append([]ratelimit.Counter{route}, counters...)
+		// The route counter is a lane of the first IP's key, so it rides in
+		// the first IP's script: masters scripts per hit, not masters+1.
+		// A key of the first IP's tag but another key rides there too.
+		route := ratelimit.Counter{Key: counters[0].Key, Lane: ratelimit.VelocityLane(ratelimit.DimRouteIP, "login", 10*time.Second), Window: 10 * time.Second}
+		sameTag := ratelimit.Counter{Key: counters[0].Key + ":other", Lane: "60s", Window: time.Minute}
+		counters = append([]ratelimit.Counter{route, sameTag}, counters...)
 
 		mustHit(t, s, redisAt(0), counters...) // NOSCRIPT, load, retry
 		calls := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls")
@@ -188,7 +189,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 
 		// The keys really live on different nodes: each master holds its IP
-		// key, and the first also the route key.
+		// key, and the first also the other key of its tag.
 		sizes := perMaster(t, admin, func(ctx context.Context, c *redis.Client) (int64, error) {
 			return c.DBSize(ctx).Result()
 		})
@@ -216,10 +217,9 @@ func TestRedisCluster(t *testing.T) {
 		// of its own, which makes a script of peeks only.
 		var counters []ratelimit.Counter
 		for _, c := range ips {
-			history := strings.Replace(c.Key, "}:60s", "}:h:denied:600s", 1)
-			counters = append(counters, c, ratelimit.Counter{Key: history, Window: 10 * time.Minute, Peek: true})
+			counters = append(counters, c, ratelimit.Counter{Key: c.Key, Lane: ratelimit.NamedLane("h.denied", 10*time.Minute), Window: 10 * time.Minute, Peek: true})
 		}
-		loner := ratelimit.Counter{Key: ratelimit.Key(ratelimit.DimSession, "peek-only", "", time.Minute), Window: time.Minute, Peek: true}
+		loner := ratelimit.Counter{Key: ratelimit.IdentityKey(ratelimit.DimSession, "peek-only"), Lane: "60s", Window: time.Minute, Peek: true}
 		counters = append(counters, loner)
 
 		mustHit(t, s, redisAt(0), counters...)
@@ -248,17 +248,19 @@ func TestRedisCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("the ip and route_ip counters of a client share a slot", func(t *testing.T) {
+	t.Run("an identity key's slot is its id's", func(t *testing.T) {
 		for _, ip := range []string{"203.0.113.7", "2001:db8:1:2::/64", "odd{id}%"} {
-			ipKey := ratelimit.Key(ratelimit.DimIP, ip, "", time.Minute)
-			routeKey := ratelimit.Key(ratelimit.DimRouteIP, ip, "login{x}", 10*time.Second)
+			ipKey := ratelimit.IdentityKey(ratelimit.DimIP, ip)
+			if routeKey := ratelimit.IdentityKey(ratelimit.DimRouteIP, ip); routeKey != ipKey {
+				t.Errorf("route_ip key %s, want the ip key %s", routeKey, ipKey)
+			}
 			a, errA := admin.ClusterKeySlot(t.Context(), ipKey).Result()
-			b, errB := admin.ClusterKeySlot(t.Context(), routeKey).Result()
+			b, errB := admin.ClusterKeySlot(t.Context(), ipKey+":anything").Result()
 			if errA != nil || errB != nil {
 				t.Fatal(errA, errB)
 			}
 			if a != b {
-				t.Errorf("CLUSTER KEYSLOT %s = %d but %s = %d", ipKey, a, routeKey, b)
+				t.Errorf("CLUSTER KEYSLOT %s = %d but with a suffix %d: the key is not all hash tag", ipKey, a, b)
 			}
 		}
 	})

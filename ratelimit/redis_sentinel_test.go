@@ -33,12 +33,12 @@ func TestRedisSentinel(t *testing.T) {
 	t.Run("the counters are on the master", func(t *testing.T) {
 		s := dial(t)
 		defer s.Close()
-		c := ratelimit.Counter{Key: "sentinel-where", Window: time.Minute}
+		c := ratelimit.Counter{Key: "sentinel-where", Lane: "60s", Window: time.Minute}
 		mustHit(t, s, redisAt(0), c)
 		mustHit(t, s, redisAt(time.Second), c)
-		got, err := master.HGet(t.Context(), c.Key, bucketField(redisAt(0), time.Minute)).Result()
-		if err != nil || got != "2" {
-			t.Errorf("HGET on the master: %q, %v; want 2", got, err)
+		got := lanesOf(t, master, c.Key)[c.Lane]
+		if want := (laneState{bucketOf(redisAt(0), time.Minute), 2, 0}); got != want {
+			t.Errorf("lane state on the master: %+v, want %+v", got, want)
 		}
 	})
 

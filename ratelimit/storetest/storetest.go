@@ -31,6 +31,19 @@ type Options struct {
 	// through observations only, which cannot see a key that a peek
 	// created empty or an expiry that a peek moved.
 	Stored func(t *testing.T, key string) string
+	// Size, if not nil, returns how many entries (Redis: hash fields) the
+	// backend holds for key, all lanes together, or 0 if it holds nothing
+	// for key. The suite uses it to check that a lane's stale buckets are
+	// dropped, by comparing a key whose lane restarted with one whose lane
+	// is new.
+	Size func(t *testing.T, key string) int
+	// TTL, if not nil, returns how long the backend will keep key, all
+	// lanes together, by the backend's own clock (Redis: PTTL), or a
+	// negative duration if it holds nothing for key. The suite uses it to
+	// check that a key lives as long as its longest-lived lane needs,
+	// which observations at the suite's fake times cannot show of a
+	// backend that expires keys by the wall clock.
+	TTL func(t *testing.T, key string) time.Duration
 }
 
 // Run runs the suite with no Options. newStore must return an empty store
@@ -64,6 +77,13 @@ func RunWith(t *testing.T, newStore func(t *testing.T) ratelimit.Store, opts Opt
 		{"peeks and hits mix in one call", testPeekMixed},
 		{"peeking a counter many times never changes it", func(t *testing.T, s ratelimit.Store) { testPeekRepeated(t, s, opts) }},
 		{"peeks concurrent with hits count nothing", testPeekConcurrent},
+		{"lanes of one key are independent counters", testLanesIndependent},
+		{"lanes of one key and of others mix in one call", testLanesMixed},
+		{"many lanes of one key in one call", testManyLanes},
+		{"peeking a missing lane creates nothing", func(t *testing.T, s ratelimit.Store) { testPeekMissingLane(t, s, opts) }},
+		{"a lane idle for two windows reads zero and is cleaned up", func(t *testing.T, s ratelimit.Store) { testLaneIdle(t, s, opts) }},
+		{"a key lives as long as its longest lane needs", func(t *testing.T, s ratelimit.Store) { testKeyLivesForLongestLane(t, s, opts) }},
+		{"concurrent hits on lanes of one key are all counted", testLanesConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -476,5 +496,250 @@ func testPeekConcurrent(t *testing.T, s ratelimit.Store) {
 	got := hit(t, s, now, c)[0]
 	if hits := int64(perKind * perGoroutine); got.Cur != hits {
 		t.Errorf("Cur = %d after %d hits and as many concurrent peeks, want %d", got.Cur, hits, hits)
+	}
+}
+
+// lane returns the counter of lane name of key, with window w.
+func lane(key, name string, w time.Duration) ratelimit.Counter {
+	return ratelimit.Counter{Key: key, Lane: name, Window: w}
+}
+
+func testLanesIndependent(t *testing.T, s ratelimit.Store) {
+	k := key(t, "identity")
+	// The empty lane is a lane like any other, and a lane named like a
+	// field of another or a bucket of its own is its own counter.
+	a, b, empty := lane(k, "a", window), lane(k, "b", time.Second), lane(k, "", window)
+	odd, odder := lane(k, "a@", window), lane(k, "a@"+strconv.FormatInt(t0Ms/window.Milliseconds(), 10), window)
+	hitN(t, s, 1, at(0), a)
+	hitN(t, s, 2, at(0), b)
+	hitN(t, s, 3, at(0), empty)
+	hitN(t, s, 4, at(0), odd)
+	hitN(t, s, 5, at(0), odder)
+	other := lane(key(t, "other identity"), "a", window)
+
+	got := hit(t, s, at(500*time.Millisecond), a, b, empty, odd, odder, other)
+	wantObs(t, "a", got[0], ratelimit.Observation{Cur: 1, Elapsed: 500 * time.Millisecond, Window: window})
+	wantObs(t, "b", got[1], ratelimit.Observation{Cur: 2, Elapsed: 500 * time.Millisecond, Window: time.Second})
+	wantObs(t, "the empty lane", got[2], ratelimit.Observation{Cur: 3, Elapsed: 500 * time.Millisecond, Window: window})
+	wantObs(t, "lane a@", got[3], ratelimit.Observation{Cur: 4, Elapsed: 500 * time.Millisecond, Window: window})
+	wantObs(t, "lane a@<bucket>", got[4], ratelimit.Observation{Cur: 5, Elapsed: 500 * time.Millisecond, Window: window})
+	wantObs(t, "lane a of another key", got[5], ratelimit.Observation{Elapsed: 500 * time.Millisecond, Window: window})
+
+	// b's 1s buckets roll over; the 60s lanes' do not.
+	got = hit(t, s, at(1200*time.Millisecond), b, a)
+	wantObs(t, "b after its bucket rolled", got[0], ratelimit.Observation{Prev: 3, Elapsed: 200 * time.Millisecond, Window: time.Second})
+	wantObs(t, "a in the same call", got[1], ratelimit.Observation{Cur: 2, Elapsed: 1200 * time.Millisecond, Window: window})
+	// Three seconds on, b has been idle for two of its windows.
+	got = hit(t, s, at(3200*time.Millisecond), b, empty, other)
+	wantObs(t, "b idle for two windows", got[0], ratelimit.Observation{Elapsed: 200 * time.Millisecond, Window: time.Second})
+	wantObs(t, "the empty lane meanwhile", got[1], ratelimit.Observation{Cur: 4, Elapsed: 3200 * time.Millisecond, Window: window})
+	wantObs(t, "the other key's lane a", got[2], ratelimit.Observation{Cur: 1, Elapsed: 3200 * time.Millisecond, Window: window})
+	got = hit(t, s, at(window), a, odd, odder)
+	wantObs(t, "a in its next bucket", got[0], ratelimit.Observation{Prev: 3, Window: window})
+	wantObs(t, "lane a@ in its next bucket", got[1], ratelimit.Observation{Prev: 5, Window: window})
+	wantObs(t, "lane a@<bucket> in its next bucket", got[2], ratelimit.Observation{Prev: 6, Window: window})
+}
+
+func testLanesMixed(t *testing.T, s ratelimit.Store) {
+	// Two identities of one hash tag (on Redis Cluster, one script) and
+	// one of another; lanes of one key interleave with the others'.
+	tagged := func(name string) string { return "{" + key(t, "tag") + "}:" + name }
+	x, y, z := tagged("x"), tagged("y"), key(t, "z")
+	counters := []ratelimit.Counter{
+		lane(x, "60s", window),
+		lane(z, "60s", window),
+		lane(x, "1s", time.Second),
+		{Key: y, Lane: "h", Window: window, Peek: true},
+		lane(z, "1s", time.Second),
+		{Key: x, Lane: "h", Window: window, Peek: true},
+		lane(y, "60s", window),
+		{Key: z, Lane: "h", Window: window, Peek: true},
+	}
+	// Distinct counts, so that an observation at the wrong index shows.
+	for i, c := range counters {
+		c.Peek = false
+		hitN(t, s, i+1, at(0), c)
+	}
+	for call := range 3 {
+		got := hit(t, s, at(500*time.Millisecond), counters...)
+		for i, c := range counters {
+			want := ratelimit.Observation{Cur: int64(i + 1), Elapsed: 500 * time.Millisecond, Window: c.Window}
+			if !c.Peek {
+				want.Cur += int64(call)
+			}
+			wantObs(t, "call "+strconv.Itoa(call+1)+", "+c.Key+" lane "+c.Lane, got[i], want)
+		}
+	}
+}
+
+func testManyLanes(t *testing.T, s ratelimit.Store) {
+	const lanes = 40
+	k := key(t, "a")
+	counters := make([]ratelimit.Counter, lanes)
+	for i := range counters {
+		counters[i] = lane(k, "lane "+strconv.Itoa(i), time.Duration(1+i%3)*time.Minute)
+		counters[i].Peek = i%4 == 3
+	}
+	now := at(100 * time.Millisecond)
+	for round := range 3 {
+		got := hit(t, s, now, counters...)
+		for i, c := range counters {
+			_, elapsed := bucketAndElapsed(now, c.Window)
+			want := ratelimit.Observation{Cur: int64(round), Elapsed: elapsed, Window: c.Window}
+			if c.Peek {
+				want.Cur = 0
+			}
+			wantObs(t, "round "+strconv.Itoa(round+1)+", lane "+c.Lane, got[i], want)
+		}
+	}
+}
+
+func testPeekMissingLane(t *testing.T, s ratelimit.Store, opts Options) {
+	k := key(t, "a")
+	hitN(t, s, 2, at(0), lane(k, "hit", window))
+	before := stored(t, opts, k)
+	missing := ratelimit.Counter{Key: k, Lane: "missing", Window: window, Peek: true}
+	short := ratelimit.Counter{Key: k, Lane: "short", Window: time.Second, Peek: true}
+	elsewhere := ratelimit.Counter{Key: key(t, "never hit"), Lane: "hit", Window: window, Peek: true}
+	for _, off := range []time.Duration{0, 59 * time.Second, window + time.Second, -time.Millisecond} {
+		got := hit(t, s, at(off), missing, short, elsewhere)
+		for i, c := range []ratelimit.Counter{missing, short, elsewhere} {
+			_, elapsed := bucketAndElapsed(at(off), c.Window)
+			wantObs(t, "peek "+off.String()+" in, lane "+c.Lane, got[i], ratelimit.Observation{Elapsed: elapsed, Window: c.Window})
+		}
+		if after := stored(t, opts, k); after != before {
+			t.Fatalf("peeks of missing lanes %v in changed the key from %s to %s", off, before, after)
+		}
+		if st := stored(t, opts, elsewhere.Key); st != "" {
+			t.Fatalf("a peek %v in created a key never hit: %s", off, st)
+		}
+	}
+	// The key's own lane is as the hits left it, and the peeked lanes
+	// start from nothing.
+	hitLane := lane(k, "hit", window)
+	missing.Peek = false
+	got := hit(t, s, at(time.Second), hitLane, missing)
+	wantObs(t, "hit lane", got[0], ratelimit.Observation{Cur: 2, Elapsed: time.Second, Window: window})
+	wantObs(t, "first hit of the peeked lane", got[1], ratelimit.Observation{Elapsed: time.Second, Window: window})
+}
+
+// bucketAndElapsed is a Store's bucket of now for window w and how far
+// into it now is.
+func bucketAndElapsed(now time.Time, w time.Duration) (bucket int64, elapsed time.Duration) {
+	ms, wms := now.UnixMilli(), w.Milliseconds()
+	bucket = ms / wms
+	if ms%wms < 0 {
+		bucket--
+	}
+	return bucket, time.Duration(ms-bucket*wms) * time.Millisecond
+}
+
+func testLaneIdle(t *testing.T, s ratelimit.Store, opts Options) {
+	// Keys alike but for lane "short": restarted after an idle spell in
+	// k, new in fresh. The "long" lane keeps both keys alive meanwhile.
+	k, fresh := key(t, "restarted"), key(t, "fresh")
+	short := lane(k, "short", time.Second)
+	long, freshLong := lane(k, "long", window), lane(fresh, "long", window)
+	hitN(t, s, 2, at(0), short, long, freshLong)
+	hitN(t, s, 3, at(time.Second), short, long, freshLong)
+
+	// short's newest bucket began at 1s: at 3s it has been idle for two
+	// windows, at 10s for many.
+	for _, step := range []struct {
+		off     time.Duration
+		longCur int64
+	}{{3 * time.Second, 5}, {10 * time.Second, 6}} {
+		got := hit(t, s, at(step.off), ratelimit.Counter{Key: k, Lane: "short", Window: time.Second, Peek: true}, long)
+		wantObs(t, "short peeked "+step.off.String()+" in", got[0], ratelimit.Observation{Window: time.Second})
+		wantObs(t, "long meanwhile", got[1], ratelimit.Observation{Cur: step.longCur, Elapsed: step.off, Window: window})
+	}
+	got := hit(t, s, at(10*time.Second+250*time.Millisecond), short, lane(fresh, "short", time.Second))
+	wantObs(t, "short hit after idling", got[0], ratelimit.Observation{Elapsed: 250 * time.Millisecond, Window: time.Second})
+	wantObs(t, "fresh short", got[1], ratelimit.Observation{Elapsed: 250 * time.Millisecond, Window: time.Second})
+	got = hit(t, s, at(11*time.Second), short, long)
+	wantObs(t, "short in its next bucket", got[0], ratelimit.Observation{Prev: 1, Window: time.Second})
+	wantObs(t, "long after it all", got[1], ratelimit.Observation{Cur: 7, Elapsed: 11 * time.Second, Window: window})
+
+	if opts.Size != nil {
+		// short's buckets of 0s and 1s are gone: k holds what fresh does,
+		// plus the hits just made in the same buckets.
+		hit(t, s, at(11*time.Second), lane(fresh, "short", time.Second))
+		if got, want := opts.Size(t, k), opts.Size(t, fresh); got != want {
+			t.Errorf("a restarted lane's key holds %d entries, one whose lane is new %d: stale buckets were kept", got, want)
+		}
+	}
+}
+
+func testKeyLivesForLongestLane(t *testing.T, s ratelimit.Store, opts Options) {
+	k := key(t, "a")
+	short, long := lane(k, "short", time.Second), lane(k, "long", time.Hour)
+	// The long lane first, then the short one's buckets: a short lane
+	// starting a bucket must not shorten the key's life.
+	hitN(t, s, 2, at(0), long)
+	for i := range 3 {
+		hit(t, s, at(time.Duration(i)*time.Second), short)
+	}
+	if opts.TTL != nil {
+		if ttl := opts.TTL(t, k); ttl <= window {
+			t.Errorf("after the short lane's hits the key is kept %v, want above %v for the long lane", ttl, window)
+		}
+	}
+	// Long after the short lane's window, the long lane is all there.
+	got := hit(t, s, at(30*time.Minute), long, ratelimit.Counter{Key: k, Lane: "short", Window: time.Second, Peek: true})
+	wantObs(t, "long lane", got[0], ratelimit.Observation{Cur: 2, Elapsed: 30*time.Minute + time.Duration(t0Ms%3_600_000)*time.Millisecond, Window: time.Hour})
+	wantObs(t, "short lane", got[1], ratelimit.Observation{Window: time.Second})
+
+	// The other way round: a short lane first, then a long one extends
+	// the key's life.
+	k2 := key(t, "b")
+	hit(t, s, at(0), lane(k2, "short", time.Second))
+	hit(t, s, at(0), lane(k2, "long", time.Hour))
+	if opts.TTL != nil {
+		if ttl := opts.TTL(t, k2); ttl <= window {
+			t.Errorf("after a long lane's first hit the key is kept %v, want above %v", ttl, window)
+		}
+	}
+	got = hit(t, s, at(30*time.Minute), lane(k2, "long", time.Hour))
+	wantObs(t, "long lane of a key begun by a short one", got[0], ratelimit.Observation{Cur: 1, Elapsed: 30*time.Minute + time.Duration(t0Ms%3_600_000)*time.Millisecond, Window: time.Hour})
+}
+
+func testLanesConcurrent(t *testing.T, s ratelimit.Store) {
+	const goroutines, perGoroutine = 8, 50
+	k := key(t, "a")
+	// Each goroutine hits a lane of its own and one all share, of one key,
+	// and peeks another goroutine's.
+	shared := lane(k, "shared", window)
+	now := at(0)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		own := lane(k, "own "+strconv.Itoa(g), window)
+		peeked := ratelimit.Counter{Key: k, Lane: "own " + strconv.Itoa((g+1)%goroutines), Window: window, Peek: true}
+		wg.Go(func() {
+			obs := make([]ratelimit.Observation, 3)
+			for i := range perGoroutine {
+				if err := s.Hit(t.Context(), now, []ratelimit.Counter{own, shared, peeked}, obs); err != nil {
+					t.Errorf("Hit: %v", err)
+					return
+				}
+				if obs[0].Cur != int64(i) {
+					t.Errorf("goroutine %d's own lane: Cur %d before hit %d", g, obs[0].Cur, i+1)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	counters := []ratelimit.Counter{shared}
+	for g := range goroutines {
+		counters = append(counters, lane(k, "own "+strconv.Itoa(g), window))
+	}
+	got := hit(t, s, now, counters...)
+	if got[0].Cur != goroutines*perGoroutine {
+		t.Errorf("shared lane: Cur %d, want %d", got[0].Cur, goroutines*perGoroutine)
+	}
+	for g, o := range got[1:] {
+		if o.Cur != perGoroutine {
+			t.Errorf("lane of goroutine %d: Cur %d, want %d", g, o.Cur, perGoroutine)
+		}
 	}
 }
