@@ -221,32 +221,31 @@ const (
 )
 
 // appendMetadata appends the dynamic_metadata field holding a Struct of
-// entries (distinct keys) to b.
+// entries (distinct keys, at most maxMetadataEntries) to b.
 func appendMetadata(b []byte, entries []metadataEntry) []byte {
+	// Each length prefix needs the size of what follows: sizes are worked
+	// out once, then written.
+	var entrySizes, valueSizes [maxMetadataEntries]int
 	size := 0
-	for _, e := range entries {
-		n := entrySize(e)
-		size += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(n)
+	for i, e := range entries {
+		valueSizes[i] = valueSize(e.value)
+		entrySizes[i] = protowire.SizeTag(fieldEntryKey) + protowire.SizeBytes(len(e.key)) +
+			protowire.SizeTag(fieldEntryValue) + protowire.SizeBytes(valueSizes[i])
+		size += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(entrySizes[i])
 	}
 	b = slices.Grow(b, protowire.SizeTag(fieldCheckResponseDynamicMetadata)+protowire.SizeBytes(size))
 	b = protowire.AppendTag(b, fieldCheckResponseDynamicMetadata, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
-	for _, e := range entries {
+	for i, e := range entries {
 		b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(entrySize(e)))
+		b = protowire.AppendVarint(b, uint64(entrySizes[i]))
 		b = protowire.AppendTag(b, fieldEntryKey, protowire.BytesType)
 		b = protowire.AppendString(b, e.key)
 		b = protowire.AppendTag(b, fieldEntryValue, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(valueSize(e.value)))
+		b = protowire.AppendVarint(b, uint64(valueSizes[i]))
 		b = appendValue(b, e.value)
 	}
 	return b
-}
-
-// entrySize is the encoded size of a map entry of Struct.fields.
-func entrySize(e metadataEntry) int {
-	return protowire.SizeTag(fieldEntryKey) + protowire.SizeBytes(len(e.key)) +
-		protowire.SizeTag(fieldEntryValue) + protowire.SizeBytes(valueSize(e.value))
 }
 
 // valueSize is the encoded size of v: a oneof, so a set case is written
