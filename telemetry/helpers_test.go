@@ -15,6 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/botauthz/botauthz/buildinfo"
 )
 
 // clearOTelEnv blanks every OTEL_* variable for the test, so that the
@@ -34,7 +36,7 @@ func clearOTelEnv(t testing.TB) {
 func newTestProvider(t *testing.T) *Provider {
 	t.Helper()
 	clearOTelEnv(t)
-	p, err := Setup(context.Background(), Options{ServiceVersion: "test"})
+	p, err := Setup(context.Background(), Options{Build: buildinfo.Info{Version: "test", Revision: "abc", GoVersion: "go1.26.0"}})
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
 	}

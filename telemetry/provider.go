@@ -25,6 +25,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/botauthz/botauthz/buildinfo"
 )
 
 // ServiceName is the service.name botauthz reports unless OTEL_SERVICE_NAME
@@ -33,8 +35,10 @@ const ServiceName = "botauthz"
 
 // Options configure Setup.
 type Options struct {
-	// ServiceVersion is reported as service.version.
-	ServiceVersion string
+	// Build is the running binary's build information: its
+	// ServiceVersion is reported as service.version, and the whole of it
+	// as botauthz_build_info. A zero Build reports neither.
+	Build buildinfo.Info
 	// Logger receives setup problems that do not stop botauthz (a partly
 	// invalid OTEL_RESOURCE_ATTRIBUTES or OTEL_PROPAGATORS) and what was
 	// configured; nil discards them. Export errors are not routed here:
@@ -81,7 +85,11 @@ func Setup(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	getenv := os.Getenv
 
-	res, err := newResource(ctx, opts.ServiceVersion)
+	var serviceVersion string
+	if opts.Build.Version != "" {
+		serviceVersion = opts.Build.ServiceVersion()
+	}
+	res, err := newResource(ctx, serviceVersion)
 	if err != nil {
 		if res == nil {
 			return nil, fmt.Errorf("telemetry: build resource: %w", err)
@@ -99,6 +107,11 @@ func Setup(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("telemetry: register process collector: %w", err)
+	}
+	if opts.Build.Version != "" {
+		if err := reg.Register(buildInfoCollector(opts.Build)); err != nil {
+			return nil, fmt.Errorf("telemetry: register build info: %w", err)
+		}
 	}
 	// Scope labels would add otel_scope_* to every series for no query's
 	// benefit. target_info stays: it carries service.version.
@@ -139,6 +152,25 @@ func Setup(ctx context.Context, opts Options) (*Provider, error) {
 		log.Info("telemetry: tracing on")
 	}
 	return p, nil
+}
+
+// buildInfoCollector exports botauthz_build_info, 1 with the build's
+// version, revision and Go version as labels, the Prometheus convention
+// for joining them onto other series (on (instance) group_left).
+// target_info carries service.version too, but a query that wants the
+// commit or the Go version would have to know OTel's resource layout.
+func buildInfoCollector(b buildinfo.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "botauthz_build_info",
+		Help: "A metric with a constant value 1, labelled with the version, the commit and the Go version botauthz was built from.",
+		ConstLabels: prometheus.Labels{
+			"version":    b.ServiceVersion(),
+			"revision":   b.Revision,
+			"go_version": b.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
 }
 
 // TracerProvider returns the tracer provider: a no-op one unless tracing

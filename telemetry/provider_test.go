@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/botauthz/botauthz/internal/otlptest"
+
+	"github.com/botauthz/botauthz/buildinfo"
 )
 
 func TestSetupWithoutOTelEnvDoesNotTrace(t *testing.T) {
@@ -97,7 +99,7 @@ func TestSpansReachOTLPCollector(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			ctx := context.Background()
-			p, err := Setup(ctx, Options{ServiceVersion: "1.2.3"})
+			p, err := Setup(ctx, Options{Build: buildinfo.Info{Version: "1.2.3", Revision: "abc", GoVersion: "go1.26.0"}})
 			if err != nil {
 				t.Fatalf("Setup: %v", err)
 			}
@@ -217,6 +219,11 @@ func TestMetricsHandlerServesRuntimeAndResource(t *testing.T) {
 		if !strings.Contains(k, "service_name=botauthz") || !strings.Contains(k, "service_version=test") {
 			t.Errorf("target_info labels %q lack service_name=botauthz and service_version=test", k)
 		}
+	}
+	build := e.values("botauthz_build_info")
+	want := "go_version=go1.26.0,revision=abc,version=test"
+	if len(build) != 1 || build[want] != 1 {
+		t.Errorf("botauthz_build_info = %v, want {%s: 1}", build, want)
 	}
 }
 

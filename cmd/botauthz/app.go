@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
-	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,6 +31,7 @@ import (
 	"github.com/botauthz/botauthz/challenge"
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/crawler"
+	"github.com/botauthz/botauthz/buildinfo"
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/history"
 	"github.com/botauthz/botauthz/policy"
@@ -40,15 +40,6 @@ import (
 	"github.com/botauthz/botauthz/scoring"
 	"github.com/botauthz/botauthz/telemetry"
 )
-
-// version is the module version the binary was built from ("(devel)" for a
-// local build), for the service.version of traces.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		return bi.Main.Version
-	}
-	return "unknown"
-}
 
 // app is one running botauthz: its listeners, servers and counter store.
 type app struct {
@@ -144,7 +135,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		return nil, err
 	}
 
-	if a.telemetry, err = telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version(), Logger: log}); err != nil {
+	if a.telemetry, err = telemetry.Setup(ctx, telemetry.Options{Build: buildinfo.Read(), Logger: log}); err != nil {
 		return nil, err
 	}
 	rec, err := telemetry.NewRecorder(telemetry.RecorderOptions{
