@@ -51,6 +51,7 @@
 //	botauthz.reputation.asn_database.age botauthz_reputation_asn_database_age_seconds  - (since the database was built)
 //	botauthz.reputation.reloads          botauthz_reputation_reloads_total           set (asn_database for the ASN database), result: ok, error
 //	botauthz.history.writes              botauthz_history_writes_total               result: ok, error, dropped
+//	(Prometheus only)                    botauthz_build_info                         version, revision, go_version (always 1)
 //
 // action and enforced_action are allow, challenge, deny or ratelimit; mode
 // is off, shadow, canary, enforce or bypass; source is kill, override-file,
