@@ -1,10 +1,11 @@
 # The two commands a newcomer needs:
-#   make run    run botauthz with the embedded defaults and the in-memory store
+#   make run    run botauthz with the example policy and the in-memory store
 #   make test   install what the tests need (redis-server and redis-sentinel,
 #               Chromium, Firefox ESR, Node and its Web Bot Auth signer, Envoy,
 #               the Python clients) and run them all
 
 SHELL         := /bin/bash
+comma         := ,
 TOOLS         := $(CURDIR)/.tools
 ENVOY_VERSION := 1.40.0
 ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
@@ -15,9 +16,39 @@ MODE          ?= memory
 
 .PHONY: run test deps redis-server chromium xvfb firefox node node-clients python-clients envoy fuzz bench bench-load certs
 
-# The admin port on loopback: botctl can change live state without a token.
+# The example policy (the routes the README's examples name, all in shadow)
+# and the admin port on loopback: botctl can change live state without a
+# token. TestREADMECommandsRunUnderMakeRun runs the README's botctl commands
+# against exactly this command line.
 run:
-	go run ./cmd/botauthz -admin-addr 127.0.0.1:9090
+	go run ./cmd/botauthz -config policy/example.yaml -admin-addr 127.0.0.1:9090
+
+# Release binaries for the platforms the image is built for, stamped with
+# the version and commit (buildinfo): bin/<os>_<arch>/{botauthz,botctl}.
+# VERSION is git describe's answer from the newest v* tag, empty (the
+# version in the code) before the first; REVISION the commit. The
+# Dockerfile takes the same two as build arguments: make image.
+VERSION   ?= $(patsubst v%,%,$(shell git describe --tags --match 'v[0-9]*' 2>/dev/null))
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+BIN       ?= bin
+PLATFORMS := linux/amd64 linux/arm64
+LDFLAGS   := -s -w -X github.com/botauthz/botauthz/buildinfo.version=$(VERSION) -X github.com/botauthz/botauthz/buildinfo.revision=$(REVISION)
+IMAGE     ?= ghcr.io/botauthz/botauthz
+
+.PHONY: build image
+build:
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "go build $$os/$$arch -> $(BIN)/$${os}_$$arch/"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(BIN)/$${os}_$$arch/ ./cmd/botauthz ./cmd/botctl || exit 1; \
+	done
+
+# The multi-platform image (needs Docker with buildx; nothing here runs one).
+image:
+	docker buildx build --platform $(subst $(eval) ,$(comma),$(PLATFORMS)) \
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+		-t $(IMAGE):$(or $(VERSION),$(shell go run ./cmd/botauthz -version | cut -d' ' -f2)) .
 
 test: deps
 	BOTAUTHZ_TEST_REQUIRE=1 BOTAUTHZ_ENVOY=$(ENVOY) go test -race -count=1 ./...

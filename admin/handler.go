@@ -115,6 +115,25 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Rollout == nil {
 		panic("admin: NewHandler without Options.Rollout")
 	}
+	return newHandler(opts)
+}
+
+// RequireToken guards another read-only endpoint of the admin port, such as
+// Go's profiles, with the admin API's credentials: with tokens configured,
+// a request must bear one of them (either role) or gets 401 as from the
+// API; with none, every request passes, as the API's reads do. Only
+// opts.Tokens and opts.Logger are used.
+func RequireToken(opts Options, next http.Handler) http.Handler {
+	h := newHandler(opts)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if _, ok := h.authenticate(w, r); ok {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func newHandler(opts Options) *handler {
 	h := &handler{
 		rollout:    opts.Rollout,
 		policy:     opts.Policy,

@@ -101,7 +101,7 @@ func TestDecisionLogWritesEveryField(t *testing.T) {
 		{"degraded", true},
 		{"policy_version", "v7"},
 		{"model", d.Model},
-		{"elapsed", float64(1500 * time.Microsecond)},
+		{"elapsed_ms", 1.5},
 		{"trace_id", sc.TraceID().String()},
 		{"span_id", sc.SpanID().String()},
 	}

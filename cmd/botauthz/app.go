@@ -28,10 +28,10 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/botauthz/botauthz/admin"
+	"github.com/botauthz/botauthz/buildinfo"
 	"github.com/botauthz/botauthz/challenge"
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/crawler"
-	"github.com/botauthz/botauthz/buildinfo"
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/history"
 	"github.com/botauthz/botauthz/policy"
@@ -315,6 +315,10 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	adminMux.Handle("/v1/", admin.NewHandler(admin.Options{
 		Rollout: a.rollout, Policy: a.authz.Policy, Tokens: tokens, AllowAnonymousWrites: anonymous, Logger: log,
 	}))
+	if c.pprof {
+		adminMux.Handle("/debug/pprof/", admin.RequireToken(admin.Options{Tokens: tokens, Logger: log}, pprofHandler()))
+		log.Info("profiling on: /debug/pprof/ on the admin port")
+	}
 	a.admin = newHTTPServer(adminMux, c)
 	return a, nil
 }

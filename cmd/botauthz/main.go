@@ -32,6 +32,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/botauthz/botauthz/buildinfo"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/scoring"
 )
@@ -75,6 +76,8 @@ type config struct {
 	decisionLog       string
 	allowSample       float64
 	fullClientIP      bool
+	pprof             bool
+	version           bool
 }
 
 // defaultDrainDelay keeps a stopping replica answering while Envoy's health
@@ -85,32 +88,10 @@ const defaultDrainDelay = 5 * time.Second
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("botauthz", flag.ContinueOnError)
+	fs := newFlagSet(c)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.grpcAddr, "grpc-addr", ":9001", "listen address of the ext_authz gRPC server (Check, health, reflection)")
-	fs.IntVar(&c.maxCheckBytes, "max-check-bytes", defaultMaxCheckBytes, "largest CheckRequest (bytes) the gRPC server accepts; a larger one is refused before any decision and Envoy's failure mode decides it")
-	fs.StringVar(&c.adminAddr, "admin-addr", ":9090", "listen address of the internal admin server (/healthz, /readyz)")
-	fs.StringVar(&c.httpAddr, "http-addr", ":8080", "listen address of the public challenge pages")
-	fs.StringVar(&c.policyFile, "config", "", "policy file (YAML); empty uses the embedded defaults")
-	fs.StringVar(&c.checkConfig, "check-config", "", "check that botauthz would start with this policy file (and the other flags and environment), short of binding ports; print its routes and exit")
-	fs.StringVar(&c.redisURL, "redis", "", "Redis URL for the velocity counters, the live rollout state and challenge redemption: redis://host:port/db, rediss://…, redis+cluster://host:port,…, redis+sentinel://host:port,…/master; empty uses memory")
-	fs.DurationVar(&c.redisBudget, "redis-budget", 20*time.Millisecond, "longest a Check waits for Redis before deciding without velocity")
-	fs.IntVar(&c.memoryMaxKeys, "memory-max-keys", 1<<20, "counters the in-memory store keeps at most")
-	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
-	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
-	fs.DurationVar(&c.drainDelay, "drain-delay", defaultDrainDelay, "on SIGTERM, how long to keep serving while reporting NOT_SERVING, so load balancers move away first (a second signal stops at once)")
-	fs.DurationVar(&c.httpReadTimeout, "http-read-timeout", 10*time.Second, "longest a client of the challenge or admin port may take to send a request, body included")
-	fs.DurationVar(&c.httpWriteTimeout, "http-write-timeout", 10*time.Second, "longest a client of the challenge or admin port may take to read an answer")
-	fs.DurationVar(&c.httpIdleTimeout, "http-idle-timeout", 60*time.Second, "how long an idle keep-alive connection to the challenge or admin port stays open")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGTERM, how long in-flight Checks may take to finish")
-	fs.StringVar(&c.adminTokens, "admin-tokens", "", "admin API bearer tokens, name:rw|ro:secret,… (prefer the environment: BOTAUTHZ_ADMIN_TOKENS)")
-	fs.StringVar(&c.adminTokensFile, "admin-tokens-file", "", "YAML file of admin API bearer tokens")
-	fs.StringVar(&c.clearanceKeys, "clearance-keys", "", "keys that sign clearance cookies, id:base64secret,… newest first (prefer the environment: BOTAUTHZ_CLEARANCE_KEYS)")
-	fs.StringVar(&c.clearanceKeysFile, "clearance-keys-file", "", "YAML file of clearance keys, newest first")
-	fs.StringVar(&c.decisionLog, "decision-log", "stdout", "where decision log lines (JSON) go: stdout, stderr or off")
-	fs.Float64Var(&c.allowSample, "decision-log-allow-sample", 0.01, "share of allowed requests logged (0-1); every other decision is logged")
-	fs.BoolVar(&c.fullClientIP, "log-full-client-ip", false, "log full client IPs instead of IPv4 /24 and IPv6 /48")
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("BOTAUTHZ")); err != nil {
+	fs.Usage = func() { printUsage(fs.Output(), fs) }
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(envPrefix)); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -153,6 +134,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "botauthz: %v\n", err)
 		return 2
+	}
+	if c.version {
+		fmt.Fprintln(stdout, buildinfo.Read())
+		return 0
 	}
 	if c.checkConfig != "" {
 		return checkConfig(ctx, c, stdout, stderr)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/botauthz/botauthz/admin"
+	"github.com/botauthz/botauthz/buildinfo"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/rollout"
 )
@@ -367,5 +368,17 @@ func TestParseInterspersed(t *testing.T) {
 func TestClean(t *testing.T) {
 	if got := clean("a\tb\x1b[31mc\nd"); got != "a b [31mc d" {
 		t.Errorf("clean = %q", got)
+	}
+}
+
+// TestVersion: botctl's version needs no server, so it must work with none
+// (BOTCTL_ADDR points nowhere).
+func TestVersion(t *testing.T) {
+	e := env{"BOTCTL_ADDR": "http://127.0.0.1:1"}
+	want := "botctl " + buildinfo.Version + " ("
+	for _, args := range [][]string{{"-version"}, {"version"}} {
+		if out := mustRun(t, e, args...); !strings.HasPrefix(out, want) {
+			t.Errorf("botctl %s = %q, want it to start with %q", args[0], out, want)
+		}
 	}
 }

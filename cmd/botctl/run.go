@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/botauthz/botauthz/admin"
+	"github.com/botauthz/botauthz/buildinfo"
 )
 
 // Exit codes, as the usage text documents them.
@@ -43,6 +44,7 @@ Commands:
                                             scoring; bypass allows everything unscored
   unkill --reason R                         clear the kill switch
   audit [-n 20]                             the latest changes, newest first (-n up to 1000)
+  version                                   print botctl's version, commit and Go version
 
 Flags (before or after the command):
   -addr URL       admin API address (env BOTCTL_ADDR, default http://127.0.0.1:9090)
@@ -52,6 +54,7 @@ Flags (before or after the command):
   -actor NAME     who you are, recorded in the audit trail beside the token's name
                   (env BOTCTL_ACTOR, default $USER)
   -timeout D      how long to wait for the server (default 5s)
+  -version        print botctl's version and exit
   --reason R      why, for the audit trail; required by mode, kill and unkill
 
 Exit codes:
@@ -79,6 +82,10 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.actor, "actor", g.actor, "who you are, for the audit trail")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "how long to wait for the server")
 }
+
+// errVersion asks run to print botctl's version (-version, or the version
+// command) instead of calling the server.
+var errVersion = errors.New("version requested")
 
 // usageError is a bad command line; synopsis, when set, is the command's
 // usage line.
@@ -127,6 +134,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	do, err := parseArgs(g, args)
 	switch {
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(stdout, strings.Replace(buildinfo.Read().String(), "botauthz", "botctl", 1))
+		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stdout, usageText)
 		return exitOK
@@ -160,8 +170,12 @@ func parseArgs(g *globals, args []string) (call, error) {
 	top := flag.NewFlagSet("botctl", flag.ContinueOnError)
 	top.SetOutput(io.Discard) // errors are reported by run, in one format
 	g.register(top)
+	version := top.Bool("version", false, "print the version and exit")
 	if err := top.Parse(args); err != nil {
 		return nil, flagError("", err)
+	}
+	if *version || top.Arg(0) == "version" {
+		return nil, errVersion
 	}
 	if top.NArg() == 0 {
 		return nil, usagef("", "missing command (status, mode, kill, unkill or audit)")
