@@ -2,7 +2,7 @@
 #   make run    run botauthz with the example policy and the in-memory store
 #   make test   install what the tests need (redis-server and redis-sentinel,
 #               Chromium, Firefox ESR, Node and its Web Bot Auth signer, Envoy,
-#               the Python clients) and run them all
+#               the Python clients, promtool) and run them all
 
 SHELL         := /bin/bash
 comma         := ,
@@ -14,7 +14,7 @@ ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
 FUZZTIME      ?=
 MODE          ?= memory
 
-.PHONY: run test deps redis-server chromium xvfb firefox node node-clients python-clients envoy fuzz bench bench-load certs
+.PHONY: run test deps redis-server chromium xvfb firefox node node-clients python-clients envoy promtool fuzz bench bench-load certs
 
 # The example policy (the routes the README's examples name, all in shadow)
 # and the admin port on loopback: botctl can change live state without a
@@ -111,7 +111,7 @@ eval:
 train:
 	go run ./cmd/bottrain $(TRAIN_FLAGS)
 
-deps: redis-server chromium xvfb firefox node node-clients python-clients envoy
+deps: redis-server chromium xvfb firefox node node-clients python-clients envoy promtool
 	go mod download
 
 # apt_need installs Debian packages $(2) unless every command in $(1) is
@@ -147,6 +147,12 @@ xvfb:
 # self-signed certificate.
 firefox:
 	$(call apt_need,firefox-esr certutil,firefox-esr libnss3-tools)
+
+# promtool, which checks and unit-tests the Prometheus rules
+# (telemetry/prometheus): Debian ships it in the prometheus package, whose
+# server the tests never start.
+promtool:
+	$(call apt_need,promtool,prometheus)
 
 # Node's fetch for the TLS fingerprint test.
 node:

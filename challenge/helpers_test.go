@@ -101,6 +101,10 @@ type recorder struct {
 	// evidence holds each ChallengeEvidence call as
 	// "outcome:marked:reason,reason".
 	evidence []string
+	// unlisted holds each result under a route's name whose outcome
+	// Outcomes does not list for its provider: metrics would not have
+	// started its series at zero.
+	unlisted []event
 }
 
 func (r *recorder) ChallengeEvidence(route, outcome string, marked bool, reasons []string) {
@@ -119,6 +123,9 @@ func (r *recorder) ChallengeResult(route, provider, outcome string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.results = append(r.results, event{route, provider, outcome})
+	if route != unknownLabel && !slices.Contains(Outcomes(provider), outcome) {
+		r.unlisted = append(r.unlisted, event{route, provider, outcome})
+	}
 }
 
 // take returns the results recorded since the last take.
@@ -219,6 +226,13 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Observer:  e.rec,
 		Now:       e.clock.Now,
 	}
+	t.Cleanup(func() {
+		e.rec.mu.Lock()
+		defer e.rec.mu.Unlock()
+		for _, ev := range e.rec.unlisted {
+			t.Errorf("ChallengeResult %+v: Outcomes(%q) does not list it", ev, ev.provider)
+		}
+	})
 	for _, opt := range opts {
 		opt(&o)
 	}

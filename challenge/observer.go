@@ -1,6 +1,10 @@
 package challenge
 
-import "github.com/botauthz/botauthz/challenge/provider"
+import (
+	"slices"
+
+	"github.com/botauthz/botauthz/challenge/provider"
+)
 
 // Observer is told about challenges, typically to count them as metrics. Its
 // methods are called synchronously from the request, so they must be quick,
@@ -58,16 +62,37 @@ const (
 // could not be trusted.
 const unknownLabel = "unknown"
 
+// providerReasons are the provider failure reasons an outcome may carry
+// after OutcomeProviderPrefix.
+var providerReasons = [...]string{
+	provider.ReasonRejected, provider.ReasonInvalidToken, provider.ReasonExpiredOrDuplicate,
+	provider.ReasonHostnameMismatch, provider.ReasonActionMismatch, provider.ReasonLowScore,
+	provider.ReasonMisconfigured, provider.ReasonUnavailable, provider.ReasonMalformedResponse,
+}
+
 // providerOutcome maps a provider's failure reason to an outcome, keeping the
 // set closed even if a Verifier returns a reason we do not know.
 func providerOutcome(reason string) string {
-	switch reason {
-	case provider.ReasonRejected, provider.ReasonInvalidToken, provider.ReasonExpiredOrDuplicate,
-		provider.ReasonHostnameMismatch, provider.ReasonActionMismatch, provider.ReasonLowScore,
-		provider.ReasonMisconfigured, provider.ReasonUnavailable, provider.ReasonMalformedResponse:
+	if slices.Contains(providerReasons[:], reason) {
 		return OutcomeProviderPrefix + reason
 	}
 	return OutcomeProviderPrefix + provider.ReasonRejected
+}
+
+// Outcomes returns every outcome ChallengeResult may report under a route's
+// name for an answer to a challenge of provider prov (Pow or a CAPTCHA
+// provider's name), so that metrics can start each series at zero.
+// OutcomeBadToken is not among them: an answer whose token cannot be read
+// or trusted is reported under the route and provider "unknown".
+func Outcomes(prov string) []string {
+	out := []string{OutcomePassed, OutcomeExpired, OutcomeWrongClient, OutcomeReplayed, OutcomeRedeemDegraded}
+	if prov == Pow {
+		return append(out, OutcomeWrongAnswer, OutcomeAutomated)
+	}
+	for _, reason := range providerReasons {
+		out = append(out, OutcomeProviderPrefix+reason)
+	}
+	return out
 }
 
 // EvidenceObserver is an Observer that is also told what the evidence of

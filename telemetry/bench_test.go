@@ -33,6 +33,15 @@ func benchFacts() *extauthz.Facts {
 	}
 }
 
+// benchDecision is an enforced allow of a likely human on route.
+func benchDecision(route, model string) *extauthz.Decision {
+	return &extauthz.Decision{
+		Route: route, Mode: policy.ModeEnforce, ModeSource: rollout.SourcePolicy,
+		Score: 87, Band: scoring.LikelyHuman, Action: policy.ActionAllow, Enforced: policy.ActionAllow,
+		ChallengeBelow: 30, DenyBelow: 2, Model: model,
+	}
+}
+
 func benchRecorder(b *testing.B, log *slog.Logger) *Recorder {
 	b.Helper()
 	clearOTelEnv(b)
@@ -51,11 +60,7 @@ func benchRecorder(b *testing.B, log *slog.Logger) *Recorder {
 // BenchmarkObserveCheck is the common case: an enforced allow, not logged.
 func BenchmarkObserveCheck(b *testing.B) {
 	r := benchRecorder(b, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	d := &extauthz.Decision{
-		Route: "login", Mode: policy.ModeEnforce, ModeSource: rollout.SourcePolicy,
-		Score: 87, Band: scoring.LikelyHuman, Action: policy.ActionAllow, Enforced: policy.ActionAllow,
-		ChallengeBelow: 30, DenyBelow: 2, Model: "lr-1a2b3c4d",
-	}
+	d := benchDecision("login", "lr-1a2b3c4d")
 	f := benchFacts()
 	ctx := context.Background()
 	b.ReportAllocs()

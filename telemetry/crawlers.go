@@ -20,12 +20,15 @@ type crawlerKey struct {
 	category crawler.Category // "" for a crawler of no directory entry
 }
 
+// crawlerVerdicts are the verdicts a crawler claim is counted under.
+var crawlerVerdicts = [...]crawler.Verdict{crawler.Verified, crawler.Unverified, crawler.Impersonation}
+
 // newCrawlerOptions builds the option of every verdict and category, so
 // that counting a claim allocates nothing and the series are bounded by
 // the fixed category list, not by the directory file.
 func newCrawlerOptions() map[crawlerKey]metric.AddOption {
 	out := map[crawlerKey]metric.AddOption{}
-	for _, v := range []crawler.Verdict{crawler.Verified, crawler.Unverified, crawler.Impersonation} {
+	for _, v := range crawlerVerdicts {
 		out[crawlerKey{verdict: v}] = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("verdict", v.String()), attribute.String("category", "none")))
 		for _, c := range crawler.Categories() {

@@ -5,15 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -27,14 +30,15 @@ import (
 const (
 	dashboardFile = "grafana/botauthz.json"
 	alertsFile    = "prometheus/alerts.yaml"
+	recordingFile = "prometheus/recording.yaml"
 	scrapeFile    = "prometheus/scrape.yaml"
 	k8sFile       = "../k8s/botauthz.yaml"
 )
 
 // metricName matches the botauthz metric names in a PromQL expression or
-// in prose; a name written as botauthz_x_{bucket,sum,count} matches as
-// "botauthz_x_".
-var metricName = regexp.MustCompile(`\bbotauthz_[a-zA-Z0-9_]+`)
+// in prose, recorded ones (level:botauthz_x:operations) whole; a name
+// written as botauthz_x_{bucket,sum,count} matches as "botauthz_x_".
+var metricName = regexp.MustCompile(`[a-zA-Z0-9_:]*\bbotauthz_[a-zA-Z0-9_:]+`)
 
 // liveExposition records a known mix of decisions through a real Recorder
 // whose observed sources are real (a Guard around a Memory store, a
@@ -129,9 +133,11 @@ func readDashboard(t *testing.T) map[string]any {
 // alertRules is the part of a Prometheus rule file the tests read.
 type alertRules struct {
 	Groups []struct {
-		Name  string `yaml:"name"`
-		Rules []struct {
+		Name     string `yaml:"name"`
+		Interval string `yaml:"interval"`
+		Rules    []struct {
 			Alert       string            `yaml:"alert"`
+			Record      string            `yaml:"record"`
 			Expr        string            `yaml:"expr"`
 			For         string            `yaml:"for"`
 			Labels      map[string]string `yaml:"labels"`
@@ -140,9 +146,9 @@ type alertRules struct {
 	} `yaml:"groups"`
 }
 
-func readAlerts(t *testing.T) alertRules {
+func readRules(t *testing.T, file string) alertRules {
 	t.Helper()
-	data, err := os.ReadFile(alertsFile)
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,13 +156,36 @@ func readAlerts(t *testing.T) alertRules {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&rules); err != nil {
-		t.Fatalf("%s: %v", alertsFile, err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	return rules
 }
 
+func readAlerts(t *testing.T) alertRules { return readRules(t, alertsFile) }
+
+// recordedNames returns the names recording.yaml's rules define.
+func recordedNames(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	for _, g := range readRules(t, recordingFile).Groups {
+		for _, r := range g.Rules {
+			if r.Record == "" {
+				t.Errorf("%s: group %s has a rule that records nothing: %s", recordingFile, g.Name, r.Expr)
+			}
+			names[r.Record] = true
+		}
+	}
+	return names
+}
+
 func TestDashboardsAndAlertsUseExposedMetrics(t *testing.T) {
 	exposed := liveExposition(t).sampleNames()
+	// A recorded name counts as known once recording.yaml defines it; the
+	// names its own expressions use are checked like the rest.
+	recorded := recordedNames(t)
+	for name := range recorded {
+		exposed[name] = true
+	}
 
 	used := map[string][]string{} // name → where
 	for _, q := range dashboardQueries(t, readDashboard(t)) {
@@ -164,10 +193,12 @@ func TestDashboardsAndAlertsUseExposedMetrics(t *testing.T) {
 			used[name] = append(used[name], dashboardFile)
 		}
 	}
-	for _, g := range readAlerts(t).Groups {
-		for _, r := range g.Rules {
-			for _, name := range metricName.FindAllString(r.Expr, -1) {
-				used[name] = append(used[name], alertsFile+" "+r.Alert)
+	for _, file := range []string{alertsFile, recordingFile} {
+		for _, g := range readRules(t, file).Groups {
+			for _, r := range g.Rules {
+				for _, name := range metricName.FindAllString(r.Expr, -1) {
+					used[name] = append(used[name], file+" "+r.Alert+r.Record)
+				}
 			}
 		}
 	}
@@ -181,7 +212,7 @@ func TestDashboardsAndAlertsUseExposedMetrics(t *testing.T) {
 	sort.Strings(names)
 	for _, name := range names {
 		if !exposed[name] {
-			t.Errorf("%s (used in %s) is not in the /metrics exposition", name, strings.Join(slices.Compact(used[name]), ", "))
+			t.Errorf("%s (used in %s) is neither in the /metrics exposition nor recorded by %s", name, strings.Join(slices.Compact(used[name]), ", "), recordingFile)
 		}
 	}
 }
@@ -193,7 +224,9 @@ func TestDocumentedMetricNamesMatchExposition(t *testing.T) {
 	}
 	documented := map[string]bool{}
 	for _, name := range metricName.FindAllString(string(doc), -1) {
-		documented[strings.TrimSuffix(name, "_")] = true
+		if !strings.Contains(name, ":") { // recorded, not exposed
+			documented[strings.TrimSuffix(name, "_")] = true
+		}
 	}
 	e := liveExposition(t)
 	for name := range documented {
@@ -309,14 +342,16 @@ func TestDashboardStructure(t *testing.T) {
 		title    string
 		contains []string
 	}{
-		{"Decision rate by action and mode", []string{"botauthz_decisions_total", "action, mode", `route=~"$route"`}},
+		{"Decision rate by action and mode", []string{"route_action_enforced_action_mode:botauthz_decisions:rate5m", "action, mode", `route=~"$route"`}},
 		{"Shadow: would have blocked", []string{`action!="allow"`, `enforced_action="allow"`}},
 		{"Score distribution", []string{"botauthz_score_bucket"}},
-		{"Check latency p50 / p99", []string{"histogram_quantile(0.5,", "histogram_quantile(0.99,", "botauthz_check_duration_seconds_bucket"}},
+		{"Check latency p50 / p99", []string{"histogram_quantile(0.5,", "histogram_quantile(0.99,", "route_le:botauthz_check_duration_seconds_bucket:rate5m", "route:botauthz_check_duration_seconds:p99_5m"}},
 		{"Counter store failures", []string{"botauthz_store_failures_total", "reason"}},
-		{"Degraded share", []string{"botauthz_degraded_decisions_total", "/ sum(rate(botauthz_decisions_total"}},
-		{"Store breaker state", []string{"botauthz_store_breaker_state"}},
-		{"Kill switch", []string{"botauthz_kill_switch"}},
+		{"Degraded share", []string{"route:botauthz_degraded_decisions:rate5m", "/ sum(route:botauthz_decisions:rate5m"}},
+		// The state gauges are one series per state, 1 for the one in force.
+		{"Store breaker state", []string{"botauthz_store_breaker_state == 1", "by (state)"}},
+		{"Kill switch", []string{"botauthz_kill_switch == 1", "by (state)"}},
+		{"Challenge pass ratio", []string{"route:botauthz_challenges_passed_per_answers:ratio_rate30m", "route:botauthz_challenges_passed_per_answers:ratio_rate1d"}},
 		{"Route modes", []string{"botauthz_route_mode", "botauthz_route_canary_percent"}},
 	}
 	for _, w := range want {
@@ -347,6 +382,13 @@ func TestAlertRules(t *testing.T) {
 			t.Error("a rule group has no name")
 		}
 		for _, r := range g.Rules {
+			if r.Alert == "" {
+				t.Errorf("group %s: a rule that is not an alert belongs in %s: %s", g.Name, recordingFile, r.Expr)
+				continue
+			}
+			if _, dup := got[r.Alert]; dup {
+				t.Errorf("alert %s defined twice", r.Alert)
+			}
 			got[r.Alert] = rule{r.Expr, r.For, r.Labels["severity"], r.Annotations}
 		}
 	}
@@ -354,10 +396,13 @@ func TestAlertRules(t *testing.T) {
 		alert, forDur, severity string
 		contains                []string
 	}{
-		{"BotauthzKillSwitchOn", "10m", "page", []string{"botauthz_kill_switch", "> 0"}},
-		{"BotauthzDegradedShareHigh", "10m", "warning", []string{"botauthz_degraded_decisions_total", "botauthz_decisions_total", "> 0.05"}},
-		{"BotauthzCheckLatencyHigh", "10m", "page", []string{"histogram_quantile(0.99", "botauthz_check_duration_seconds_bucket", "> 0.05"}},
-		{"BotauthzStoreBreakerOpen", "5m", "warning", []string{"botauthz_store_breaker_state"}},
+		{"BotauthzDown", "5m", "page", []string{"up{job=~", "== 0", "absent(up{job=~"}},
+		{"BotauthzPolicyReloadErrors", "5m", "warning", []string{"botauthz_policy_last_reload_successful", "== 0"}},
+		{"BotauthzKillSwitchOn", "10m", "page", []string{"botauthz_kill_switch", `state!="none"`, "== 1"}},
+		{"BotauthzDegradedShareHigh", "10m", "warning", []string{":botauthz_degraded_decisions_per_decisions:ratio_rate5m", "> 0.05"}},
+		{"BotauthzCheckLatencyHigh", "10m", "page", []string{":botauthz_check_duration_seconds:p99_5m", "> 0.05"}},
+		{"BotauthzStoreBreakerOpen", "5m", "warning", []string{"botauthz_store_breaker_state", `state!="closed"`, "== 1"}},
+		{"BotauthzChallengePassRateCollapsed", "15m", "warning", []string{"ratio_rate30m", "ratio_rate1d", "answers:rate30m"}},
 		{"BotauthzCrawlerRangesRefreshFailing", "24h", "warning", []string{"botauthz_crawler_ranges_refresh_failures_total", "> 0"}},
 	}
 	if len(got) != len(want) {
@@ -372,16 +417,8 @@ func TestAlertRules(t *testing.T) {
 			if r.forDur != w.forDur {
 				t.Errorf("for: %q, want %q", r.forDur, w.forDur)
 			}
-			if _, err := time.ParseDuration(r.forDur); err != nil {
-				t.Errorf("for: %v", err)
-			}
 			if r.severity != w.severity {
 				t.Errorf("severity %q, want %q", r.severity, w.severity)
-			}
-			for _, a := range []string{"summary", "description", "runbook"} {
-				if strings.TrimSpace(r.annotations[a]) == "" {
-					t.Errorf("annotation %s missing", a)
-				}
 			}
 			if err := balanced(r.expr); err != nil {
 				t.Errorf("expr: %v: %s", err, r.expr)
@@ -392,6 +429,132 @@ func TestAlertRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// readmeFile is where the alerts' runbooks are.
+const readmeFile = "../README.md"
+
+// runbookBase is what every runbook_url starts with: README.md on main, as
+// GitHub renders it.
+const runbookBase = "https://github.com/botauthz/botauthz/blob/main/README.md#"
+
+// githubAnchor is the anchor GitHub gives a Markdown heading: lower case,
+// spaces as hyphens, every other character but letters, digits, hyphens
+// and underscores dropped. A repeated heading gets -1, -2, … appended.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// readmeAnchors returns the anchors of README.md's headings, and the
+// headings under "## Runbooks" by name. Fenced code blocks hold no
+// headings.
+func readmeAnchors(t *testing.T) (anchors map[string]bool, runbooks map[string]bool) {
+	t.Helper()
+	data, err := os.ReadFile(readmeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors, runbooks = map[string]bool{}, map[string]bool{}
+	seen := map[string]int{}
+	inFence, inRunbooks := false, false
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			continue
+		}
+		level := len(line) - len(strings.TrimLeft(line, "#"))
+		if level == 0 || level > 6 || !strings.HasPrefix(line[level:], " ") {
+			continue
+		}
+		heading := strings.TrimSpace(line[level:])
+		a := githubAnchor(heading)
+		if n := seen[a]; n > 0 {
+			seen[a]++
+			a = fmt.Sprintf("%s-%d", a, n)
+		} else {
+			seen[a] = 1
+		}
+		anchors[a] = true
+		if level == 2 {
+			inRunbooks = heading == "Runbooks"
+		} else if level == 3 && inRunbooks {
+			runbooks[heading] = true
+		}
+	}
+	return anchors, runbooks
+}
+
+func TestGitHubAnchor(t *testing.T) {
+	for heading, want := range map[string]string{
+		"BotauthzKillSwitchOn":                             "botauthzkillswitchon",
+		"Rollout: modes, canary, kill switch":              "rollout-modes-canary-kill-switch",
+		"The score: certainty rules, then a trained model": "the-score-certainty-rules-then-a-trained-model",
+		"History: what a client did lately":                "history-what-a-client-did-lately",
+		"`botctl`":                                         "botctl",
+	} {
+		if got := githubAnchor(heading); got != want {
+			t.Errorf("githubAnchor(%q) = %q, want %q", heading, got, want)
+		}
+	}
+}
+
+// Every alert carries what the person paged needs: a summary, a
+// description, a severity, and a runbook_url that lands on its own
+// runbook in README.md.
+func TestAlertsHaveRunbooks(t *testing.T) {
+	anchors, runbooks := readmeAnchors(t)
+	alerts := map[string]bool{}
+	for _, g := range readAlerts(t).Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts[r.Alert] = true
+			t.Run(r.Alert, func(t *testing.T) {
+				for _, a := range []string{"summary", "description", "runbook_url"} {
+					if strings.TrimSpace(r.Annotations[a]) == "" {
+						t.Errorf("annotation %s missing", a)
+					}
+				}
+				for a := range r.Annotations {
+					if !slices.Contains([]string{"summary", "description", "runbook_url"}, a) {
+						t.Errorf("annotation %s: only summary, description and runbook_url are expected", a)
+					}
+				}
+				if !slices.Contains([]string{"page", "warning"}, r.Labels["severity"]) {
+					t.Errorf("severity %q, want page or warning", r.Labels["severity"])
+				}
+				url := r.Annotations["runbook_url"]
+				anchor, ok := strings.CutPrefix(url, runbookBase)
+				if !ok {
+					t.Fatalf("runbook_url %q does not start with %s", url, runbookBase)
+				}
+				if !anchors[anchor] {
+					t.Errorf("runbook_url %q: README.md has no heading with anchor #%s", url, anchor)
+				}
+				if !runbooks[r.Alert] || anchor != githubAnchor(r.Alert) {
+					t.Errorf("runbook_url %q: want #%s, the alert's own section under README.md's ## Runbooks", url, githubAnchor(r.Alert))
+				}
+			})
+		}
+	}
+	for name := range runbooks {
+		if !alerts[name] {
+			t.Errorf("README.md has a runbook for %s, which alerts.yaml does not define", name)
+		}
 	}
 }
 
@@ -447,6 +610,7 @@ func TestScrapeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cfg struct {
+		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
 			JobName             string `yaml:"job_name"`
 			MetricsPath         string `yaml:"metrics_path"`
@@ -493,5 +657,43 @@ func TestScrapeConfig(t *testing.T) {
 	}
 	if !static {
 		t.Error("no static example job")
+	}
+
+	// The rule files it loads are the ones beside it.
+	for _, f := range []string{"alerts.yaml", "recording.yaml"} {
+		if !slices.Contains(cfg.RuleFiles, f) {
+			t.Errorf("rule_files %v lacks %s", cfg.RuleFiles, f)
+		}
+	}
+	for _, f := range cfg.RuleFiles {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(scrapeFile), f)); err != nil {
+			t.Errorf("rule_files: %v", err)
+		}
+	}
+
+	// BotauthzDown watches the up series of every job here, by a regular
+	// expression on the job label, fully anchored as PromQL anchors it.
+	var down string
+	for _, g := range readAlerts(t).Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "BotauthzDown" {
+				down = r.Expr
+			}
+		}
+	}
+	m := regexp.MustCompile(`up\{job=~"([^"]+)"\}`).FindAllStringSubmatch(down, -1)
+	if len(m) == 0 || len(m) != strings.Count(down, "up{") {
+		t.Fatalf("BotauthzDown must select every up series by a job regex: %s", down)
+	}
+	for _, sub := range m {
+		jobs := regexp.MustCompile("^(?:" + sub[1] + ")$")
+		for _, sc := range cfg.ScrapeConfigs {
+			if !jobs.MatchString(sc.JobName) {
+				t.Errorf("BotauthzDown's job=~%q does not match scrape job %q", sub[1], sc.JobName)
+			}
+		}
+		if jobs.MatchString("node-exporter") {
+			t.Errorf("BotauthzDown's job=~%q matches other jobs too", sub[1])
+		}
 	}
 }

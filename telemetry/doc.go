@@ -17,8 +17,10 @@
 // # Metrics
 //
 // The instruments and the names the Prometheus exposition gives them. The
-// dashboards in grafana/ and the alerts in prometheus/ use these names, and
-// a test checks every name they use against a live scrape.
+// dashboards in grafana/ and the rules in prometheus/ (alerts.yaml, and
+// recording.yaml, which records the heavy queries the dashboard and
+// alerts read) use these names, and a test checks every name they use
+// against a live scrape and the recorded names.
 //
 //	OTel instrument                      Prometheus series                           Labels
 //	botauthz.decisions (counter)         botauthz_decisions_total                    route, action, enforced_action, mode, model
@@ -28,10 +30,10 @@
 //	botauthz.store.calls                 botauthz_store_calls_total                  -
 //	botauthz.store.degraded              botauthz_store_degraded_total               -
 //	botauthz.store.failures              botauthz_store_failures_total               reason: budget, breaker, overloaded
-//	botauthz.store.breaker.state         botauthz_store_breaker_state                - (0 closed, 1 half-open, 2 open)
+//	botauthz.store.breaker.state         botauthz_store_breaker_state                state: closed, half_open, open (1 for the state in force, 0 for the others)
 //	botauthz.store.keys                  botauthz_store_keys                         -
 //	botauthz.store.evictions             botauthz_store_evictions_total              -
-//	botauthz.kill_switch                 botauthz_kill_switch                        - (0 none, 1 shadow, 2 bypass)
+//	botauthz.kill_switch                 botauthz_kill_switch                        state: none, shadow, bypass (1 for the state in force, 0 for the others)
 //	botauthz.route.mode                  botauthz_route_mode                         route, mode, source (1 for the mode in force)
 //	botauthz.route.canary_percent        botauthz_route_canary_percent               route (0 unless the mode is canary)
 //	botauthz.clearance                   botauthz_clearance_total                    status: valid, expired, wrong_network, wrong_agent, bad_signature, unknown_key, malformed
@@ -39,6 +41,7 @@
 //	botauthz.challenges.results          botauthz_challenges_results_total           route, provider, outcome
 //	botauthz.challenge.evidence          botauthz_challenge_evidence_total           reason: an evidence.* reason, or none
 //	botauthz.policy.reloads              botauthz_policy_reloads_total               result: ok, error
+//	botauthz.policy.last_reload_successful  botauthz_policy_last_reload_successful  - (0 while the newest file is refused, else 1)
 //	botauthz.checks.sanitized            botauthz_checks_sanitized_total             -
 //	botauthz.crawler.claims              botauthz_crawler_claims_total               verdict: verified, unverified, impersonation; category (none: no directory entry)
 //	botauthz.crawler.ranges.age          botauthz_crawler_ranges_age_seconds         list (since the list in force was published)
@@ -76,9 +79,49 @@
 // automated (2–29) and likely human (30–99) bands. Unscored decisions
 // (mode off, kill switch bypass, TCP) have no score observation.
 //
-// The store metrics exist once cmd calls ObserveGuard (a Redis store) or
-// ObserveMemory (the in-memory store); the rollout ones once it calls
-// ObserveRollout. The exposition also carries target_info (service.name,
+// The state gauges are one series per state, 1 for the state in force and
+// 0 for the others, so that a query names the state it means
+// (botauthz_kill_switch{state="bypass"} == 1) rather than an encoding, and
+// count by (state) counts the replicas in each.
+//
+// # Series at zero
+//
+// A counter series that appears with its first event starts at 1, and
+// rate() and increase() see no increase until its second: an alert on the
+// first policy reload error or degraded decision would not fire. So every
+// counter series whose label values are known up front is exported at 0
+// before its first event (StartSeries lists them):
+//
+//   - from NewRecorder: botauthz_policy_reloads_total (ok, error),
+//     botauthz_checks_sanitized_total, botauthz_history_writes_total (ok,
+//     error, dropped), botauthz_clearance_total (every status),
+//     botauthz_crawler_claims_total (every verdict and category, none
+//     included), botauthz_challenge_evidence_total (every reason and none);
+//   - from ObserveReputation: botauthz_reputation_reloads_total (ok, error)
+//     for each set, and for asn_database when there is one;
+//   - from PolicyApplied, which cmd calls at start-up and after applying a
+//     reloaded policy, for each of its routes:
+//     botauthz_degraded_decisions_total, botauthz_challenges_issued_total
+//     of the route's provider, botauthz_challenges_results_total of every
+//     outcome an answer on that route can have (challenge.Outcomes), and one
+//     botauthz_decisions_total series, the route's allows in its policy
+//     mode with the running model.
+//
+// The other decision series are left to appear on their first decision:
+// a route has 4 actions × 4 enforced actions × 5 modes of them, most
+// impossible (an enforced deny in shadow), and every query sums them, so
+// the one at zero is enough for a route's rate to exist. Likewise
+// botauthz_challenges_results_total for the route "unknown" (an answer
+// whose token could not be trusted), the histograms (their _count is 0
+// only once a Check is observed), and series of routes past maxRoutes.
+// Work is done at start-up and policy load only: a Check adds nothing.
+//
+// The observable metrics are read at each collection and are there from
+// the first scrape: the store metrics once cmd calls ObserveGuard (a Redis
+// store: calls, degraded, failures of every reason, breaker state) or
+// ObserveMemory (the in-memory store, which has no guard); the rollout
+// ones once it calls ObserveRollout; the crawler lists' (refresh failures
+// included) once it calls ObserveCrawlers. The exposition also carries target_info (service.name,
 // service.version), the Go runtime's go_* and the process's process_*
 // metrics. Scope labels (otel_scope_*) are left out.
 //

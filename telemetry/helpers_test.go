@@ -183,3 +183,15 @@ func mapDiff[V comparable](got, want map[string]V) string {
 	}
 	return b.String()
 }
+
+// nonZero returns the series of values whose value is not 0: those that
+// counted, leaving out the ones exported at zero from the start.
+func nonZero(values map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range values {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -77,6 +77,10 @@ type Recorder struct {
 	challengeRes  metric.Int64Counter
 	evidence      metric.Int64Counter
 	reloads       metric.Int64Counter
+	// reloadFailed is true from a policy reload refused until the next
+	// one taken: botauthz_policy_last_reload_successful is its negation.
+	reloadFailed atomic.Bool
+	lastReload   metric.Int64ObservableGauge
 	// crawlers counts crawler claims by verdict and category;
 	// crawlerOpts holds their options, built once (read-only after).
 	crawlers    metric.Int64Counter
@@ -197,6 +201,9 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 		metric.WithDescription("Policy file reloads by result: ok, or error (the previous policy stays in force)."),
 		metric.WithUnit("{reload}"))
 	check(err)
+	r.lastReload, err = m.Int64ObservableGauge("botauthz.policy.last_reload_successful",
+		metric.WithDescription("1 unless the policy file's newest content was refused (the previous policy stays in force until a reload succeeds)."))
+	check(err)
 	r.sanitized, err = m.Int64Counter("botauthz.checks.sanitized",
 		metric.WithDescription("Checks whose request had invalid UTF-8 in a string field, replaced with '!' so that the Check could be decided."),
 		metric.WithUnit("{check}"))
@@ -235,7 +242,7 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 		metric.WithUnit("{call}"))
 	check(err)
 	r.breakerState, err = m.Int64ObservableGauge("botauthz.store.breaker.state",
-		metric.WithDescription("Counter store circuit breaker: 0 closed, 1 half-open, 2 open."))
+		metric.WithDescription("Counter store circuit breaker: 1 for the state it is in (closed, half_open, open), 0 for the others."))
 	check(err)
 	r.storeKeys, err = m.Int64ObservableGauge("botauthz.store.keys",
 		metric.WithDescription("Counters held by the in-memory counter store."),
@@ -246,7 +253,7 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 		metric.WithUnit("{key}"))
 	check(err)
 	r.killSwitch, err = m.Int64ObservableGauge("botauthz.kill_switch",
-		metric.WithDescription("Kill switch in force: 0 none, 1 shadow, 2 bypass."))
+		metric.WithDescription("Kill switch: 1 for the state in force (none, shadow, bypass), 0 for the others."))
 	check(err)
 	r.routeMode, err = m.Int64ObservableGauge("botauthz.route.mode",
 		metric.WithDescription("1 for the mode each policy route runs in and the layer that chose it."))
@@ -257,13 +264,20 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("telemetry: recorder: create instruments: %w", err)
 	}
-	// Reported from the start, zero included, so that rate() and alerts
-	// see the series before the first sanitized Check.
-	r.sanitized.Add(context.Background(), 0)
 	for i, result := range historyResults {
 		r.historyOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", result)))
-		r.historyWrites.Add(context.Background(), 0, r.historyOpts[i])
 	}
+	if _, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		ok := int64(1)
+		if r.reloadFailed.Load() {
+			ok = 0
+		}
+		o.ObserveInt64(r.lastReload, ok)
+		return nil
+	}, r.lastReload); err != nil {
+		return nil, fmt.Errorf("telemetry: recorder: %w", err)
+	}
+	r.startAtZero(r.fixedSeries())
 	return r, nil
 }
 
@@ -326,12 +340,14 @@ func (r *Recorder) ChallengeEvidence(route, outcome string, marked bool, reasons
 	}
 }
 
-// PolicyReloaded counts a reload of changed policy content.
+// PolicyReloaded counts a reload of changed policy content, and sets
+// botauthz_policy_last_reload_successful to whether it was taken.
 func (r *Recorder) PolicyReloaded(ok bool, _ error) {
 	result := "ok"
 	if !ok {
 		result = "error"
 	}
+	r.reloadFailed.Store(!ok)
 	r.reloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
 }
 
@@ -392,21 +408,25 @@ func (ro *routeOptions) decisionOptions(action, enforced policy.Action, mode pol
 	if o := slot.Load(); o != nil && o.model == model {
 		return o.opts
 	}
-	label := model
-	if label == "" {
-		label = "unknown"
-	}
-	set := attribute.NewSet(
-		attribute.String("route", ro.name),
-		attribute.String("action", action.String()),
-		attribute.String("enforced_action", enforced.String()),
-		attribute.String("mode", mode.String()),
-		attribute.String("model", label),
-	)
+	set := decisionSet(ro.name, action, enforced, mode, model)
 	o := &modelOptions{model: model, opts: []metric.AddOption{metric.WithAttributeSet(set)}}
 	// A racing first use built the same set; either copy will do.
 	slot.Store(o)
 	return o.opts
+}
+
+// decisionSet is the attribute set of one botauthz_decisions_total series.
+func decisionSet(route string, action, enforced policy.Action, mode policy.Mode, model string) attribute.Set {
+	if model == "" {
+		model = "unknown"
+	}
+	return attribute.NewSet(
+		attribute.String("route", route),
+		attribute.String("action", action.String()),
+		attribute.String("enforced_action", enforced.String()),
+		attribute.String("mode", mode.String()),
+		attribute.String("model", model),
+	)
 }
 
 func actionIndex(a policy.Action) int {
@@ -435,6 +455,10 @@ func (r *Recorder) ObserveGuard(g *ratelimit.Guard) error {
 	reasonBudget := metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "budget")))
 	reasonBreaker := metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "breaker")))
 	reasonOverloaded := metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "overloaded")))
+	var stateOpts [len(breakerStates)]metric.ObserveOption
+	for i, s := range breakerStates {
+		stateOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("state", s.label)))
+	}
 	_, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := g.Stats()
 		o.ObserveInt64(r.storeCalls, clampInt64(s.Calls))
@@ -444,7 +468,12 @@ func (r *Recorder) ObserveGuard(g *ratelimit.Guard) error {
 		o.ObserveInt64(r.storeFailures, clampInt64(s.BudgetExceeded), reasonBudget)
 		o.ObserveInt64(r.storeFailures, clampInt64(s.BreakerOpenRejects), reasonBreaker)
 		o.ObserveInt64(r.storeFailures, clampInt64(s.Overloaded), reasonOverloaded)
-		o.ObserveInt64(r.breakerState, breakerValue(g.State()))
+		// One series per state, 1 for the state in force: a query or an
+		// alert names the state instead of knowing an encoding.
+		state := g.State()
+		for i, s := range breakerStates {
+			o.ObserveInt64(r.breakerState, boolValue(s.state == state), stateOpts[i])
+		}
 		return nil
 	}, r.storeCalls, r.storeDegraded, r.storeFailures, r.breakerState)
 	if err != nil {
@@ -453,14 +482,26 @@ func (r *Recorder) ObserveGuard(g *ratelimit.Guard) error {
 	return nil
 }
 
-// breakerValue orders the states by severity, unlike ratelimit's
-// constants, so that max() across replicas shows the worst.
-func breakerValue(s ratelimit.BreakerState) int64 {
-	switch s {
-	case ratelimit.BreakerHalfOpen:
+// breakerStates are the states of botauthz_store_breaker_state, each with
+// its label value (half_open rather than the state's own "half-open", as
+// Prometheus label values go).
+var breakerStates = [...]struct {
+	state ratelimit.BreakerState
+	label string
+}{
+	{ratelimit.BreakerClosed, "closed"},
+	{ratelimit.BreakerHalfOpen, "half_open"},
+	{ratelimit.BreakerOpen, "open"},
+}
+
+// killStates are the states of botauthz_kill_switch; each one's label is
+// its String.
+var killStates = [...]rollout.Kill{rollout.KillNone, rollout.KillShadow, rollout.KillBypass}
+
+// boolValue is 1 for true, the value of the state in force.
+func boolValue(b bool) int64 {
+	if b {
 		return 1
-	case ratelimit.BreakerOpen:
-		return 2
 	}
 	return 0
 }
@@ -497,12 +538,19 @@ func (r *Recorder) ObserveRollout(view func() *rollout.View, pol func() *policy.
 	if !r.rolloutObserved.CompareAndSwap(false, true) {
 		return errors.New("telemetry: observe rollout: already observing one")
 	}
+	var killOpts [len(killStates)]metric.ObserveOption
+	for i, k := range killStates {
+		killOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("state", k.String())))
+	}
 	_, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		v := view()
 		if v == nil {
 			return nil
 		}
-		o.ObserveInt64(r.killSwitch, killValue(v.Kill()))
+		kill := v.Kill()
+		for i, k := range killStates {
+			o.ObserveInt64(r.killSwitch, boolValue(k == kill), killOpts[i])
+		}
 		p := pol()
 		if p == nil {
 			return nil
@@ -526,16 +574,6 @@ func (r *Recorder) ObserveRollout(view func() *rollout.View, pol func() *policy.
 		return fmt.Errorf("telemetry: observe rollout: %w", err)
 	}
 	return nil
-}
-
-func killValue(k rollout.Kill) int64 {
-	switch k {
-	case rollout.KillShadow:
-		return 1
-	case rollout.KillBypass:
-		return 2
-	}
-	return 0
 }
 
 // clampInt64 converts a counter; one past MaxInt64 would take centuries.

@@ -334,7 +334,7 @@ func TestRecorderObservesGuard(t *testing.T) {
 			name: "closed before any call",
 			run:  func(*ratelimit.Guard, *fakeClock, *fakeStore) {},
 			want: map[string]map[string]float64{
-				"botauthz_store_breaker_state":  {"": 0},
+				"botauthz_store_breaker_state":  breakerStatesWant("closed"),
 				"botauthz_store_calls_total":    {"": 0},
 				"botauthz_store_degraded_total": {"": 0},
 				"botauthz_store_failures_total": {"reason=budget": 0, "reason=breaker": 0, "reason=overloaded": 0},
@@ -348,7 +348,7 @@ func TestRecorderObservesGuard(t *testing.T) {
 				hit(bg, g)
 			},
 			want: map[string]map[string]float64{
-				"botauthz_store_breaker_state":  {"": 2},
+				"botauthz_store_breaker_state":  breakerStatesWant("open"),
 				"botauthz_store_calls_total":    {"": 2},
 				"botauthz_store_degraded_total": {"": 2},
 				"botauthz_store_failures_total": {"reason=budget": 0, "reason=breaker": 1, "reason=overloaded": 0},
@@ -366,7 +366,7 @@ func TestRecorderObservesGuard(t *testing.T) {
 				hit(cancelled, g)
 			},
 			want: map[string]map[string]float64{
-				"botauthz_store_breaker_state":  {"": 1},
+				"botauthz_store_breaker_state":  breakerStatesWant("half_open"),
 				"botauthz_store_calls_total":    {"": 2},
 				"botauthz_store_degraded_total": {"": 2},
 				"botauthz_store_failures_total": {"reason=budget": 0, "reason=breaker": 0, "reason=overloaded": 0},
@@ -380,7 +380,7 @@ func TestRecorderObservesGuard(t *testing.T) {
 				hit(bg, g)
 			},
 			want: map[string]map[string]float64{
-				"botauthz_store_breaker_state":  {"": 0},
+				"botauthz_store_breaker_state":  breakerStatesWant("closed"),
 				"botauthz_store_calls_total":    {"": 1},
 				"botauthz_store_degraded_total": {"": 1},
 				"botauthz_store_failures_total": {"reason=budget": 1, "reason=breaker": 0, "reason=overloaded": 0},
@@ -395,7 +395,7 @@ func TestRecorderObservesGuard(t *testing.T) {
 				hit(bg, g)
 			},
 			want: map[string]map[string]float64{
-				"botauthz_store_breaker_state":  {"": 0},
+				"botauthz_store_breaker_state":  breakerStatesWant("closed"),
 				"botauthz_store_calls_total":    {"": 2},
 				"botauthz_store_degraded_total": {"": 2},
 				"botauthz_store_failures_total": {"reason=budget": 0, "reason=breaker": 0, "reason=overloaded": 1},
@@ -488,12 +488,13 @@ func TestRecorderObservesRollout(t *testing.T) {
 	steps := []struct {
 		name     string
 		change   *rollout.Change
-		kill     float64
+		kill     string
 		modes    map[string]float64
 		canaries map[string]float64
 	}{
 		{
 			name: "policy modes",
+			kill: "none",
 			modes: map[string]float64{
 				"mode=canary,route=api,source=policy":     1,
 				"mode=shadow,route=default,source=policy": 1,
@@ -504,7 +505,7 @@ func TestRecorderObservesRollout(t *testing.T) {
 		{
 			name:   "kill switch shadow",
 			change: &rollout.Change{Kind: rollout.ChangeKill, Kill: rollout.KillShadow},
-			kill:   1,
+			kill:   "shadow",
 			modes: map[string]float64{
 				"mode=shadow,route=api,source=kill":     1,
 				"mode=shadow,route=default,source=kill": 1,
@@ -515,7 +516,7 @@ func TestRecorderObservesRollout(t *testing.T) {
 		{
 			name:   "kill switch bypass",
 			change: &rollout.Change{Kind: rollout.ChangeKill, Kill: rollout.KillBypass},
-			kill:   2,
+			kill:   "bypass",
 			modes: map[string]float64{
 				"mode=bypass,route=api,source=kill":     1,
 				"mode=bypass,route=default,source=kill": 1,
@@ -525,6 +526,7 @@ func TestRecorderObservesRollout(t *testing.T) {
 		},
 		{
 			name:   "kill switch cleared",
+			kill:   "none",
 			change: &rollout.Change{Kind: rollout.ChangeKill, Kill: rollout.KillNone},
 			modes: map[string]float64{
 				"mode=canary,route=api,source=policy":     1,
@@ -535,6 +537,7 @@ func TestRecorderObservesRollout(t *testing.T) {
 		},
 		{
 			name:   "live canary override on login",
+			kill:   "none",
 			change: &rollout.Change{Kind: rollout.ChangeMode, Route: "login", Setting: &rollout.Setting{Mode: policy.ModeCanary, Percent: 5}},
 			modes: map[string]float64{
 				"mode=canary,route=api,source=policy":     1,
@@ -550,7 +553,7 @@ func TestRecorderObservesRollout(t *testing.T) {
 				apply(*s.change)
 			}
 			e := scrape(t, p.MetricsHandler())
-			if diff := mapDiff(e.values("botauthz_kill_switch"), map[string]float64{"": s.kill}); diff != "" {
+			if diff := mapDiff(e.values("botauthz_kill_switch"), killStatesWant(s.kill)); diff != "" {
 				t.Errorf("botauthz_kill_switch:%s", diff)
 			}
 			if diff := mapDiff(e.values("botauthz_route_mode"), s.modes); diff != "" {
@@ -561,4 +564,27 @@ func TestRecorderObservesRollout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// breakerStatesWant is botauthz_store_breaker_state's series with the
+// breaker in state: exactly one of them 1.
+func breakerStatesWant(state string) map[string]float64 {
+	return oneHot(state, "closed", "half_open", "open")
+}
+
+// killStatesWant is botauthz_kill_switch's series with the kill switch in
+// state: exactly one of them 1.
+func killStatesWant(state string) map[string]float64 {
+	return oneHot(state, "none", "shadow", "bypass")
+}
+
+// oneHot is a state gauge's series by labelKey: 1 for the state in force,
+// 0 for the others.
+func oneHot(state string, states ...string) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range states {
+		out["state="+s] = 0
+	}
+	out["state="+state] = 1
+	return out
 }

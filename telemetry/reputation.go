@@ -48,6 +48,13 @@ func (r *Recorder) ObserveReputation(sets *reputation.Sets, asn *reputation.ASND
 	if err != nil {
 		return fmt.Errorf("telemetry: observe reputation: %w", err)
 	}
+	var names []string
+	if sets != nil {
+		for _, s := range sets.State() {
+			names = append(names, s.Name)
+		}
+	}
+	r.startAtZero(r.reputationSeries(names, asn != nil))
 	return nil
 }
 

@@ -46,8 +46,10 @@ type app struct {
 	cfg       *config
 	log       *slog.Logger
 	telemetry *telemetry.Provider
-	rollout   *rollout.Controller
-	live      rollout.Store
+	// recorder records decisions and the rest in metrics.
+	recorder *telemetry.Recorder
+	rollout  *rollout.Controller
+	live     rollout.Store
 	// watcher reloads the policy file; nil without -config.
 	watcher *policy.Watcher
 	// redeemClient is the Redis client of challenge redemption; nil without Redis.
@@ -152,6 +154,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	a.recorder = rec
 	if a.guard != nil {
 		err = rec.ObserveGuard(a.guard)
 	} else if mem, ok := a.store.(*ratelimit.Memory); ok {
@@ -224,6 +227,9 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	if err := rec.ObserveRollout(a.rollout.View, a.authz.Policy); err != nil {
 		return nil, err
 	}
+	// The routes' series start at zero, so that an alert's increase() sees
+	// the first degraded decision or failed challenge of each.
+	rec.PolicyApplied(p, a.authz.Model().Version())
 	if c.policyFile != "" {
 		started := p
 		a.watcher, err = policy.NewWatcher(policy.WatcherOptions{
@@ -233,6 +239,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 					log.Error("reloaded policy not applied", "err", err)
 					return
 				}
+				rec.PolicyApplied(next, a.authz.Model().Version())
 				warnRestartOnly(log, started, next)
 			},
 		})
