@@ -14,7 +14,7 @@ ENVOY         := $(TOOLS)/envoy/envoy/_bin/envoy
 FUZZTIME      ?=
 MODE          ?= memory
 
-.PHONY: run test deps redis-server chromium xvfb firefox node node-clients python-clients envoy promtool fuzz bench bench-load certs
+.PHONY: run test manifests deps redis-server chromium xvfb firefox node node-clients python-clients envoy promtool fuzz bench bench-load certs
 
 # The example policy (the routes the README's examples name, all in shadow)
 # and the admin port on loopback: botctl can change live state without a
@@ -50,9 +50,19 @@ image:
 		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
 		-t $(IMAGE):$(or $(VERSION),$(shell go run ./cmd/botauthz -version | cut -d' ' -f2)) .
 
+# k8s/ is a Go module of its own (the Helm, Kubernetes, Istio and Prometheus
+# Operator APIs stay out of the service's go.mod): its tests render and decode
+# the chart, the Kustomize directories and the manifests, offline.
 test: deps
 	BOTAUTHZ_TEST_REQUIRE=1 BOTAUTHZ_ENVOY=$(ENVOY) go test -race -count=1 ./...
+	go vet -C k8s ./...
+	go test -C k8s -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
+
+# The Prometheus rules of telemetry/prometheus, copied into the Helm chart and
+# the Kustomize monitoring component; a k8s test fails when they are stale.
+manifests:
+	cd k8s && go generate ./...
 
 # A short run of every fuzz target on top of the seed corpora that go test ran.
 # Execution-count budgets (about 10 s each on a 2-core machine) rather than a
@@ -113,6 +123,7 @@ train:
 
 deps: redis-server chromium xvfb firefox node node-clients python-clients envoy promtool
 	go mod download
+	go mod download -C k8s
 
 # apt_need installs Debian packages $(2) unless every command in $(1) is
 # found; as root with apt, else it says what to install and fails.

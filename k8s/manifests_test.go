@@ -107,10 +107,20 @@ func TestManifestEnvironmentIsDocumented(t *testing.T) {
 
 func TestIstioManifestParses(t *testing.T) {
 	objs := load(t, "istio.yaml")
-	for _, want := range []string{"IstioOperator/", "AuthorizationPolicy/botauthz", "VirtualService/botauthz-challenge", "EnvoyFilter/" + fingerprintFilter} {
+	for _, want := range []string{"Gateway/botauthz-gateway", "AuthorizationPolicy/botauthz", "VirtualService/shop", "EnvoyFilter/botauthz-route-context", "EnvoyFilter/" + fingerprintFilter} {
 		if _, ok := objs[want]; !ok {
 			t.Errorf("istio.yaml lacks %s", want)
 		}
+	}
+	// The IstioOperator is install-time configuration for istiod, in a file
+	// of its own: kubectl apply fails on it without its CRD.
+	for key := range objs {
+		if strings.HasPrefix(key, "IstioOperator/") {
+			t.Errorf("istio.yaml holds %s: it belongs in istio-mesh-config.yaml", key)
+		}
+	}
+	if _, ok := load(t, "istio-mesh-config.yaml")["IstioOperator/botauthz-mesh"]; !ok {
+		t.Error("istio-mesh-config.yaml lacks the IstioOperator")
 	}
 }
 
