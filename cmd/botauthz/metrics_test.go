@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -64,16 +63,7 @@ func seriesKey(s telemetry.Series) string {
 func TestFreshServerExportsSeriesAtZero(t *testing.T) {
 	redis := redistest.Start(t)
 	path := filepath.Join(t.TempDir(), "policy.yaml")
-	write := func(s string) {
-		t.Helper()
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(s string) { t.Helper(); writeAside(t, path, s) }
 	write("version: v1\nroutes: {login: {mode: enforce}, api: {mode: shadow}}\n")
 	a, _ := startApp(t, "-config", path, "-redis", redis.URL())
 	modelVersion := a.authz.Model().Version()

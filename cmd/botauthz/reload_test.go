@@ -20,17 +20,7 @@ import (
 
 func TestPolicyFileReloadsWithoutRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "policy.yaml")
-	write := func(s string) {
-		t.Helper()
-		// Write aside and rename over, as editors and ConfigMaps do.
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(s string) { t.Helper(); writeAside(t, path, s) }
 	write("version: v1\nroutes: {login: {mode: shadow}}\n")
 	a, _ := startApp(t, "-config", path)
 
@@ -172,4 +162,17 @@ func readyComponent(t *testing.T, a *app, name string) (code int, status, detail
 		t.Fatal(err)
 	}
 	return resp.StatusCode, body.Components[name].Status, body.Components[name].Detail
+}
+
+// writeAside replaces the file at path with s the way editors and
+// ConfigMap updates do: written aside, then renamed over.
+func writeAside(t *testing.T, path, s string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }
