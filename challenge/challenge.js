@@ -307,7 +307,9 @@
 
   // CaptchaLa renders nothing from markup: its loader defines Captchala,
   // whose instance reports a pass token that goes into our hidden field.
-  // This follows the vendor's CMS widget and is not verified in a browser.
+  // This follows the vendor's documented Captchala.init({appKey,
+  // serverToken, action}) and CMS widget; it is not verified in a browser
+  // against the vendor (no network here).
   function captchala(form) {
     var el = document.getElementById("botauthz-widget");
     var field = form.elements.namedItem("captchala_token");
@@ -320,7 +322,16 @@
         }
         return;
       }
-      var instance = C.init({ appKey: el.getAttribute("data-sitekey") });
+      // serverToken is the one-time token botauthz asked CaptchaLa for
+      // when it rendered this page, bound to this visitor's address; the
+      // widget starts only with it, for the same action.
+      var opts = { appKey: el.getAttribute("data-sitekey") };
+      var serverToken = el.getAttribute("data-server-token");
+      if (serverToken) {
+        opts.serverToken = serverToken;
+        opts.action = el.getAttribute("data-action");
+      }
+      var instance = C.init(opts);
       if (instance && typeof instance.onSuccess === "function") {
         instance.onSuccess(function (res) {
           if (res && res.token && field) {

@@ -2,7 +2,9 @@ package challenge
 
 import (
 	"bytes"
+	"errors"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -92,7 +94,7 @@ var challengePage = template.Must(template.New("challenge").Parse(`<!doctype htm
 <p id="botauthz-status" role="status" aria-live="polite" hidden>Checking…</p>
 <p><progress id="botauthz-progress" max="1" value="0" hidden></progress></p>
 {{- else}}
-<div id="botauthz-widget"{{if .WidgetClass}} class="{{.WidgetClass}}"{{end}} data-sitekey="{{.SiteKey}}" data-callback="botauthzSolved"></div>
+<div id="botauthz-widget"{{if .WidgetClass}} class="{{.WidgetClass}}"{{end}} data-sitekey="{{.SiteKey}}" data-callback="botauthzSolved"{{if .ServerToken}} data-server-token="{{.ServerToken}}" data-action="{{.Action}}"{{end}}></div>
 {{- if eq .Provider "captchala"}}
 <input type="hidden" name="{{.TokenField}}" value="">
 {{- end}}
@@ -116,6 +118,9 @@ type challengeData struct {
 	WidgetScript         string
 	WidgetClass, SiteKey string
 	TokenField           string
+	// ServerToken and Action start a widget that needs a token issued by
+	// the site's server (provider.Issuer: CaptchaLa).
+	ServerToken, Action string
 }
 
 // failPage is answered (403) to every refused answer.
@@ -145,6 +150,7 @@ var failMessages = map[string]string{
 	OutcomeReplayed:    "This check was already used.",
 	OutcomeBadToken:    "The check could not be read.",
 	OutcomeWrongClient: "Your network or browser changed during the check.",
+	pageUnavailable:    "The check cannot start right now. Please try again in a moment.",
 	OutcomeAutomated: "Your browser looks controlled by automation software (a testing tool, a headless browser or a script), " +
 		"so this check cannot let it in. If you are a person, open this page in your usual browser, without such tools, and try again.",
 }
@@ -197,9 +203,47 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 		d.WidgetScript, d.WidgetClass, d.TokenField = provider.Widget(prov)
 		d.SiteKey = h.verifiers[prov].SiteKey()
 		csp = h.csp[prov]
+		// A HEAD shows no widget: no token is spent on it.
+		if iss, ok := h.verifiers[prov].(provider.Issuer); ok && r.Method == http.MethodGet {
+			var ip string
+			if a := clientIPOf(r, pol); a.IsValid() {
+				ip = a.String()
+			}
+			st, err := iss.Issue(r.Context(), ip, ttl)
+			if err != nil {
+				h.unavailable(w, r, route.Name, prov, returnTo, err)
+				return
+			}
+			d.ServerToken, d.Action = st.Token, st.Action
+		}
 	}
 	render(w, http.StatusOK, csp, challengePage, d)
 	if r.Method == http.MethodGet {
 		h.observer.ChallengeIssued(route.Name, prov)
 	}
+}
+
+// pageUnavailable keys failMessages for a challenge page that cannot be
+// shown: its CAPTCHA vendor would not issue the token its widget needs.
+const pageUnavailable = "unavailable"
+
+// retryAfterUnavailable is the Retry-After of a page that could not start:
+// long enough for a vendor's blip to pass, short for a waiting person.
+const retryAfterUnavailable = "5"
+
+// unavailable answers 503 with a page that explains and links to a fresh
+// challenge, when the vendor gave no server token. The visitor answered
+// nothing, so nothing is counted against them; the failure is logged at
+// warn for what an operator must fix (credentials), debug for a blip.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, route, prov, returnTo string, err error) {
+	level := slog.LevelDebug
+	var ie *provider.IssueError
+	if errors.As(err, &ie) && ie.Reason == provider.ReasonMisconfigured {
+		level = slog.LevelWarn
+	}
+	h.log.Log(r.Context(), level, "challenge page without its server token", "provider", prov, "route", route, "err", err)
+	w.Header().Set("Retry-After", retryAfterUnavailable)
+	render(w, http.StatusServiceUnavailable, failCSP, failPage, struct{ Message, RetryURL string }{
+		failMessage(pageUnavailable), URL(returnTo, route),
+	})
 }

@@ -41,7 +41,12 @@ const (
 	HCaptchaVerifyURL  = "https://api.hcaptcha.com/siteverify"
 	ReCAPTCHAVerifyURL = "https://www.google.com/recaptcha/api/siteverify"
 	CaptchaLaVerifyURL = "https://apiv1.captcha.la/v1/validate"
+	// CaptchaLaIssueURL mints the one-time server token CaptchaLa's widget
+	// starts with (docs.captcha.la/api-reference, "Issue Server Token").
+	CaptchaLaIssueURL = "https://apiv1.captcha.la" + captchaLaIssuePath
 )
+
+const captchaLaIssuePath = "/v1/server/challenge/issue"
 
 const (
 	// DefaultTimeout bounds a verification when Config.Timeout is zero. The
@@ -95,6 +100,48 @@ type Verifier interface {
 	Verify(ctx context.Context, token, remoteIP string) Result
 }
 
+// Issuer is a Verifier whose widget cannot start without a one-time token
+// the site's server asks the vendor for, with its secret, for each page:
+// CaptchaLa's server tokens. The token binds the challenge to the visitor
+// (their address) and to one use, so a page scraped by one client is of no
+// use to another.
+type Issuer interface {
+	Verifier
+	// Issue asks the vendor for a server token for the visitor at
+	// clientIP, valid for about ttl. It fails with an *IssueError, never
+	// grants on doubt, and is bounded by the verifier's timeout and ctx.
+	Issue(ctx context.Context, clientIP string, ttl time.Duration) (ServerToken, error)
+}
+
+// ServerToken is an Issuer's token for one challenge page.
+type ServerToken struct {
+	// Token is the vendor's token, checked to be safe in a page (for
+	// CaptchaLa: sct_ and [A-Za-z0-9_-]).
+	Token string
+	// Action is the action the token was issued for; the widget must be
+	// started with the same one.
+	Action string
+	// ExpiresIn is how long the vendor says the token lasts.
+	ExpiresIn time.Duration
+}
+
+// IssueError is why an Issuer gave no token.
+type IssueError struct {
+	// Reason is one of the Reason constants: ReasonUnavailable (network,
+	// timeout, 5xx, quota), ReasonMisconfigured (bad key or secret),
+	// ReasonMalformedResponse, or ReasonRejected.
+	Reason string
+	// Codes are the vendor's error codes, sanitised as in Result.
+	Codes []string
+}
+
+func (e *IssueError) Error() string {
+	if len(e.Codes) == 0 {
+		return "issue server token: " + e.Reason
+	}
+	return "issue server token: " + e.Reason + " (" + strings.Join(e.Codes, ", ") + ")"
+}
+
 // Config configures New.
 type Config struct {
 	// Provider is the vendor: "turnstile", "hcaptcha", "recaptcha" or
@@ -116,6 +163,11 @@ type Config struct {
 	// at httptest). It must be https, except to a loopback host, because
 	// the secret travels with every request.
 	VerifyURL string
+	// IssueURL overrides where captchala's server tokens are issued. Empty
+	// means CaptchaLaIssueURL, or, when VerifyURL is overridden, the same
+	// origin's /v1/server/challenge/issue: both endpoints are one API. The
+	// same rules as VerifyURL apply. captchala only.
+	IssueURL string
 	// Timeout bounds one whole verification, including reading the answer.
 	// Zero means DefaultTimeout; negative is an error.
 	Timeout time.Duration
@@ -137,8 +189,8 @@ type Config struct {
 // String describes c without its secrets, so a Config can be printed or
 // logged safely.
 func (c Config) String() string {
-	return fmt.Sprintf("{Provider:%s SiteKey:%s Secret:%s AppKey:%s AppSecret:%s VerifyURL:%s Timeout:%s Hostname:%s Action:%s MinScore:%g}",
-		c.Provider, c.SiteKey, redact(c.Secret), c.AppKey, redact(c.AppSecret), c.VerifyURL, c.Timeout, c.Hostname, c.Action, c.MinScore)
+	return fmt.Sprintf("{Provider:%s SiteKey:%s Secret:%s AppKey:%s AppSecret:%s VerifyURL:%s IssueURL:%s Timeout:%s Hostname:%s Action:%s MinScore:%g}",
+		c.Provider, c.SiteKey, redact(c.Secret), c.AppKey, redact(c.AppSecret), c.VerifyURL, c.IssueURL, c.Timeout, c.Hostname, c.Action, c.MinScore)
 }
 
 // GoString is String, so %#v does not print the secrets either.
@@ -153,6 +205,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("app_key", c.AppKey),
 		slog.String("app_secret", redact(c.AppSecret)),
 		slog.String("verify_url", c.VerifyURL),
+		slog.String("issue_url", c.IssueURL),
 		slog.Duration("timeout", c.Timeout),
 		slog.String("hostname", c.Hostname),
 		slog.String("action", c.Action),
@@ -203,7 +256,7 @@ func New(cfg Config, client *http.Client) (Verifier, error) {
 	}
 	if cfg.Provider == CaptchaLa {
 		base.siteKey = cfg.AppKey
-		return &captchala{verifier: base, appKey: cfg.AppKey, appSecret: cfg.AppSecret}, nil
+		return &captchala{verifier: base, appKey: cfg.AppKey, appSecret: cfg.AppSecret, issueURL: cfg.IssueURL}, nil
 	}
 	sv := &siteverify{verifier: base, secret: cfg.Secret, minScore: cfg.MinScore, minScoreSet: cfg.MinScore != 0}
 	if !sv.minScoreSet {
@@ -278,10 +331,25 @@ func validate(cfg *Config) error {
 		}
 	}
 
-	if cfg.VerifyURL == "" {
+	verifyDefault := cfg.VerifyURL == ""
+	if verifyDefault {
 		cfg.VerifyURL = defaultVerifyURL(p)
-	} else if err := checkVerifyURL(cfg.VerifyURL); err != nil {
+	} else if err := checkEndpoint("VerifyURL", cfg.VerifyURL); err != nil {
 		return err
+	}
+	switch {
+	case p != CaptchaLa && cfg.IssueURL != "":
+		return &ConfigError{"IssueURL", "only used for captchala"}
+	case p != CaptchaLa:
+	case cfg.IssueURL != "":
+		if err := checkEndpoint("IssueURL", cfg.IssueURL); err != nil {
+			return err
+		}
+	case verifyDefault:
+		cfg.IssueURL = CaptchaLaIssueURL
+	default:
+		u, _ := url.Parse(cfg.VerifyURL) // checked above
+		cfg.IssueURL = u.Scheme + "://" + u.Host + captchaLaIssuePath
 	}
 
 	switch {
@@ -327,31 +395,32 @@ func checkCredential(field, v, provider string) error {
 	return nil
 }
 
-// checkVerifyURL refuses endpoints that would leak the secret: anything but
-// https, except loopback (httptest), and URLs with credentials or fragments.
-// The URL is not echoed, since it might carry a credential.
-func checkVerifyURL(raw string) error {
+// checkEndpoint refuses, for the Config field named field, endpoints that
+// would leak the secret, which travels with every request: anything but
+// https, except loopback (httptest), and URLs with credentials or
+// fragments. The URL is not echoed, since it might carry a credential.
+func checkEndpoint(field, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return &ConfigError{"VerifyURL", "not a valid URL"}
+		return &ConfigError{field, "not a valid URL"}
 	}
 	if u.Host == "" || u.Opaque != "" {
-		return &ConfigError{"VerifyURL", "want an absolute URL with a host"}
+		return &ConfigError{field, "want an absolute URL with a host"}
 	}
 	if u.User != nil {
-		return &ConfigError{"VerifyURL", "must not carry credentials"}
+		return &ConfigError{field, "must not carry credentials"}
 	}
 	if u.Fragment != "" {
-		return &ConfigError{"VerifyURL", "must not have a fragment"}
+		return &ConfigError{field, "must not have a fragment"}
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !isLoopback(u.Hostname()) {
-			return &ConfigError{"VerifyURL", "must be https (http only to a loopback host)"}
+			return &ConfigError{field, "must be https (http only to a loopback host)"}
 		}
 	default:
-		return &ConfigError{"VerifyURL", "must be https (http only to a loopback host)"}
+		return &ConfigError{field, "must be https (http only to a loopback host)"}
 	}
 	return nil
 }
