@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -68,6 +67,51 @@ type captchalaData struct {
 	Reason   json.RawMessage `json:"reason"`
 }
 
+// post sends body to endpoint with the app's credentials, as exchange
+// does: every CaptchaLa call authenticates with X-App-Key and X-App-Secret
+// and answers JSON.
+func (c *captchala) post(ctx context.Context, endpoint, contentType string, body []byte) (status int, reply []byte, reason string) {
+	return c.exchange(ctx, func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-App-Key", c.appKey)
+		req.Header.Set("X-App-Secret", c.appSecret)
+		return req, nil
+	})
+}
+
+// envelope decodes CaptchaLa's {code, msg, data} answer: ok is false when
+// it is not JSON or its code is not a JSON integer (absent, null or a
+// string), which no answer of the contract is.
+func envelope(body []byte) (env captchalaEnvelope, code int64, ok bool) {
+	if err := json.Unmarshal(body, &env); err != nil {
+		return env, 0, false
+	}
+	if raw := bytes.TrimSpace(env.Code); len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &code) != nil {
+		return env, 0, false
+	}
+	return env, code, true
+}
+
+// refusal is the failed Result of an answer that is not a success: the
+// first error code found (in data.error, then the top-level error, msg or
+// message), sanitised, and the Reason it maps to.
+func (c *captchala) refusal(env captchalaEnvelope, dataError json.RawMessage) Result {
+	var errCode string
+	for _, raw := range []json.RawMessage{dataError, env.Error, env.Msg, env.Message} {
+		if s, ok := jsonString(raw); ok && s != "" {
+			errCode = s
+			break
+		}
+	}
+	codes := sanitizeCodes([]string{errCode}, c.appSecret)
+	return fail(reasonFor(codes, captchalaCodeReason), codes...)
+}
+
 // Verify implements Verifier.
 func (c *captchala) Verify(ctx context.Context, token, remoteIP string) Result {
 	if r, ok := checkToken(token, maxTokenBytes); !ok {
@@ -77,17 +121,7 @@ func (c *captchala) Verify(ctx context.Context, token, remoteIP string) Result {
 	if err != nil {
 		return fail(ReasonInvalidToken)
 	}
-	status, body, reason := c.exchange(ctx, func(ctx context.Context) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.verifyURL, bytes.NewReader(payload))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("X-App-Key", c.appKey)
-		req.Header.Set("X-App-Secret", c.appSecret)
-		return req, nil
-	})
+	status, body, reason := c.post(ctx, c.verifyURL, "application/json", payload)
 	if reason != "" {
 		return fail(reason)
 	}
@@ -95,13 +129,8 @@ func (c *captchala) Verify(ctx context.Context, token, remoteIP string) Result {
 }
 
 func (c *captchala) parse(body []byte) Result {
-	var env captchalaEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return fail(ReasonMalformedResponse)
-	}
-	// code must be a JSON integer: not absent, null or a string.
-	var code int64
-	if raw := bytes.TrimSpace(env.Code); len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &code) != nil {
+	env, code, ok := envelope(body)
+	if !ok {
 		return fail(ReasonMalformedResponse)
 	}
 	var data captchalaData
@@ -130,15 +159,7 @@ func (c *captchala) parse(body []byte) Result {
 		r, _ := jsonString(data.Reason)
 		return fail(ReasonUnavailable, sanitizeCodes([]string{"degraded", r}, c.appSecret)...)
 	}
-	var errCode string
-	for _, raw := range []json.RawMessage{data.Error, env.Error, env.Msg, env.Message} {
-		if s, ok := jsonString(raw); ok && s != "" {
-			errCode = s
-			break
-		}
-	}
-	codes := sanitizeCodes([]string{errCode}, c.appSecret)
-	return fail(reasonFor(codes, captchalaCodeReason), codes...)
+	return c.refusal(env, data.Error)
 }
 
 // captchalaCodeReason maps CaptchaLa's error codes (captchala-php
@@ -226,18 +247,7 @@ func (c *captchala) Issue(ctx context.Context, clientIPAddr string, ttl time.Dur
 	if ip := clientIP(clientIPAddr); ip != "" {
 		form.Set("bind_ip", ip)
 	}
-	body := form.Encode()
-	status, reply, reason := c.exchange(ctx, func(ctx context.Context) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.issueURL, strings.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("X-App-Key", c.appKey)
-		req.Header.Set("X-App-Secret", c.appSecret)
-		return req, nil
-	})
+	status, reply, reason := c.post(ctx, c.issueURL, "application/x-www-form-urlencoded", []byte(form.Encode()))
 	if reason != "" {
 		return ServerToken{}, &IssueError{Reason: reason}
 	}
@@ -258,12 +268,8 @@ func (c *captchala) Issue(ctx context.Context, clientIPAddr string, ttl time.Dur
 // code otherwise, as parse does for validation answers. ttl is what was
 // asked for, the token's lifetime when the answer states none.
 func (c *captchala) parseIssue(body []byte, ttl time.Duration) (ServerToken, Result) {
-	var env captchalaEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return ServerToken{}, fail(ReasonMalformedResponse)
-	}
-	var code int64
-	if raw := bytes.TrimSpace(env.Code); len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &code) != nil {
+	env, code, ok := envelope(body)
+	if !ok {
 		return ServerToken{}, fail(ReasonMalformedResponse)
 	}
 	var data struct {
@@ -290,13 +296,5 @@ func (c *captchala) parseIssue(body []byte, ttl time.Duration) (ServerToken, Res
 		}
 		return st, Result{OK: true, Reason: ReasonOK, Score: -1}
 	}
-	var errCode string
-	for _, raw := range []json.RawMessage{data.Error, env.Error, env.Msg, env.Message} {
-		if s, ok := jsonString(raw); ok && s != "" {
-			errCode = s
-			break
-		}
-	}
-	codes := sanitizeCodes([]string{errCode}, c.appSecret)
-	return ServerToken{}, fail(reasonFor(codes, captchalaCodeReason), codes...)
+	return ServerToken{}, c.refusal(env, data.Error)
 }
