@@ -1,15 +1,10 @@
 package challenge
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/botauthz/botauthz/clearance"
@@ -17,12 +12,14 @@ import (
 
 // The challenge token is what the page embeds and posts back: it lets any
 // replica verify an answer without shared state other than the keys and the
-// redemption store. Its text is
+// redemption store. It is a clearance.Envelope with the prefix tokenPrefix
+// and the MAC context tokenContext:
 //
 //	c1.<kid>.<base64url(payload)>.<base64url(mac)>
 //
-// with unpadded base64url. The kid may contain dots, base64url cannot, so the
-// token is split at its last two dots. The payload is, big-endian:
+// The context differs from the clearance cookie's, so a MAC made for one can
+// never pass as the other even though both use the same keys. The payload
+// is, big-endian:
 //
 //	id         16 bytes  random challenge id
 //	iat         8 bytes  issued at, unix seconds (int64)
@@ -33,25 +30,15 @@ import (
 //	provider    1 byte length + bytes ("pow" or a CAPTCHA provider)
 //	route       1 byte length + bytes
 //	return_to   2 bytes length + bytes (already passed through SafeReturnTo)
-//
-// The MAC is HMAC-SHA256(secret, tokenContext || "c1.<kid>.<payload>"). The
-// context differs from the clearance cookie's, so a MAC made for one can never
-// pass as the other even though both use the same keys. The payload is
-// signed, not encrypted: it holds nothing the client does not already know.
 const (
 	tokenPrefix  = "c1."
 	tokenContext = "botauthz challenge v1\x00"
 
-	idLen        = 16
-	macLen       = sha256.Size
-	maxLabelLen  = 255 // one length byte
-	maxKeyIDLen  = 32  // as clearance.Key ids
-	minSecretLen = 32  // as clearance keys: the HMAC output size
+	idLen       = 16
+	maxLabelLen = 255 // one length byte
 
 	fixedPayloadLen = idLen + 8 + 8 + 1 // id, iat, exp, difficulty; the rest varies in length
 	maxPayloadLen   = fixedPayloadLen + clearance.MaxDigestLen + 1 + maxLabelLen + 1 + maxLabelLen + 2 + maxReturnTo
-	// maxTokenLen bounds what parse looks at, so garbage costs little.
-	maxTokenLen = len(tokenPrefix) + maxKeyIDLen + 1 + (maxPayloadLen*8+5)/6 + 1 + (macLen*8+5)/6
 )
 
 // Why a token was refused. All of them are the outcome bad_token; the
@@ -114,30 +101,22 @@ func truncate(s string, n int) string {
 }
 
 // tokenKeys signs and verifies challenge tokens: the first key signs, every
-// key verifies, as for clearances. It is immutable.
+// key verifies, as for clearances. It also keeps each key's secret, from
+// which a challenge's script proof is derived (proof.go). It is immutable.
 type tokenKeys struct {
-	signingID string
-	byID      map[string][]byte
+	env  *clearance.Envelope
+	byID map[string][]byte
 }
 
 // newTokenKeys copies keys after checking them by the clearance package's
-// rules (ids of 1–32 characters of A-Z a-z 0-9 . _ -, secrets of at least 32
-// bytes, no duplicate ids), so one key file serves both.
+// rules (clearance.NewEnvelope), so one key file serves both.
 func newTokenKeys(keys []clearance.Key) (*tokenKeys, error) {
-	if len(keys) == 0 {
-		return nil, errors.New("no keys")
+	env, err := clearance.NewEnvelope(tokenPrefix, tokenContext, maxPayloadLen, keys)
+	if err != nil {
+		return nil, err
 	}
-	k := &tokenKeys{signingID: keys[0].ID, byID: make(map[string][]byte, len(keys))}
-	for i, key := range keys {
-		if !validKeyID(key.ID) {
-			return nil, fmt.Errorf("key %d: id must be 1–32 characters of A-Z a-z 0-9 . _ -", i+1)
-		}
-		if len(key.Secret) < minSecretLen {
-			return nil, fmt.Errorf("key %d (id %q): secret is %d bytes, want at least %d", i+1, key.ID, len(key.Secret), minSecretLen)
-		}
-		if _, dup := k.byID[key.ID]; dup {
-			return nil, fmt.Errorf("key %d: duplicate id %q", i+1, key.ID)
-		}
+	k := &tokenKeys{env: env, byID: make(map[string][]byte, len(keys))}
+	for _, key := range keys {
 		k.byID[key.ID] = append([]byte(nil), key.Secret...)
 	}
 	return k, nil
@@ -146,50 +125,21 @@ func newTokenKeys(keys []clearance.Key) (*tokenKeys, error) {
 // sign returns the text of t signed with the first key, and sets t.kid to
 // that key's id.
 func (k *tokenKeys) sign(t *token) string {
-	t.kid = k.signingID
-	signed := tokenPrefix + k.signingID + "." + base64.RawURLEncoding.EncodeToString(appendPayload(nil, t))
-	return signed + "." + base64.RawURLEncoding.EncodeToString(k.mac(k.byID[k.signingID], signed))
-}
-
-func (k *tokenKeys) mac(secret []byte, signed string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(tokenContext))
-	m.Write([]byte(signed))
-	return m.Sum(nil)
+	t.kid = k.env.SigningKeyID()
+	return k.env.Seal(appendPayload(nil, t))
 }
 
 // parse verifies s and decodes it. The MAC is checked before the payload is
 // decoded, so nothing of an unauthenticated payload is ever interpreted.
 func (k *tokenKeys) parse(s string) (token, error) {
-	if len(s) > maxTokenLen || !strings.HasPrefix(s, tokenPrefix) || !tokenChars(s) {
-		return token{}, errMalformed
-	}
-	macDot := strings.LastIndexByte(s, '.')
-	if macDot < len(tokenPrefix) {
-		return token{}, errMalformed
-	}
-	signed, mac64 := s[:macDot], s[macDot+1:]
-	payloadDot := strings.LastIndexByte(signed, '.')
-	if payloadDot < len(tokenPrefix) {
-		return token{}, errMalformed
-	}
-	kid, payload64 := signed[len(tokenPrefix):payloadDot], signed[payloadDot+1:]
-	if !validKeyID(kid) {
-		return token{}, errMalformed
-	}
-	mac, err := base64.RawURLEncoding.Strict().DecodeString(mac64)
-	if err != nil || len(mac) != macLen {
-		return token{}, errMalformed
-	}
-	secret, ok := k.byID[kid]
-	if !ok {
+	var buf [maxPayloadLen]byte
+	raw, kid, err := k.env.Open(s, buf[:])
+	switch {
+	case errors.Is(err, clearance.ErrUnknownKey):
 		return token{}, errUnknownKey
-	}
-	if !hmac.Equal(k.mac(secret, signed), mac) {
+	case errors.Is(err, clearance.ErrBadSignature):
 		return token{}, errBadMAC
-	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(payload64)
-	if err != nil {
+	case err != nil:
 		return token{}, errMalformed
 	}
 	t, ok := parsePayload(raw)
@@ -199,34 +149,6 @@ func (k *tokenKeys) parse(s string) (token, error) {
 	}
 	t.kid = kid
 	return t, nil
-}
-
-// tokenChars reports whether s uses only the characters a token can contain
-// (base64url, '.', and the key id's), so encodings that decoders tolerate,
-// such as line breaks, are refused up front.
-func tokenChars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !idChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func idChar(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
-}
-
-func validKeyID(s string) bool {
-	if len(s) == 0 || len(s) > maxKeyIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !idChar(s[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func appendPayload(dst []byte, t *token) []byte {

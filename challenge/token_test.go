@@ -1,6 +1,8 @@
 package challenge
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/netip"
 	"strings"
@@ -46,8 +48,8 @@ func TestTokenRoundTrip(t *testing.T) {
 			b := clearance.BindingFor(ip, uaFirefox)
 			in := newToken(t0, 5*time.Minute, b, Pow, c.route, c.returnTo, 4)
 			s := k.sign(&in)
-			if len(s) > maxTokenLen {
-				t.Errorf("token of %d bytes exceeds maxTokenLen %d", len(s), maxTokenLen)
+			if len(s) > maxTokenLen(k) {
+				t.Errorf("token of %d bytes exceeds the longest a token can be, %d", len(s), maxTokenLen(k))
 			}
 			if !strings.HasPrefix(s, "c1.k.1-a_b.") {
 				t.Errorf("token %q not signed by the first key", s[:20])
@@ -114,7 +116,7 @@ func TestTokenParseErrors(t *testing.T) {
 	}{
 		{"empty", "", errMalformed},
 		{"wrong version", "c2" + good[2:], errMalformed},
-		{"too long", good + strings.Repeat("A", maxTokenLen), errMalformed},
+		{"too long", good + strings.Repeat("A", maxTokenLen(k)), errMalformed},
 		{"one dot missing", strings.Replace(good, ".", "", 2), errMalformed},
 		{"padding", good + "=", errMalformed},
 		{"short mac", good[:len(good)-2], errMalformed},
@@ -139,7 +141,10 @@ func (k *tokenKeys) signWith(tb testing.TB, id string, t *token) string {
 
 func (k *tokenKeys) signWithSecret(tb testing.TB, id string, secret []byte, t *token) string {
 	tb.Helper()
-	other := &tokenKeys{signingID: id, byID: map[string][]byte{id: secret}}
+	other, err := newTokenKeys([]clearance.Key{{ID: id, Secret: secret}})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return other.sign(t)
 }
 
@@ -160,4 +165,9 @@ func FuzzTokenParse(f *testing.F) {
 			t.Fatalf("accepted %q, which signs as %q", s, again)
 		}
 	})
+}
+
+// maxTokenLen is the longest text k's Envelope seals.
+func maxTokenLen(k *tokenKeys) int {
+	return len(tokenPrefix) + 32 + 1 + base64.RawURLEncoding.EncodedLen(k.env.MaxPayload()) + 1 + base64.RawURLEncoding.EncodedLen(sha256.Size)
 }

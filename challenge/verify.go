@@ -148,6 +148,12 @@ func (h *Handler) checkAnswer(r *http.Request, tok *token, ip netip.Addr) string
 	return providerOutcome(res.Reason)
 }
 
+// nonceChar reports whether c may be part of a nonce: the script counts in
+// decimal, and anything URL- and form-safe is accepted.
+func nonceChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
 // powSolved reports whether hex(SHA-256(id + ":" + nonce)) starts with
 // difficulty '0' digits, i.e. the hash's first difficulty nibbles are zero.
 func powSolved(id, nonce string, difficulty int) bool {
@@ -155,7 +161,7 @@ func powSolved(id, nonce string, difficulty int) bool {
 		return false
 	}
 	for i := 0; i < len(nonce); i++ {
-		if !idChar(nonce[i]) {
+		if !nonceChar(nonce[i]) {
 			return false
 		}
 	}

@@ -12,6 +12,11 @@
 // scoring and extauthz packages do), or log and count outcomes itself: callers
 // turn a Status into metrics and decision-log fields.
 //
+// It also owns the signed-envelope format every value botauthz signs for a
+// client to carry back shares (Envelope): the clearance cookie and the
+// challenge package's token are envelopes of two kinds, with their own
+// prefix and MAC context, signed by the same keys.
+//
 // The cookie value is "v1.<kid>.<payload>.<mac>": payload and mac are unpadded
 // base64url, the payload carries the issue and expiry times, the masked client
 // prefix, the first 16 bytes of SHA-256(User-Agent), and the provider and route

@@ -1,18 +1,16 @@
 package clearance
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"unicode/utf8"
 )
 
-// The v1 cookie value is
+// The v1 cookie value is an Envelope (envelope.go) with the prefix
+// valuePrefix and the MAC context macContext:
 //
 //	v1.<kid>.<base64url(payload)>.<base64url(mac)>
 //
-// with unpadded base64url, so every byte is an RFC 6265 cookie-octet. The kid
-// may itself contain dots; base64url never does, so the value is split at its
-// last two dots. The payload is, big-endian:
+// The payload is, big-endian:
 //
 //	iat      8 bytes  issued at, unix seconds (int64)
 //	exp      8 bytes  expires at, unix seconds (int64)
@@ -20,27 +18,19 @@ import (
 //	         16-byte user-agent hash, family, prefix bits, prefix address
 //	provider 1 byte length (<= 32) + bytes
 //	route    1 byte length (<= 32) + bytes
-//
-// The MAC is HMAC-SHA256(secret, macContext || "v1.<kid>.<payload>"): it
-// covers the text exactly as sent, so no other spelling of the same fields
-// verifies, and the context keeps these MACs apart from anything else the
-// same secret might ever sign.
 const (
 	valuePrefix = "v1."
 	macContext  = "botauthz clearance v1\x00"
 
-	macLen    = sha256.Size
-	macB64Len = (macLen*8 + 5) / 6
 	// maxLabelLen keeps the cookie small; provider and route are short metric
 	// labels ("pow", "login") and longer ones are truncated.
 	maxLabelLen = 32
 
 	fixedPayloadLen = 8 + 8 // iat and exp; the rest varies in length
 	maxPayloadLen   = fixedPayloadLen + MaxDigestLen + 1 + maxLabelLen + 1 + maxLabelLen
-	maxPayloadB64   = (maxPayloadLen*8 + 5) / 6
-	// maxValueLen is the longest value Issue can produce; Verify refuses
-	// anything longer before looking at it, which bounds its work.
-	maxValueLen = len(valuePrefix) + maxKeyIDLen + 1 + maxPayloadB64 + 1 + macB64Len
+	// maxValueLen is the longest value Issue can produce, which bounds
+	// what Verify looks at (Envelope.Open).
+	maxValueLen = len(valuePrefix) + maxKeyIDLen + 1 + (maxPayloadLen*8+5)/6 + 1 + macB64Len
 )
 
 // payload is a decoded cookie payload. The labels alias the decode buffer.

@@ -1,16 +1,12 @@
 package clearance
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
+	"errors"
 	"fmt"
-	"hash"
 	"math"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -46,27 +42,9 @@ type Options struct {
 // Signer issues and verifies clearance cookie values. It is immutable and
 // safe for concurrent use.
 type Signer struct {
-	signing *signerKey
-	byID    map[string]*signerKey
-	ttl     time.Duration
-	ttlSec  int64
-}
-
-// signerKey is one key of a Signer with a pool of hashing state: building an
-// HMAC costs several allocations and two SHA-256 blocks, and Verify runs on
-// every request that carries the cookie.
-type signerKey struct {
-	id   string
-	pool sync.Pool // of *scratch
-}
-
-// scratch is the per-call working state of one key. It is used by one
-// goroutine at a time, between pool Get and Put.
-type scratch struct {
-	mac hash.Hash // HMAC-SHA256 keyed with the key's secret
-	// buf holds macContext followed by the signed part of the value.
-	buf [len(macContext) + maxValueLen]byte
-	sum [sha256.Size]byte
+	env    *Envelope
+	ttl    time.Duration
+	ttlSec int64
 }
 
 // NewSigner returns a Signer for opts. It copies the keys, so later changes
@@ -82,23 +60,11 @@ func NewSigner(opts Options) (*Signer, error) {
 	if ttl < MinTTL || ttl > MaxTTL {
 		return nil, fmt.Errorf("clearance signer: ttl %v is outside %v..%v", opts.TTL, MinTTL, MaxTTL)
 	}
-	s := &Signer{
-		byID:   make(map[string]*signerKey, len(opts.Keys)),
-		ttl:    ttl.Truncate(time.Second),
-		ttlSec: int64(ttl / time.Second),
+	env, err := NewEnvelope(valuePrefix, macContext, maxPayloadLen, opts.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("clearance signer: %w", err)
 	}
-	for i, k := range opts.Keys {
-		secret := append([]byte(nil), k.Secret...)
-		sk := &signerKey{id: k.ID}
-		sk.pool.New = func() any {
-			return &scratch{mac: hmac.New(sha256.New, secret)}
-		}
-		s.byID[k.ID] = sk
-		if i == 0 {
-			s.signing = sk
-		}
-	}
-	return s, nil
+	return &Signer{env: env, ttl: ttl.Truncate(time.Second), ttlSec: int64(ttl / time.Second)}, nil
 }
 
 // TTL returns the lifetime of the clearances s issues.
@@ -157,31 +123,10 @@ type Claims struct {
 // 235 bytes, about 130 for a typical key id and labels, and uses only RFC 6265
 // cookie-octets.
 func (s *Signer) Issue(b Binding, provider, route string, now time.Time) string {
-	k := s.signing
-	sc := k.pool.Get().(*scratch)
-	defer k.pool.Put(sc)
-
 	iat := now.Unix()
 	var raw [maxPayloadLen]byte
-	p := appendPayload(raw[:0], iat, addSat(iat, s.ttlSec), b.Digest(),
-		truncateLabel(provider), truncateLabel(route))
-
-	// Build "v1.<kid>.<payload>" right after the MAC context, so the MAC
-	// input needs no copy.
-	w := copy(sc.buf[:], macContext)
-	start := w
-	w += copy(sc.buf[w:], valuePrefix)
-	w += copy(sc.buf[w:], k.id)
-	sc.buf[w] = '.'
-	w++
-	base64.RawURLEncoding.Encode(sc.buf[w:], p)
-	w += base64.RawURLEncoding.EncodedLen(len(p))
-	mac := sc.sign(w)
-	sc.buf[w] = '.'
-	w++
-	base64.RawURLEncoding.Encode(sc.buf[w:], mac)
-	w += macB64Len
-	return string(sc.buf[start:w])
+	return s.env.Seal(appendPayload(raw[:0], iat, addSat(iat, s.ttlSec), b.Digest(),
+		truncateLabel(provider), truncateLabel(route)))
 }
 
 // AutomatedSuffix ends the Provider of a clearance issued to a browser
@@ -199,54 +144,23 @@ func (c Claims) Automated() bool { return strings.HasSuffix(c.Provider, Automate
 // before decoding them, so garbage costs little. A Valid verification
 // allocates only the Provider and Route strings.
 func (s *Signer) Verify(value string, b Binding, now time.Time) (Claims, Status) {
-	// Parse: "v1." kid "." payload "." mac, split at the last two dots
-	// because a kid may contain dots and base64url cannot.
-	if len(value) > maxValueLen || !strings.HasPrefix(value, valuePrefix) {
-		return Claims{}, Malformed
-	}
-	signedEnd := strings.LastIndexByte(value, '.')
-	if signedEnd < len(valuePrefix) {
-		return Claims{}, Malformed
-	}
-	signed, mac64 := value[:signedEnd], value[signedEnd+1:]
-	dot := strings.LastIndexByte(signed, '.')
-	if dot < len(valuePrefix) {
-		return Claims{}, Malformed
-	}
-	kid, payload64 := signed[len(valuePrefix):dot], signed[dot+1:]
-	if !validKeyID(kid) || len(mac64) != macB64Len || len(payload64) > maxPayloadB64 {
-		return Claims{}, Malformed
-	}
-	var mac [macLen]byte
-	if n, ok := decodeB64(mac[:], mac64); !ok || n != macLen {
-		return Claims{}, Malformed
-	}
 	var raw [maxPayloadLen]byte
-	n, ok := decodeB64(raw[:], payload64)
-	if !ok {
+	payload, kid, err := s.env.Open(value, raw[:])
+	p, ok := parsePayload(payload)
+	switch {
+	case errors.Is(err, ErrMalformed), !ok:
+		// A payload of the wrong shape is no cookie of ours, forged or not:
+		// Malformed comes before UnknownKey and BadSignature.
 		return Claims{}, Malformed
-	}
-	p, ok := parsePayload(raw[:n])
-	if !ok {
-		return Claims{}, Malformed
-	}
-
-	k := s.byID[kid]
-	if k == nil {
+	case errors.Is(err, ErrUnknownKey):
 		return Claims{}, UnknownKey
-	}
-
-	sc := k.pool.Get().(*scratch)
-	defer k.pool.Put(sc)
-	w := copy(sc.buf[:], macContext)
-	w += copy(sc.buf[w:], signed)
-	if !hmac.Equal(sc.sign(w), mac[:]) {
+	case err != nil:
 		return Claims{}, BadSignature
 	}
 
 	exp := min(p.exp, addSat(p.iat, s.ttlSec))
 	c := Claims{
-		KeyID:    k.id, // the Signer's copy, so Claims do not pin the request's header
+		KeyID:    kid, // the Envelope's copy, so Claims do not pin the request's header
 		IssuedAt: time.Unix(p.iat, 0),
 		Expires:  time.Unix(exp, 0),
 		Provider: string(p.provider),
@@ -280,14 +194,6 @@ func (s *Signer) Cookie(name, value string, insecure bool) *http.Cookie {
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
-}
-
-// sign returns the MAC of sc.buf[:n] (macContext and the signed text). The
-// result aliases sc.sum.
-func (sc *scratch) sign(n int) []byte {
-	sc.mac.Reset()
-	sc.mac.Write(sc.buf[:n])
-	return sc.mac.Sum(sc.sum[:0])
 }
 
 // addSat returns a+b for b >= 0, saturating instead of overflowing: times
