@@ -49,22 +49,22 @@ func newFixed() *fixed {
 		f.score[i] = set(HeaderScore, scoreText[i])
 		f.scoreValue[i] = structpb.NewNumberValue(float64(i))
 	}
-	for b := scoring.NotScored; b <= scoring.VerifiedBot; b++ {
+	for b := scoring.NotScored; b <= scoring.MaxBand; b++ {
 		f.category[b] = set(HeaderCategory, b.String())
 		f.categoryValue[b] = structpb.NewStringValue(b.String())
 	}
-	for a := policy.ActionAllow; a <= policy.ActionRateLimit; a++ {
+	for a := range policy.EveryAction() {
 		f.action[a] = set(HeaderAction, a.String())
 		f.actionValue[a] = structpb.NewStringValue(a.String())
 	}
-	for m := policy.ModeOff; m <= policy.ModeBypass; m++ {
+	for m := range policy.EveryMode() {
 		f.mode[m] = set(HeaderMode, m.String())
 		f.modeValue[m] = structpb.NewStringValue(m.String())
 	}
-	for r := policy.RuleAllowCIDR; r <= policy.RuleSetChallenge; r++ {
+	for r := range policy.EveryRule() {
 		f.ruleReasons[r] = set(HeaderReasons, r.String())
 	}
-	for src := rollout.SourceKill; src <= rollout.SourcePolicy; src++ {
+	for src := rollout.SourceKill; src <= rollout.MaxSource; src++ {
 		f.sourceValue[src] = structpb.NewStringValue(src.String())
 	}
 	f.boolValue[0], f.boolValue[1] = structpb.NewBoolValue(false), structpb.NewBoolValue(true)

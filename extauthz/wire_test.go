@@ -240,7 +240,7 @@ func TestWireMetadataMatchesStruct(t *testing.T) {
 	verified := &crawlerValues{nameValue: structpb.NewStringValue("Googlebot"), categoryValue: structpb.NewStringValue("search")}
 	var decisions []*Decision
 	for score := -1; score <= 100; score += 7 {
-		for a := policy.ActionAllow; a <= policy.ActionRateLimit; a++ {
+		for a := range policy.EveryAction() {
 			decisions = append(decisions, &Decision{Score: score, Action: a, Enforced: policy.ActionAllow,
 				Mode: policy.Mode(score % 4), Route: "login", Degraded: score%2 == 0, Clearance: clearance.Status(score % 3)})
 		}

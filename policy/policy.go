@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 	"time"
@@ -36,9 +37,19 @@ const (
 	// ModeBypass allows every request without scoring or counting. Only the
 	// kill switch sets it; no policy or override can name it.
 	ModeBypass
+
+	modeEnd // one past the last mode
 )
 
-var modeNames = [...]string{ModeOff: "off", ModeShadow: "shadow", ModeCanary: "canary", ModeEnforce: "enforce", ModeBypass: "bypass"}
+// MaxMode is the last mode: a table indexed by Mode has MaxMode+1 entries.
+// Tables and loops over modes use it or EveryMode, never a named mode, so
+// a mode added here reaches them all (TestEveryModeIsCounted, extauthz).
+const MaxMode = modeEnd - 1
+
+// EveryMode yields every mode, in order.
+func EveryMode() iter.Seq[Mode] { return every(ModeOff, modeEnd) }
+
+var modeNames = [modeEnd]string{ModeOff: "off", ModeShadow: "shadow", ModeCanary: "canary", ModeEnforce: "enforce", ModeBypass: "bypass"}
 
 // String returns the mode's name as written in the policy file.
 func (m Mode) String() string {
@@ -81,9 +92,32 @@ const (
 	ActionChallenge
 	ActionDeny
 	ActionRateLimit
+
+	actionEnd // one past the last action
 )
 
-var actionNames = [...]string{ActionAllow: "allow", ActionChallenge: "challenge", ActionDeny: "deny", ActionRateLimit: "ratelimit"}
+// MaxAction is the last action: a table indexed by Action has MaxAction+1
+// entries. Tables and loops over actions use it or EveryAction, never a
+// named action, so an action added here reaches them all, and a test
+// (extauthz) fails until it has a response, a metric label and a README
+// row.
+const MaxAction = actionEnd - 1
+
+// EveryAction yields every action, in order.
+func EveryAction() iter.Seq[Action] { return every(ActionAllow, actionEnd) }
+
+// every yields the values from first up to, not including, end.
+func every[T ~uint8](first, end T) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for v := first; v < end; v++ {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+var actionNames = [actionEnd]string{ActionAllow: "allow", ActionChallenge: "challenge", ActionDeny: "deny", ActionRateLimit: "ratelimit"}
 
 // String returns the action's name as used in headers, logs and metrics.
 func (a Action) String() string {
@@ -183,7 +217,15 @@ const (
 	// retry later (or challenged, when its score had fallen that low). A
 	// verified crawler is never escalated.
 	RuleEscalated
+
+	ruleEnd // one past the last rule
 )
+
+// MaxRule is the last rule: a table indexed by Rule has MaxRule+1 entries.
+const MaxRule = ruleEnd - 1
+
+// EveryRule yields every rule that decides, NoRule excluded, in order.
+func EveryRule() iter.Seq[Rule] { return every(RuleAllowCIDR, ruleEnd) }
 
 // String returns the reason code of the rule: "rule.allow_cidr",
 // "rule.deny_cidr", "rule.require_proof", "rule.verified_bot",

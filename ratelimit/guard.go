@@ -88,7 +88,13 @@ const (
 	BreakerClosed   BreakerState = iota // calls go to the store
 	BreakerOpen                         // calls fail without asking the store
 	BreakerHalfOpen                     // one probe call is asking the store
+
+	breakerStateEnd // one past the last state
 )
+
+// MaxBreakerState is the last breaker state: a table indexed by
+// BreakerState has MaxBreakerState+1 entries.
+const MaxBreakerState = breakerStateEnd - 1
 
 // String returns "closed", "open" or "half-open".
 func (s BreakerState) String() string {

@@ -24,9 +24,15 @@ const (
 	KillShadow
 	// KillBypass allows everything without scoring or touching Redis.
 	KillBypass
+
+	killEnd // one past the last position
 )
 
-var killNames = [...]string{KillNone: "none", KillShadow: "shadow", KillBypass: "bypass"}
+// MaxKill is the strongest position: a table indexed by Kill has MaxKill+1
+// entries.
+const MaxKill = killEnd - 1
+
+var killNames = [killEnd]string{KillNone: "none", KillShadow: "shadow", KillBypass: "bypass"}
 
 // String returns "none", "shadow" or "bypass".
 func (k Kill) String() string {

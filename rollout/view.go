@@ -18,9 +18,15 @@ const (
 	SourceLiveRoute                     // the shared live state's route setting
 	SourceLiveDefault                   // the shared live state's default setting
 	SourcePolicy                        // the policy file (the route, else its default route)
+
+	sourceEnd // one past the last source
 )
 
-var sourceNames = [...]string{
+// MaxSource is the last source: a table indexed by Source has MaxSource+1
+// entries, and loops over the sources run from SourceKill to it.
+const MaxSource = sourceEnd - 1
+
+var sourceNames = [sourceEnd]string{
 	SourceKill: "kill", SourceFileRoute: "override-file", SourceFileDefault: "override-file-default",
 	SourceLiveRoute: "live", SourceLiveDefault: "live-default", SourcePolicy: "policy",
 }

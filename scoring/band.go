@@ -18,9 +18,15 @@ const (
 	// VerifiedBot is the category of a bot proven to be who it claims. It is
 	// decided by verification, not by a score, so BandOf never returns it.
 	VerifiedBot
+
+	bandEnd // one past the last band
 )
 
-var bandNames = [...]string{
+// MaxBand is the last band: a table indexed by Band has MaxBand+1 entries,
+// and loops over the bands run from NotScored to it.
+const MaxBand = bandEnd - 1
+
+var bandNames = [bandEnd]string{
 	NotScored:       "not_scored",
 	Automated:       "automated",
 	LikelyAutomated: "likely_automated",

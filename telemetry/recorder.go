@@ -37,8 +37,8 @@ const otherRoute = "_other"
 // Label sizes: actions and modes are small enums, indexed directly; an
 // out-of-range value is counted at index 0, whose String is "unknown".
 const (
-	numActions = int(policy.ActionRateLimit) + 1
-	numModes   = int(policy.ModeBypass) + 1
+	numActions = int(policy.MaxAction) + 1
+	numModes   = int(policy.MaxMode) + 1
 )
 
 // RecorderOptions configure NewRecorder.
