@@ -8,7 +8,9 @@
 // JavaScript: crypto.subtle exists only in secure contexts (not on plain-http
 // development set-ups) and is asynchronous, which would cost a promise per
 // hash. The search runs in short chunks separated by setTimeout, so the page
-// stays responsive and the progress bar moves.
+// stays responsive and the progress bar moves; the status reads the
+// progress out every few seconds, in the page's language (its messages
+// are in the status element's data-* attributes).
 //
 // On a CAPTCHA page it submits the form once the widget reports success (the
 // widget calls the global botauthzSolved named in data-callback); the
@@ -184,6 +186,17 @@
     }
   }
 
+  // message is the page's translation of one of the status messages, which
+  // the page puts in the status element's data-* attributes, or fallback.
+  function message(status, name, fallback) {
+    var m = status && status.getAttribute("data-" + name);
+    return m || fallback;
+  }
+
+  // sayEvery is how often, at most, the status reads out the progress: a
+  // screen reader announces each change of a polite live region.
+  var sayEvery = 2000;
+
   // automationName matches the names automation tools leave on window or
   // document: ChromeDriver's cdc_ and $cdc_, Selenium's, Playwright's,
   // Puppeteer's, PhantomJS's and Nightmare's.
@@ -264,7 +277,10 @@
     var challenge = form.getAttribute("data-challenge");
     var difficulty = parseInt(form.getAttribute("data-difficulty"), 10);
     if (!challenge || !field || !(difficulty >= 1 && difficulty <= 64)) {
-      say(status, "Something went wrong. Please reload the page.");
+      say(status, message(status, "error", "Something went wrong. Please reload the page."));
+      if (status) {
+        status.setAttribute("data-state", "error");
+      }
       return;
     }
     var prefix = challenge + ":";
@@ -275,7 +291,9 @@
     if (bar) {
       bar.hidden = false;
     }
-    say(status, "Checking your browser…");
+    say(status, message(status, "working", "Checking your browser…"));
+    var progressText = message(status, "progress", "");
+    var said = Date.now();
 
     function step() {
       var deadline = Date.now() + chunkMillis;
@@ -293,12 +311,17 @@
         if (bar) {
           bar.value = 1;
         }
-        say(status, "Done. Taking you back…");
+        say(status, message(status, "done", "Done. Taking you back…"));
         form.submit();
         return;
       }
+      var share = 1 - Math.exp(-next / expected);
       if (bar) {
-        bar.value = 1 - Math.exp(-next / expected);
+        bar.value = share;
+      }
+      if (progressText && Date.now() - said >= sayEvery) {
+        said = Date.now();
+        say(status, progressText.replace("{percent}", String(Math.floor(share * 100))));
       }
       setTimeout(step, 0);
     }

@@ -1,6 +1,10 @@
 // Package challenge owns the challenge flow's public side, served under
 // Prefix on the public HTTP port: the challenge page, the proof-of-work
 // script, and the verification of answers that ends in a clearance cookie.
+// The pages are styled by an embedded stylesheet and the policy's colours
+// (style.go), speak the visitor's language from embedded messages and the
+// policy's messages_dir (messages.go), and carry the policy's branding,
+// all under a strict Content-Security-Policy.
 //
 // A challenge page embeds a signed, expiring challenge token bound to the
 // client's network prefix and user agent, and either the built-in proof of

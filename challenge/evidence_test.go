@@ -201,8 +201,8 @@ func TestPageLinksItsProofScript(t *testing.T) {
 	if i < 0 || j < i {
 		t.Errorf("page lacks %s before the shared script:\n%s", want, p.body)
 	}
-	if got := p.rec.Header().Get("Content-Security-Policy"); got != powCSP {
-		t.Errorf("CSP %q, want %q", got, powCSP)
+	if got, want := p.rec.Header().Get("Content-Security-Policy"), pageCSP(Pow, "", false); got != want {
+		t.Errorf("CSP %q, want %q", got, want)
 	}
 	if !strings.Contains(p.body, `name="evidence"`) {
 		t.Error("page has no evidence field")

@@ -1,9 +1,8 @@
 package challenge
 
 import (
-	"bytes"
 	"crypto/sha256"
-	_ "embed" // the proof-of-work script
+	_ "embed" // the proof-of-work script and the stylesheet
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,6 +51,9 @@ const (
 //go:embed challenge.js
 var script []byte
 
+//go:embed challenge.css
+var stylesheet []byte
+
 // Options configure a Handler.
 type Options struct {
 	// Policy returns the current policy: routes, cookie settings, XFF hops.
@@ -86,6 +88,8 @@ type Options struct {
 //
 //	GET  Path?route=R&return_to=P  the challenge page for route R
 //	GET  ScriptPath                the proof-of-work script
+//	GET  StylePath                 the pages' stylesheet
+//	GET  ThemePath                 the policy's colours (style.go)
 //	GET  ProofPath?c=ID&k=KID      a challenge's own script (proof.go)
 //	POST VerifyPath                check the answer, set the clearance
 //	                               cookie and redirect 303 to return_to, or
@@ -98,8 +102,13 @@ type Handler struct {
 	signer    *clearance.Signer
 	keys      *tokenKeys
 	verifiers map[string]provider.Verifier
-	csp       map[string]string // by CAPTCHA provider
-	redeemer  Redeemer
+	// providers are the verifiers' names, sorted.
+	providers []string
+	// catalog is the pages' languages, loaded once at start.
+	catalog *catalog
+	// style is the pages' style for the newest policy seen.
+	style    atomic.Pointer[pageStyle]
+	redeemer Redeemer
 	// local remembers this replica's redemptions: it answers when the
 	// Redeemer fails, and, fed with every success, it still refuses a
 	// replay here if the store fails between the two.
@@ -110,6 +119,7 @@ type Handler struct {
 	now      func() time.Time
 
 	scriptETag, scriptVersion string
+	styleETag, styleVersion   string
 
 	// secureWarned is when a Secure cookie over http was last warned
 	// about, in Unix nanoseconds; 0 for never.
@@ -133,7 +143,6 @@ func NewHandler(opts Options) (*Handler, error) {
 		policy:    opts.Policy,
 		signer:    opts.Signer,
 		verifiers: make(map[string]provider.Verifier, len(opts.Verifiers)),
-		csp:       make(map[string]string, len(opts.Verifiers)),
 		redeemer:  opts.Redeemer,
 		local:     NewMemoryRedeemer(DefaultMemoryEntries),
 		observer:  opts.Observer,
@@ -182,12 +191,21 @@ func NewHandler(opts Options) (*Handler, error) {
 			return nil, fmt.Errorf("challenge handler: verifier %q: unknown provider (want turnstile, hcaptcha, recaptcha or captchala)", name)
 		}
 		h.verifiers[name] = v
-		h.csp[name] = captchaCSP(name)
 	}
+	h.providers = names
+
+	pol := opts.Policy()
+	if h.catalog, err = loadCatalog(pol.Challenge.MessagesDir); err != nil {
+		return nil, fmt.Errorf("challenge handler: %w", err)
+	}
+	h.styleFor(pol)
 
 	sum := sha256.Sum256(script)
 	h.scriptVersion = hex.EncodeToString(sum[:8])
 	h.scriptETag = `"` + h.scriptVersion + `"`
+	sum = sha256.Sum256(stylesheet)
+	h.styleVersion = hex.EncodeToString(sum[:8])
+	h.styleETag = `"` + h.styleVersion + `"`
 	return h, nil
 }
 
@@ -204,6 +222,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.serveScript(w, r)
+	case StylePath:
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.serveStyle(w, r)
+	case ThemePath:
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.serveTheme(w, r)
 	case ProofPath:
 		if !allow(w, r, http.MethodGet, http.MethodHead) {
 			return
@@ -233,20 +261,9 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	return false
 }
 
-// serveScript serves the embedded script. The page links it with its content
-// hash in the query, so that URL may be cached for good; any other URL is
-// revalidated with the ETag.
+// serveScript serves the embedded script.
 func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/javascript; charset=utf-8")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("ETag", h.scriptETag)
-	if r.URL.Query().Get("v") == h.scriptVersion {
-		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		hdr.Set("Cache-Control", "no-cache")
-	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(script))
+	serveAsset(w, r, "text/javascript; charset=utf-8", script, h.scriptVersion, h.scriptETag)
 }
 
 // scriptURL is the script's cache-busting URL.

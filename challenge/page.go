@@ -10,20 +10,16 @@ import (
 
 	"github.com/botauthz/botauthz/challenge/provider"
 	"github.com/botauthz/botauthz/clearance"
+	"github.com/botauthz/botauthz/policy"
 )
 
-// powCSP is the challenge page's policy for the proof of work: only our own
-// script, no inline script or style (the page has no styling at all, so it
-// needs no style-src), and the form may post only to us.
-const powCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'"
-
-// failCSP is for the failure pages, which have no script.
-const failCSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-// captchaCSP is powCSP plus exactly the origins provider's widget needs.
-func captchaCSP(name string) string {
-	scriptSrc, frameSrc, connectSrc := provider.CSPSources(name)
-	styleSrc := provider.CSPStyleSources(name)
+// pageCSP is a page's Content-Security-Policy: nothing by default; our
+// own script and stylesheets ('self', no inline script or style); exactly
+// the origins provider's widget needs (none for the proof of work, whose
+// page has no third-party asset); the form posts only to us; images from
+// us and, when the policy's branding has an https logo, exactly its
+// origin. failure is for the failure pages, which have no script.
+func pageCSP(prov, logoOrigin string, failure bool) string {
 	var b strings.Builder
 	directive := func(name string, first string, sources []string) {
 		if first == "" && len(sources) == 0 {
@@ -41,33 +37,64 @@ func captchaCSP(name string) string {
 		}
 	}
 	b.WriteString("default-src 'none'")
-	directive("script-src", "'self'", scriptSrc)
-	directive("connect-src", "'self'", connectSrc)
-	directive("frame-src", "", frameSrc)
-	directive("style-src", "", styleSrc)
-	b.WriteString("; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'")
+	if !failure {
+		scriptSrc, frameSrc, connectSrc := provider.CSPSources(prov)
+		directive("script-src", "'self'", scriptSrc)
+		directive("connect-src", "'self'", connectSrc)
+		directive("frame-src", "", frameSrc)
+		directive("style-src", "'self'", provider.CSPStyleSources(prov))
+	} else {
+		directive("style-src", "'self'", nil)
+	}
+	b.WriteString("; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	var img []string
+	if logoOrigin != "" {
+		img = []string{logoOrigin}
+	}
+	directive("img-src", "'self'", img)
 	return b.String()
 }
 
-func setPageHeaders(hdr http.Header, csp string) {
+func setPageHeaders(hdr http.Header, csp string, lang *pageLang) {
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("Content-Security-Policy", csp)
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "same-origin")
+	hdr.Set("Content-Language", lang.tag)
+	hdr.Add("Vary", "Accept-Language")
 }
 
-// challengePage is self-contained: our script from our origin, data in data-*
-// attributes, no inline script or style, so the CSP stays strict. Elements
-// the script drives start hidden, so a visitor without JavaScript sees only
-// the explanation.
-var challengePage = template.Must(template.New("challenge").Parse(`<!doctype html>
-<html lang="en">
+// pageHead is the head both pages share: the language, our stylesheets
+// (the shared one and the policy's colours), no inline style.
+const pageHead = `{{define "head"}}<!doctype html>
+<html lang="{{.Lang.Tag}}" dir="{{.Lang.Dir}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
-<title>Checking your browser</title>
+<meta name="color-scheme" content="light dark">
+<link rel="stylesheet" href="{{.StyleURL}}">
+<link rel="stylesheet" href="{{.ThemeURL}}">
+{{- end}}
+{{define "brand"}}
+{{- if .Brand.LogoURL}}
+<header class="brand"><img class="brand-logo" src="{{.Brand.LogoURL}}" alt="{{.Brand.Title}}"></header>
+{{- else if .Brand.Title}}
+<header class="brand"><p class="brand-name">{{.Brand.Title}}</p></header>
+{{- end}}
+{{- end}}
+{{define "help"}}
+<p class="help"><span>{{.M.help}}</span> <a href="{{.RetryURL}}">{{.M.retry}}</a>
+{{- if .Brand.SupportURL}} <a href="{{.Brand.SupportURL}}">{{.SupportText}}</a>{{end}}</p>
+{{- end}}`
+
+// challengePage is self-contained: our script and stylesheets from our
+// origin, data in data-* attributes (the script's messages too), no inline
+// script or style, so the CSP stays strict. Elements the script drives
+// start hidden, so a visitor without JavaScript sees only the explanation.
+var challengePage = template.Must(template.New("challenge").Option("missingkey=error").Parse(pageHead + `{{template "head" .}}
+<title>{{.M.title}}{{with .Brand.Title}} – {{.}}{{end}}</title>
 {{- if .ProofURL}}
 <script src="{{.ProofURL}}" defer></script>
 {{- end}}
@@ -77,36 +104,60 @@ var challengePage = template.Must(template.New("challenge").Parse(`<!doctype htm
 {{- end}}
 </head>
 <body>
-<main>
-<h1>Checking your browser</h1>
+<main aria-labelledby="botauthz-title">
+{{- template "brand" .}}
+<h1 id="botauthz-title">{{.M.title}}</h1>
 {{- if eq .Provider "pow"}}
-<p>This site checks that visitors are people before letting them in. Your browser is solving a small puzzle; it usually takes a few seconds and you do not need to do anything. You will then be taken back to the page you asked for.</p>
+<p>{{.M.intro_pow}}</p>
 {{- else}}
-<p>This site checks that visitors are people before letting them in. Please complete the check below; you will then be taken back to the page you asked for.</p>
+<p>{{.M.intro_captcha}}</p>
 {{- end}}
-<noscript><p>This check needs JavaScript, which is turned off or blocked in your browser. Please allow JavaScript for this site, or open the page in a browser that runs it, then reload this page. Nothing else is needed, and the check stores only a cookie saying you passed.</p></noscript>
-<form id="botauthz-challenge" method="post" action="{{.VerifyURL}}" data-provider="{{.Provider}}"
+<noscript><p class="notice">{{.M.noscript}}</p></noscript>
+<form id="botauthz-challenge" method="post" action="{{.VerifyURL}}" data-provider="{{.Provider}}" aria-labelledby="botauthz-title"
 {{- if eq .Provider "pow"}} data-challenge="{{.Challenge}}" data-difficulty="{{.Difficulty}}"{{end}}>
 <input type="hidden" name="token" value="{{.Token}}">
 {{- if eq .Provider "pow"}}
 <input type="hidden" name="nonce" value="">
 <input type="hidden" name="evidence" value="">
-<p id="botauthz-status" role="status" aria-live="polite" hidden>Checking…</p>
-<p><progress id="botauthz-progress" max="1" value="0" hidden></progress></p>
+<div class="work">
+<p id="botauthz-status" class="status" role="status" aria-live="polite" hidden data-working="{{.M.status_working}}" data-progress="{{.M.status_progress}}" data-done="{{.M.status_done}}" data-error="{{.M.status_error}}">{{.M.status_working}}</p>
+<progress id="botauthz-progress" max="1" value="0" aria-label="{{.M.progress_label}}" hidden></progress>
+</div>
 {{- else}}
+<div class="widget">
 <div id="botauthz-widget"{{if .WidgetClass}} class="{{.WidgetClass}}"{{end}} data-sitekey="{{.SiteKey}}" data-callback="botauthzSolved"{{if .ServerToken}} data-server-token="{{.ServerToken}}" data-action="{{.Action}}"{{end}}></div>
+</div>
 {{- if eq .Provider "captchala"}}
 <input type="hidden" name="{{.TokenField}}" value="">
 {{- end}}
-<p><button type="submit">Continue</button></p>
+<p><button type="submit">{{.M.continue}}</button></p>
 {{- end}}
 </form>
+{{- template "help" .}}
 </main>
 </body>
 </html>
 `))
 
+// pageLook is what every page shows whatever its content: the language,
+// the stylesheets and the policy's branding.
+type pageLook struct {
+	Lang               langData
+	M                  map[string]string
+	StyleURL, ThemeURL string
+	Brand              policy.Branding
+	// SupportText is the support link's text: the branding's, else the
+	// language's.
+	SupportText string
+	// RetryURL is a fresh challenge for the same route and return_to.
+	RetryURL string
+}
+
+// langData is a pageLang as the templates read it.
+type langData struct{ Tag, Dir string }
+
 type challengeData struct {
+	pageLook
 	ScriptURL, VerifyURL string
 	// ProofURL is the per-challenge script's (proof of work only); it is
 	// listed before ScriptURL, so, both deferred, it runs first.
@@ -124,55 +175,76 @@ type challengeData struct {
 }
 
 // failPage is answered (403) to every refused answer.
-var failPage = template.Must(template.New("fail").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow">
-<title>The check did not pass</title>
+var failPage = template.Must(template.New("fail").Option("missingkey=error").Parse(pageHead + `{{template "head" .}}
+<title>{{.M.fail_title}}{{with .Brand.Title}} – {{.}}{{end}}</title>
 </head>
 <body>
-<main>
-<h1>The check did not pass</h1>
+<main aria-labelledby="botauthz-title">
+{{- template "brand" .}}
+<h1 id="botauthz-title">{{.M.fail_title}}</h1>
 <p>{{.Message}}</p>
-<p><a href="{{.RetryURL}}">Try again</a></p>
+<p class="actions"><a href="{{.RetryURL}}">{{.M.fail_retry}}</a>
+{{- if .Brand.SupportURL}} <a href="{{.Brand.SupportURL}}">{{.SupportText}}</a>{{end}}</p>
 </main>
 </body>
 </html>
 `))
 
-// failMessages explain an outcome to the visitor, without detail an
-// attacker could tune against.
-var failMessages = map[string]string{
-	OutcomeWrongAnswer: "Your browser's answer to the check was not right.",
-	OutcomeExpired:     "The check took too long and expired.",
-	OutcomeReplayed:    "This check was already used.",
-	OutcomeBadToken:    "The check could not be read.",
-	OutcomeWrongClient: "Your network or browser changed during the check.",
-	pageUnavailable:    "The check cannot start right now. Please try again in a moment.",
-	OutcomeAutomated: "Your browser looks controlled by automation software (a testing tool, a headless browser or a script), " +
-		"so this check cannot let it in. If you are a person, open this page in your usual browser, without such tools, and try again.",
+type failData struct {
+	pageLook
+	Message string
 }
 
-func failMessage(outcome string) string {
-	if m, ok := failMessages[outcome]; ok {
-		return m
+// failKeys are the messages that explain an outcome to the visitor,
+// without detail an attacker could tune against; any other outcome is
+// fail_other.
+var failKeys = map[string]string{
+	OutcomeWrongAnswer: "fail_wrong_answer",
+	OutcomeExpired:     "fail_expired",
+	OutcomeReplayed:    "fail_replayed",
+	OutcomeBadToken:    "fail_bad_token",
+	OutcomeWrongClient: "fail_wrong_client",
+	OutcomeAutomated:   "fail_automated",
+	pageUnavailable:    "fail_unavailable",
+}
+
+func failMessage(lang *pageLang, outcome string) string {
+	if k, ok := failKeys[outcome]; ok {
+		return lang.msgs[k]
 	}
-	return "The check could not be confirmed."
+	return lang.msgs["fail_other"]
 }
 
 // render executes t into a buffer first, so a template error is a clean 500
 // instead of half a page.
-func render(w http.ResponseWriter, status int, csp string, t *template.Template, data any) {
+func render(w http.ResponseWriter, status int, csp string, lang *pageLang, t *template.Template, data any) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	setPageHeaders(w.Header(), csp)
+	setPageHeaders(w.Header(), csp, lang)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// lookFor is what a page for r under pol shows besides its content; route
+// and returnTo make the link to a fresh challenge.
+func (h *Handler) lookFor(r *http.Request, st *pageStyle, returnTo, route string) (pageLook, *pageLang) {
+	lang := h.catalog.match(r.Header.Get("Accept-Language"))
+	l := pageLook{
+		Lang:        langData{Tag: lang.tag, Dir: lang.dir},
+		M:           lang.msgs,
+		StyleURL:    h.styleURL(),
+		ThemeURL:    st.themeURL(),
+		Brand:       st.brand,
+		SupportText: st.brand.SupportText,
+		RetryURL:    URL(returnTo, route),
+	}
+	if l.SupportText == "" {
+		l.SupportText = lang.msgs["support"]
+	}
+	return l, lang
 }
 
 // servePage renders a fresh challenge for the route named in the query.
@@ -180,6 +252,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	returnTo := SafeReturnTo(q.Get("return_to"))
 	pol := h.policy()
+	st := h.styleFor(pol)
 	route := pol.Route(q.Get("route"))
 	prov, difficulty := h.challengeFor(route)
 	b := clearance.BindingFor(clientIPOf(r, pol), r.UserAgent())
@@ -189,42 +262,44 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := newToken(h.now(), ttl, b, prov, route.Name, returnTo, difficulty)
 
+	look, lang := h.lookFor(r, st, returnTo, route.Name)
 	d := challengeData{
+		pageLook:  look,
 		ScriptURL: h.scriptURL(),
 		VerifyURL: VerifyPath,
 		Provider:  prov,
 		Token:     h.keys.sign(&tok),
 	}
-	csp := powCSP
+	csp := st.csp[Pow]
 	if prov == Pow {
 		d.Challenge, d.Difficulty = tok.idHex(), difficulty
 		d.ProofURL = h.proofURL(&tok)
 	} else {
 		d.WidgetScript, d.WidgetClass, d.TokenField = provider.Widget(prov)
 		d.SiteKey = h.verifiers[prov].SiteKey()
-		csp = h.csp[prov]
+		csp = st.csp[prov]
 		// A HEAD shows no widget: no token is spent on it.
 		if iss, ok := h.verifiers[prov].(provider.Issuer); ok && r.Method == http.MethodGet {
 			var ip string
 			if a := clientIPOf(r, pol); a.IsValid() {
 				ip = a.String()
 			}
-			st, err := iss.Issue(r.Context(), ip, ttl)
+			tok, err := iss.Issue(r.Context(), ip, ttl)
 			if err != nil {
-				h.unavailable(w, r, route.Name, prov, returnTo, err)
+				h.unavailable(w, r, st, look, lang, route.Name, prov, err)
 				return
 			}
-			d.ServerToken, d.Action = st.Token, st.Action
+			d.ServerToken, d.Action = tok.Token, tok.Action
 		}
 	}
-	render(w, http.StatusOK, csp, challengePage, d)
+	render(w, http.StatusOK, csp, lang, challengePage, d)
 	if r.Method == http.MethodGet {
 		h.observer.ChallengeIssued(route.Name, prov)
 	}
 }
 
-// pageUnavailable keys failMessages for a challenge page that cannot be
-// shown: its CAPTCHA vendor would not issue the token its widget needs.
+// pageUnavailable keys failKeys for a challenge page that cannot be shown:
+// its CAPTCHA vendor would not issue the token its widget needs.
 const pageUnavailable = "unavailable"
 
 // retryAfterUnavailable is the Retry-After of a page that could not start:
@@ -235,7 +310,7 @@ const retryAfterUnavailable = "5"
 // challenge, when the vendor gave no server token. The visitor answered
 // nothing, so nothing is counted against them; the failure is logged at
 // warn for what an operator must fix (credentials), debug for a blip.
-func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, route, prov, returnTo string, err error) {
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, st *pageStyle, look pageLook, lang *pageLang, route, prov string, err error) {
 	level := slog.LevelDebug
 	var ie *provider.IssueError
 	if errors.As(err, &ie) && ie.Reason == provider.ReasonMisconfigured {
@@ -243,7 +318,5 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, route, pro
 	}
 	h.log.Log(r.Context(), level, "challenge page without its server token", "provider", prov, "route", route, "err", err)
 	w.Header().Set("Retry-After", retryAfterUnavailable)
-	render(w, http.StatusServiceUnavailable, failCSP, failPage, struct{ Message, RetryURL string }{
-		failMessage(pageUnavailable), URL(returnTo, route),
-	})
+	render(w, http.StatusServiceUnavailable, st.failCSP, lang, failPage, failData{pageLook: look, Message: failMessage(lang, pageUnavailable)})
 }

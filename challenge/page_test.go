@@ -40,7 +40,7 @@ routes:
 		provider.Turnstile: e.turnstile, provider.HCaptcha: hcaptcha, provider.ReCAPTCHA: recaptcha, provider.CaptchaLa: captchala,
 	}))
 
-	const pow = "default-src 'none'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'"
+	const pow = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'"
 	cases := []struct {
 		name, route, wantCSP string
 		h                    http.Handler
@@ -49,16 +49,16 @@ routes:
 		{"default route", "", pow, e.h},
 		{"provider without a verifier falls back to pow", "comments", pow, e.h},
 		{"turnstile", "signup",
-			"default-src 'none'; script-src 'self' https://challenges.cloudflare.com; connect-src 'self'; frame-src https://challenges.cloudflare.com; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'",
+			"default-src 'none'; script-src 'self' https://challenges.cloudflare.com; connect-src 'self'; frame-src https://challenges.cloudflare.com; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'",
 			e.h},
 		{"hcaptcha adds style-src", "comments",
-			"default-src 'none'; script-src 'self' https://hcaptcha.com https://*.hcaptcha.com; connect-src 'self' https://hcaptcha.com https://*.hcaptcha.com; frame-src https://hcaptcha.com https://*.hcaptcha.com; style-src https://hcaptcha.com https://*.hcaptcha.com; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'",
+			"default-src 'none'; script-src 'self' https://hcaptcha.com https://*.hcaptcha.com; connect-src 'self' https://hcaptcha.com https://*.hcaptcha.com; frame-src https://hcaptcha.com https://*.hcaptcha.com; style-src 'self' https://hcaptcha.com https://*.hcaptcha.com; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'",
 			e2.h},
 		{"recaptcha", "rc",
-			"default-src 'none'; script-src 'self' https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/; connect-src 'self'; frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'",
+			"default-src 'none'; script-src 'self' https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/; connect-src 'self'; frame-src https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'",
 			e2.h},
 		{"captchala", "cl",
-			"default-src 'none'; script-src 'self' https://cdn.captcha-cdn.net; connect-src 'self' https://apiv1.captcha.la; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'",
+			"default-src 'none'; script-src 'self' https://cdn.captcha-cdn.net; connect-src 'self' https://apiv1.captcha.la; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; img-src 'self'",
 			e2.h},
 	}
 	for _, c := range cases {
@@ -71,6 +71,8 @@ routes:
 				"X-Content-Type-Options":  "nosniff",
 				"Referrer-Policy":         "same-origin",
 				"Content-Type":            "text/html; charset=utf-8",
+				"Content-Language":        "en",
+				"Vary":                    "Accept-Language",
 			}
 			for k, v := range want {
 				if got := hdr.Get(k); got != v {
@@ -159,7 +161,7 @@ var inlineHandlerRe = regexp.MustCompile(`\son[a-z]+\s*=`)
 // checkSelfContained checks the page needs nothing the strict CSP forbids.
 func checkSelfContained(t *testing.T, body string, h *Handler) {
 	t.Helper()
-	if !strings.Contains(body, "<noscript><p>This check needs JavaScript") {
+	if !strings.Contains(body, `<noscript><p class="notice">This check needs JavaScript`) {
 		t.Error("no <noscript> explanation")
 	}
 	if !strings.Contains(body, `<script src="`+ScriptPath+"?v="+h.scriptVersion+`" defer></script>`) {

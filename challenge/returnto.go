@@ -10,7 +10,7 @@ import (
 // to botauthz's public HTTP port with ext_authz disabled.
 const (
 	// Prefix is the path prefix the Handler owns; mount it there. Any path
-	// under it other than the four below is answered 404.
+	// under it other than the six below is answered 404.
 	Prefix = "/.botauthz/"
 	// Path is where the challenge page is served.
 	Path = Prefix + "challenge"
@@ -20,6 +20,10 @@ const (
 	VerifyPath = Path + "/verify"
 	// ProofPath serves a challenge's own script (proof.go).
 	ProofPath = Path + "/proof.js"
+	// StylePath serves the pages' stylesheet.
+	StylePath = Path + ".css"
+	// ThemePath serves the policy's colours as a stylesheet (style.go).
+	ThemePath = Path + "/theme.css"
 )
 
 // maxReturnTo bounds return_to so a redirect never carries an oversized

@@ -263,8 +263,8 @@ func TestCaptchaLaServerTokenRefusedOrLate(t *testing.T) {
 			if strings.Contains(body, "botauthz-widget") || !strings.Contains(body, html.EscapeString(URL("/checkout", "cl"))) {
 				t.Errorf("want a page without the widget that links to a fresh challenge:\n%s", body)
 			}
-			if csp := rec.Header().Get("Content-Security-Policy"); csp != failCSP {
-				t.Errorf("CSP %q, want the failure pages' %q", csp, failCSP)
+			if csp, want := rec.Header().Get("Content-Security-Policy"), e.h.styleFor(e.policy).failCSP; csp != want {
+				t.Errorf("CSP %q, want the failure pages' %q", csp, want)
 			}
 			if ev := e.rec.take(); len(ev) != 0 {
 				t.Errorf("events %v: a page that could not start is no answer", ev)

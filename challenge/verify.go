@@ -217,9 +217,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, tok *token, out
 		h.recordFailure(r)
 	}
 	h.log.Debug("challenge refused", "outcome", outcome, "why", why, "err", err, "route", route, "provider", prov)
-	render(w, http.StatusForbidden, failCSP, failPage, struct{ Message, RetryURL string }{
-		failMessage(outcome), URL(returnTo, retryRoute),
-	})
+	st := h.styleFor(h.policy())
+	look, lang := h.lookFor(r, st, returnTo, retryRoute)
+	render(w, http.StatusForbidden, st.failCSP, lang, failPage, failData{pageLook: look, Message: failMessage(lang, outcome)})
 }
 
 // requestScheme is the scheme the visitor used: Envoy's x-forwarded-proto

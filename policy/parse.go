@@ -63,6 +63,23 @@ type rawChallenge struct {
 	TTL            *string                `yaml:"ttl"`
 	Evidence       *string                `yaml:"evidence"`
 	Providers      map[string]rawProvider `yaml:"providers"`
+	Branding       *rawBranding           `yaml:"branding"`
+	MessagesDir    *string                `yaml:"messages_dir"`
+}
+
+type rawBranding struct {
+	Title       *string         `yaml:"title"`
+	LogoURL     *string         `yaml:"logo_url"`
+	SupportURL  *string         `yaml:"support_url"`
+	SupportText *string         `yaml:"support_text"`
+	Colors      *rawBrandColors `yaml:"colors"`
+}
+
+type rawBrandColors struct {
+	Accent         *string `yaml:"accent"`
+	AccentText     *string `yaml:"accent_text"`
+	AccentDark     *string `yaml:"accent_dark"`
+	AccentTextDark *string `yaml:"accent_text_dark"`
 }
 
 type rawProvider struct {
@@ -640,7 +657,8 @@ func buildChallenge(p *Policy, def, file *rawChallenge) error {
 		}
 		c.Providers[name] = Provider(rp)
 	}
-	return nil
+	c.MessagesDir = *pick(file.MessagesDir, pick(def.MessagesDir, &empty))
+	return buildBranding(&c.Branding, def.Branding, file.Branding)
 }
 
 // parseCIDRs reads prefixes; a bare address is its own /32 or /128. A

@@ -304,6 +304,12 @@ type Challenge struct {
 	// Providers configures the CAPTCHA providers routes may use, by name
 	// (turnstile, hcaptcha, recaptcha, captchala).
 	Providers map[string]Provider
+	// Branding is how the challenge and failure pages present the site.
+	Branding Branding
+	// MessagesDir names a directory of <lang>.yaml files whose messages
+	// override or add to the pages' built-in ones; empty for none. It is
+	// read when the challenge handler is built (at start).
+	MessagesDir string
 }
 
 // The values of Challenge.Evidence.

@@ -46,3 +46,28 @@ func TestReadmeDocumentsEverySignal(t *testing.T) {
 		}
 	}
 }
+
+func TestReadmeBrandingExampleParses(t *testing.T) {
+	_, rest, ok := strings.Cut(readme(t), "<!-- branding-example -->\n```yaml\n")
+	if !ok {
+		t.Fatal("README.md has no branding example")
+	}
+	example, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("README.md branding example is not closed")
+	}
+	p, err := Parse([]byte(example))
+	if err != nil {
+		t.Fatalf("README branding example: %v", err)
+	}
+	if b := p.Challenge.Branding; b.Title != "Example Shop" || b.LogoOrigin != "https://static.example.com" || b.Colors.AccentDark != "#5eead4" {
+		t.Errorf("README branding example = %+v", b)
+	}
+	// The table's defaults are the embedded ones.
+	def := Default().Challenge.Branding.Colors
+	for _, c := range []string{def.Accent, def.AccentText, def.AccentDark, def.AccentTextDark} {
+		if !strings.Contains(readme(t), "`"+c+"`") {
+			t.Errorf("README does not give the default colour %s", c)
+		}
+	}
+}

@@ -573,6 +573,9 @@ func warnRestartOnly(log *slog.Logger, started, next *policy.Policy) {
 	if !maps.Equal(started.Challenge.Providers, next.Challenge.Providers) {
 		changed = append(changed, "challenge.providers")
 	}
+	if started.Challenge.MessagesDir != next.Challenge.MessagesDir {
+		changed = append(changed, "challenge.messages_dir (its files too are read only at start)")
+	}
 	if crawlersChanged(started.Crawlers, next.Crawlers) {
 		changed = append(changed, "crawlers")
 	}
