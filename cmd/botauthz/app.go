@@ -18,7 +18,6 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -28,6 +27,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/botauthz/botauthz/admin"
+	"github.com/botauthz/botauthz/backend"
 	"github.com/botauthz/botauthz/buildinfo"
 	"github.com/botauthz/botauthz/challenge"
 	"github.com/botauthz/botauthz/clearance"
@@ -52,8 +52,9 @@ type app struct {
 	live     rollout.Store
 	// watcher reloads the policy file; nil without -config.
 	watcher *policy.Watcher
-	// redeemClient is the Redis client of challenge redemption; nil without Redis.
-	redeemClient redis.UniversalClient
+	// backend holds the counters, the live rollout state and the
+	// redemptions, opened from -store.
+	backend *backend.Backend
 	// stopRollout ends the rollout controller's background work.
 	stopRollout context.CancelFunc
 	store       ratelimit.Store
@@ -110,26 +111,21 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		}
 	}
 
-	switch {
-	case store != nil:
-		a.store = store
-	case c.redisURL == "":
-		a.store = ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: c.memoryMaxKeys})
-		log.Info("velocity counters in memory; replicas do not share them", "max_keys", c.memoryMaxKeys)
-	default:
-		r, err := ratelimit.DialRedis(c.redisURL)
-		if err != nil {
-			return nil, err
-		}
-		loadCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if err := r.LoadScript(loadCtx); err != nil {
-			// Not fatal: Checks degrade until Redis answers, then recover.
-			log.Warn("redis not answering at start; deciding without velocity until it does", "err", err)
-		}
-		cancel()
-		a.guard = ratelimit.NewGuard(r, ratelimit.GuardOptions{Budget: c.redisBudget, Logger: log})
-		a.store = a.guard
-		log.Info("velocity counters in redis", "budget", c.redisBudget.String())
+	// One URL names where the counters, the live rollout state and the
+	// redemptions are kept (-store; -redis is its older name).
+	if a.backend, err = backend.Open(ctx, c.storeURL, backend.Options{
+		MemoryMaxKeys: c.memoryMaxKeys, Budget: c.redisBudget, Logger: log,
+	}); err != nil {
+		return nil, fmt.Errorf("-store: %w", err)
+	}
+	a.store, a.guard = a.backend.Counters, a.backend.Guard
+	if store != nil { // a test's own counter store
+		a.store, a.guard = store, nil
+	}
+	if a.backend.Shared {
+		log.Info("state shared through the store", "store", a.backend.URL, "budget", c.redisBudget.String())
+	} else {
+		log.Info("state in memory; replicas do not share counters, rollout state or redemptions", "max_keys", c.memoryMaxKeys)
 	}
 
 	tokens, err := adminTokens(c)
@@ -157,24 +153,17 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	a.recorder = rec
 	if a.guard != nil {
 		err = rec.ObserveGuard(a.guard)
-	} else if mem, ok := a.store.(*ratelimit.Memory); ok {
-		err = rec.ObserveMemory(mem)
+	} else if a.backend.Memory != nil && store == nil {
+		err = rec.ObserveMemory(a.backend.Memory)
 	}
 	if err != nil {
 		return nil, err
 	}
 
-	// Live rollout state: shared through Redis when there is one, else this
-	// process's own.
-	var live rollout.Store = rollout.NewMemoryStore(0)
-	if c.redisURL != "" {
-		if live, err = rollout.DialRedisStore(c.redisURL, rollout.RedisStoreOptions{}); err != nil {
-			return nil, err
-		}
-	}
-	a.live = live
+	// Live rollout state: shared when the store is, else this process's own.
+	a.live = a.backend.Rollout
 	a.rollout = rollout.NewController(rollout.ControllerOptions{
-		Store: live, OverrideFile: p.Rollout.OverrideFile, Refresh: p.Rollout.Refresh, Logger: log,
+		Store: a.live, OverrideFile: p.Rollout.OverrideFile, Refresh: p.Rollout.Refresh, Logger: log,
 	})
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopRollout = stop
@@ -196,11 +185,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	redeemer, redeemClient, err := newRedeemer(c.redisURL)
-	if err != nil {
-		return nil, err
-	}
-	a.redeemClient = redeemClient
+	redeemer := a.backend.Redeemer
 
 	if a.crawlers, err = newCrawlers(p, log); err != nil {
 		return nil, err
@@ -444,8 +429,10 @@ func (a *app) close(ctx context.Context) error {
 	if a.history != nil {
 		a.history.Close()
 	}
-	if err := a.store.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close counter store: %w", err))
+	if a.store != a.backend.Counters { // a test's own counter store
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close counter store: %w", err))
+		}
 	}
 	a.stopRollout()
 	a.rollout.Wait()
@@ -460,13 +447,10 @@ func (a *app) close(ctx context.Context) error {
 	if err := a.telemetry.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush telemetry: %w", err))
 	}
-	if a.redeemClient != nil {
-		if err := a.redeemClient.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close redemption client: %w", err))
-		}
-	}
-	if err := a.live.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close rollout store: %w", err))
+	// The counters, the rollout store (its controller stopped above) and
+	// the redemption client.
+	if err := a.backend.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -3,15 +3,10 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/botauthz/botauthz/challenge"
 	"github.com/botauthz/botauthz/challenge/provider"
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/policy"
-	"github.com/botauthz/botauthz/redisurl"
 )
 
 // clearanceKeys gathers the keys that sign clearance cookies and challenge
@@ -82,22 +77,4 @@ func captchaVerifiers(p *policy.Policy, getenv func(string) string) (map[string]
 		out[name] = v
 	}
 	return out, nil
-}
-
-// newRedeemer picks where challenges are redeemed once: Redis, shared by
-// the replicas, when there is one; else this process's memory.
-func newRedeemer(redisURL string) (challenge.Redeemer, redis.UniversalClient, error) {
-	if redisURL == "" {
-		return challenge.NewMemoryRedeemer(1 << 17), nil, nil
-	}
-	client, err := redisurl.NewClient(redisURL, redisurl.Options{
-		PoolSize: 4, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		// A dead Redis must fail a redemption fast (the handler falls back
-		// to this replica's memory), not after go-redis's dial retries.
-		DialerRetries: 1, MaxRetries: -1, MaxRedirects: 3,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("-redis: %w", err)
-	}
-	return challenge.NewRedisRedeemer(client), client, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -86,5 +87,37 @@ func TestVersionFlag(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "botauthz "+buildinfo.Version) {
 		t.Errorf("-version printed %q, want it to start with botauthz %s", out.String(), buildinfo.Version)
+	}
+}
+
+// TestStoreAndItsOlderName: -redis stays an alias of -store, from the
+// command line and the environment, and the two cannot disagree.
+func TestStoreAndItsOlderName(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		env     map[string]string
+		want    string
+		wantErr bool
+	}{
+		{nil, nil, "", false},
+		{[]string{"-store", "redis://a:6379/0"}, nil, "redis://a:6379/0", false},
+		{[]string{"-redis", "redis://a:6379/0"}, nil, "redis://a:6379/0", false},
+		{nil, map[string]string{"BOTAUTHZ_REDIS": "redis://b:6379/0"}, "redis://b:6379/0", false},
+		{[]string{"-store", "memory://", "-redis", "memory://"}, nil, "memory://", false},
+		{[]string{"-store", "memory://", "-redis", "redis://a:6379/0"}, nil, "", true},
+	} {
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		got, err := parseFlags(c.args, io.Discard)
+		switch {
+		case c.wantErr && err == nil:
+			t.Errorf("%v %v: no error, want one", c.args, c.env)
+		case !c.wantErr && (err != nil || got.storeURL != c.want):
+			t.Errorf("%v %v: store %q, %v; want %q", c.args, c.env, got.storeURL, err, c.want)
+		}
+		for k := range c.env {
+			t.Setenv(k, "")
+		}
 	}
 }

@@ -59,7 +59,8 @@ type config struct {
 	httpAddr          string
 	policyFile        string
 	checkConfig       string
-	redisURL          string
+	storeURL          string
+	redisURL          string // -redis, the older name of -store
 	redisBudget       time.Duration
 	memoryMaxKeys     int
 	logLevel          slog.Level
@@ -96,6 +97,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.redisURL != "" {
+		if c.storeURL != "" && c.storeURL != c.redisURL {
+			return nil, errors.New("-store and -redis (its older name) name different stores; set one")
+		}
+		c.storeURL = c.redisURL
 	}
 	if c.logFormat != "json" && c.logFormat != "text" {
 		return nil, fmt.Errorf("-log-format: %q is not json or text", c.logFormat)
