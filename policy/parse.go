@@ -1,11 +1,13 @@
 package policy
 
 import (
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/netip"
 	"os"
 	"reflect"
@@ -251,14 +253,35 @@ func parse(data []byte, file bool) (*Policy, error) {
 	return p, nil
 }
 
-// withLine gives an Error without a line the line of its key in the file,
-// when the file has that key.
+// withLine gives each Error without a line the line of its key in the
+// file, when the file has that key, and orders several problems by line, as
+// a person reads the file.
 func withLine(err error, lines map[string]int) error {
-	var e *Error
-	if errors.As(err, &e) && e.Line == 0 {
-		e.Line = lines[e.Path]
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
 	}
-	return err
+	for _, e := range errs {
+		var pe *Error
+		if errors.As(e, &pe) && pe.Line == 0 {
+			pe.Line = lines[pe.Path]
+		}
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(lineOf(a), lineOf(b)) })
+	return errors.Join(errs...)
+}
+
+// lineOf is err's line in the file, or a line past any for a problem
+// without one.
+func lineOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) && e.Line > 0 {
+		return e.Line
+	}
+	return math.MaxInt
 }
 
 // decode reads the YAML into the raw types. lines maps every key's dotted
@@ -318,11 +341,20 @@ func tooManyRoutes(n, line int) error {
 	return &Error{Path: "routes", Line: line, Msg: fmt.Sprintf("%d routes, at most %d (each is a metrics label value; group endpoints into fewer routes)", n, MaxRoutes)}
 }
 
-// checkKeys walks the YAML tree beside the raw types and reports the first key
-// the types do not know, with its full path, so a typo reads
-// "routes.login.limts: unknown key" rather than a Go type name. It records
+// checkKeys walks the YAML tree beside the raw types and reports every key
+// the types do not know and every value of the wrong shape, each with its
+// full path, so a typo reads "routes.login.limts: unknown key" rather than a
+// Go type name, and a file with three mistakes shows all three. It records
 // each key's line in lines, by path, for the errors build finds later.
 func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) error {
+	var errs []error
+	walkKeys(n, t, path, lines, &errs)
+	return errors.Join(errs...)
+}
+
+// walkKeys is checkKeys' walk: a problem is appended to errs and the walk
+// goes on beside it, never into it.
+func walkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int, errs *[]error) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -332,7 +364,8 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) 
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a mapping"}
+			*errs = append(*errs, &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a mapping"})
+			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -342,50 +375,47 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) 
 				if why, removed := removedKey(t, k.Value); removed {
 					msg = why
 				}
-				return &Error{Path: join(path, k.Value), Line: k.Line, Msg: msg}
+				*errs = append(*errs, &Error{Path: join(path, k.Value), Line: k.Line, Msg: msg})
+				continue
 			}
 			lines[join(path, k.Value)] = k.Line
-			if err := checkKeys(v, f.Type, join(path, k.Value), lines); err != nil {
-				return err
-			}
+			walkKeys(v, f.Type, join(path, k.Value), lines, errs)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			if n.Tag == "!!null" {
-				return nil
+				return
 			}
-			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a mapping"}
+			*errs = append(*errs, &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a mapping"})
+			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			lines[join(path, k.Value)] = k.Line
-			if err := checkKeys(v, t.Elem(), join(path, k.Value), lines); err != nil {
-				return err
-			}
+			walkKeys(v, t.Elem(), join(path, k.Value), lines, errs)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			if n.Tag == "!!null" {
-				return nil
+				return
 			}
-			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a list"}
+			*errs = append(*errs, &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a list"})
+			return
 		}
 		for i, v := range n.Content {
 			item := path + "[" + strconv.Itoa(i) + "]"
 			lines[item] = v.Line
-			if err := checkKeys(v, t.Elem(), item, lines); err != nil {
-				return err
-			}
+			walkKeys(v, t.Elem(), item, lines, errs)
 		}
 	default:
 		if n.Kind != yaml.ScalarNode {
-			return &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a single value"}
+			*errs = append(*errs, &Error{Path: orRoot(path), Line: n.Line, Msg: "must be a single value"})
+			return
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			return &Error{Path: orRoot(path), Line: n.Line, Msg: fmt.Sprintf("%q is not %s", n.Value, kindName(t.Kind()))}
+			*errs = append(*errs, &Error{Path: orRoot(path), Line: n.Line, Msg: fmt.Sprintf("%q is not %s", n.Value, kindName(t.Kind()))})
 		}
 	}
-	return nil
 }
 
 // removedKey says why a key that raw type t once had is gone, and what to
@@ -442,10 +472,19 @@ func build(def, file *rawFile) (*Policy, error) {
 		return nil, tooManyRoutes(len(file.Routes), 0)
 	}
 	p := &Policy{Version: file.Version, Routes: map[string]*Route{}}
+	// Every section is built, and every problem kept: a file with three
+	// mistakes is refused with all three (-check-config prints them).
+	var errs []error
+	fail := func(err error) bool {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return err != nil
+	}
 
 	p.SessionCookie = *pick(file.SessionCookie, def.SessionCookie)
 	if !validCookieName(p.SessionCookie) {
-		return nil, &Error{Path: "session_cookie", Msg: fmt.Sprintf("%q is not a valid cookie name", p.SessionCookie)}
+		fail(&Error{Path: "session_cookie", Msg: fmt.Sprintf("%q is not a valid cookie name", p.SessionCookie)})
 	}
 
 	var fileHops, defHops *int
@@ -457,7 +496,7 @@ func build(def, file *rawFile) (*Policy, error) {
 	}
 	p.XFFTrustedHops = *pick(fileHops, defHops)
 	if p.XFFTrustedHops < 0 || p.XFFTrustedHops > 16 {
-		return nil, &Error{Path: "client_ip.xff_trusted_hops", Msg: fmt.Sprintf("%d out of range 0-16", p.XFFTrustedHops)}
+		fail(&Error{Path: "client_ip.xff_trusted_hops", Msg: fmt.Sprintf("%d out of range 0-16", p.XFFTrustedHops)})
 	}
 	var fileProxy, defProxy *bool
 	if file.ClientIP != nil {
@@ -478,53 +517,36 @@ func build(def, file *rawFile) (*Policy, error) {
 	}
 	p.LogFeatures = *pick(fileFeatures, pick(defFeatures, &no))
 
-	if err := buildTLS(p, def.TLS, file.TLS); err != nil {
-		return nil, err
-	}
+	fail(buildTLS(p, def.TLS, file.TLS))
 
 	global, err := scoreWeights("score.weights", overlayScore(def.Score, file.Score))
-	if err != nil {
-		return nil, err
-	}
+	fail(err)
 	p.Tuning = scoring.Tuning{Weights: global, BehindProxy: p.BehindProxy}
 
-	if err = buildRollout(p, def.Rollout, file.Rollout); err != nil {
-		return nil, err
-	}
-	if err := buildChallenge(p, def.Challenge, file.Challenge); err != nil {
-		return nil, err
-	}
-	if err := buildCrawlers(p, def.Crawlers, file.Crawlers); err != nil {
-		return nil, err
-	}
-	if err := buildReputation(p, def.Reputation, file.Reputation); err != nil {
-		return nil, err
-	}
-	if err := buildHistory(p, def.History, file.History); err != nil {
-		return nil, err
-	}
+	fail(buildRollout(p, def.Rollout, file.Rollout))
+	fail(buildChallenge(p, def.Challenge, file.Challenge))
+	fail(buildCrawlers(p, def.Crawlers, file.Crawlers))
+	fail(buildReputation(p, def.Reputation, file.Reputation))
+	fail(buildHistory(p, def.History, file.History))
 	if file.Rules != nil {
-		if p.Rules.AllowCIDRs, err = parseCIDRs("rules.allow_cidrs", file.Rules.AllowCIDRs); err != nil {
-			return nil, err
-		}
-		if p.Rules.DenyCIDRs, err = parseCIDRs("rules.deny_cidrs", file.Rules.DenyCIDRs); err != nil {
-			return nil, err
-		}
-		if err := buildSetRules(p, file.Rules.Sets); err != nil {
-			return nil, err
-		}
+		p.Rules.AllowCIDRs, err = parseCIDRs("rules.allow_cidrs", file.Rules.AllowCIDRs)
+		fail(err)
+		p.Rules.DenyCIDRs, err = parseCIDRs("rules.deny_cidrs", file.Rules.DenyCIDRs)
+		fail(err)
+		fail(buildSetRules(p, file.Rules.Sets))
 	}
 
 	defRoute := overlay(def.Routes[DefaultRoute], file.Routes[DefaultRoute])
 	for name, raw := range file.Routes {
 		if !validRouteName(name) {
-			return nil, &Error{Path: "routes." + name, Msg: "route names use a-z, 0-9, '_', '-' and '.', at most 64 characters"}
+			fail(&Error{Path: "routes." + name, Msg: "route names use a-z, 0-9, '_', '-' and '.', at most 64 characters"})
+			continue
 		}
 		if raw != nil {
 			// Each route's own weights are checked where the file wrote
 			// them, before they are merged into other routes.
-			if _, err := scoreWeights("routes."+name+".score.weights", raw.Score); err != nil {
-				return nil, err
+			if _, err := scoreWeights("routes."+name+".score.weights", raw.Score); fail(err) {
+				continue
 			}
 		}
 		eff := defRoute
@@ -532,17 +554,20 @@ func build(def, file *rawFile) (*Policy, error) {
 			eff = overlay(defRoute, raw)
 		}
 		r, err := buildRoute(p, name, eff)
-		if err != nil {
-			return nil, err
+		if fail(err) {
+			continue
 		}
 		p.Routes[name] = r
 	}
-	if _, ok := p.Routes[DefaultRoute]; !ok {
+	// A default route the file named was built (or refused) above.
+	if _, named := file.Routes[DefaultRoute]; !named {
 		r, err := buildRoute(p, DefaultRoute, defRoute)
-		if err != nil {
-			return nil, err
+		if !fail(err) {
+			p.Routes[DefaultRoute] = r
 		}
-		p.Routes[DefaultRoute] = r
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return p, nil
 }

@@ -260,7 +260,10 @@ func TestBrokenFileKeepsLastGood(t *testing.T) {
 	good := s.Table()
 
 	replaceFile(t, path, `{"prefixes":[{"ip_prefix":"3.5.140.0/22"},{"ip_prefix":"nonsense"}]}`)
-	waitFor(t, "the error to be recorded", func() bool { return stateOf(t, s, "aws").LastError != "" })
+	// The state is recorded before OnReload is told: wait for both.
+	waitFor(t, "the error to be recorded and reported", func() bool {
+		return stateOf(t, s, "aws").LastError != "" && len(r.list()) > 0
+	})
 	st := stateOf(t, s, "aws")
 	if !strings.Contains(st.LastError, "set aws: "+path+": aws list: prefixes[1].ip_prefix") || st.Failures != 1 || st.Prefixes != 1 {
 		t.Errorf("state: %+v", st)

@@ -25,7 +25,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.httpAddr, "http-addr", ":8080", "public challenge pages (`/.botauthz/challenge`)")
 	fs.StringVar(&c.adminAddr, "admin-addr", ":9090", "internal: `/healthz`, `/readyz`, `/metrics` (Prometheus), the admin API (`/v1/…`) and, with `-pprof`, `/debug/pprof/`")
 	fs.StringVar(&c.policyFile, "config", "", "policy file (YAML), see \"The policy file\"")
-	fs.StringVar(&c.checkConfig, "check-config", "", "run everything start-up runs with this file as `-config` (the other flags and environment included), short of binding ports; print its routes, or exit 1 with why it would not start")
+	fs.StringVar(&c.checkConfig, "check-config", "", "run everything start-up runs with this file as `-config` (the other flags and environment included), short of binding ports; print its routes, or exit 1 with why it would not start (every problem of the policy file at once, each with its line and key path)")
 	fs.StringVar(&c.storeURL, "store", "", "where the velocity counters, the live rollout state and challenge redemption are kept, by URL: `memory://` (this process only), or Redis: `redis://[user:password@]host:port/db`, `rediss://…` (TLS), `redis+cluster://[user:password@]host:port,host:port,…` for Redis Cluster, `redis+sentinel://[user:password@]host:port,host:port,…/<master>[/db]` for Sentinel; see \"Redis deployments\"")
 	fs.StringVar(&c.redisURL, "redis", "", "the same as `-store` (its first name, kept so existing deployments work)")
 	fs.DurationVar(&c.redisBudget, "redis-budget", 20*time.Millisecond, "longest a Check waits for Redis before deciding without velocity")

@@ -201,6 +201,13 @@ func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := newApp(ctx, &check, log, nil, nil)
 	if err != nil {
+		if all := problems(err); len(all) > 1 {
+			fmt.Fprintf(stderr, "botauthz: -check-config %s: %d problems:\n", path, len(all))
+			for _, p := range all {
+				fmt.Fprintf(stderr, "  %v\n", p)
+			}
+			return 1
+		}
 		fmt.Fprintf(stderr, "botauthz: -check-config %s: %v\n", path, err)
 		return 1
 	}
@@ -227,6 +234,18 @@ func checkConfig(ctx context.Context, c *config, stdout, stderr io.Writer) int {
 			name, r.Mode, r.ChallengeBelow, r.DenyBelow, len(r.Limits), proof, tunedWeights(r.Tuning), verifiedBots(r))
 	}
 	return 0
+}
+
+// problems lists the problems err joins (errors.Join, as the policy parser
+// reports every problem of a file), looking through wrapping; err alone
+// when it joins none.
+func problems(err error) []error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			return j.Unwrap()
+		}
+	}
+	return []error{err}
 }
 
 // historySummary is -check-config's history line.
