@@ -30,6 +30,7 @@ import (
 	"github.com/botauthz/botauthz/backend"
 	"github.com/botauthz/botauthz/buildinfo"
 	"github.com/botauthz/botauthz/challenge"
+	"github.com/botauthz/botauthz/challenge/provider"
 	"github.com/botauthz/botauthz/clearance"
 	"github.com/botauthz/botauthz/crawler"
 	"github.com/botauthz/botauthz/extauthz"
@@ -100,6 +101,9 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 			if a.history != nil {
 				a.history.Close()
 			}
+			if a.backend != nil {
+				_ = a.backend.Close()
+			}
 		}
 	}()
 
@@ -110,13 +114,63 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 			return nil, err
 		}
 	}
+	if err := a.openStore(ctx, store); err != nil {
+		return nil, err
+	}
+	tokens, err := adminTokens(c)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := a.newTelemetry(ctx, decisions, store != nil)
+	if err != nil {
+		return nil, err
+	}
+	rctx, err := a.startRollout(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := a.challengeParts(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.newDecider(ctx, p, rec, cp.signer); err != nil {
+		return nil, err
+	}
+	if err := a.newPolicyWatcher(p, loaded, rec); err != nil {
+		return nil, err
+	}
+	if err := a.newGRPC(rec); err != nil {
+		return nil, err
+	}
+	if err := a.newPublic(cp, rec); err != nil {
+		return nil, err
+	}
+	if c.checkConfig != "" {
+		// -check-config: everything start-up does but bind ports, which the
+		// replica this file is meant for may well be holding, and reach the
+		// network. checkConfig releases what was built.
+		return a, nil
+	}
+	a.crawlers.Start(rctx)
+	a.reputation.run(rctx, p, log, rec.ReputationReloaded)
+	if err := a.listen(); err != nil {
+		return nil, err
+	}
+	a.newAdmin(tokens)
+	return a, nil
+}
 
+// openStore opens -store: the counters, the live rollout state and the
+// redemptions. store, when not nil, is a test's own counter store.
+func (a *app) openStore(ctx context.Context, store ratelimit.Store) error {
+	c, log := a.cfg, a.log
+	var err error
 	// One URL names where the counters, the live rollout state and the
 	// redemptions are kept (-store; -redis is its older name).
 	if a.backend, err = backend.Open(ctx, c.storeURL, backend.Options{
 		MemoryMaxKeys: c.memoryMaxKeys, Budget: c.redisBudget, Logger: log,
 	}); err != nil {
-		return nil, fmt.Errorf("-store: %w", err)
+		return fmt.Errorf("-store: %w", err)
 	}
 	a.store, a.guard = a.backend.Counters, a.backend.Guard
 	if store != nil { // a test's own counter store
@@ -127,12 +181,15 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	} else {
 		log.Info("state in memory; replicas do not share counters, rollout state or redemptions", "max_keys", c.memoryMaxKeys)
 	}
+	return nil
+}
 
-	tokens, err := adminTokens(c)
-	if err != nil {
-		return nil, err
-	}
-
+// newTelemetry sets up the OpenTelemetry providers and the recorder of
+// decisions and the rest, and has it observe the counter store; testStore
+// says the counters are a test's own, which report nothing.
+func (a *app) newTelemetry(ctx context.Context, decisions *slog.Logger, testStore bool) (*telemetry.Recorder, error) {
+	c, log := a.cfg, a.log
+	var err error
 	if a.telemetry, err = telemetry.Setup(ctx, telemetry.Options{Build: buildinfo.Read(), Logger: log}); err != nil {
 		return nil, err
 	}
@@ -153,13 +210,21 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	a.recorder = rec
 	if a.guard != nil {
 		err = rec.ObserveGuard(a.guard)
-	} else if a.backend.Memory != nil && store == nil {
+	} else if a.backend.Memory != nil && !testStore {
 		err = rec.ObserveMemory(a.backend.Memory)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return rec, nil
+}
 
+// startRollout starts the rollout controller on the live state. The
+// context it returns runs the background work that stops with it
+// (a.stopRollout): the controller's, the crawlers' and the reputation
+// sets'.
+func (a *app) startRollout(ctx context.Context, p *policy.Policy) (context.Context, error) {
+	log := a.log
 	// Live rollout state: shared when the store is, else this process's own.
 	a.live = a.backend.Rollout
 	a.rollout = rollout.NewController(rollout.ControllerOptions{
@@ -170,51 +235,79 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	if err := a.rollout.Start(rctx); err != nil {
 		return nil, fmt.Errorf("start rollout controller: %w", err)
 	}
+	return rctx, nil
+}
 
+// challengeSetup is what the challenge pages and the Checks share: the keys, the
+// clearance signer and the CAPTCHA verifiers.
+type challengeSetup struct {
+	keys      []clearance.Key
+	signer    *clearance.Signer
+	verifiers map[string]provider.Verifier
+}
+
+// challengeParts builds the clearance keys and signer and the CAPTCHA
+// verifiers the policy configures.
+func (a *app) challengeParts(p *policy.Policy) (challengeSetup, error) {
+	c, log := a.cfg, a.log
 	// Challenges and the clearance they grant.
 	keys, ephemeral, err := clearanceKeys(c, log)
 	if err != nil {
-		return nil, err
+		return challengeSetup{}, err
 	}
 	a.ephemeralKey = ephemeral
 	signer, err := clearance.NewSigner(clearance.Options{Keys: keys, TTL: p.Challenge.CookieTTL})
 	if err != nil {
-		return nil, fmt.Errorf("clearance: %w", err)
+		return challengeSetup{}, fmt.Errorf("clearance: %w", err)
 	}
 	verifiers, err := captchaVerifiers(p, os.Getenv)
 	if err != nil {
-		return nil, err
+		return challengeSetup{}, err
 	}
-	redeemer := a.backend.Redeemer
+	return challengeSetup{keys: keys, signer: signer, verifiers: verifiers}, nil
+}
 
+// newDecider builds what a Check consults and the Check server itself:
+// crawler verification, network reputation, the history writer, extauthz.
+func (a *app) newDecider(ctx context.Context, p *policy.Policy, rec *telemetry.Recorder, signer *clearance.Signer) error {
+	log := a.log
+	var err error
 	if a.crawlers, err = newCrawlers(p, log); err != nil {
-		return nil, err
+		return err
 	}
 	if err := rec.ObserveCrawlers(a.crawlers); err != nil {
-		return nil, err
+		return err
 	}
 	if a.reputation, err = newReputation(ctx, p, log, rec.ReputationReloaded); err != nil {
-		return nil, err
+		return err
 	}
 	if err := rec.ObserveReputation(a.reputation.sets, a.reputation.asn); err != nil {
-		return nil, err
+		return err
 	}
 
 	if a.history, err = history.NewWriter(a.store, history.WriterOptions{Observer: rec, Logger: log}); err != nil {
-		return nil, err
+		return err
 	}
 	if a.authz, err = extauthz.New(extauthz.Options{
 		Policy: p, Store: a.store, Rollout: a.rollout, Logger: log, Clearance: signer, Crawlers: a.crawlers, Network: a.reputation.network(),
 		History: a.history, Observer: rec, TracerProvider: a.telemetry.TracerProvider(),
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	if err := rec.ObserveRollout(a.rollout.View, a.authz.Policy); err != nil {
-		return nil, err
+		return err
 	}
 	// The routes' series start at zero, so that an alert's increase() sees
 	// the first degraded decision or failed challenge of each.
 	rec.PolicyApplied(p, a.authz.Model().Version())
+	return nil
+}
+
+// newPolicyWatcher watches -config, when there is one, and applies each
+// good new version; serve runs it, -check-config builds it without running.
+func (a *app) newPolicyWatcher(p *policy.Policy, loaded []byte, rec *telemetry.Recorder) error {
+	c, log := a.cfg, a.log
+	var err error
 	if c.policyFile != "" {
 		started := p
 		a.watcher, err = policy.NewWatcher(policy.WatcherOptions{
@@ -229,16 +322,21 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 			},
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// serve runs the watcher: -check-config builds one without running it.
 	}
+	return nil
+}
 
+// newGRPC builds the gRPC server: Check, health and reflection.
+func (a *app) newGRPC(rec *telemetry.Recorder) error {
+	c := a.cfg
 	// Every Check that fits -max-check-bytes decodes, invalid UTF-8
 	// included, so that botauthz and not Envoy's failure mode decides it.
 	grpcOpts, err := checkServerOptions(c.maxCheckBytes, rec.CheckSanitized)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if a.telemetry.TracingEnabled() {
 		// The Check span continues the trace Envoy sends in the gRPC
@@ -259,38 +357,47 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 	healthpb.RegisterHealthServer(a.grpc, a.health)
 	a.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(a.grpc)
+	return nil
+}
 
+// newPublic builds the public server of the challenge pages.
+func (a *app) newPublic(cp challengeSetup, rec *telemetry.Recorder) error {
+	c, log := a.cfg, a.log
 	// Only what app has so far; without a signer and keys the page says the
 	// check is unavailable.
 	challengeHandler, err := challenge.NewHandler(challenge.Options{
-		Policy: a.authz.Policy, Signer: signer, Keys: keys, Verifiers: verifiers,
-		Redeemer: redeemer, Observer: rec, History: a.history, Logger: log,
+		Policy: a.authz.Policy, Signer: cp.signer, Keys: cp.keys, Verifiers: cp.verifiers,
+		Redeemer: a.backend.Redeemer, Observer: rec, History: a.history, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	publicMux := http.NewServeMux()
 	publicMux.Handle(challenge.Prefix, challengeHandler)
 	a.public = newHTTPServer(publicMux, c)
+	return nil
+}
 
-	if c.checkConfig != "" {
-		// -check-config: everything start-up does but bind ports, which the
-		// replica this file is meant for may well be holding, and reach the
-		// network. checkConfig releases what was built.
-		return a, nil
-	}
-	a.crawlers.Start(rctx)
-	a.reputation.run(rctx, p, log, rec.ReputationReloaded)
+// listen binds the three ports.
+func (a *app) listen() error {
+	c := a.cfg
+	var err error
 	if a.grpcLn, err = net.Listen("tcp", c.grpcAddr); err != nil {
-		return nil, fmt.Errorf("-grpc-addr: %w", err)
+		return fmt.Errorf("-grpc-addr: %w", err)
 	}
 	if a.adminLn, err = net.Listen("tcp", c.adminAddr); err != nil {
-		return nil, fmt.Errorf("-admin-addr: %w", err)
+		return fmt.Errorf("-admin-addr: %w", err)
 	}
 	if a.publicLn, err = net.Listen("tcp", c.httpAddr); err != nil {
-		return nil, fmt.Errorf("-http-addr: %w", err)
+		return fmt.Errorf("-http-addr: %w", err)
 	}
+	return nil
+}
 
+// newAdmin builds the internal admin server: health, readiness, metrics,
+// the admin API and, with -pprof, the profiles.
+func (a *app) newAdmin(tokens []admin.Token) {
+	c, log := a.cfg, a.log
 	adminMux := http.NewServeMux()
 	adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -312,7 +419,6 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, decisions *slog.Lo
 		log.Info("profiling on: /debug/pprof/ on the admin port")
 	}
 	a.admin = newHTTPServer(adminMux, c)
-	return a, nil
 }
 
 // maxHeaderBytes bounds a request's header block on the HTTP ports: above
