@@ -329,13 +329,12 @@
   }
 
   // CaptchaLa renders nothing from markup: its loader defines Captchala,
-  // whose instance reports a pass token that goes into our hidden field.
-  // This follows the vendor's documented Captchala.init({appKey,
-  // serverToken, action}) and CMS widget; it is not verified in a browser
-  // against the vendor (no network here).
-  function captchala(form) {
-    var el = document.getElementById("botauthz-widget");
-    var field = form.elements.namedItem("captchala_token");
+  // whose instance reports a pass token that goes into the hidden field the
+  // widget element names in data-token-field. This follows the vendor's
+  // documented Captchala.init({appKey, serverToken, action}) and CMS widget;
+  // it is not verified in a browser against the vendor (no network here).
+  function captchala(form, el) {
+    var field = form.elements.namedItem(el.getAttribute("data-token-field") || "");
     var tries = 0;
     function init() {
       var C = window.Captchala;
@@ -383,16 +382,24 @@
     }
   };
 
+  // inits start the widgets that render nothing from markup, keyed by the
+  // name the page puts in the widget element's data-init (the provider
+  // package's Page.Init).
+  var inits = { captchala: captchala };
+
   function start() {
     var form = document.getElementById("botauthz-challenge");
     if (!form) {
       return;
     }
-    var p = form.getAttribute("data-provider");
-    if (p === "pow") {
+    if (form.getAttribute("data-provider") === "pow") {
       solve(form);
-    } else if (p === "captchala") {
-      captchala(form);
+      return;
+    }
+    var el = document.getElementById("botauthz-widget");
+    var init = el && el.getAttribute("data-init");
+    if (init && Object.prototype.hasOwnProperty.call(inits, init)) {
+      inits[init](form, el);
     }
   }
 

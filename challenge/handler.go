@@ -65,8 +65,8 @@ type Options struct {
 	// they rotate like the clearance keys (and may be the same set; the
 	// token's MAC is domain-separated from the cookie's).
 	Keys []clearance.Key
-	// Verifiers are the configured CAPTCHA providers by name ("turnstile",
-	// "hcaptcha", "recaptcha", "captchala"). A route naming a provider
+	// Verifiers are the configured CAPTCHA providers by name (one of
+	// provider.Names()). A route naming a provider
 	// missing here gets the proof of work instead.
 	Verifiers map[string]provider.Verifier
 	// Redeemer records redemptions; nil means a MemoryRedeemer, which does
@@ -187,8 +187,8 @@ func NewHandler(opts Options) (*Handler, error) {
 		if v == nil {
 			return nil, fmt.Errorf("challenge handler: verifier %q is nil", name)
 		}
-		if scriptURL, _, _ := provider.Widget(name); scriptURL == "" {
-			return nil, fmt.Errorf("challenge handler: verifier %q: unknown provider (want turnstile, hcaptcha, recaptcha or captchala)", name)
+		if _, ok := provider.Lookup(name); !ok {
+			return nil, fmt.Errorf("challenge handler: verifier %q: unknown provider (want %s)", name, provider.NameList())
 		}
 		h.verifiers[name] = v
 	}

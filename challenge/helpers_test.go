@@ -1,14 +1,19 @@
 package challenge
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -461,4 +466,47 @@ func flipChar(c string) string {
 		return "B"
 	}
 	return "A"
+}
+
+// nodeForTest finds node, or skips (fails under BOTAUTHZ_TEST_REQUIRE=1,
+// as make test sets); what says what goes unchecked without it.
+func nodeForTest(t *testing.T, what string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("BOTAUTHZ_TEST_REQUIRE") == "1" {
+			t.Fatalf("node not found (BOTAUTHZ_TEST_REQUIRE=1 requires it): %v", err)
+		}
+		t.Skip("node not found on PATH: " + what + "; install Node.js to run this test")
+	}
+	return node
+}
+
+// runScript runs harness under node with the served script as a CommonJS
+// module (argv[2]) and req, as JSON, in a file (argv[3]), and returns what
+// it prints.
+func runScript(t *testing.T, node, harness string, req any) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	// .cjs: CommonJS whatever package.json may sit above the temp dir.
+	mod := filepath.Join(dir, "challenge.cjs")
+	harnessFile := filepath.Join(dir, "harness.cjs")
+	reqFile := filepath.Join(dir, "request.json")
+	data, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{mod: script, harnessFile: []byte(harness), reqFile: data} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.CommandContext(t.Context(), node, harnessFile, mod, reqFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	return out
 }

@@ -38,11 +38,11 @@ func pageCSP(prov, logoOrigin string, failure bool) string {
 	}
 	b.WriteString("default-src 'none'")
 	if !failure {
-		scriptSrc, frameSrc, connectSrc := provider.CSPSources(prov)
-		directive("script-src", "'self'", scriptSrc)
-		directive("connect-src", "'self'", connectSrc)
-		directive("frame-src", "", frameSrc)
-		directive("style-src", "'self'", provider.CSPStyleSources(prov))
+		spec, _ := provider.Lookup(prov) // the proof of work has none
+		directive("script-src", "'self'", spec.Page.ScriptSrc)
+		directive("connect-src", "'self'", spec.Page.ConnectSrc)
+		directive("frame-src", "", spec.Page.FrameSrc)
+		directive("style-src", "'self'", spec.Page.StyleSrc)
 	} else {
 		directive("style-src", "'self'", nil)
 	}
@@ -125,9 +125,11 @@ var challengePage = template.Must(template.New("challenge").Option("missingkey=e
 </div>
 {{- else}}
 <div class="widget">
-<div id="botauthz-widget"{{if .WidgetClass}} class="{{.WidgetClass}}"{{end}} data-sitekey="{{.SiteKey}}" data-callback="botauthzSolved"{{if .ServerToken}} data-server-token="{{.ServerToken}}" data-action="{{.Action}}"{{end}}></div>
+<div id="botauthz-widget"{{if .WidgetClass}} class="{{.WidgetClass}}"{{end}} data-sitekey="{{.SiteKey}}" data-callback="botauthzSolved"
+{{- if .WidgetInit}} data-init="{{.WidgetInit}}" data-token-field="{{.TokenField}}"{{end}}
+{{- if .ServerToken}} data-server-token="{{.ServerToken}}" data-action="{{.Action}}"{{end}}></div>
 </div>
-{{- if eq .Provider "captchala"}}
+{{- if .HiddenTokenField}}
 <input type="hidden" name="{{.TokenField}}" value="">
 {{- end}}
 <p><button type="submit">{{.M.continue}}</button></p>
@@ -169,6 +171,13 @@ type challengeData struct {
 	WidgetScript         string
 	WidgetClass, SiteKey string
 	TokenField           string
+	// HiddenTokenField puts TokenField in the form as a hidden input, for a
+	// widget that does not add it (provider.Page.HiddenTokenField).
+	HiddenTokenField bool
+	// WidgetInit names the script's routine that starts a widget which
+	// renders nothing from markup (provider.Page.Init), rendered as the
+	// widget element's data-init, with TokenField as data-token-field.
+	WidgetInit string
 	// ServerToken and Action start a widget that needs a token issued by
 	// the site's server (provider.Issuer: CaptchaLa).
 	ServerToken, Action string
@@ -275,7 +284,9 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 		d.Challenge, d.Difficulty = tok.idHex(), difficulty
 		d.ProofURL = h.proofURL(&tok)
 	} else {
-		d.WidgetScript, d.WidgetClass, d.TokenField = provider.Widget(prov)
+		spec, _ := provider.Lookup(prov) // known: it has a verifier
+		d.WidgetScript, d.WidgetClass, d.TokenField = spec.Page.Script, spec.Page.Class, spec.Page.TokenField
+		d.HiddenTokenField, d.WidgetInit = spec.Page.HiddenTokenField, spec.Page.Init
 		d.SiteKey = h.verifiers[prov].SiteKey()
 		csp = st.csp[prov]
 		// A HEAD shows no widget: no token is spent on it.

@@ -6,9 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,13 +74,7 @@ process.stdout.write(JSON.stringify({
 // TestScriptSHA256MatchesGo runs the script's SHA-256 and solver under node
 // and checks them against crypto/sha256 and powSolved.
 func TestScriptSHA256MatchesGo(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("BOTAUTHZ_TEST_REQUIRE") == "1" {
-			t.Fatalf("node not found (BOTAUTHZ_TEST_REQUIRE=1 requires it): %v", err)
-		}
-		t.Skip("node not found on PATH: the script's SHA-256 is not checked; install Node.js to run this test")
-	}
+	node := nodeForTest(t, "the script's SHA-256 is not checked")
 	inputs := []string{
 		"",
 		"abc",
@@ -98,27 +89,7 @@ func TestScriptSHA256MatchesGo(t *testing.T) {
 	}
 	const challenge, difficulty = "00112233445566778899aabbccddeeff", 3
 
-	dir := t.TempDir()
-	// .cjs: CommonJS whatever package.json may sit above the temp dir.
-	mod := filepath.Join(dir, "challenge.cjs")
-	harness := filepath.Join(dir, "harness.cjs")
-	reqFile := filepath.Join(dir, "request.json")
-	req, err := json.Marshal(map[string]any{"inputs": inputs, "challenge": challenge, "difficulty": difficulty})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range map[string][]byte{mod: script, harness: []byte(nodeHarness), reqFile: req} {
-		if err := os.WriteFile(name, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.CommandContext(t.Context(), node, harness, mod, reqFile)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
+	out := runScript(t, node, nodeHarness, map[string]any{"inputs": inputs, "challenge": challenge, "difficulty": difficulty})
 	var got struct {
 		Hashes []string `json:"hashes"`
 		Nonce  int      `json:"nonce"`

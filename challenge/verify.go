@@ -133,12 +133,12 @@ func (h *Handler) checkAnswer(r *http.Request, tok *token, ip netip.Addr) string
 		// Issued while the provider was configured, then reconfigured.
 		return providerOutcome(provider.ReasonMisconfigured)
 	}
-	_, _, field := provider.Widget(tok.provider)
+	spec, _ := provider.Lookup(tok.provider) // known: it has a verifier
 	remoteIP := ""
 	if ip.IsValid() {
 		remoteIP = ip.String()
 	}
-	res := v.Verify(r.Context(), r.PostForm.Get(field), remoteIP)
+	res := v.Verify(r.Context(), r.PostForm.Get(spec.Page.TokenField), remoteIP)
 	if res.OK {
 		return ""
 	}

@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/botauthz/botauthz/challenge/provider"
 	"github.com/botauthz/botauthz/ratelimit"
 	"github.com/botauthz/botauthz/scoring"
 )
@@ -642,9 +643,6 @@ func overlayChallenge(base, top *rawRouteChallenge) *rawRouteChallenge {
 	return &rawRouteChallenge{Provider: pick(top.Provider, base.Provider), Difficulty: pick(top.Difficulty, base.Difficulty)}
 }
 
-// Providers a route may name besides the built-in proof of work.
-var captchaProviders = []string{"turnstile", "hcaptcha", "recaptcha", "captchala"}
-
 func buildChallenge(p *Policy, def, file *rawChallenge) error {
 	if def == nil {
 		def = &rawChallenge{}
@@ -677,8 +675,10 @@ func buildChallenge(p *Policy, def, file *rawChallenge) error {
 	c.Providers = map[string]Provider{}
 	for name, rp := range file.Providers {
 		path := "challenge.providers." + name
-		if !slices.Contains(captchaProviders, name) {
-			return &Error{Path: path, Msg: "unknown provider (want turnstile, hcaptcha, recaptcha or captchala)"}
+		// The CAPTCHA providers a route may name besides the built-in
+		// proof of work are the provider package's.
+		if _, ok := provider.Lookup(name); !ok {
+			return &Error{Path: path, Msg: "unknown provider (want " + provider.NameList() + ")"}
 		}
 		c.Providers[name] = Provider(rp)
 	}

@@ -2,7 +2,9 @@
 // the token a visitor's browser got from a third-party CAPTCHA widget
 // (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA v2/v3, CaptchaLa), and it
 // describes what the challenge page needs to embed that widget (script URL,
-// markup class, form field, Content-Security-Policy origins).
+// markup class, form field, Content-Security-Policy origins). Each vendor is
+// described once, by a Spec in its own file, and listed once, in the static
+// table specs: Lookup and Names read it.
 //
 // Verification fails closed: a vendor that errors, times out, redirects or
 // answers anything but a well-formed success yields a Result with OK false and

@@ -13,14 +13,6 @@ import (
 	"time"
 )
 
-// Provider ids, as accepted by Config.Provider, CSPSources and Widget.
-const (
-	Turnstile = "turnstile"
-	HCaptcha  = "hcaptcha"
-	ReCAPTCHA = "recaptcha"
-	CaptchaLa = "captchala"
-)
-
 // Result reasons. They are a closed set so they can label metrics.
 const (
 	ReasonOK                 = "ok"
@@ -34,19 +26,6 @@ const (
 	ReasonUnavailable        = "unavailable"
 	ReasonMalformedResponse  = "malformed_response"
 )
-
-// Default endpoints, as documented by each vendor.
-const (
-	TurnstileVerifyURL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
-	HCaptchaVerifyURL  = "https://api.hcaptcha.com/siteverify"
-	ReCAPTCHAVerifyURL = "https://www.google.com/recaptcha/api/siteverify"
-	CaptchaLaVerifyURL = "https://apiv1.captcha.la/v1/validate"
-	// CaptchaLaIssueURL mints the one-time server token CaptchaLa's widget
-	// starts with (docs.captcha.la/api-reference, "Issue Server Token").
-	CaptchaLaIssueURL = "https://apiv1.captcha.la" + captchaLaIssuePath
-)
-
-const captchaLaIssuePath = "/v1/server/challenge/issue"
 
 const (
 	// DefaultTimeout bounds a verification when Config.Timeout is zero. The
@@ -62,8 +41,6 @@ const (
 	// cannot make us post megabytes to the vendor. Real tokens are a few KiB
 	// at most.
 	maxTokenBytes = 32 << 10
-	// maxTurnstileToken is Turnstile's documented token length limit.
-	maxTurnstileToken = 2048
 )
 
 // Result is a verification outcome.
@@ -88,8 +65,7 @@ type Result struct {
 // Verifier verifies CAPTCHA tokens with one vendor. Implementations are safe
 // for concurrent use.
 type Verifier interface {
-	// Name is the provider id: "turnstile", "hcaptcha", "recaptcha",
-	// "captchala".
+	// Name is the provider id, its Spec's Name (one of Names()).
 	Name() string
 	// SiteKey is the public key the challenge page embeds.
 	SiteKey() string
@@ -144,8 +120,8 @@ func (e *IssueError) Error() string {
 
 // Config configures New.
 type Config struct {
-	// Provider is the vendor: "turnstile", "hcaptcha", "recaptcha" or
-	// "captchala".
+	// Provider is the vendor, one of Names(). Its Spec says which of the
+	// fields below apply: its Credentials, its Checks, its IssuePath.
 	Provider string
 	// SiteKey is the public key the widget is rendered with. Required except
 	// for captchala, whose public key is AppKey (SiteKey may be left empty
@@ -163,10 +139,10 @@ type Config struct {
 	// at httptest). It must be https, except to a loopback host, because
 	// the secret travels with every request.
 	VerifyURL string
-	// IssueURL overrides where captchala's server tokens are issued. Empty
-	// means CaptchaLaIssueURL, or, when VerifyURL is overridden, the same
-	// origin's /v1/server/challenge/issue: both endpoints are one API. The
-	// same rules as VerifyURL apply. captchala only.
+	// IssueURL overrides where server tokens are issued, for a vendor whose
+	// Spec has an IssuePath (captchala only). Empty means that path on
+	// VerifyURL's origin (CaptchaLaIssueURL by default): both endpoints are
+	// one API. The same rules as VerifyURL apply.
 	IssueURL string
 	// Timeout bounds one whole verification, including reading the answer.
 	// Zero means DefaultTimeout; negative is an error.
@@ -239,117 +215,66 @@ func (e *ConfigError) Error() string {
 // caller's client should not follow redirects either: a redirected POST
 // becomes a GET and its answer is refused anyway.
 func New(cfg Config, client *http.Client) (Verifier, error) {
-	if err := validate(&cfg); err != nil {
-		return nil, fmt.Errorf("new %s verifier: %w", providerLabel(cfg.Provider), err)
+	spec, ok := Lookup(cfg.Provider)
+	if err := validate(&cfg, spec, ok); err != nil {
+		// An unknown (possibly mistyped secret) provider value stays out
+		// of the message.
+		label := "unknown"
+		if ok {
+			label = spec.Name
+		}
+		return nil, fmt.Errorf("new %s verifier: %w", label, err)
 	}
 	if client == nil {
 		client = newClient()
 	}
-	base := verifier{
-		name:      cfg.Provider,
+	return spec.newVerifier(&cfg, verifier{
+		spec:      spec,
 		siteKey:   cfg.SiteKey,
 		verifyURL: cfg.VerifyURL,
 		timeout:   cfg.Timeout,
 		client:    client,
 		hostname:  cfg.Hostname,
 		action:    cfg.Action,
-	}
-	if cfg.Provider == CaptchaLa {
-		base.siteKey = cfg.AppKey
-		return &captchala{verifier: base, appKey: cfg.AppKey, appSecret: cfg.AppSecret, issueURL: cfg.IssueURL}, nil
-	}
-	sv := &siteverify{verifier: base, secret: cfg.Secret, minScore: cfg.MinScore, minScoreSet: cfg.MinScore != 0}
-	if !sv.minScoreSet {
-		sv.minScore = DefaultMinScore
-	}
-	return sv, nil
+	}), nil
 }
 
-// providerLabel keeps an unknown (possibly mistyped secret) provider value out
-// of error messages.
-func providerLabel(p string) string {
-	switch p {
-	case Turnstile, HCaptcha, ReCAPTCHA, CaptchaLa:
-		return p
+// validate checks cfg against spec, the Spec of cfg.Provider (known says
+// whether there is one), and fills its defaults. Each refusal of a field
+// follows from the spec: its credentials, its checks, whether it issues
+// server tokens.
+func validate(cfg *Config, spec Spec, known bool) error {
+	switch {
+	case cfg.Provider == "":
+		return &ConfigError{"Provider", "required: one of " + strings.Join(Names(), ", ")}
+	case !known:
+		return &ConfigError{"Provider", "unknown provider; want one of " + strings.Join(Names(), ", ")}
 	}
-	return "unknown"
-}
-
-func defaultVerifyURL(p string) string {
-	switch p {
-	case Turnstile:
-		return TurnstileVerifyURL
-	case HCaptcha:
-		return HCaptchaVerifyURL
-	case ReCAPTCHA:
-		return ReCAPTCHAVerifyURL
-	case CaptchaLa:
-		return CaptchaLaVerifyURL
+	if err := checkCredentials(cfg, spec); err != nil {
+		return err
 	}
-	return ""
-}
-
-// validate checks cfg and fills its defaults.
-func validate(cfg *Config) error {
-	p := cfg.Provider
-	switch p {
-	case Turnstile, HCaptcha, ReCAPTCHA, CaptchaLa:
-	case "":
-		return &ConfigError{"Provider", "required: one of turnstile, hcaptcha, recaptcha, captchala"}
-	default:
-		return &ConfigError{"Provider", "unknown provider; want one of turnstile, hcaptcha, recaptcha, captchala"}
+	if cfg.Hostname != "" && !spec.Checks.Hostname {
+		return &ConfigError{"Hostname", spec.Name + " reports no hostname to check"}
 	}
 
-	if p == CaptchaLa {
-		if cfg.Secret != "" {
-			return &ConfigError{"Secret", "not used for captchala; set AppKey and AppSecret"}
-		}
-		if err := checkCredential("AppKey", cfg.AppKey, p); err != nil {
-			return err
-		}
-		if err := checkCredential("AppSecret", cfg.AppSecret, p); err != nil {
-			return err
-		}
-		if cfg.SiteKey != "" && cfg.SiteKey != cfg.AppKey {
-			return &ConfigError{"SiteKey", "for captchala the public key is AppKey; leave SiteKey empty or equal to AppKey"}
-		}
-		if cfg.Hostname != "" {
-			return &ConfigError{"Hostname", "captchala reports no hostname to check"}
-		}
-	} else {
-		if cfg.AppKey != "" {
-			return &ConfigError{"AppKey", "only used for captchala"}
-		}
-		if cfg.AppSecret != "" {
-			return &ConfigError{"AppSecret", "only used for captchala"}
-		}
-		if err := checkCredential("SiteKey", cfg.SiteKey, p); err != nil {
-			return err
-		}
-		if err := checkCredential("Secret", cfg.Secret, p); err != nil {
-			return err
-		}
-	}
-
-	verifyDefault := cfg.VerifyURL == ""
-	if verifyDefault {
-		cfg.VerifyURL = defaultVerifyURL(p)
+	if cfg.VerifyURL == "" {
+		cfg.VerifyURL = spec.VerifyURL
 	} else if err := checkEndpoint("VerifyURL", cfg.VerifyURL); err != nil {
 		return err
 	}
 	switch {
-	case p != CaptchaLa && cfg.IssueURL != "":
-		return &ConfigError{"IssueURL", "only used for captchala"}
-	case p != CaptchaLa:
+	case spec.IssuePath == "" && cfg.IssueURL != "":
+		return &ConfigError{"IssueURL", "only used for " + joinNames(namesWhere(func(s Spec) bool { return s.IssuePath != "" }), " and ")}
+	case spec.IssuePath == "":
 	case cfg.IssueURL != "":
 		if err := checkEndpoint("IssueURL", cfg.IssueURL); err != nil {
 			return err
 		}
-	case verifyDefault:
-		cfg.IssueURL = CaptchaLaIssueURL
 	default:
-		u, _ := url.Parse(cfg.VerifyURL) // checked above
-		cfg.IssueURL = u.Scheme + "://" + u.Host + captchaLaIssuePath
+		// The vendor's API is one origin: the default VerifyURL's gives
+		// the documented issue URL, an overridden one's its own.
+		u, _ := url.Parse(cfg.VerifyURL) // the default, or checked above
+		cfg.IssueURL = u.Scheme + "://" + u.Host + spec.IssuePath
 	}
 
 	switch {
@@ -362,18 +287,51 @@ func validate(cfg *Config) error {
 	if cfg.Hostname != "" && (strings.ContainsAny(cfg.Hostname, "/ \t\r\n") || strings.TrimSpace(cfg.Hostname) != cfg.Hostname) {
 		return &ConfigError{"Hostname", "want a bare hostname such as www.example.com, without scheme, path or spaces"}
 	}
-	if cfg.Action != "" && p == HCaptcha {
-		return &ConfigError{"Action", "hcaptcha reports no action to check"}
+	if cfg.Action != "" && !spec.Checks.Action {
+		return &ConfigError{"Action", spec.Name + " reports no action to check"}
 	}
 	if cfg.MinScore != 0 {
-		if p != ReCAPTCHA {
-			return &ConfigError{"MinScore", "only applies to recaptcha"}
+		if !spec.Checks.MinScore {
+			return &ConfigError{"MinScore", "only applies to " + joinNames(namesWhere(func(s Spec) bool { return s.Checks.MinScore }), " and ")}
 		}
 		if math.IsNaN(cfg.MinScore) || cfg.MinScore < 0 || cfg.MinScore > 1 {
 			return &ConfigError{"MinScore", "must be within [0, 1]"}
 		}
 	}
 	return nil
+}
+
+// checkCredentials requires the credentials spec takes and refuses the
+// others; for AppKeyAndSecret it makes the AppKey the public SiteKey.
+func checkCredentials(cfg *Config, spec Spec) error {
+	p := spec.Name
+	if spec.Credentials == AppKeyAndSecret {
+		if cfg.Secret != "" {
+			return &ConfigError{"Secret", "not used for " + p + "; set AppKey and AppSecret"}
+		}
+		if err := checkCredential("AppKey", cfg.AppKey, p); err != nil {
+			return err
+		}
+		if err := checkCredential("AppSecret", cfg.AppSecret, p); err != nil {
+			return err
+		}
+		if cfg.SiteKey != "" && cfg.SiteKey != cfg.AppKey {
+			return &ConfigError{"SiteKey", "for " + p + " the public key is AppKey; leave SiteKey empty or equal to AppKey"}
+		}
+		cfg.SiteKey = cfg.AppKey
+		return nil
+	}
+	appKeyUsers := joinNames(namesWhere(func(s Spec) bool { return s.Credentials == AppKeyAndSecret }), " and ")
+	if cfg.AppKey != "" {
+		return &ConfigError{"AppKey", "only used for " + appKeyUsers}
+	}
+	if cfg.AppSecret != "" {
+		return &ConfigError{"AppSecret", "only used for " + appKeyUsers}
+	}
+	if err := checkCredential("SiteKey", cfg.SiteKey, p); err != nil {
+		return err
+	}
+	return checkCredential("Secret", cfg.Secret, p)
 }
 
 // checkCredential requires a key or secret that can travel in a form field or

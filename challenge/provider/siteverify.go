@@ -30,13 +30,18 @@ type siteverifyAnswer struct {
 	Score      *float64 `json:"score"`
 }
 
+// newSiteverify is the Verifier of the vendors that speak siteverify.
+func newSiteverify(cfg *Config, base verifier) Verifier {
+	sv := &siteverify{verifier: base, secret: cfg.Secret, minScore: cfg.MinScore, minScoreSet: cfg.MinScore != 0}
+	if !sv.minScoreSet {
+		sv.minScore = DefaultMinScore
+	}
+	return sv
+}
+
 // Verify implements Verifier.
 func (s *siteverify) Verify(ctx context.Context, token, remoteIP string) Result {
-	maxLen := maxTokenBytes
-	if s.name == Turnstile {
-		maxLen = maxTurnstileToken
-	}
-	if r, ok := checkToken(token, maxLen); !ok {
+	if r, ok := checkToken(token, s.spec.maxToken()); !ok {
 		return r
 	}
 	form := url.Values{}
@@ -45,8 +50,7 @@ func (s *siteverify) Verify(ctx context.Context, token, remoteIP string) Result 
 	if ip := clientIP(remoteIP); ip != "" {
 		form.Set("remoteip", ip)
 	}
-	if s.name == HCaptcha {
-		// hCaptcha then refuses tokens minted for another site key.
+	if s.spec.SendSiteKey {
 		form.Set("sitekey", s.siteKey)
 	}
 	encoded := form.Encode()
@@ -81,7 +85,7 @@ func (s *siteverify) parse(body []byte) Result {
 	// A success that also lists errors is contradictory (old reCAPTCHA
 	// answered an invalid secret that way): trust the errors.
 	if !*a.Success || len(codes) > 0 {
-		return Result{Reason: reasonFor(codes, s.codeReason), Codes: codes, Score: score}
+		return Result{Reason: reasonFor(codes, s.spec.CodeReason), Codes: codes, Score: score}
 	}
 	failed := func(reason string) Result { return Result{Reason: reason, Score: score} }
 	if s.hostname != "" && (a.Hostname == nil || !strings.EqualFold(*a.Hostname, s.hostname)) {
@@ -90,7 +94,7 @@ func (s *siteverify) parse(body []byte) Result {
 	if s.action != "" && (a.Action == nil || *a.Action != s.action) {
 		return failed(ReasonActionMismatch)
 	}
-	if s.name == ReCAPTCHA {
+	if s.spec.Checks.MinScore {
 		switch {
 		case a.Score != nil && *a.Score < s.minScore:
 			return failed(ReasonLowScore)
@@ -103,8 +107,9 @@ func (s *siteverify) parse(body []byte) Result {
 	return Result{OK: true, Reason: ReasonOK, Score: score}
 }
 
-// codeReason maps a documented error code to a Reason, "" when unknown.
-func (s *siteverify) codeReason(code string) string {
+// siteverifyCodeReason maps the error codes every siteverify vendor
+// documents to a Reason, "" when unknown; a vendor's CodeReason adds its own.
+func siteverifyCodeReason(code string) string {
 	switch code {
 	case "missing-input-secret", "invalid-input-secret":
 		return ReasonMisconfigured
@@ -112,20 +117,6 @@ func (s *siteverify) codeReason(code string) string {
 		return ReasonInvalidToken
 	case "timeout-or-duplicate":
 		return ReasonExpiredOrDuplicate
-	}
-	switch s.name {
-	case Turnstile:
-		if code == "internal-error" {
-			// Documented as retryable: Cloudflare's fault, not the token's.
-			return ReasonUnavailable
-		}
-	case HCaptcha:
-		switch code {
-		case "expired-input-response", "already-seen-response", "invalid-or-already-seen-response":
-			return ReasonExpiredOrDuplicate
-		case "sitekey-secret-mismatch", "invalid-sitekey", "not-using-dummy-passcode", "not-using-dummy-secret":
-			return ReasonMisconfigured
-		}
 	}
 	return ""
 }

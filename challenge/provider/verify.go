@@ -12,7 +12,8 @@ import (
 
 // verifier holds what every vendor needs. It is immutable after New.
 type verifier struct {
-	name      string
+	// spec is the vendor's description.
+	spec      Spec
 	siteKey   string
 	verifyURL string
 	timeout   time.Duration
@@ -21,7 +22,7 @@ type verifier struct {
 	action    string
 }
 
-func (v *verifier) Name() string    { return v.name }
+func (v *verifier) Name() string    { return v.spec.Name }
 func (v *verifier) SiteKey() string { return v.siteKey }
 
 // fail is a failed Result without a score.
@@ -188,7 +189,7 @@ func sanitizeCode(c string, secrets ...string) string {
 
 // String keeps the verifier's secrets out of fmt output.
 func (v *verifier) String() string {
-	return fmt.Sprintf("provider.Verifier{Provider:%s SiteKey:%s VerifyURL:%s}", v.name, v.siteKey, v.verifyURL)
+	return fmt.Sprintf("provider.Verifier{Provider:%s SiteKey:%s VerifyURL:%s}", v.spec.Name, v.siteKey, v.verifyURL)
 }
 
 // GoString is String, so %#v does not print the secrets either.
