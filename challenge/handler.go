@@ -211,39 +211,30 @@ func NewHandler(opts Options) (*Handler, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == VerifyPath {
+		if allow(w, r, http.MethodPost) {
+			h.serveVerify(w, r)
+		}
+		return
+	}
+	var serve func(http.ResponseWriter, *http.Request)
 	switch r.URL.Path {
 	case Path:
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		h.servePage(w, r)
+		serve = h.servePage
 	case ScriptPath:
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		h.serveScript(w, r)
+		serve = h.serveScript
 	case StylePath:
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		h.serveStyle(w, r)
+		serve = h.serveStyle
 	case ThemePath:
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		h.serveTheme(w, r)
+		serve = h.serveTheme
 	case ProofPath:
-		if !allow(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		h.serveProof(w, r)
-	case VerifyPath:
-		if !allow(w, r, http.MethodPost) {
-			return
-		}
-		h.serveVerify(w, r)
+		serve = h.serveProof
 	default:
 		http.NotFound(w, r)
+		return
+	}
+	if allow(w, r, http.MethodGet, http.MethodHead) {
+		serve(w, r)
 	}
 }
 

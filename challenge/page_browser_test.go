@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +21,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/botauthz/botauthz/policy"
+
+	"github.com/botauthz/botauthz/internal/browsertest"
 )
 
 // browserPolicyYAML brands the pages with a logo served by the test's own
@@ -64,25 +65,6 @@ const testHook = `window.__botauthzTest = {violations: []};
 document.addEventListener("securitypolicyviolation", function (e) {
   window.__botauthzTest.violations.push(e.violatedDirective + " " + e.blockedURI);
 });`
-
-// chromiumForTest finds Chromium, or skips (fails under
-// BOTAUTHZ_TEST_REQUIRE=1, as make test sets).
-func chromiumForTest(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{os.Getenv("BOTAUTHZ_CHROMIUM"), "chromium", "chromium-browser"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("BOTAUTHZ_TEST_REQUIRE") == "1" {
-		t.Fatal("chromium not found (BOTAUTHZ_TEST_REQUIRE=1 requires it); `make chromium` installs it")
-	}
-	t.Skip("chromium not found; run `make chromium` to install it")
-	return ""
-}
 
 // pageFacts is what the browser reports about a rendered page.
 type pageFacts struct {
@@ -172,7 +154,7 @@ func TestPageInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := chromiumForTest(t)
+	chromium := browsertest.Chromium(t)
 	shots := os.Getenv("BOTAUTHZ_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()

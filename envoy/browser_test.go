@@ -19,26 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/botauthz/botauthz/clearance"
-	"github.com/botauthz/botauthz/internal/redistest"
+	"github.com/botauthz/botauthz/internal/browsertest"
 )
-
-// chromiumPath finds Debian's Chromium, or skips (fails under make test).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{os.Getenv("BOTAUTHZ_CHROMIUM"), "chromium", "chromium-browser"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv(redistest.EnvRequire) == "1" {
-		t.Fatal("chromium not found; `make test` installs it")
-	}
-	t.Skip("chromium not found; run `make test` to install it")
-	return ""
-}
 
 // TestChallengeInABrowser drives headless Chromium through the real Envoy's
 // TLS listener to three botauthz replicas behind its round robin, sharing
@@ -52,7 +34,7 @@ func TestChallengeInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := chromiumPath(t)
+	chromium := browsertest.Chromium(t)
 	key, err := clearance.GenerateKey("e2e")
 	if err != nil {
 		t.Fatal(err)

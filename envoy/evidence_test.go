@@ -23,6 +23,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/botauthz/botauthz/internal/redistest"
+
+	"github.com/botauthz/botauthz/internal/browsertest"
 )
 
 // evidencePolicy enforces challenges on login as TestChallengeInABrowser's
@@ -91,7 +93,7 @@ func TestChallengeEvidenceWithRealAutomation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := chromiumPath(t)
+	chromium := browsertest.Chromium(t)
 	xvfbRun := xvfbRunPath(t)
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte(evidencePolicy), 0o600); err != nil {

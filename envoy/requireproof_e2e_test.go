@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/botauthz/botauthz/internal/browsertest"
 )
 
 // requireProofPolicy enforces require_proof on the login route (Envoy's
@@ -182,7 +184,7 @@ func TestRequireProofThroughEnvoy(t *testing.T) {
 	})
 
 	t.Run("Chromium passes the challenge once, then browses", func(t *testing.T) {
-		chromium := chromiumPath(t)
+		chromium := browsertest.Chromium(t)
 		issuedBefore, passedBefore := challenges(t)
 		ctx := headlessChromium(t, chromium)
 		const first = "/login/account"

@@ -26,6 +26,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/botauthz/botauthz/internal/redistest"
+
+	"github.com/botauthz/botauthz/internal/browsertest"
 )
 
 // The request headers front-proxy.yaml sets from the client's ClientHello.
@@ -453,7 +455,7 @@ func TestTLSFingerprintsOfRealClients(t *testing.T) {
 	})
 
 	t.Run("Chromium is not stopped for its TLS", func(t *testing.T) {
-		chromium := chromiumPath(t)
+		chromium := browsertest.Chromium(t)
 		path := "/tls/chromium-headless"
 		// A fresh profile, headless (the new mode: Chrome's own browser
 		// code), with the user agent Chrome sends when not headless.
@@ -465,7 +467,7 @@ func TestTLSFingerprintsOfRealClients(t *testing.T) {
 	})
 
 	t.Run("headed Chromium under Xvfb is not stopped for its TLS", func(t *testing.T) {
-		chromium, xvfbRun := chromiumPath(t), xvfbRunPath(t)
+		chromium, xvfbRun := browsertest.Chromium(t), xvfbRunPath(t)
 		path := "/tls/chromium-headed"
 		// As a person opens it, with its own user agent. It does not exit
 		// by itself: watched from the server side, ended at cleanup.
