@@ -93,6 +93,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(call fuzz_budget,200000x) ./crawler/webbotauth
 	go test -run '^$$' -fuzz '^FuzzStructuredField$$' -fuzztime $(call fuzz_budget,200000x) ./crawler/webbotauth
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzz_budget,100000x) -fuzzminimizetime 5s ./reputation
+	go test -run '^$$' -fuzz '^FuzzReadAnswer$$' -fuzztime $(call fuzz_budget,100000x) ./cmd/botbench
 
 bench: deps
 	BOTAUTHZ_TEST_REQUIRE=1 go test -run '^$$' -bench . -benchmem ./extauthz ./ratelimit ./scoring ./crawler ./crawler/fcrdns ./crawler/webbotauth ./reputation ./clearance ./rollout ./telemetry ./cmd/botauthz
