@@ -221,13 +221,13 @@ func TestChartPod(t *testing.T) {
 	}
 }
 
-// TestChartRedisFromSecret: redis.url reaches BOTAUTHZ_REDIS through the
-// Secret, never in the Deployment itself; without it no BOTAUTHZ_REDIS.
+// TestChartRedisFromSecret: redis.url reaches BOTAUTHZ_STORE through the
+// Secret, never in the Deployment itself; without it no BOTAUTHZ_STORE.
 func TestChartRedisFromSecret(t *testing.T) {
 	ms := render(t, valueSets["redis"]).objs
-	e := envVar(container(t, ms), "BOTAUTHZ_REDIS")
+	e := envVar(container(t, ms), "BOTAUTHZ_STORE")
 	if e == nil || e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
-		t.Fatalf("BOTAUTHZ_REDIS = %+v, want it from the Secret", e)
+		t.Fatalf("BOTAUTHZ_STORE = %+v, want it from the Secret", e)
 	}
 	ref := e.ValueFrom.SecretKeyRef
 	s := one[corev1.Secret](t, ms, "Secret", ref.Name)
@@ -237,13 +237,13 @@ func TestChartRedisFromSecret(t *testing.T) {
 	if ref.Optional != nil && *ref.Optional {
 		t.Error("redis-url is optional although redis.url is set")
 	}
-	if e := envVar(container(t, render(t, "").objs), "BOTAUTHZ_REDIS"); e != nil {
-		t.Errorf("BOTAUTHZ_REDIS set without redis.url: %+v", e)
+	if e := envVar(container(t, render(t, "").objs), "BOTAUTHZ_STORE"); e != nil {
+		t.Errorf("BOTAUTHZ_STORE set without redis.url: %+v", e)
 	}
 	// An existing Secret may or may not hold redis-url.
-	e = envVar(container(t, render(t, valueSets["existing-secret"]).objs), "BOTAUTHZ_REDIS")
+	e = envVar(container(t, render(t, valueSets["existing-secret"]).objs), "BOTAUTHZ_STORE")
 	if e == nil || e.ValueFrom.SecretKeyRef.Optional == nil || !*e.ValueFrom.SecretKeyRef.Optional {
-		t.Errorf("with secret.existingSecret BOTAUTHZ_REDIS = %+v, want an optional reference", e)
+		t.Errorf("with secret.existingSecret BOTAUTHZ_STORE = %+v, want an optional reference", e)
 	}
 }
 
