@@ -45,6 +45,9 @@ const (
 	fieldHeaderValueKey          = 1
 )
 
+// degradedHeader is extauthz.HeaderDegraded, written out because the
+// harness measures botauthz's binary and imports none of its packages
+// (TestDegradedHeaderIsBotauthzs keeps the two equal).
 const degradedHeader = "x-bot-degraded"
 
 var errMalformed = errors.New("malformed CheckResponse")

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/botauthz/botauthz/extauthz"
 )
 
 // decodedAnswer is checkAnswer as protobuf's own decoding gives it: what
@@ -110,6 +112,12 @@ func TestReadAnswerRefusesMalformed(t *testing.T) {
 		if err := readAnswer(b[:cut], &a); err == nil {
 			t.Errorf("readAnswer of the first %d of %d bytes: no error", cut, len(b))
 		}
+	}
+}
+
+func TestDegradedHeaderIsBotauthzs(t *testing.T) {
+	if degradedHeader != extauthz.HeaderDegraded {
+		t.Errorf("degradedHeader = %q, botauthz marks degraded answers with %q", degradedHeader, extauthz.HeaderDegraded)
 	}
 }
 

@@ -260,7 +260,7 @@ type sleepTarget struct {
 func (s *sleepTarget) send(ctx context.Context, _ int, _ *request) (outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	time.Sleep(s.d)
+	time.Sleep(s.d) // the slow server under test, not a wait for a condition
 	s.n++
 	if s.n%4 == 0 {
 		return outNotOK, nil

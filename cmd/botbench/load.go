@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/proto"
 )
 
 // outcome is how one request ended.
@@ -50,7 +49,7 @@ const checkMethod = "/envoy.service.auth.v3.Authorization/Check"
 // rawCodec sends the pool's CheckRequests as they were encoded once and
 // reads only what it needs of the answers (checkAnswer), so that the
 // generator spends as little CPU as it can on the cores it shares with the
-// server. Other messages are decoded with protobuf.
+// server.
 type rawCodec struct{}
 
 func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -62,22 +61,16 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	a, ok := v.(*checkAnswer)
+	if !ok {
+		return fmt.Errorf("rawCodec: cannot decode into %T", v)
+	}
 	if len(data) == 1 {
-		return unmarshal(data[0].ReadOnlyData(), v)
+		return readAnswer(data[0].ReadOnlyData(), a)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	return unmarshal(buf.ReadOnlyData(), v)
-}
-
-func unmarshal(b []byte, v any) error {
-	switch m := v.(type) {
-	case *checkAnswer:
-		return readAnswer(b, m)
-	case proto.Message:
-		return proto.Unmarshal(b, m)
-	}
-	return fmt.Errorf("rawCodec: cannot decode into %T", v)
+	return readAnswer(buf.ReadOnlyData(), a)
 }
 
 // Name is grpc's proto codec's: the content type stays application/grpc+proto.
