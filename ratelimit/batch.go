@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -56,6 +57,14 @@ type batchOptions struct {
 // read timeout or a dropped connection. MOVED and ASK replies, which mean
 // the command did not run, are still followed.
 //
+// A caller that must not wait longer than a budget uses doWithin instead.
+// Its pipeline, when it is the one to send, is sent by a goroutine started
+// for that pipeline, so the caller can stop waiting at its budget without
+// a goroutine of its own per call: a Guard over a Redis store starts one
+// goroutine per pipeline rather than one per Check. A call whose caller
+// stopped waiting still goes out if it was already in a pipeline (it may
+// count); the pipeline's sender then returns it to the pool.
+//
 // A batcher is safe for concurrent use.
 type batcher struct {
 	client      redis.UniversalClient
@@ -80,6 +89,16 @@ type batchCall struct {
 	wrap []noRetryCmd    // the wrappers cmds points into
 
 	queued bool // guarded by batcher.mu: waiting in batcher.queue
+
+	// detached: the call came through doWithin, so a pipeline it leads is
+	// sent by a goroutine of its own (send) rather than by its caller.
+	detached bool
+	// answered: guarded by batcher.mu; its result is set and its wake
+	// token sent or on its way, so its caller must take the token.
+	answered bool
+	// abandoned: guarded by batcher.mu; its caller stopped waiting, and
+	// whoever finishes its pipeline releases it.
+	abandoned bool
 
 	// Set before wake: batch if the call is to lead (the calls to send,
 	// itself first), else err, the result of the pipeline its commands went
@@ -154,14 +173,7 @@ func (b *batcher) do(ctx context.Context, cmds []redis.Cmder) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := b.calls.Get().(*batchCall)
-	c.ctx = ctx
-	for _, cmd := range cmds {
-		c.wrap = append(c.wrap, noRetryCmd{cmd})
-	}
-	for i := range c.wrap {
-		c.cmds = append(c.cmds, &c.wrap[i])
-	}
+	c := b.newCall(ctx, cmds)
 
 	b.mu.Lock()
 	// A free slot means an empty queue (dispatchLocked fills every free
@@ -199,9 +211,112 @@ func (b *batcher) do(ctx context.Context, cmds []redis.Cmder) error {
 	return err
 }
 
-// lead sends c.batch, whose first call is c, as one pipeline; hands c's slot
-// on; wakes the batch's other calls with their results; and returns c's.
+// errNotSent wraps why doWithin stopped waiting when the call's commands
+// were never sent: they did not run and never will.
+var errNotSent = errors.New("redis pipeline: not sent")
+
+// errStillRunning wraps why doWithin stopped waiting when the call's
+// commands were in a pipeline: they may run, or have run, and count.
+var errStillRunning = errors.New("redis pipeline: sent, reply not awaited")
+
+// errStopped is the cause doWithin gives when stop fired.
+var errStopped = errors.New("stopped waiting")
+
+// newCall takes a pooled call for cmds.
+func (b *batcher) newCall(ctx context.Context, cmds []redis.Cmder) *batchCall {
+	c := b.calls.Get().(*batchCall)
+	c.ctx = ctx
+	for _, cmd := range cmds {
+		c.wrap = append(c.wrap, noRetryCmd{cmd})
+	}
+	for i := range c.wrap {
+		c.cmds = append(c.cmds, &c.wrap[i])
+	}
+	return c
+}
+
+// doWithin is do for a caller that waits only until stop delivers (its
+// budget) or ctx is done, whichever comes first. Its result is do's, or,
+// when it stopped waiting, an error wrapping errStopped or ctx's error and
+// either errNotSent (the commands left the queue unsent) or
+// errStillRunning (they were in a pipeline, which goes on without the
+// caller). In the second case the caller must not read the commands'
+// replies: the pipeline writes them later.
+func (b *batcher) doWithin(ctx context.Context, cmds []redis.Cmder, stop <-chan time.Time) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	c := b.newCall(ctx, cmds)
+	c.detached = true
+
+	b.mu.Lock()
+	if b.inFlight < b.maxInFlight {
+		b.inFlight++
+		c.batch = append(c.batch, c)
+		b.mu.Unlock()
+		go b.send(c)
+	} else {
+		c.queued = true
+		b.queue = append(b.queue, c)
+		b.mu.Unlock()
+	}
+
+	var cause error
+	select {
+	case <-c.wake:
+		err := c.err
+		b.release(c)
+		return err
+	case <-stop:
+		cause = errStopped
+	case <-ctx.Done():
+		cause = ctx.Err()
+	}
+	b.mu.Lock()
+	switch {
+	case c.queued:
+		i := slices.Index(b.queue, c)
+		b.queue = slices.Delete(b.queue, i, i+1)
+		b.mu.Unlock()
+		b.release(c)
+		return fmt.Errorf("%w: %w", errNotSent, cause)
+	case !c.answered:
+		// The pipeline's sender now owns c and releases it.
+		c.abandoned = true
+		b.mu.Unlock()
+		return fmt.Errorf("%w: %w", errStillRunning, cause)
+	}
+	b.mu.Unlock()
+	// Answered as the wait ended: the token is there or coming.
+	<-c.wake
+	err := c.err
+	b.release(c)
+	return err
+}
+
+// send sends c.batch, whose first call is c, from a goroutine started for
+// it (c is detached), and delivers every call its result.
+func (b *batcher) send(c *batchCall) {
+	b.exec(c)
+	b.finish(c.batch, nil)
+}
+
+// lead sends c.batch, whose first call is c, as one pipeline on c's
+// caller's goroutine; hands c's slot on; delivers the batch's other calls
+// their results; and returns c's.
 func (b *batcher) lead(c *batchCall) error {
+	b.exec(c)
+	b.finish(c.batch, c)
+	err := transportErr(c.cmds)
+	b.release(c)
+	return err
+}
+
+// exec sends the commands of c.batch as one pipeline and waits for it.
+func (b *batcher) exec(c *batchCall) {
 	for _, m := range c.batch {
 		c.flat = append(c.flat, m.cmds...)
 	}
@@ -216,21 +331,55 @@ func (b *batcher) lead(c *batchCall) error {
 	b.commands.Add(uint64(len(c.flat)))
 	clear(c.flat)
 	c.flat = c.flat[:0]
+}
 
+// finish hands an answered pipeline's slot on and delivers each call of
+// its batch its result: it wakes the calls whose callers wait and releases
+// those whose callers stopped waiting. self, if not nil, is the leading
+// caller's own call, which it neither wakes nor releases.
+//
+// batch is the first call's (batch[0].batch), so that call is woken or
+// released last: once it is, its caller may release it, which clears
+// batch.
+func (b *batcher) finish(batch []*batchCall, self *batchCall) {
+	for _, m := range batch {
+		if m != self {
+			m.err = transportErr(m.cmds)
+		}
+	}
+	// Which calls were abandoned, read under the lock: a call woken may be
+	// released and reused at once, so none is looked at after its token.
+	var dropBuf [4]uint64
+	drop := dropBuf[:]
+	if n := (len(batch) + 63) / 64; n > len(dropBuf) {
+		drop = make([]uint64, n)
+	}
 	// The next pipeline first: the calls queued meanwhile have waited
 	// longest, while waking this one's followers only lets them return.
 	b.mu.Lock()
 	b.inFlight--
 	b.dispatchLocked()
+	for i, m := range batch {
+		switch {
+		case m == self:
+		case m.abandoned:
+			drop[i/64] |= 1 << (i % 64)
+		default:
+			m.answered = true
+		}
+	}
 	b.mu.Unlock()
 
-	for _, m := range c.batch[1:] {
-		m.err = transportErr(m.cmds)
-		m.wake <- struct{}{}
+	for i := len(batch) - 1; i >= 0; i-- {
+		m := batch[i]
+		switch {
+		case m == self:
+		case drop[i/64]&(1<<(i%64)) != 0:
+			b.release(m)
+		default:
+			m.wake <- struct{}{}
+		}
 	}
-	err := transportErr(c.cmds)
-	b.release(c)
-	return err
 }
 
 // dispatchLocked fills free pipeline slots with queued calls: for each, it
@@ -251,7 +400,11 @@ func (b *batcher) dispatchLocked() {
 		leader.batch = append(leader.batch, b.queue[:n]...)
 		b.queue = slices.Delete(b.queue, 0, n)
 		b.inFlight++
-		leader.wake <- struct{}{} // never blocks: the leader waits for exactly this token
+		if leader.detached {
+			go b.send(leader)
+		} else {
+			leader.wake <- struct{}{} // never blocks: the leader waits for exactly this token
+		}
 	}
 }
 

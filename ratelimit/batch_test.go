@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -644,4 +645,124 @@ func TestBatcherCluster(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBatcherWithinStopsWaitingAndCountsOnce stalls Redis with one
+// pipeline slot, then lets doWithin callers stop waiting: the one whose
+// commands were on the wire is told so (errStillRunning) and still counts
+// once Redis answers, the one still queued is told nothing was sent
+// (errNotSent) and never counts, and a detached call dispatched from the
+// queue is sent by a goroutine of its own and answered.
+func TestBatcherWithinStopsWaitingAndCountsOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newTestClient(t, srv.Addr())
+	b := newBatcher(client, batchOptions{maxInFlight: 1})
+	if err := client.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("PING: %v", err)
+	}
+	srv.Pause()
+	t.Cleanup(srv.Resume)
+
+	within := func(key string, stop <-chan time.Time) chan error {
+		done := make(chan error, 1)
+		go func() { done <- b.doWithin(t.Context(), []redis.Cmder{redis.NewCmd(t.Context(), "incr", key)}, stop) }()
+		return done
+	}
+	sentStop := make(chan time.Time, 1)
+	sent := within("sent", sentStop)
+	waitFor(t, "the first call's pipeline in flight", func() bool { return b.stats().inFlight == 1 })
+	queuedStop := make(chan time.Time, 1)
+	queued := within("queued", queuedStop)
+	waitQueued(t, b, 1)
+	// The detached call first, so it leads the next pipeline: a goroutine
+	// sends it, and wakes the do caller that follows it.
+	dispatched := within("dispatched", nil)
+	waitQueued(t, b, 2)
+	kept := startDo(t.Context(), b, redis.NewCmd(t.Context(), "incr", "kept"))
+	waitQueued(t, b, 3)
+
+	sentStop <- time.Now()
+	if err := <-sent; !errors.Is(err, errStillRunning) || !errors.Is(err, errStopped) {
+		t.Errorf("call on the wire, stopped: %v, want errStillRunning and errStopped", err)
+	}
+	queuedStop <- time.Now()
+	if err := <-queued; !errors.Is(err, errNotSent) || !errors.Is(err, errStopped) {
+		t.Errorf("queued call, stopped: %v, want errNotSent and errStopped", err)
+	}
+	if st := b.stats(); st.queued != 2 || st.inFlight != 1 {
+		t.Errorf("stats %+v, want the stalled pipeline and 2 calls queued", st)
+	}
+	if st := b.stats(); st.pipelines != 0 {
+		t.Errorf("stats %+v, want no pipeline answered while Redis is paused", st)
+	}
+
+	srv.Resume()
+	if err := <-dispatched; err != nil {
+		t.Fatalf("doWithin queued behind: %v", err)
+	}
+	if err := <-kept.done; err != nil {
+		t.Fatalf("do queued behind: %v", err)
+	}
+	wantReply(t, kept.cmds[0], 1)
+	waitFor(t, "every pipeline answered", func() bool { st := b.stats(); return st.inFlight == 0 && st.queued == 0 })
+	for key, want := range map[string]int64{"sent": 1, "queued": 0, "kept": 1, "dispatched": 1} {
+		if got := getInt(t, client, key); got != want {
+			t.Errorf("%s = %d, want %d", key, got, want)
+		}
+	}
+	if st := b.stats(); st.pipelines != 2 || st.commands != 3 {
+		t.Errorf("stats %+v, want 2 pipelines of 3 commands: the stalled one, then the two queued calls together", st)
+	}
+	waitFor(t, "no goroutine left in the batcher", func() bool { return len(batcherGoroutines()) == 0 })
+}
+
+// TestBatcherWithinCountsEveryCallOnce runs do and doWithin callers
+// together, a third of the doWithin calls told to stop waiting at once:
+// every call counts exactly once unless it was never sent, every answered
+// call gets its own reply, and nothing stays queued or in flight.
+func TestBatcherWithinCountsEveryCallOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newTestClient(t, srv.Addr())
+	b := newBatcher(client, batchOptions{})
+	const callers, calls = 24, 150
+	var counted [callers]atomic.Int64
+	var wg sync.WaitGroup
+	for k := range callers {
+		key := "within" + strconv.Itoa(k)
+		wg.Go(func() {
+			for i := range calls {
+				cmd := redis.NewCmd(t.Context(), "incr", key)
+				var err error
+				switch {
+				case k%2 == 0:
+					err = b.do(t.Context(), []redis.Cmder{cmd})
+				case i%3 == 0:
+					stop := make(chan time.Time, 1)
+					stop <- time.Now()
+					err = b.doWithin(t.Context(), []redis.Cmder{cmd}, stop)
+				default:
+					err = b.doWithin(t.Context(), []redis.Cmder{cmd}, nil)
+				}
+				switch {
+				case err == nil:
+					if _, rerr := cmd.Int64(); rerr != nil {
+						t.Errorf("%s call %d: answered without a reply: %v", key, i, rerr)
+					}
+					counted[k].Add(1)
+				case errors.Is(err, errStillRunning):
+					counted[k].Add(1)
+				case !errors.Is(err, errNotSent):
+					t.Errorf("%s call %d: %v", key, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "every pipeline answered", func() bool { st := b.stats(); return st.inFlight == 0 && st.queued == 0 })
+	for k := range callers {
+		key := "within" + strconv.Itoa(k)
+		if got, want := getInt(t, client, key), counted[k].Load(); got != want {
+			t.Errorf("%s = %d, want %d: a call counted twice or was lost", key, got, want)
+		}
+	}
 }

@@ -39,7 +39,9 @@ type GuardOptions struct {
 	Budget time.Duration
 	// MaxInFlight bounds the store calls running at once, including those
 	// the caller stopped waiting for (default 256). When it is reached, Hit
-	// fails at once.
+	// fails at once. For a Redis store it bounds the calls waiting: the
+	// calls they leave behind are already bounded by the store's pipelines
+	// in flight.
 	MaxInFlight int
 	// Window is the stretch of recent calls the breaker judges by ratio
 	// (default 1s, at least 10ms). It is kept as 10 slots of Window/10, each
@@ -119,9 +121,11 @@ type GuardStats struct {
 }
 
 // Guard is a Store that keeps a slow or failing store from costing callers
-// more than a fixed budget: the inner Hit runs in its own goroutine, Hit waits
-// for it at most Budget, and a circuit breaker stops calling a store that
-// keeps failing. All failures wrap ErrDegraded.
+// more than a fixed budget: Hit waits for the inner store at most Budget, and
+// a circuit breaker stops calling a store that keeps failing. All failures
+// wrap ErrDegraded. A Redis store waits within the budget itself (its shared
+// pipelines are sent by a goroutine per pipeline, and a caller can leave
+// its wait); any other store's Hit runs in a goroutine of its own.
 //
 // The breaker opens when the store keeps failing, not when it stalls once:
 // a stall fails every call in flight together, which a count of consecutive
@@ -278,6 +282,10 @@ func (g *Guard) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		return errDegradedOverloaded
 	}
 
+	if w, ok := g.inner.(withinHitter); ok {
+		return g.hitWithin(ctx, w, now, counters, obs, probe)
+	}
+
 	c := g.calls.Get().(*guardCall)
 	c.counters = append(c.counters[:0], counters...)
 	c.obs = slices.Grow(c.obs[:0], len(counters))[:len(counters)]
@@ -320,6 +328,59 @@ func (g *Guard) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		g.nDegraded.Add(1)
 		return fmt.Errorf("%w: %w", ErrDegraded, ctx.Err())
 	}
+}
+
+// withinHitter is a store that can stop waiting for a Hit at a budget by
+// itself (Redis, whose shared pipelines are sent by a goroutine per
+// pipeline), so the Guard need not start a goroutine per call. hitWithin
+// returns an error wrapping errStopped when stop delivered first, and may
+// write obs even when it fails.
+type withinHitter interface {
+	hitWithin(ctx context.Context, now time.Time, counters []Counter, obs []Observation, stop <-chan time.Time) error
+}
+
+// hitWithin is Hit for a store that waits within the budget itself. It
+// holds an in-flight slot while the caller waits: what an abandoned call
+// leaves running is the store's to bound (a Redis store's pipelines are).
+// The store writes into the guard's buffer, copied to obs on success only.
+func (g *Guard) hitWithin(ctx context.Context, w withinHitter, now time.Time, counters []Counter, obs []Observation, probe bool) error {
+	c := g.calls.Get().(*guardCall)
+	c.obs = slices.Grow(c.obs[:0], len(counters))[:len(counters)]
+	timer := g.timers.Get().(*time.Timer)
+	timer.Reset(g.budget)
+	err := w.hitWithin(ctx, now, counters, c.obs, timer.C)
+	stopped := errors.Is(err, errStopped)
+	if !stopped {
+		// Since Go 1.23 no stale tick can be received after Stop, so the
+		// timer is reusable whether or not it fired.
+		timer.Stop()
+	}
+	g.timers.Put(timer)
+	if err == nil {
+		copy(obs, c.obs)
+	}
+	g.calls.Put(c)
+	<-g.inFlight
+	switch {
+	case err == nil:
+		g.record(probe, nil)
+		return nil
+	case stopped:
+		g.record(probe, ErrBudgetExceeded)
+		g.nDegraded.Add(1)
+		g.nBudget.Add(1)
+		return errDegradedBudget
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// The caller gave up, which says nothing about the store.
+		if probe {
+			g.abandonProbe()
+		}
+		g.nDegraded.Add(1)
+		return fmt.Errorf("%w: %w", ErrDegraded, ctx.Err())
+	}
+	g.record(probe, err)
+	g.nDegraded.Add(1)
+	return fmt.Errorf("%w: %w", ErrDegraded, err)
 }
 
 func (g *Guard) run(ctx context.Context, now time.Time, c *guardCall) {

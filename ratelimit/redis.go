@@ -280,6 +280,20 @@ func DialRedis(rawURL string) (*Redis, error) {
 // cluster one per hash-tag group. The calls of concurrent Hits share
 // pipelines (batcher): under load many Checks ride one round trip.
 func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error {
+	return r.hit(ctx, now, counters, obs, false, nil)
+}
+
+// hitWithin is Hit for a caller that waits only until stop delivers or ctx
+// is done (Guard, with its budget): it then returns an error wrapping
+// errStopped or ctx's error, and the scripts already sent run without it.
+// It needs no goroutine of its own, except to reload the script and re-send
+// after a NOSCRIPT. obs may have been written when it fails.
+func (r *Redis) hitWithin(ctx context.Context, now time.Time, counters []Counter, obs []Observation, stop <-chan time.Time) error {
+	return r.hit(ctx, now, counters, obs, true, stop)
+}
+
+// hit is Hit, and with within hitWithin.
+func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation, within bool, stop <-chan time.Time) error {
 	if err := checkHit(counters, obs); err != nil {
 		return err
 	}
@@ -294,7 +308,7 @@ func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		pending = append(pending, &groups[i])
 	}
 	for attempt := 0; ; attempt++ {
-		if err := r.runGroups(ctx, pending); err != nil {
+		if err := r.runGroups(ctx, pending, within, stop); err != nil {
 			return err
 		}
 		var noScript []*hitGroup
@@ -327,6 +341,9 @@ func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		}
 		if attempt > 0 {
 			return fmt.Errorf("redis hit: script still missing after loading it: %w", noScript[0].cmd.Err())
+		}
+		if within {
+			return r.reloadWithin(ctx, nowMs, counters, obs, noScript, stop)
 		}
 		// A NOSCRIPT group did not run, and the groups that ran are not
 		// re-sent, so the retry counts every hit exactly once. The script
@@ -469,17 +486,75 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 // g.cmd. It fails only if the scripts were not answered (the connection
 // failed or timed out, or none could be had); a group's own error, such as
 // NOSCRIPT, is left in its command.
-func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup) error {
+//
+// With within, it waits as batcher.doWithin does.
+func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup, within bool, stop <-chan time.Time) error {
 	var cmdsBuf [4]redis.Cmder
 	cmds := cmdsBuf[:0]
 	for _, g := range groups {
 		g.cmd = redis.NewCmd(ctx, g.args...)
 		cmds = append(cmds, g.cmd)
 	}
-	if err := r.batch.do(ctx, cmds); err != nil {
+	var err error
+	if within {
+		err = r.batch.doWithin(ctx, cmds, stop)
+	} else {
+		err = r.batch.do(ctx, cmds)
+	}
+	if err != nil {
 		return fmt.Errorf("redis hit: %w", err)
 	}
 	return nil
+}
+
+// reloadWithin loads the script and re-sends the groups that got NOSCRIPT,
+// as Hit does, on a goroutine of its own, and waits for it as hitWithin
+// waits. The goroutine owns copies of what it reads and writes, so a
+// caller that stopped waiting may reuse counters and obs at once.
+func (r *Redis) reloadWithin(ctx context.Context, nowMs int64, counters []Counter, obs []Observation,
+	groups []*hitGroup, stop <-chan time.Time) error {
+	cs := slices.Clone(counters)
+	own := make([]Observation, len(obs))
+	done := make(chan error, 1)
+	go func() {
+		ctx := context.WithoutCancel(ctx)
+		if err := hitScript.Load(ctx, r.client).Err(); err != nil {
+			done <- fmt.Errorf("redis hit: reload script after NOSCRIPT: %w", err)
+			return
+		}
+		if err := r.runGroups(ctx, groups, false, nil); err != nil {
+			done <- err
+			return
+		}
+		for _, g := range groups {
+			reply, err := g.cmd.Int64Slice()
+			if err != nil {
+				done <- fmt.Errorf("redis hit: after reloading the script: %w", err)
+				return
+			}
+			if err := g.parseReply(nowMs, cs, own, reply); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			for _, i := range g.idx {
+				obs[i] = own[i]
+			}
+		}
+		return nil
+	case <-stop:
+		return fmt.Errorf("redis hit: %w: %w", errStillRunning, errStopped)
+	case <-ctx.Done():
+		return fmt.Errorf("redis hit: %w: %w", errStillRunning, ctx.Err())
+	}
 }
 
 // parseReply fills obs for the group's counters from the script's reply:

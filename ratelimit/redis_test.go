@@ -233,23 +233,32 @@ func TestRedisTTLCoversTheLongestLane(t *testing.T) {
 	}
 }
 
+// TestRedisRecoversFromScriptFlush runs on the store and through a Guard,
+// which reloads the script on a goroutine of its own (Redis.hitWithin).
 func TestRedisRecoversFromScriptFlush(t *testing.T) {
-	srv := redistest.Start(t)
-	admin := adminClient(t, srv)
-	s := dialStore(t, srv)
-	defer s.Close()
+	for _, guarded := range []bool{false, true} {
+		t.Run(map[bool]string{false: "store", true: "guard"}[guarded], func(t *testing.T) {
+			srv := redistest.Start(t)
+			admin := adminClient(t, srv)
+			var s ratelimit.Store = dialStore(t, srv)
+			if guarded {
+				s = ratelimit.NewGuard(s, ratelimit.GuardOptions{Budget: time.Minute})
+			}
+			defer s.Close()
 
-	c := ratelimit.Counter{Key: "flush", Window: time.Minute}
-	mustHit(t, s, redisAt(0), c)
-	if err := admin.ScriptFlush(t.Context()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	// NOSCRIPT executed nothing; the fallback runs the script once.
-	if got := mustHit(t, s, redisAt(time.Second), c)[0]; got.Cur != 1 {
-		t.Errorf("hit after SCRIPT FLUSH observed Cur %d, want 1", got.Cur)
-	}
-	if got := mustHit(t, s, redisAt(2*time.Second), c)[0]; got.Cur != 2 {
-		t.Errorf("next hit observed Cur %d, want 2: a hit was counted twice or lost", got.Cur)
+			c := ratelimit.Counter{Key: "flush", Window: time.Minute}
+			mustHit(t, s, redisAt(0), c)
+			if err := admin.ScriptFlush(t.Context()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			// NOSCRIPT executed nothing; the fallback runs the script once.
+			if got := mustHit(t, s, redisAt(time.Second), c)[0]; got.Cur != 1 {
+				t.Errorf("hit after SCRIPT FLUSH observed Cur %d, want 1", got.Cur)
+			}
+			if got := mustHit(t, s, redisAt(2*time.Second), c)[0]; got.Cur != 2 {
+				t.Errorf("next hit observed Cur %d, want 2: a hit was counted twice or lost", got.Cur)
+			}
+		})
 	}
 }
 
