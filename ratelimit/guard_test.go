@@ -171,6 +171,36 @@ func TestGuardBudgetExceededWhenRedisIsPaused(t *testing.T) {
 	})
 }
 
+// TestGuardOverRedisReturnsWhenTheCallerGivesUp: with Redis paused and a
+// budget far away, the caller's cancellation ends its wait, says so, and
+// leaves the breaker and the budget count alone.
+func TestGuardOverRedisReturnsWhenTheCallerGivesUp(t *testing.T) {
+	srv := redistest.Start(t)
+	g := ratelimit.NewGuard(dialStore(t, srv), ratelimit.GuardOptions{Budget: time.Hour, FailureThreshold: 1})
+	t.Cleanup(func() { _ = g.Close() })
+	if err := guardHit(g); err != nil {
+		t.Fatalf("Hit before pausing: %v", err)
+	}
+	srv.Pause()
+	t.Cleanup(srv.Resume)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		obs := make([]ratelimit.Observation, 1)
+		errc <- g.Hit(ctx, time.UnixMilli(1_700_000_040_000), oneCounter, obs)
+	}()
+	waitUntil(t, "the call waiting on Redis", func() bool { return g.Stats().Calls == 2 })
+	cancel()
+	wantErrs(t, <-errc, ratelimit.ErrDegraded, context.Canceled)
+	if st := g.Stats(); st.BudgetExceeded != 0 || st.Degraded != 1 {
+		t.Errorf("Stats() = %+v, want one degraded call and no budget overrun", st)
+	}
+	if st := g.State(); st != ratelimit.BreakerClosed {
+		t.Errorf("breaker %v after the caller gave up, want closed", st)
+	}
+}
+
 // waitUntil polls cond until it holds, failing the test after a deadline
 // far beyond what the condition needs.
 func waitUntil(t *testing.T, what string, cond func() bool) {
