@@ -164,7 +164,7 @@ func TestGuardBudgetExceededWhenRedisIsPaused(t *testing.T) {
 	// once.
 	srv.Resume()
 	peek := []ratelimit.Counter{{Key: oneCounter[0].Key, Window: oneCounter[0].Window, Peek: true}}
-	waitUntil(t, "the abandoned hit counted", func() bool {
+	ratelimit.WaitFor(t, "the abandoned hit counted", func() bool {
 		obs := make([]ratelimit.Observation, 1)
 		err := g.Hit(t.Context(), time.UnixMilli(1_700_000_040_000), peek, obs)
 		return err == nil && obs[0].Cur == 2
@@ -190,7 +190,7 @@ func TestGuardOverRedisReturnsWhenTheCallerGivesUp(t *testing.T) {
 		obs := make([]ratelimit.Observation, 1)
 		errc <- g.Hit(ctx, time.UnixMilli(1_700_000_040_000), oneCounter, obs)
 	}()
-	waitUntil(t, "the call waiting on Redis", func() bool { return g.Stats().Calls == 2 })
+	ratelimit.WaitFor(t, "the call waiting on Redis", func() bool { return g.Stats().Calls == 2 })
 	cancel()
 	wantErrs(t, <-errc, ratelimit.ErrDegraded, context.Canceled)
 	if st := g.Stats(); st.BudgetExceeded != 0 || st.Degraded != 1 {
@@ -198,21 +198,6 @@ func TestGuardOverRedisReturnsWhenTheCallerGivesUp(t *testing.T) {
 	}
 	if st := g.State(); st != ratelimit.BreakerClosed {
 		t.Errorf("breaker %v after the caller gave up, want closed", st)
-	}
-}
-
-// waitUntil polls cond until it holds, failing the test after a deadline
-// far beyond what the condition needs.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s", what)
-		}
-		<-tick.C
 	}
 }
 

@@ -1,0 +1,4 @@
+package ratelimit
+
+// WaitFor lets the package's external tests poll as its internal ones do.
+var WaitFor = waitFor
