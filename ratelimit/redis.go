@@ -287,7 +287,7 @@ func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs 
 // is done (Guard, with its budget): it then returns an error wrapping
 // errStopped or ctx's error, and the scripts already sent run without it.
 // It needs no goroutine of its own, except to reload the script and re-send
-// after a NOSCRIPT. obs may have been written when it fails.
+// after a NOSCRIPT (resendWithin). obs may have been written when it fails.
 func (r *Redis) hitWithin(ctx context.Context, now time.Time, counters []Counter, obs []Observation, stop <-chan time.Time) error {
 	return r.hit(ctx, now, counters, obs, true, stop)
 }
@@ -307,52 +307,98 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 	for i := range groups {
 		pending = append(pending, &groups[i])
 	}
-	for attempt := 0; ; attempt++ {
-		if err := r.runGroups(ctx, pending, within, stop); err != nil {
+	if err := r.runGroups(ctx, pending, within, stop); err != nil {
+		return err
+	}
+	noScript, err := parseGroups(nowMs, counters, obs, pending, len(groups))
+	if err != nil || len(noScript) == 0 {
+		return err
+	}
+	if within {
+		return r.resendWithin(ctx, nowMs, counters, obs, noScript, len(groups), stop)
+	}
+	return r.resend(ctx, nowMs, counters, obs, noScript, len(groups))
+}
+
+// parseGroups reads each group's reply into obs and returns the groups
+// that got NOSCRIPT, which did not run. Any other error of a group fails
+// the Hit; total is the Hit's number of groups, for the message.
+func parseGroups(nowMs int64, counters []Counter, obs []Observation, groups []*hitGroup, total int) ([]*hitGroup, error) {
+	var noScript []*hitGroup
+	var firstErr error
+	failed := 0
+	for _, g := range groups {
+		reply, err := g.cmd.Int64Slice()
+		switch {
+		case err == nil:
+			if err := g.parseReply(nowMs, counters, obs, reply); err != nil {
+				return nil, err
+			}
+		case isNoScript(err):
+			noScript = append(noScript, g)
+		default:
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if firstErr != nil {
+		if total == 1 {
+			return nil, fmt.Errorf("redis hit: %w", firstErr)
+		}
+		return nil, fmt.Errorf("redis hit: %d of %d hash-tag groups failed: %w", failed, total, firstErr)
+	}
+	return noScript, nil
+}
+
+// resend loads the script and sends again the groups that got NOSCRIPT.
+// A NOSCRIPT group did not run, and the groups that ran are not re-sent,
+// so the retry counts every hit exactly once. The script goes to every
+// master of a cluster: the cache may be gone from several.
+func (r *Redis) resend(ctx context.Context, nowMs int64, counters []Counter, obs []Observation, groups []*hitGroup, total int) error {
+	if err := hitScript.Load(ctx, r.client).Err(); err != nil {
+		return fmt.Errorf("redis hit: reload script after NOSCRIPT: %w", err)
+	}
+	if err := r.runGroups(ctx, groups, false, nil); err != nil {
+		return err
+	}
+	noScript, err := parseGroups(nowMs, counters, obs, groups, total)
+	if err != nil {
+		return err
+	}
+	if len(noScript) > 0 {
+		return fmt.Errorf("redis hit: script still missing after loading it: %w", noScript[0].cmd.Err())
+	}
+	return nil
+}
+
+// resendWithin is resend on a goroutine of its own, waited for as
+// hitWithin waits. The goroutine works on copies of counters and obs, so a
+// caller that stopped waiting may reuse them at once.
+func (r *Redis) resendWithin(ctx context.Context, nowMs int64, counters []Counter, obs []Observation,
+	groups []*hitGroup, total int, stop <-chan time.Time) error {
+	cs := slices.Clone(counters)
+	own := make([]Observation, len(obs))
+	done := make(chan error, 1)
+	go func() {
+		done <- r.resend(context.WithoutCancel(ctx), nowMs, cs, own, groups, total)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
 			return err
 		}
-		var noScript []*hitGroup
-		var firstErr error
-		failed := 0
-		for _, g := range pending {
-			reply, err := g.cmd.Int64Slice()
-			switch {
-			case err == nil:
-				if err := g.parseReply(nowMs, counters, obs, reply); err != nil {
-					return err
-				}
-			case isNoScript(err):
-				noScript = append(noScript, g)
-			default:
-				failed++
-				if firstErr == nil {
-					firstErr = err
-				}
+		for _, g := range groups {
+			for _, i := range g.idx {
+				obs[i] = own[i]
 			}
 		}
-		if firstErr != nil {
-			if len(groups) == 1 {
-				return fmt.Errorf("redis hit: %w", firstErr)
-			}
-			return fmt.Errorf("redis hit: %d of %d hash-tag groups failed: %w", failed, len(groups), firstErr)
-		}
-		if len(noScript) == 0 {
-			return nil
-		}
-		if attempt > 0 {
-			return fmt.Errorf("redis hit: script still missing after loading it: %w", noScript[0].cmd.Err())
-		}
-		if within {
-			return r.reloadWithin(ctx, nowMs, counters, obs, noScript, stop)
-		}
-		// A NOSCRIPT group did not run, and the groups that ran are not
-		// re-sent, so the retry counts every hit exactly once. The script
-		// goes to every master of a cluster: the cache may be gone from
-		// several.
-		if err := hitScript.Load(ctx, r.client).Err(); err != nil {
-			return fmt.Errorf("redis hit: reload script after NOSCRIPT: %w", err)
-		}
-		pending = noScript
+		return nil
+	case <-stop:
+		return fmt.Errorf("redis hit: %w: %w", errStillRunning, errStopped)
+	case <-ctx.Done():
+		return fmt.Errorf("redis hit: %w: %w", errStillRunning, ctx.Err())
 	}
 }
 
@@ -505,56 +551,6 @@ func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup, within bool, 
 		return fmt.Errorf("redis hit: %w", err)
 	}
 	return nil
-}
-
-// reloadWithin loads the script and re-sends the groups that got NOSCRIPT,
-// as Hit does, on a goroutine of its own, and waits for it as hitWithin
-// waits. The goroutine owns copies of what it reads and writes, so a
-// caller that stopped waiting may reuse counters and obs at once.
-func (r *Redis) reloadWithin(ctx context.Context, nowMs int64, counters []Counter, obs []Observation,
-	groups []*hitGroup, stop <-chan time.Time) error {
-	cs := slices.Clone(counters)
-	own := make([]Observation, len(obs))
-	done := make(chan error, 1)
-	go func() {
-		ctx := context.WithoutCancel(ctx)
-		if err := hitScript.Load(ctx, r.client).Err(); err != nil {
-			done <- fmt.Errorf("redis hit: reload script after NOSCRIPT: %w", err)
-			return
-		}
-		if err := r.runGroups(ctx, groups, false, nil); err != nil {
-			done <- err
-			return
-		}
-		for _, g := range groups {
-			reply, err := g.cmd.Int64Slice()
-			if err != nil {
-				done <- fmt.Errorf("redis hit: after reloading the script: %w", err)
-				return
-			}
-			if err := g.parseReply(nowMs, cs, own, reply); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return err
-		}
-		for _, g := range groups {
-			for _, i := range g.idx {
-				obs[i] = own[i]
-			}
-		}
-		return nil
-	case <-stop:
-		return fmt.Errorf("redis hit: %w: %w", errStillRunning, errStopped)
-	case <-ctx.Done():
-		return fmt.Errorf("redis hit: %w: %w", errStillRunning, ctx.Err())
-	}
 }
 
 // parseReply fills obs for the group's counters from the script's reply:
