@@ -307,7 +307,14 @@ func (c *Controller) refreshLoop(ctx context.Context) {
 // writes it back, so that the next change from any replica does not build
 // on nothing and drop the kill switch. A failed restore is tried again at
 // the next refresh.
+//
+// Only a state the view held before the load can have been lost: one it
+// learned while the load ran (its own first change, or another
+// replica's) was written after what the load read.
 func (c *Controller) refreshStore(ctx context.Context, timeout time.Duration) {
+	c.mu.Lock()
+	knewBefore := c.live.Version
+	c.mu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	st, err := c.opts.Store.Load(lctx)
@@ -329,6 +336,12 @@ func (c *Controller) refreshStore(ctx context.Context, timeout time.Duration) {
 		c.mu.Lock()
 		c.dataLossNoted, c.restoreFailed = false, false
 		c.mu.Unlock()
+		c.acceptLive(st, fromRefresh)
+		return
+	}
+	if knewBefore == 0 {
+		// Nothing was lost: the view's state, if any, is newer than the
+		// load. The next refresh reads it.
 		c.acceptLive(st, fromRefresh)
 		return
 	}

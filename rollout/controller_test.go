@@ -318,10 +318,22 @@ type lossyStore struct {
 	cur          atomic.Pointer[rollout.MemoryStore]
 	failRestore  atomic.Bool
 	restoreCalls atomic.Int64
+	loads        atomic.Int64
+	// hold, when set, stops the next Load after it has read, until the
+	// test lets it return.
+	hold atomic.Pointer[loadHold]
 }
 
+type loadHold struct{ read, release chan struct{} }
+
 func (s *lossyStore) Load(ctx context.Context) (rollout.State, error) {
-	return s.cur.Load().Load(ctx)
+	st, err := s.cur.Load().Load(ctx)
+	if h := s.hold.Swap(nil); h != nil {
+		close(h.read)
+		<-h.release
+	}
+	s.loads.Add(1)
+	return st, err
 }
 
 func (s *lossyStore) Update(ctx context.Context, c rollout.Change, now time.Time) (rollout.AuditEntry, error) {
@@ -347,6 +359,41 @@ func (s *lossyStore) Subscribe(ctx context.Context, ready chan<- struct{}, _ fun
 }
 
 func (s *lossyStore) Close() error { return nil }
+
+// A refresh that read the store empty before this replica's first change
+// landed has found no loss: the replica knew no state when it read. It
+// neither restores nor logs a data loss, and a real loss later is still
+// logged.
+func TestControllerEmptyStoreBeforeTheFirstChangeIsNoLoss(t *testing.T) {
+	store := &lossyStore{}
+	store.cur.Store(rollout.NewMemoryStore(0))
+	rec := newLogRecorder(t)
+	c := startController(t, rollout.ControllerOptions{Store: store, Refresh: 20 * time.Millisecond, Logger: slog.New(rec)})
+
+	h := &loadHold{read: make(chan struct{}), release: make(chan struct{})}
+	store.hold.Store(h)
+	select {
+	case <-h.read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refresh read the store")
+	}
+	e, err := c.Apply(t.Context(), killChange(rollout.KillBypass, "incident"))
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	loads := store.loads.Load()
+	close(h.release)
+	eventually(t, "two more refreshes", func() bool { return store.loads.Load() >= loads+2 })
+	if n := rec.count("data lost?"); n != 0 {
+		t.Errorf("a data loss was logged %d times before any state was lost", n)
+	}
+	if v := c.View(); v.Live.Version != e.After.Version || v.Kill() != rollout.KillBypass {
+		t.Errorf("view: version %d kill %v, want %d bypass", v.Live.Version, v.Kill(), e.After.Version)
+	}
+
+	store.cur.Store(rollout.NewMemoryStore(0))
+	eventually(t, "the real loss restored and logged", func() bool { return rec.count(restoredMsg) == 1 })
+}
 
 // A failed restore keeps the view, refuses changes that would build on
 // nothing, is logged once, and is tried again at every refresh.
