@@ -40,10 +40,11 @@ type batchOptions struct {
 // that under load many Checks share one Redis round trip, and one write and
 // one read system call on each side, instead of paying one each.
 //
-// It is group commit with a leader and followers, and it has no goroutine
-// of its own. A caller that finds a pipeline slot free sends its commands at
-// once on its own goroutine, so an idle batcher adds no latency: no timer,
-// no linger. A caller that finds every slot taken queues and parks. When a
+// It is group commit with a leader and followers, and do needs no
+// goroutine besides its callers': a caller that finds a pipeline slot free
+// sends its commands at once on its own goroutine, so an idle batcher adds
+// no latency: no timer, no linger. A caller that finds every slot taken
+// queues and parks. When a
 // pipeline is answered, its sender hands the slot to the oldest queued
 // caller along with the queued calls that fit in one pipeline, wakes it to
 // send them, wakes its own followers and returns. It never sends a second
@@ -58,12 +59,15 @@ type batchOptions struct {
 // the command did not run, are still followed.
 //
 // A caller that must not wait longer than a budget uses doWithin instead.
-// Its pipeline, when it is the one to send, is sent by a goroutine started
-// for that pipeline, so the caller can stop waiting at its budget without
-// a goroutine of its own per call: a Guard over a Redis store starts one
-// goroutine per pipeline rather than one per Check. A call whose caller
-// stopped waiting still goes out if it was already in a pipeline (it may
-// count); the pipeline's sender then returns it to the pool.
+// Its pipeline, when it is the one to send, is sent by a sender goroutine,
+// so the caller can stop waiting at its budget without a goroutine of its
+// own per call. A sender that has sent a pipeline waits a while for the
+// next one before it exits (senderIdle): under load a few senders send
+// every pipeline with the stack they have grown, since a goroutine started
+// per pipeline grew its stack through go-redis's calls each time, and the
+// profile showed that copying. A call whose caller stopped waiting still
+// goes out if it was already in a pipeline (it may count); the pipeline's
+// sender then returns it to the pool.
 //
 // A batcher is safe for concurrent use.
 type batcher struct {
@@ -74,11 +78,15 @@ type batcher struct {
 	calls sync.Pool // *batchCall
 	pipes sync.Pool // redis.Pipeliner, empty; reusable after Exec
 
+	// idle takes a detached leader to an idle sender, if one waits.
+	idle chan *batchCall
+
 	mu       sync.Mutex
 	inFlight int          // guarded by mu: pipeline slots taken
 	queue    []*batchCall // guarded by mu: callers waiting for a slot, oldest first
 
 	pipelines, commands atomic.Uint64
+	senders             atomic.Uint64 // sender goroutines started
 }
 
 // batchCall is one do call. Calls are pooled, so that a caller parks on a
@@ -91,7 +99,7 @@ type batchCall struct {
 	queued bool // guarded by batcher.mu: waiting in batcher.queue
 
 	// detached: the call came through doWithin, so a pipeline it leads is
-	// sent by a goroutine of its own (send) rather than by its caller.
+	// sent by a sender goroutine (startSend) rather than by its caller.
 	detached bool
 	// answered: guarded by batcher.mu; its result is set and its wake
 	// token sent or on its way, so its caller must take the token.
@@ -126,6 +134,7 @@ type batchStats struct {
 	commands  uint64 // commands sent in them
 	inFlight  int    // pipelines sent and not yet answered
 	queued    int    // calls waiting for a pipeline
+	senders   uint64 // sender goroutines started (doWithin's pipelines)
 }
 
 // newBatcher returns a batcher that sends pipelines through client, which
@@ -143,6 +152,7 @@ func newBatcher(client redis.UniversalClient, opts batchOptions) *batcher {
 		maxInFlight: opts.maxInFlight,
 		maxCommands: opts.maxCommands,
 	}
+	b.idle = make(chan *batchCall)
 	b.calls.New = func() any { return &batchCall{wake: make(chan struct{}, 1)} }
 	b.pipes.New = func() any { return client.Pipeline() }
 	return b
@@ -257,7 +267,7 @@ func (b *batcher) doWithin(ctx context.Context, cmds []redis.Cmder, stop <-chan 
 		b.inFlight++
 		c.batch = append(c.batch, c)
 		b.mu.Unlock()
-		go b.send(c)
+		b.startSend(c)
 	} else {
 		c.queued = true
 		b.queue = append(b.queue, c)
@@ -297,11 +307,45 @@ func (b *batcher) doWithin(ctx context.Context, cmds []redis.Cmder, stop <-chan 
 	return err
 }
 
-// send sends c.batch, whose first call is c, from a goroutine started for
-// it (c is detached), and delivers every call its result.
-func (b *batcher) send(c *batchCall) {
-	b.exec(c)
-	b.finish(c.batch, nil)
+// senderIdle is how long a sender waits for another pipeline before it
+// exits. Under load the next pipeline comes within a round trip; an idle
+// batcher keeps no goroutine for longer than this.
+const senderIdle = time.Second
+
+// startSend has c.batch, whose first call is c (detached), sent by an idle
+// sender, or by a new one if none waits. It never blocks, so it may be
+// called with b.mu held.
+func (b *batcher) startSend(c *batchCall) {
+	select {
+	case b.idle <- c:
+	default:
+		go b.sender(c)
+	}
+}
+
+// sender sends c.batch and delivers every call its result, then sends the
+// pipelines that finish hands it (the next one, when its slot goes to a
+// detached caller) or startSend does, until none comes for senderIdle.
+func (b *batcher) sender(c *batchCall) {
+	b.senders.Add(1)
+	var idle *time.Timer
+	for {
+		b.exec(c)
+		if next := b.finish(c.batch, nil, true); next != nil {
+			c = next
+			continue
+		}
+		if idle == nil {
+			idle = time.NewTimer(senderIdle)
+		} else {
+			idle.Reset(senderIdle)
+		}
+		select {
+		case c = <-b.idle:
+		case <-idle.C:
+			return
+		}
+	}
 }
 
 // lead sends c.batch, whose first call is c, as one pipeline on c's
@@ -309,7 +353,7 @@ func (b *batcher) send(c *batchCall) {
 // their results; and returns c's.
 func (b *batcher) lead(c *batchCall) error {
 	b.exec(c)
-	b.finish(c.batch, c)
+	b.finish(c.batch, c, false)
 	err := transportErr(c.cmds)
 	b.release(c)
 	return err
@@ -341,7 +385,11 @@ func (b *batcher) exec(c *batchCall) {
 // batch is the first call's (batch[0].batch), so that call is woken or
 // released last: once it is, its caller may release it, which clears
 // batch.
-func (b *batcher) finish(batch []*batchCall, self *batchCall) {
+//
+// With take (finish called by a sender), a pipeline that the freed slot
+// gives to a detached leader is returned for the sender to send next, on
+// the stack it has grown, rather than handed to another goroutine.
+func (b *batcher) finish(batch []*batchCall, self *batchCall, take bool) (next *batchCall) {
 	for _, m := range batch {
 		if m != self {
 			m.err = transportErr(m.cmds)
@@ -358,7 +406,11 @@ func (b *batcher) finish(batch []*batchCall, self *batchCall) {
 	// longest, while waking this one's followers only lets them return.
 	b.mu.Lock()
 	b.inFlight--
-	b.dispatchLocked()
+	if take {
+		b.dispatchLocked(&next)
+	} else {
+		b.dispatchLocked(nil)
+	}
 	for i, m := range batch {
 		switch {
 		case m == self:
@@ -380,12 +432,15 @@ func (b *batcher) finish(batch []*batchCall, self *batchCall) {
 			m.wake <- struct{}{}
 		}
 	}
+	return next
 }
 
 // dispatchLocked fills free pipeline slots with queued calls: for each, it
 // takes the oldest calls whose commands fit in one pipeline and wakes the
-// first of them to send it.
-func (b *batcher) dispatchLocked() {
+// first of them to send it, or, if the first is detached, has a sender
+// send it: the first such pipeline goes to *take when take is not nil
+// (the calling sender sends it next), the others to startSend.
+func (b *batcher) dispatchLocked(take **batchCall) {
 	for len(b.queue) > 0 && b.inFlight < b.maxInFlight {
 		n, cmds := 0, 0
 		for _, m := range b.queue {
@@ -400,9 +455,12 @@ func (b *batcher) dispatchLocked() {
 		leader.batch = append(leader.batch, b.queue[:n]...)
 		b.queue = slices.Delete(b.queue, 0, n)
 		b.inFlight++
-		if leader.detached {
-			go b.send(leader)
-		} else {
+		switch {
+		case leader.detached && take != nil && *take == nil:
+			*take = leader
+		case leader.detached:
+			b.startSend(leader)
+		default:
 			leader.wake <- struct{}{} // never blocks: the leader waits for exactly this token
 		}
 	}
@@ -447,5 +505,6 @@ func (b *batcher) stats() batchStats {
 		commands:  b.commands.Load(),
 		inFlight:  b.inFlight,
 		queued:    len(b.queue),
+		senders:   b.senders.Load(),
 	}
 }

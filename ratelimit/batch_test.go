@@ -766,3 +766,47 @@ func TestBatcherWithinCountsEveryCallOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestBatcherSenderSendsTheNextPipelineItself: when a detached caller's
+// pipeline is answered and detached callers wait, its sender sends their
+// pipelines in turn, on the stack it has grown, instead of starting a
+// goroutine for each; it leaves once no pipeline comes for senderIdle.
+func TestBatcherSenderSendsTheNextPipelineItself(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newTestClient(t, srv.Addr())
+	// One command per pipeline, so that every queued call is a pipeline.
+	b := newBatcher(client, batchOptions{maxInFlight: 1, maxCommands: 1})
+	if err := client.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("PING: %v", err)
+	}
+	srv.Pause()
+	t.Cleanup(srv.Resume)
+
+	const calls = 6
+	done := make(chan error, calls)
+	for i := range calls {
+		go func() {
+			done <- b.doWithin(t.Context(), []redis.Cmder{redis.NewCmd(t.Context(), "incr", "k"+strconv.Itoa(i))}, nil)
+		}()
+		if i == 0 {
+			waitFor(t, "the first pipeline in flight", func() bool { return b.stats().inFlight == 1 })
+		} else {
+			waitQueued(t, b, i)
+		}
+	}
+	srv.Resume()
+	for range calls {
+		if err := <-done; err != nil {
+			t.Fatalf("doWithin: %v", err)
+		}
+	}
+	if st := b.stats(); st.pipelines != calls || st.senders != 1 {
+		t.Errorf("stats %+v, want %d pipelines sent by 1 sender", st, calls)
+	}
+	for i := range calls {
+		if got := getInt(t, client, "k"+strconv.Itoa(i)); got != 1 {
+			t.Errorf("k%d = %d, want 1", i, got)
+		}
+	}
+	waitFor(t, "the idle sender gone", func() bool { return len(batcherGoroutines()) == 0 })
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -197,5 +198,53 @@ poll:
 	}
 	if n := refused.Load(); n != 1 {
 		t.Errorf("the stats handler saw %d refusals, want 1", n)
+	}
+}
+
+// stackRecorder answers every Check OK and sends the handler goroutine's
+// stack to stacks.
+type stackRecorder struct {
+	authv3.UnimplementedAuthorizationServer
+	stacks chan string
+}
+
+func (s stackRecorder) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	s.stacks <- string(debug.Stack())
+	return &authv3.CheckResponse{}, nil
+}
+
+// TestChecksRunOnStreamWorkers: with checkServerOptions, a Check runs on
+// one of grpc's stream workers, which keep their stacks from Check to
+// Check, rather than on a goroutine started for it (streamWorkers).
+func TestChecksRunOnStreamWorkers(t *testing.T) {
+	opts, err := checkServerOptions(defaultMaxCheckBytes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := stackRecorder{stacks: make(chan string, 1)}
+	srv := grpc.NewServer(opts...)
+	authv3.RegisterAuthorizationServer(srv, rec)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	for i := range 3 {
+		if _, err := client.Check(t.Context(), &authv3.CheckRequest{}); err != nil {
+			t.Fatalf("Check %d: %v", i, err)
+		}
+		if stack := <-rec.stacks; !strings.Contains(stack, "grpc.(*Server).serverWorker") {
+			t.Errorf("Check %d ran on a goroutine of its own:\n%s", i, stack)
+		}
+	}
+	if n := streamWorkers(1); n < 32 {
+		t.Errorf("streamWorkers(1) = %d, want at least the harness's 32 callers", n)
 	}
 }
