@@ -16,7 +16,8 @@
 // beyond "velocity unknown" (ErrDegraded).
 //
 // Redis counts a whole Hit, peeks included, atomically in one script call on
-// standalone or Sentinel Redis, at the cost of one hash read per identity.
+// standalone or Sentinel Redis, at the cost of one hash read per identity,
+// a client address and its network sharing one (placement.go).
 // On Redis Cluster, where a script may only touch one slot, a Hit is one
 // script call per hash-tag group, pipelined: atomic per group (all the
 // lanes of a key share its tag), still one round trip.

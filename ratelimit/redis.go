@@ -14,10 +14,11 @@ import (
 )
 
 // hitScriptSrc counts one hit on every counted lane in one round trip and
-// returns the counts before the hit. Each key is the hash of one identity
-// (IdentityKey) and holds each of its counters in one field named by the
-// counter's lane, exactly: any string is a lane, and no lane can pose as
-// another. The field's value is the lane's whole state, 24 bytes, three
+// returns the counts before the hit. Each key is a hash holding the
+// counters of one identity (IdentityKey), or of a network and its clients
+// (placement.go), each counter in one field: the lane itself, or for a
+// client's lane its field in its network's hash, so that no lane can pose
+// as another. The field's value is the lane's whole state, 24 bytes, three
 // little-endian IEEE 754 doubles (Lua's struct.pack "<ddd"):
 //
 //	bucket  the lane's newest bucket, floor(now_ms / window_ms)
@@ -27,10 +28,13 @@ import (
 // Per key the script costs one HMGET of all its lanes, then, if a lane is
 // counted, one HSET of the counted lanes' new states (the script runs
 // atomically, so writing the state read plus one hit is an increment),
-// and, if one of them starts a bucket, one PTTL and at most one PEXPIRE.
+// and, if one of them starts a bucket, one PTTL and at most one PEXPIRE
+// (and for a network's hash an HLEN, and an HSET of the mark that keeps a
+// large one a hash table: placement.go).
 // Redis spends far more per command, per field and per Lua string than per
 // byte, so an identity's counters share one key and each counter is one
-// field: a Check touches at most three keys and one field per counter.
+// field: a Check touches at most two keys (placement.go) and one field
+// per counter.
 // Measured with BenchmarkRedisCheckScriptCost on variants of this script,
 // a field per bucket and a marker field per lane cost Redis as much as a
 // key per counter had (the fields' names built in Lua, three times the
@@ -73,10 +77,11 @@ import (
 // are exact integers in them, and so in the state's doubles. unpack
 // bounds a key's lanes per call to a few thousand.
 const hitScriptSrc = `
--- KEYS[k]: the hash of identity k.
+-- KEYS[k]: hash k.
 -- ARGV[1]: now in unix ms. Then, per key in KEYS order: its number of
--- lanes n, then n pairs: the lane's name and its window in ms, negated if
--- the lane is only read (a peek).
+-- lanes n, negated if the hash holds clients' lanes (a network's), then n
+-- pairs: the lane's field and its window in ms, negated if the lane is
+-- only read (a peek).
 -- Reply: prev, cur per lane in argument order (counts before this hit).
 local floor, pack, unpack_state = math.floor, struct.pack, struct.unpack
 local now = tonumber(ARGV[1])
@@ -84,6 +89,8 @@ local out, o = {}, 0
 local a = 2
 for _, key in ipairs(KEYS) do
   local n = tonumber(ARGV[a])
+  local shared = n < 0
+  if shared then n = -n end
   local lanes = {}
   for j = 1, n do lanes[j] = ARGV[a + 2 * j - 1] end
   local v = redis.call('HMGET', key, unpack(lanes))
@@ -125,10 +132,19 @@ for _, key in ipairs(KEYS) do
     end
   end
   if ns > 0 then redis.call('HSET', key, unpack(set)) end
-  -- Never shorten the TTL: another lane, or a late hit's newer bucket,
-  -- may need longer.
-  if ttl > 0 and redis.call('PTTL', key) < ttl then
-    redis.call('PEXPIRE', key, ttl)
+  if ttl > 0 then
+    -- Never shorten the TTL: another lane, or a late hit's newer bucket,
+    -- may need longer.
+    if redis.call('PTTL', key) < ttl then
+      redis.call('PEXPIRE', key, ttl)
+    end
+    -- A network's hash that grew past 64 fields gets a value longer than
+    -- Redis keeps in a listpack, which makes Redis keep the hash as a
+    -- hash table: a listpack is searched field by field, and a hash of a
+    -- few hundred clients' lanes would cost each Check a scan.
+    if shared and redis.call('HLEN', key) > 64 then
+      redis.call('HSET', key, '{#}', string.rep('#', 256))
+    end
   end
   a = a + 1 + 2 * n
 end
@@ -141,7 +157,8 @@ var hitScript = redis.NewScript(hitScriptSrc)
 // Redis is a Store that keeps counters in Redis, shared by all replicas.
 // Each key is one hash holding all the lanes a caller gives it (see
 // hitScriptSrc for the fields), so the counters of one identity cost one
-// key's worth of work.
+// key's worth of work; a client address's lanes are kept in its network's
+// hash (placement.go), so a client and its network cost one key together.
 //
 // On standalone or Sentinel Redis, every Hit is one EVALSHA of a Lua script
 // covering all its counters, so a request's counters are read and
@@ -450,20 +467,62 @@ type hitGroup struct {
 }
 
 // planHit builds the script calls of a Hit: one for all counters, or with
-// byTag (a cluster) one per hash tag of their keys, in order of first
-// appearance, each with its EVALSHA arguments ready. Counters that share a
-// key go to the script as lanes of that key. Hit is on the request path,
-// so the groups share their backing arrays, and a Hit's handful of
-// counters is searched linearly, which beats a map.
+// byTag (a cluster) one per hash tag of their hashes, in order of first
+// appearance, each with its EVALSHA arguments ready. Counters go to the
+// script as fields of the hash that holds them (placement.go): a client's
+// in its network's, any other in its key's. Hit is on the request path,
+// so the groups share their backing arrays, a Hit's handful of counters
+// is searched linearly, which beats a map, and the fields that are not
+// the lanes themselves are built in one string.
 func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
-	// firsts holds, per distinct key, the position of its first counter;
-	// firstOf, per counter, the position of its key's first counter.
+	// places holds, per distinct key, where its lanes go; placeOf, per
+	// counter, its key's place.
+	var placesBuf [8]keyPlace
+	var placeOfBuf [16]int
+	places, placeOf := placesBuf[:0], placeOfBuf[:0]
+	var hashBuf [64]byte
+	for _, c := range counters {
+		p := slices.IndexFunc(places, func(p keyPlace) bool { return p.key == c.Key })
+		if p < 0 {
+			p = len(places)
+			places = append(places, placeKey(hashBuf[:0], c.Key, counters, places))
+		}
+		placeOf = append(placeOf, p)
+	}
+
+	var fieldsBuf [16]string
+	fields := fieldsBuf[:0]
+	var builtBuf [256]byte
+	built := builtBuf[:0] // the fields that are not lanes, end to end
+	var endsBuf [16]int
+	ends := endsBuf[:0] // per counter, the end of its field in built, or -1
+	for i, c := range counters {
+		p := &places[placeOf[i]]
+		fields = append(fields, c.Lane)
+		if fieldIsLane(p.folded, c.Lane) {
+			ends = append(ends, -1)
+			continue
+		}
+		built = appendField(built, p.folded, p.host, c.Lane)
+		ends = append(ends, len(built))
+	}
+	if len(built) > 0 { // no such field is empty
+		all, start := string(built), 0
+		for i, end := range ends {
+			if end >= 0 {
+				fields[i], start = all[start:end], end
+			}
+		}
+	}
+
+	// firsts holds, per distinct hash, the position of its first counter;
+	// firstOf, per counter, the position of its hash's first counter.
 	var firstsBuf, firstOfBuf, groupOfBuf [16]int
 	firsts, firstOf := firstsBuf[:0], firstOfBuf[:0]
-	for i, c := range counters {
+	for i := range counters {
 		f := i
 		for _, k := range firsts {
-			if counters[k].Key == c.Key {
+			if places[placeOf[k]].hash == places[placeOf[i]].hash {
 				f = k
 				break
 			}
@@ -475,11 +534,11 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 	}
 
 	groups := make([]hitGroup, 0, len(firsts))
-	groupOf := groupOfBuf[:0] // per distinct key, as firsts
+	groupOf := groupOfBuf[:0] // per distinct hash, as firsts
 	for _, k := range firsts {
 		var tag string
 		if byTag {
-			tag = hashTag(counters[k].Key)
+			tag = hashTag(places[placeOf[k]].hash)
 		}
 		g := slices.IndexFunc(groups, func(h hitGroup) bool { return h.tag == tag })
 		if g < 0 {
@@ -498,7 +557,7 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 		numKeys := 0
 		for j, k := range firsts {
 			if groupOf[j] == g {
-				args = append(args, counters[k].Key)
+				args = append(args, places[placeOf[k]].hash)
 				numKeys++
 			}
 		}
@@ -510,21 +569,59 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 			}
 			lanesArg := len(args)
 			args = append(args, 0)
-			lanes := 0
-			for i := k; i < len(counters); i++ { // none of key k's comes before k
+			lanes, shared := 0, false
+			for i := k; i < len(counters); i++ { // none of hash k's comes before k
 				if firstOf[i] == k {
 					idx = append(idx, i)
-					args = append(args, counters[i].Lane, windowArg(counters[i]))
+					args = append(args, fields[i], windowArg(counters[i]))
 					lanes++
+					shared = shared || places[placeOf[i]].folded
 				}
 			}
-			args[lanesArg] = lanes
+			if shared {
+				args[lanesArg] = -lanes
+			} else {
+				args[lanesArg] = lanes
+			}
 		}
 		gr := &groups[g]
 		gr.idx = idx[firstIdx:len(idx):len(idx)]
 		gr.args = args[firstArg:len(args):len(args)]
 	}
 	return groups
+}
+
+// keyPlace is where the lanes of one key of a Hit go.
+type keyPlace struct {
+	key    string // the counters' Key
+	hash   string // the Redis hash their lanes are fields of
+	host   string // the client's part of its network, if folded
+	folded bool   // key is a client's, kept in its network's hash
+}
+
+// placeKey returns key's place. The network's key is usually a key of
+// the same Hit (a client counted with its subnet), whose string is then
+// shared rather than built again; buf is scratch room for building it.
+func placeKey(buf []byte, key string, counters []Counter, places []keyPlace) keyPlace {
+	hash, host, ok := appendNetworkHash(buf, key)
+	if !ok {
+		return keyPlace{key: key, hash: key}
+	}
+	p := keyPlace{key: key, host: host, folded: true}
+	for _, c := range counters {
+		if c.Key == string(hash) {
+			p.hash = c.Key
+			return p
+		}
+	}
+	for _, q := range places {
+		if q.hash == string(hash) {
+			p.hash = q.hash
+			return p
+		}
+	}
+	p.hash = string(hash)
+	return p
 }
 
 // runGroups sends one EVALSHA per group, in a pipeline shared with the

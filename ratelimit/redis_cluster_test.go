@@ -123,24 +123,29 @@ func slotOwner(t testing.TB, admin *redis.ClusterClient, key string) string {
 	return ""
 }
 
-// ipPerMaster returns one IP counter per master: IPs whose keys hash to
-// slots served by distinct masters, found by trying 10.0.0.1, 10.0.0.2, ...
-func ipPerMaster(t testing.TB, admin *redis.ClusterClient, masters int) (counters []ratelimit.Counter, owners []string) {
+// ipPerMaster returns one IP counter per master: IPs whose counters live
+// in slots served by distinct masters, found by trying 10.0.0.7,
+// 10.0.1.7, ..., and the key of each IP's network, whose hash holds its
+// counters (placement.go).
+func ipPerMaster(t testing.TB, admin *redis.ClusterClient, masters int) (counters []ratelimit.Counter, owners, nets []string) {
 	t.Helper()
 	seen := make(map[string]bool)
-	for i := 1; len(counters) < masters; i++ {
+	for i := 0; len(counters) < masters; i++ {
 		if i > 1000 {
-			t.Fatalf("1000 IPs cover only %d of %d masters", len(counters), masters)
+			t.Fatalf("1000 networks cover only %d of %d masters", len(counters), masters)
 		}
-		key := ratelimit.IdentityKey(ratelimit.DimIP, "10.0."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256))
-		owner := slotOwner(t, admin, key)
+		network := "10." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
+		net := ratelimit.IdentityKey(ratelimit.DimSubnet, network+".0/24")
+		owner := slotOwner(t, admin, net)
 		if !seen[owner] {
 			seen[owner] = true
+			key := ratelimit.IdentityKey(ratelimit.DimIP, network+".7")
 			counters = append(counters, ratelimit.Counter{Key: key, Lane: "60s", Window: time.Minute})
 			owners = append(owners, owner)
+			nets = append(nets, net)
 		}
 	}
-	return counters, owners
+	return counters, owners, nets
 }
 
 func TestRedisCluster(t *testing.T) {
@@ -166,12 +171,13 @@ func TestRedisCluster(t *testing.T) {
 		t.Cleanup(func() { _ = client.Close() })
 		s := ratelimit.NewRedis(client)
 
-		counters, owners := ipPerMaster(t, admin, masters)
+		counters, owners, nets := ipPerMaster(t, admin, masters)
 		// The route counter is a lane of the first IP's key, so it rides in
 		// the first IP's script: masters scripts per hit, not masters+1.
-		// A key of the first IP's tag but another key rides there too.
+		// A key of the tag of the first IP's network but another key rides
+		// there too.
 		route := ratelimit.Counter{Key: counters[0].Key, Lane: ratelimit.VelocityLane(ratelimit.DimRouteIP, "login", 10*time.Second), Window: 10 * time.Second}
-		sameTag := ratelimit.Counter{Key: counters[0].Key + ":other", Lane: "60s", Window: time.Minute}
+		sameTag := ratelimit.Counter{Key: nets[0] + ":other", Lane: "60s", Window: time.Minute}
 		counters = append([]ratelimit.Counter{route, sameTag}, counters...)
 
 		mustHit(t, s, redisAt(0), counters...) // NOSCRIPT, load, retry
@@ -188,8 +194,8 @@ func TestRedisCluster(t *testing.T) {
 			t.Errorf("2 hits over %d hash tags ran EVALSHA %d times, want %d", masters, got, 2*masters)
 		}
 
-		// The keys really live on different nodes: each master holds its IP
-		// key, and the first also the other key of its tag.
+		// The keys really live on different nodes: each master holds its IP's
+		// network's hash, and the first also the other key of its tag.
 		sizes := perMaster(t, admin, func(ctx context.Context, c *redis.Client) (int64, error) {
 			return c.DBSize(ctx).Result()
 		})
@@ -212,7 +218,7 @@ func TestRedisCluster(t *testing.T) {
 		s := dialClusterStore(t, cl)
 		defer s.Close()
 
-		ips, owners := ipPerMaster(t, admin, masters)
+		ips, owners, _ := ipPerMaster(t, admin, masters)
 		// Per IP a peeked history counter on its tag, and one peek on a tag
 		// of its own, which makes a script of peeks only.
 		var counters []ratelimit.Counter
@@ -268,7 +274,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("a lost script cache is reloaded and nothing counts twice", func(t *testing.T) {
 		s := dialClusterStore(t, cl)
 		defer s.Close()
-		counters, _ := ipPerMaster(t, admin, masters)
+		counters, owners, _ := ipPerMaster(t, admin, masters)
 		tests := []struct {
 			name  string
 			flush func(t *testing.T)
@@ -284,7 +290,7 @@ func TestRedisCluster(t *testing.T) {
 			// The other masters' scripts run in the first attempt and must
 			// not be sent again with the retry.
 			{"on one master", func(t *testing.T) {
-				c := redis.NewClient(&redis.Options{Addr: slotOwner(t, admin, counters[1].Key)})
+				c := redis.NewClient(&redis.Options{Addr: owners[1]})
 				defer c.Close()
 				if err := c.ScriptFlush(t.Context()).Err(); err != nil {
 					t.Fatal(err)
@@ -326,7 +332,7 @@ func TestRedisCluster(t *testing.T) {
 		if err := s.LoadScript(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		counters, owners := ipPerMaster(t, admin, masters)
+		counters, owners, _ := ipPerMaster(t, admin, masters)
 		var paused *redistest.Server
 		for _, n := range cl.Nodes() {
 			if n.Addr() == owners[0] {

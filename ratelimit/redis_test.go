@@ -328,7 +328,8 @@ func TestRedisPeeksRideInTheHitsScript(t *testing.T) {
 	}
 	denied := ratelimit.Counter{Key: ip, Lane: ratelimit.NamedLane("h.denied", 10*time.Minute), Window: 10 * time.Minute}
 	mustHit(t, s, redisAt(0), append(hits, denied)...) // the history, written earlier
-	before := redisStored(admin).Stored(t, ip)
+	// The client's counters are fields of its network's hash.
+	before := redisStored(admin).Stored(t, subnet)
 	peeks := []ratelimit.Counter{
 		{Key: ip, Lane: denied.Lane, Window: denied.Window, Peek: true},
 		{Key: ip, Lane: ratelimit.NamedLane("h.ratelimited", 10*time.Minute), Window: 10 * time.Minute, Peek: true},
@@ -345,21 +346,22 @@ func TestRedisPeeksRideInTheHitsScript(t *testing.T) {
 			t.Errorf("counter %d (%s %s): %+v, want Cur %d", j, counters[j].Key, counters[j].Lane, obs[j], want)
 		}
 	}
-	// One EVALSHA; inside it, one read per key and one write per key with
-	// a hit. No lane starts a bucket, so the TTLs are left alone.
-	for cmd, want := range map[string]int64{"evalsha": 1, "eval": 0, "hmget": 3, "hset": 2, "hincrby": 0, "hdel": 0, "pttl": 0, "pexpire": 0} {
+	// One EVALSHA; inside it, one read per hash (the network's, holding
+	// the client's counters too, and the session's) and one write per hash
+	// with a hit. No lane starts a bucket, so the TTLs are left alone.
+	for cmd, want := range map[string]int64{"evalsha": 1, "eval": 0, "hmget": 2, "hset": 1, "hincrby": 0, "hdel": 0, "pttl": 0, "pexpire": 0} {
 		if got := after[cmd] - calls[cmd]; got != want {
-			t.Errorf("a Hit of 2 counters and 3 peeks over 3 keys ran %s %d times, want %d", strings.ToUpper(cmd), got, want)
+			t.Errorf("a Hit of 2 counters and 3 peeks over 3 keys in 2 hashes ran %s %d times, want %d", strings.ToUpper(cmd), got, want)
 		}
 	}
 	if n, err := admin.Exists(t.Context(), session).Result(); err != nil || n != 0 {
 		t.Errorf("EXISTS %s = %d, %v: a peek created the key", session, n, err)
 	}
-	// The peeked lanes of the ip key got no field, and its expiry stayed.
-	got := redisStored(admin).Stored(t, ip)
+	// The client's peeked lanes got no field, and the hash's expiry stayed.
+	got := redisStored(admin).Stored(t, subnet)
 	_, expBefore, _ := strings.Cut(before, " expiring at ")
 	if _, exp, _ := strings.Cut(got, " expiring at "); exp != expBefore || strings.Contains(got, "h.ratelimited") {
-		t.Errorf("ip key after the Hit: %s (before: %s); want only its 60s count moved", got, before)
+		t.Errorf("network's hash after the Hit: %s (before: %s); want only its 60s counts moved", got, before)
 	}
 }
 
@@ -378,6 +380,13 @@ func TestRedisKeysFollowTheDocumentedLayout(t *testing.T) {
 		velocity(ratelimit.DimSession, "9f86d081884c7d65", "", time.Minute),
 		velocity(ratelimit.DimRouteIP, "203.0.113.7", "login", 1500*time.Millisecond),
 		{Key: ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.7"), Lane: ratelimit.NamedLane("h.denied", 10*time.Minute), Window: 10 * time.Minute},
+		velocity(ratelimit.DimIP, "2001:db8:1:2::/64", "", time.Minute),
+		velocity(ratelimit.DimSubnet, "2001:db8:1:2::/64", "", time.Minute),
+		// A network's own lane that looks like a client's field.
+		{Key: ratelimit.IdentityKey(ratelimit.DimSubnet, "203.0.113.0/24"), Lane: "{7}60s", Window: time.Minute},
+		// Not an address in ClientID's form: a hash of its own.
+		velocity(ratelimit.DimIP, "203.0.113.07", "", time.Minute),
+		velocity(ratelimit.DimIP, "2001:db8:1:2::1/64", "", time.Minute),
 	}
 	now := redisAt(0)
 	mustHit(t, s, now, counters...)
@@ -388,7 +397,9 @@ func TestRedisKeysFollowTheDocumentedLayout(t *testing.T) {
 	}
 	slices.Sort(keys)
 	want := []string{
-		"ba:v2:{ip:203.0.113.7}",
+		"ba:v2:{ip:2001:db8:1:2::1/64}",
+		"ba:v2:{ip:203.0.113.07}",
+		"ba:v2:{net:2001:db8:1:2::/64}",
 		"ba:v2:{net:203.0.113.0/24}",
 		"ba:v2:{sid:9f86d081884c7d65}",
 	}
@@ -397,13 +408,22 @@ func TestRedisKeysFollowTheDocumentedLayout(t *testing.T) {
 	}
 	first := func(w time.Duration) laneState { return laneState{bucketOf(now, w), 1, 0} }
 	wantFields := map[string]map[string]laneState{
-		"ba:v2:{ip:203.0.113.7}": {
-			"60s":             first(time.Minute),
-			"rt:login:1500ms": first(1500 * time.Millisecond),
-			"h.denied:600s":   first(10 * time.Minute),
+		// A client's counters are fields of its network's hash, behind its
+		// last octet (IPv4) or nothing (an IPv6 /64) in braces.
+		"ba:v2:{net:203.0.113.0/24}": {
+			"60s":                first(time.Minute),
+			"{7}60s":             first(time.Minute),
+			"{7}rt:login:1500ms": first(1500 * time.Millisecond),
+			"{7}h.denied:600s":   first(10 * time.Minute),
+			"{!{7}60s":           first(time.Minute),
 		},
-		"ba:v2:{net:203.0.113.0/24}":   {"60s": first(time.Minute)},
-		"ba:v2:{sid:9f86d081884c7d65}": {"60s": first(time.Minute)},
+		"ba:v2:{net:2001:db8:1:2::/64}": {
+			"60s":   first(time.Minute),
+			"{}60s": first(time.Minute),
+		},
+		"ba:v2:{sid:9f86d081884c7d65}":  {"60s": first(time.Minute)},
+		"ba:v2:{ip:203.0.113.07}":       {"60s": first(time.Minute)},
+		"ba:v2:{ip:2001:db8:1:2::1/64}": {"60s": first(time.Minute)},
 	}
 	for k, want := range wantFields {
 		if got := lanesOf(t, admin, k); !maps.Equal(got, want) {
@@ -603,4 +623,51 @@ func evalshaMicros(b *testing.B, c *redis.Client) float64 {
 	}
 	b.Fatal("INFO commandstats has no evalsha line")
 	return 0
+}
+
+// TestRedisLargeNetworkHashIsAHashTable: a network's hash that holds more
+// than 64 fields gets the "{#}" mark, which makes Redis keep it as a hash
+// table rather than a listpack searched field by field; a small one stays
+// a listpack; and the mark is never read as a counter.
+func TestRedisLargeNetworkHashIsAHashTable(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := adminClient(t, srv)
+	s := dialStore(t, srv)
+	defer s.Close()
+
+	client := func(network string, host int) ratelimit.Counter {
+		return ratelimit.Counter{Key: ratelimit.IdentityKey(ratelimit.DimIP, network+"."+strconv.Itoa(host)), Lane: "60s", Window: time.Minute}
+	}
+	for host := range 70 {
+		mustHit(t, s, redisAt(0), client("203.0.113", host))
+	}
+	for host := range 5 {
+		mustHit(t, s, redisAt(0), client("198.51.100", host))
+	}
+	// A small hash is a listpack (a ziplist before Redis 7).
+	for network, table := range map[string]bool{"203.0.113": true, "198.51.100": false} {
+		key := ratelimit.IdentityKey(ratelimit.DimSubnet, network+".0/24")
+		enc, err := admin.ObjectEncoding(t.Context(), key).Result()
+		if err != nil {
+			t.Fatalf("OBJECT ENCODING %s: %v", key, err)
+		}
+		mark, err := admin.HExists(t.Context(), key, "{#}").Result()
+		if err != nil {
+			t.Fatalf("HEXISTS %s: %v", key, err)
+		}
+		if (enc == "hashtable") != table || mark != table {
+			t.Errorf("%s: encoding %s, mark %v; want a hash table %v", key, enc, mark, table)
+		}
+	}
+	// Every client still reads its own count, and the network's own lanes
+	// are untouched by the mark.
+	net := ratelimit.IdentityKey(ratelimit.DimSubnet, "203.0.113.0/24")
+	obs := mustHit(t, s, redisAt(time.Second), client("203.0.113", 69), client("203.0.113", 0),
+		ratelimit.Counter{Key: net, Lane: "{#}", Window: time.Minute, Peek: true},
+		ratelimit.Counter{Key: net, Lane: "#", Window: time.Minute, Peek: true})
+	for i, want := range []int64{1, 1, 0, 0} {
+		if obs[i].Cur != want || obs[i].Prev != 0 {
+			t.Errorf("counter %d: %+v, want Cur %d", i, obs[i], want)
+		}
+	}
 }
