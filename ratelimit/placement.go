@@ -103,3 +103,19 @@ func appendField(dst []byte, folded bool, host, lane string) []byte {
 func fieldIsLane(folded bool, lane string) bool {
 	return !folded && !strings.HasPrefix(lane, "{")
 }
+
+// RedisField returns where the Redis store keeps counter (key, lane): the
+// Redis hash and the field within it, for tools and tests that read Redis
+// directly. A client address's counters are fields of its network's hash.
+func RedisField(key, lane string) (hash, field string) {
+	var buf [64]byte
+	b, host, folded := appendNetworkHash(buf[:0], key)
+	hash = key
+	if folded {
+		hash = string(b)
+	}
+	if fieldIsLane(folded, lane) {
+		return hash, lane
+	}
+	return hash, string(appendField(nil, folded, host, lane))
+}

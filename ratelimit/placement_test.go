@@ -48,6 +48,21 @@ func TestNetworkHashOfAClient(t *testing.T) {
 	}
 }
 
+func TestRedisField(t *testing.T) {
+	tests := []struct{ key, lane, hash, field string }{
+		{IdentityKey(DimIP, "203.0.113.7"), "60s", "ba:v2:{net:203.0.113.0/24}", "{7}60s"},
+		{IdentityKey(DimIP, "2001:db8:1:2::/64"), "rt:login:10s", "ba:v2:{net:2001:db8:1:2::/64}", "{}rt:login:10s"},
+		{IdentityKey(DimSubnet, "203.0.113.0/24"), "60s", "ba:v2:{net:203.0.113.0/24}", "60s"},
+		{IdentityKey(DimSubnet, "203.0.113.0/24"), "{7}60s", "ba:v2:{net:203.0.113.0/24}", "{!{7}60s"},
+		{IdentityKey(DimSession, "9f86d081884c7d65"), "", "ba:v2:{sid:9f86d081884c7d65}", ""},
+	}
+	for _, tt := range tests {
+		if hash, field := RedisField(tt.key, tt.lane); hash != tt.hash || field != tt.field {
+			t.Errorf("RedisField(%q, %q) = %q, %q; want %q, %q", tt.key, tt.lane, hash, field, tt.hash, tt.field)
+		}
+	}
+}
+
 // FuzzNetworkHash: a key folds into a network's hash only if it is the
 // key of an address's ClientID, and then into that address's network's
 // (SubnetID) under its last octet, so no two client keys share a field.

@@ -180,7 +180,9 @@ func ipHits(t *testing.T, c *redis.Client, ips []string) map[string]int64 {
 	lane := ratelimit.VelocityLane(ratelimit.DimIP, "", time.Minute)
 	_, err := c.Pipelined(t.Context(), func(p redis.Pipeliner) error {
 		for i, ip := range ips {
-			cmds[i] = p.HGet(t.Context(), ratelimit.IdentityKey(ratelimit.DimIP, ip), lane)
+			// The client's counters are fields of its network's hash.
+			hash, field := ratelimit.RedisField(ratelimit.IdentityKey(ratelimit.DimIP, ip), lane)
+			cmds[i] = p.HGet(t.Context(), hash, field)
 		}
 		return nil
 	})
