@@ -79,9 +79,10 @@ import (
 const hitScriptSrc = `
 -- KEYS[k]: hash k.
 -- ARGV[1]: now in unix ms. Then, per key in KEYS order: its number of
--- lanes n, negated if the hash holds clients' lanes (a network's), then n
--- pairs: the lane's field and its window in ms, negated if the lane is
--- only read (a peek).
+-- lanes n, negated if the hash holds clients' lanes (a network's), then
+-- the n lanes' fields, then their n windows in ms, each negated if its
+-- lane is only read (a peek). The fields come together so that HMGET
+-- takes them straight from ARGV, with no table built for it.
 -- Reply: prev, cur per lane in argument order (counts before this hit).
 local floor, pack, unpack_state = math.floor, struct.pack, struct.unpack
 local now = tonumber(ARGV[1])
@@ -91,12 +92,10 @@ for _, key in ipairs(KEYS) do
   local n = tonumber(ARGV[a])
   local shared = n < 0
   if shared then n = -n end
-  local lanes = {}
-  for j = 1, n do lanes[j] = ARGV[a + 2 * j - 1] end
-  local v = redis.call('HMGET', key, unpack(lanes))
+  local v = redis.call('HMGET', key, unpack(ARGV, a + 1, a + n))
   local set, ns, ttl = {}, 0, 0
   for j = 1, n do
-    local w = tonumber(ARGV[a + 2 * j])
+    local w = tonumber(ARGV[a + n + j])
     local peek = w < 0
     if peek then w = -w end
     local b = floor(now / w)
@@ -126,7 +125,7 @@ for _, key in ipairs(KEYS) do
         local t = (b + 2) * w - now
         if t > ttl then ttl = t end
       end
-      set[ns + 1] = lanes[j]
+      set[ns + 1] = ARGV[a + j]
       set[ns + 2] = state
       ns = ns + 2
     end
@@ -460,7 +459,7 @@ type hitGroup struct {
 	// of first appearance, and within a key in the caller's order.
 	idx []int
 	// args is the whole command: "evalsha", sha, numkeys, keys..., now,
-	// then per key its number of lanes and per lane its name and window
+	// then per key its number of lanes, their fields, then their windows
 	// (see windowArg).
 	args []any
 	cmd  *redis.Cmd
@@ -573,9 +572,14 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 			for i := k; i < len(counters); i++ { // none of hash k's comes before k
 				if firstOf[i] == k {
 					idx = append(idx, i)
-					args = append(args, fields[i], windowArg(counters[i]))
+					args = append(args, fields[i])
 					lanes++
 					shared = shared || places[placeOf[i]].folded
+				}
+			}
+			for i := k; i < len(counters); i++ {
+				if firstOf[i] == k {
+					args = append(args, windowArg(counters[i]))
 				}
 			}
 			if shared {

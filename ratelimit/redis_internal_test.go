@@ -42,17 +42,18 @@ func TestPlanHitGroupsLanesByKeyAndKeysByTag(t *testing.T) {
 		want  []want
 	}{
 		{"one script", false, []want{
-			// Keys in order of first appearance, each with its lanes in
-			// the caller's order; a peek's window goes negated.
+			// Keys in order of first appearance, each with its lanes'
+			// fields in the caller's order, then their windows; a peek's
+			// window goes negated.
 			{[]int{0, 4, 1, 2, 3}, []any{"evalsha", sha, 4, "{a}:1", "{b}:1", "{a}:2", "c", int64(1234),
-				2, "x", int64(1000), "z", int64(-5000),
+				2, "x", "z", int64(1000), int64(-5000),
 				1, "x", int64(2000),
 				1, "", int64(-3000),
 				1, "y", int64(-4000)}},
 		}},
 		{"one script per hash tag", true, []want{
 			{[]int{0, 4, 2}, []any{"evalsha", sha, 2, "{a}:1", "{a}:2", int64(1234),
-				2, "x", int64(1000), "z", int64(-5000),
+				2, "x", "z", int64(1000), int64(-5000),
 				1, "", int64(-3000)}},
 			{[]int{1}, []any{"evalsha", sha, 1, "{b}:1", int64(1234), 1, "x", int64(2000)}},
 			{[]int{3}, []any{"evalsha", sha, 1, "c", int64(1234), 1, "y", int64(-4000)}},
