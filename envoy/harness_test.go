@@ -205,8 +205,42 @@ type botReplica struct {
 // start runs the replica and waits until it is ready.
 func (r *botReplica) start(t *testing.T) {
 	t.Helper()
+	if err := r.tryStart(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryStart starts the replica and waits until it is ready, or says why
+// not: it did not become ready within 20 s, or it exited first (with its
+// output, which says which port was taken if one was).
+func (r *botReplica) tryStart(t *testing.T) error {
+	t.Helper()
 	r.proc = startProcess(t, r.name, botauthzBin, r.args...)
-	waitFor(t, r.name+" ready", 20*time.Second, func() error { return expectStatus(r.admin+"/readyz", 200) })
+	// A probe gives up after a second: the admin port may be another
+	// process's, which need not answer.
+	probe := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.proc.done:
+			return fmt.Errorf("%s exited before it was ready (%v):\n%s", r.name, r.proc.err, r.proc.out.String())
+		default:
+		}
+		resp, err := probe.Get(r.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s ready: not within 20s: %w", r.name, err)
+		}
+		<-tick.C
+	}
 }
 
 // Envoy's two encodings of the headers in a CheckRequest: header_map, as
@@ -277,22 +311,36 @@ func startHarnessOpts(t *testing.T, o harnessOptions) *harness {
 
 	var grpcPorts, httpPorts []int
 	for i := range o.replicas {
-		grpcPort, adminPort, httpPort := freePort(t), freePort(t), freePort(t)
-		grpcPorts, httpPorts = append(grpcPorts, grpcPort), append(httpPorts, httpPort)
-		r := &botReplica{
-			name:  fmt.Sprintf("botauthz-%d", i+1),
-			admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
-			args: append([]string{
-				"-grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
-				"-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
-				"-http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
-				"-config", o.policy,
-				"-redis", h.redis.URL(),
-				"-log-format", "text",
-			}, o.args...),
+		// freePort's ports are free when drawn but not held, so another
+		// process under go test ./... may bind one first (seen in CI):
+		// botauthz then exits with "address already in use", and the
+		// replica gets new ports. Envoy, started below, is given the ports
+		// that served.
+		for attempt := 1; ; attempt++ {
+			grpcPort, adminPort, httpPort := freePort(t), freePort(t), freePort(t)
+			r := &botReplica{
+				name:  fmt.Sprintf("botauthz-%d", i+1),
+				admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
+				args: append([]string{
+					"-grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+					"-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort),
+					"-http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+					"-config", o.policy,
+					"-redis", h.redis.URL(),
+					"-log-format", "text",
+				}, o.args...),
+			}
+			err := r.tryStart(t)
+			if err == nil {
+				grpcPorts, httpPorts = append(grpcPorts, grpcPort), append(httpPorts, httpPort)
+				h.replicas = append(h.replicas, r)
+				break
+			}
+			if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+				t.Fatal(err)
+			}
+			t.Logf("%s: a port drawn for it was taken, drawing again: %v", r.name, err)
 		}
-		r.start(t)
-		h.replicas = append(h.replicas, r)
 	}
 	h.botauthz, h.botAdmin = h.replicas[0].proc, h.replicas[0].admin
 
