@@ -135,9 +135,12 @@ func TestRedisPlacementAgreesWithMemory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	t0 := time.UnixMilli(1_700_000_040_000)
 	now := t0
+	// A window is part of a counter: each (key, lane) keeps the one it
+	// draws first.
+	windowOf := map[[2]string]time.Duration{}
 	for step := range 400 {
-		// Mostly forward in steps under a window, sometimes a second back
-		// (a replica whose clock is behind).
+		// Mostly forward in steps under a window, sometimes up to half a
+		// second back (a replica whose clock is behind).
 		now = now.Add(time.Duration(rng.IntN(4000)-500) * time.Millisecond)
 		n := 1 + rng.IntN(6)
 		seen := map[[2]string]bool{}
@@ -148,8 +151,10 @@ func TestRedisPlacementAgreesWithMemory(t *testing.T) {
 				continue
 			}
 			seen[[2]string{c.Key, c.Lane}] = true
-			// One window per (key, lane): a window is part of a counter.
-			c.Window = windows[(len(c.Key)+len(c.Lane)+int(c.Key[len(c.Key)-2]))%len(windows)]
+			if _, ok := windowOf[[2]string{c.Key, c.Lane}]; !ok {
+				windowOf[[2]string{c.Key, c.Lane}] = windows[rng.IntN(len(windows))]
+			}
+			c.Window = windowOf[[2]string{c.Key, c.Lane}]
 			c.Peek = rng.IntN(3) == 0
 			cs = append(cs, c)
 		}
