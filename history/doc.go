@@ -4,8 +4,10 @@
 // cookie came, and whether the cookies an address presents are new nearly
 // every time. It keeps these in sliding-window counters of the velocity
 // store (package ratelimit), in the same Redis Cluster slots as the
-// identity's velocity counters, so a Check reads them peeked in the one
-// store round trip it already makes (Config.AppendCounters, Plan.Read),
+// identity's velocity counters and as the parts of one lane per identity
+// (ratelimit.Counter.Part), so a Check reads them peeked in the one store
+// round trip it already makes, for about the cost of one counter each
+// (Config.AppendCounters, Plan.Read),
 // and a Writer records the outcome after the decision, asynchronously and
 // bounded, never delaying a Check.
 //

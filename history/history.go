@@ -95,78 +95,50 @@ const (
 // MaxCounters is the most counters AppendCounters appends.
 const MaxCounters = int(numSlots)
 
-// The counters' names (ratelimit.NamedLane). Each counter is a lane of its
-// identity's key, named by its name and the window; a client's and a
-// session's counters of one kind share a lane name: their keys differ.
+// The history counters of an identity are the parts of one lane of its
+// key (ratelimit.Counter.Part), named by nameHistory and the window, so
+// that a store reads all of them for about the cost of one: a client's
+// and a session's share the lane's name, their keys differ.
+const nameHistory = "h"
+
+// The parts of the history lane. An address's and a session's denials,
+// breaches and failed challenges are the same parts of their lanes.
 const (
-	nameDenied            = "h.denied"
-	nameRateLimited       = "h.ratelimited"
-	nameChallengeFailed   = "h.challenge_failed"
-	nameNewSessions       = "h.new_sessions"
-	nameReturningSessions = "h.returning_sessions"
-	nameNetworks          = "h.networks"
-	// nameSeenPrefix + subnet is a session's counter of requests from that
-	// network: written, never read by a Check.
-	nameSeenPrefix = "h.seen."
+	partDenied uint8 = iota
+	partRateLimited
+	partChallengeFailed
+	// partNewSessions, partReturningSessions: an address's.
+	partNewSessions
+	partReturningSessions
+	// partNetworks: a session's.
+	partNetworks = partNewSessions
 )
 
-// laneName is one of the lanes a window's history counters use.
-type laneName uint8
+// nameSeenPrefix + subnet is a session's counter of requests from that
+// network: written, never read by a Check, so a lane of its own.
+const nameSeenPrefix = "h.seen."
 
-const (
-	laneDenied laneName = iota
-	laneRateLimited
-	laneChallengeFailed
-	laneNewSessions
-	laneReturningSessions
-	laneNetworks
-	numLanes
-)
-
-var laneNames = [numLanes]string{
-	laneDenied:            nameDenied,
-	laneRateLimited:       nameRateLimited,
-	laneChallengeFailed:   nameChallengeFailed,
-	laneNewSessions:       nameNewSessions,
-	laneReturningSessions: nameReturningSessions,
-	laneNetworks:          nameNetworks,
+var slotParts = [numSlots]uint8{
+	clientDenied:            partDenied,
+	clientRateLimited:       partRateLimited,
+	clientChallengeFailed:   partChallengeFailed,
+	clientNewSessions:       partNewSessions,
+	clientReturningSessions: partReturningSessions,
+	sessionDenied:           partDenied,
+	sessionRateLimited:      partRateLimited,
+	sessionChallengeFailed:  partChallengeFailed,
+	sessionNetworks:         partNetworks,
 }
 
-var slotLanes = [numSlots]laneName{
-	clientDenied:            laneDenied,
-	clientRateLimited:       laneRateLimited,
-	clientChallengeFailed:   laneChallengeFailed,
-	clientNewSessions:       laneNewSessions,
-	clientReturningSessions: laneReturningSessions,
-	sessionDenied:           laneDenied,
-	sessionRateLimited:      laneRateLimited,
-	sessionChallengeFailed:  laneChallengeFailed,
-	sessionNetworks:         laneNetworks,
-}
-
-// lanes are the lanes of the history counters of one window.
+// lanes is the history lane of one window.
 type lanes struct {
 	window time.Duration
-	names  [numLanes]string
+	name   string
 }
 
-// lanesFor builds the lanes of window's counters, in one string.
+// lanesFor builds the history lane of window.
 func lanesFor(window time.Duration) lanes {
-	var buf [256]byte
-	b := buf[:0]
-	var ends [numLanes]int
-	for i, name := range laneNames {
-		b = ratelimit.AppendNamedLane(b, name, window)
-		ends[i] = len(b)
-	}
-	all := string(b)
-	l := lanes{window: window}
-	start := 0
-	for i, end := range ends {
-		l.names[i] = all[start:end]
-		start = end
-	}
-	return l
+	return lanes{window: window, name: ratelimit.NamedLane(nameHistory, window)}
 }
 
 func (s slot) session() bool { return s >= sessionDenied }
@@ -232,7 +204,7 @@ func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit
 		if s.session() {
 			key = sessionKey
 		}
-		dst = append(dst, ratelimit.Counter{Key: key, Lane: ln.names[slotLanes[s]], Window: c.Window, Peek: true})
+		dst = append(dst, ratelimit.Counter{Key: key, Lane: ln.name, Window: c.Window, Peek: true, Part: slotParts[s]})
 	}
 	return dst, p
 }

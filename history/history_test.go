@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -250,11 +251,11 @@ func TestNoIdentityNoCounters(t *testing.T) {
 func TestCountersAreLanesOfTheIdentityKeys(t *testing.T) {
 	clientKey := ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.7")
 	sessionKey := ratelimit.IdentityKey(ratelimit.DimSession, "dddd")
+	// One lane per identity, its parts the kinds of event: a store reads
+	// them together.
 	want := []string{
-		clientKey + " h.denied:600s", clientKey + " h.ratelimited:600s", clientKey + " h.challenge_failed:600s",
-		clientKey + " h.new_sessions:600s", clientKey + " h.returning_sessions:600s",
-		sessionKey + " h.denied:600s", sessionKey + " h.ratelimited:600s", sessionKey + " h.challenge_failed:600s",
-		sessionKey + " h.networks:600s",
+		clientKey + " h:600s 0", clientKey + " h:600s 1", clientKey + " h:600s 2", clientKey + " h:600s 3", clientKey + " h:600s 4",
+		sessionKey + " h:600s 0", sessionKey + " h:600s 1", sessionKey + " h:600s 2", sessionKey + " h:600s 3",
 	}
 	prepared := cfg
 	prepared.Prepare()
@@ -270,7 +271,7 @@ func TestCountersAreLanesOfTheIdentityKeys(t *testing.T) {
 		cs, _ := tt.cfg.AppendCounters(nil, &tt.e)
 		got := make([]string, len(cs))
 		for i, c := range cs {
-			got[i] = c.Key + " " + c.Lane
+			got[i] = c.Key + " " + c.Lane + " " + strconv.Itoa(int(c.Part))
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: counters\n %q\nwant %q", tt.name, got, want)
@@ -286,8 +287,8 @@ func TestCountersAreLanesOfTheIdentityKeys(t *testing.T) {
 	// A Window changed after Prepare is not read with the old lanes.
 	changed := prepared
 	changed.Window = time.Minute
-	if cs, _ := changed.AppendCounters(nil, &e); cs[0].Lane != "h.denied:60s" || cs[0].Window != time.Minute {
-		t.Errorf("after a change of window: %+v, want lane h.denied:60s", cs[0])
+	if cs, _ := changed.AppendCounters(nil, &e); cs[0].Lane != "h:60s" || cs[0].Window != time.Minute {
+		t.Errorf("after a change of window: %+v, want lane h:60s", cs[0])
 	}
 }
 

@@ -91,6 +91,7 @@ type Writer struct {
 type pendingKey struct {
 	key, lane string
 	window    time.Duration
+	part      uint8
 }
 
 // job is one record.
@@ -195,16 +196,16 @@ func (w *Writer) take(j job) {
 	}
 	for _, k := range [...]struct {
 		ev   Events
-		lane laneName
-	}{{Denied, laneDenied}, {RateLimited, laneRateLimited}, {ChallengeFailed, laneChallengeFailed}} {
+		part uint8
+	}{{Denied, partDenied}, {RateLimited, partRateLimited}, {ChallengeFailed, partChallengeFailed}} {
 		if j.ev&k.ev == 0 {
 			continue
 		}
 		if clientKey != "" {
-			w.pend(pendingKey{clientKey, ln.names[k.lane], j.window}, j.at)
+			w.pend(pendingKey{clientKey, ln.name, j.window, k.part}, j.at)
 		}
 		if sessionKey != "" {
-			w.pend(pendingKey{sessionKey, ln.names[k.lane], j.window}, j.at)
+			w.pend(pendingKey{sessionKey, ln.name, j.window, k.part}, j.at)
 		}
 	}
 	if j.ev&SessionSeen != 0 {
@@ -251,7 +252,7 @@ func (w *Writer) writePending() {
 			if len(cs) == maxBatch {
 				break
 			}
-			cs = append(cs, ratelimit.Counter{Key: k.key, Lane: k.lane, Window: k.window})
+			cs = append(cs, ratelimit.Counter{Key: k.key, Lane: k.lane, Window: k.window, Part: k.part})
 			at = later(at, t)
 			delete(w.pending, k)
 		}
@@ -292,14 +293,14 @@ func (w *Writer) sighting(j job, clientKey, sessionKey string, ln *lanes) {
 	if err == nil {
 		n := 0
 		if obs[0].Estimate()-1 < oneEvent {
-			cs[n] = ratelimit.Counter{Key: sessionKey, Lane: ln.names[laneNetworks], Window: j.window}
+			cs[n] = ratelimit.Counter{Key: sessionKey, Lane: ln.name, Window: j.window, Part: partNetworks}
 			n++
 			if clientKey != "" {
-				cs[n] = ratelimit.Counter{Key: clientKey, Lane: ln.names[laneNewSessions], Window: j.window}
+				cs[n] = ratelimit.Counter{Key: clientKey, Lane: ln.name, Window: j.window, Part: partNewSessions}
 				n++
 			}
 		} else if clientKey != "" {
-			cs[n] = ratelimit.Counter{Key: clientKey, Lane: ln.names[laneReturningSessions], Window: j.window}
+			cs[n] = ratelimit.Counter{Key: clientKey, Lane: ln.name, Window: j.window, Part: partReturningSessions}
 			n++
 		}
 		err = w.store.Hit(ctx, j.at, cs[:n], obs[:n])

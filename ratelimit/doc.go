@@ -8,7 +8,9 @@
 // and a Retry-After. A counter is a lane of an identity's key: IdentityKey
 // builds the versioned key of a client IP, subnet or session, and
 // VelocityLane and NamedLane the lanes within it, so that a store keeps
-// and reads all the counters of an identity together. A counter marked
+// and reads all the counters of an identity together; counters read
+// together, such as an identity's history, can be the parts of one lane,
+// which a store may keep as one (Counter.Part). A counter marked
 // Peek is reported the same way but not counted and never created, so a
 // caller can read counters it counts elsewhere in the same call as the
 // ones it counts. Guard wraps a Store so that a slow or dead backend costs

@@ -124,11 +124,11 @@ func VelocityLane(d Dimension, route string, window time.Duration) string {
 }
 
 // NamedLane returns the lane of a named counter of an identity that is not
-// a velocity limit's, such as a client's recent denials (package history):
+// a velocity limit's, such as a client's recent history (package history):
 // the name, escaped as IdentityKey escapes ids, ':' and the window as
 // VelocityLane formats it.
 //
-//	h.denied:600s
+//	h:600s
 //
 // Lanes never collide: a velocity lane of ip, subnet or session has no
 // ':'; the window follows the last ':', so name and window can be told

@@ -53,17 +53,21 @@ type memShard struct {
 	_         [24]byte
 }
 
-// memLane holds one counter's two buckets in 32 bytes, a lane's whole cost
-// besides its share of its key. expires is the end of the lane's newest
-// bucket's successor, (bucket+2)*window: from then on both buckets read 0,
-// and the lane's slot may be taken by another lane of its key. It also
-// stands for the newest bucket, expires/window - 2, since a lane's bucket
-// only grows while it lives. Counts stop at math.MaxUint32, which no limit
-// comes near: a count that large is over every limit.
+// memLane holds one counter's two buckets in 40 bytes, a counter's whole
+// cost besides its share of its key. A lane's parts (Counter.Part) are a
+// memLane each: this store reads a lane's parts no cheaper together than
+// apart, so it keeps them as the separate counters they are. expires is
+// the end of the lane's newest bucket's successor, (bucket+2)*window: from
+// then on both buckets read 0, and the lane's slot may be taken by another
+// lane of its key. It also stands for the newest bucket,
+// expires/window - 2, since a lane's bucket only grows while it lives.
+// Counts stop at math.MaxUint32, which no limit comes near: a count that
+// large is over every limit.
 type memLane struct {
 	lane      string
 	expires   int64 // unix ms
 	cur, prev uint32
+	part      uint8
 }
 
 // NewMemory returns an empty in-memory Store.
@@ -144,7 +148,7 @@ func (m *Memory) hitKeyLocked(s *memShard, nowMs int64, counters []Counter, obs 
 		}
 		windowMs := c.Window.Milliseconds()
 		bucket, elapsedMs := bucketOf(nowMs, windowMs)
-		at := slices.IndexFunc(lanes, func(l memLane) bool { return l.lane == c.Lane })
+		at := slices.IndexFunc(lanes, func(l memLane) bool { return l.part == c.Part && l.lane == c.Lane })
 		var l memLane
 		if at >= 0 {
 			l = lanes[at]
@@ -162,7 +166,7 @@ func (m *Memory) hitKeyLocked(s *memShard, nowMs int64, counters []Counter, obs 
 			// creates a lane nor makes room for one.
 			continue
 		}
-		l.lane = c.Lane
+		l.lane, l.part = c.Lane, c.Part
 		if at >= 0 {
 			lanes[at] = l
 			continue

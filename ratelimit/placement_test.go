@@ -111,7 +111,7 @@ func FuzzNetworkHash(f *testing.F) {
 // Memory, where each key is apart: every observation must agree. The
 // counters mix clients of one network, the network itself (with lanes
 // that look like a client's fields), IPv6 clients and their /64s,
-// sessions, peeks and late hits.
+// sessions, lanes' parts, peeks and late hits.
 func TestRedisPlacementAgreesWithMemory(t *testing.T) {
 	srv := redistest.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -138,24 +138,37 @@ func TestRedisPlacementAgreesWithMemory(t *testing.T) {
 	// A window is part of a counter: each (key, lane) keeps the one it
 	// draws first.
 	windowOf := map[[2]string]time.Duration{}
-	for step := range 400 {
+	for step := range 1000 {
 		// Mostly forward in steps under a window, sometimes up to half a
 		// second back (a replica whose clock is behind).
 		now = now.Add(time.Duration(rng.IntN(4000)-500) * time.Millisecond)
-		n := 1 + rng.IntN(6)
-		seen := map[[2]string]bool{}
+		n := 1 + rng.IntN(8)
+		type part struct {
+			key, lane string
+			part      uint8
+		}
+		seen := map[part]bool{}
+		// The parts of a lane are all peeked or all counted in one Hit.
+		peeked := map[[2]string]bool{}
 		var cs []Counter
 		for len(cs) < n {
 			c := Counter{Key: keys[rng.IntN(len(keys))], Lane: lanes[rng.IntN(len(lanes))]}
-			if seen[[2]string{c.Key, c.Lane}] {
+			if rng.IntN(2) == 0 {
+				c.Part = uint8(rng.IntN(4))
+			}
+			if seen[part{c.Key, c.Lane, c.Part}] {
 				continue
 			}
-			seen[[2]string{c.Key, c.Lane}] = true
-			if _, ok := windowOf[[2]string{c.Key, c.Lane}]; !ok {
-				windowOf[[2]string{c.Key, c.Lane}] = windows[rng.IntN(len(windows))]
+			seen[part{c.Key, c.Lane, c.Part}] = true
+			kl := [2]string{c.Key, c.Lane}
+			if _, ok := windowOf[kl]; !ok {
+				windowOf[kl] = windows[rng.IntN(len(windows))]
 			}
-			c.Window = windowOf[[2]string{c.Key, c.Lane}]
-			c.Peek = rng.IntN(3) == 0
+			c.Window = windowOf[kl]
+			if _, ok := peeked[kl]; !ok {
+				peeked[kl] = rng.IntN(3) == 0
+			}
+			c.Peek = peeked[kl]
 			cs = append(cs, c)
 		}
 		got, want := make([]Observation, n), make([]Observation, n)
@@ -167,8 +180,8 @@ func TestRedisPlacementAgreesWithMemory(t *testing.T) {
 		}
 		for i := range cs {
 			if got[i] != want[i] {
-				t.Fatalf("step %d at %v, counter %q lane %q (peek %v): Redis %+v, Memory %+v",
-					step, now.Sub(t0), cs[i].Key, cs[i].Lane, cs[i].Peek, got[i], want[i])
+				t.Fatalf("step %d at %v, counter %q lane %q part %d (peek %v): Redis %+v, Memory %+v",
+					step, now.Sub(t0), cs[i].Key, cs[i].Lane, cs[i].Part, cs[i].Peek, got[i], want[i])
 			}
 		}
 	}

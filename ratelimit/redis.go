@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -14,7 +15,8 @@ import (
 )
 
 // hitScriptSrc counts one hit on every counted lane in one round trip and
-// returns the counts before the hit. Each key is a hash holding the
+// returns what the lanes' fields held before the hit, from which the
+// caller reads the counts (parseReply). Each key is a hash holding the
 // counters of one identity (IdentityKey), or of a network and its clients
 // (placement.go), each counter in one field: the lane itself, or for a
 // client's lane its field in its network's hash, so that no lane can pose
@@ -25,6 +27,24 @@ import (
 //	cur     its count in that bucket
 //	prev    its count in the bucket before
 //
+// A lane with parts (Counter.Part) holds its parts' states end to end,
+// part p at byte 24p, so a Check reads all of an identity's history
+// counters as one field of its hash: one HMGET field, two arguments and
+// one value in the reply, where a lane each cost nine of them. A part
+// that never had a state, below one that has, holds one that reads as
+// none (bucket NaN, equal to no bucket). A lane whose part 0 alone a Hit
+// gives is sent as a lane without parts, and the script keeps the states
+// of its other parts when it writes the first.
+//
+// The script does no reading of its own: Redis spends more on Lua than on
+// anything else here, about a microsecond per counted lane and a third of
+// one per peeked one when the script read the states and replied with
+// counts, so it replies with the fields' values as HMGET gave them, and
+// botauthz, which reads the counts from them by the same rules, unpacks
+// and compares in compiled code. What the script still does per lane is
+// write: unpack the state, pack the new one. Measured in
+// BenchmarkRedisCheckScriptCost (BENCHMARKS.md, issue 17, fifth session).
+//
 // Per key the script costs one HMGET of all its lanes, then, if a lane is
 // counted, one HSET of the counted lanes' new states (the script runs
 // atomically, so writing the state read plus one hit is an increment),
@@ -34,7 +54,7 @@ import (
 // Redis spends far more per command, per field and per Lua string than per
 // byte, so an identity's counters share one key and each counter is one
 // field: a Check touches at most two keys (placement.go) and one field
-// per counter.
+// per lane.
 // Measured with BenchmarkRedisCheckScriptCost on variants of this script,
 // a field per bucket and a marker field per lane cost Redis as much as a
 // key per counter had (the fields' names built in Lua, three times the
@@ -78,58 +98,97 @@ import (
 // bounds a key's lanes per call to a few thousand.
 const hitScriptSrc = `
 -- KEYS[k]: hash k.
--- ARGV[1]: now in unix ms. Then, per key in KEYS order: its number of
--- lanes n, negated if the hash holds clients' lanes (a network's), then
--- the n lanes' fields, then their n windows in ms, each negated if its
--- lane is only read (a peek). The fields come together so that HMGET
--- takes them straight from ARGV, with no table built for it.
--- Reply: prev, cur per lane in argument order (counts before this hit).
+-- ARGV[1]: now in unix ms. Then, per key in KEYS order: its header, n +
+-- 65536 * k for n fields of which the last k hold a lane's parts, negated
+-- if the hash holds clients' lanes (a network's); then the n fields; then
+-- a spec per field: the lane's window in ms, or for the last k fields the
+-- window in ms times 65536 plus the mask of the parts to count (bit p:
+-- part p), each negated if the field is only read (a peek). The fields
+-- come together so that HMGET takes them straight from ARGV, with no table
+-- built for it.
+-- Reply: what each field held before this call (nil for nothing), field
+-- by field in argument order. The caller reads its counts from that as
+-- the script does, so a read costs the script nothing.
 local floor, pack, unpack_state = math.floor, struct.pack, struct.unpack
+local sub, concat = string.sub, table.concat
 local now = tonumber(ARGV[1])
 local out, o = {}, 0
+
+-- hit returns the lane state at byte at of v (none if v is shorter) after
+-- a hit in bucket b of window w, and how long the hash must live for it:
+-- 0 unless it starts bucket b, which the hash must outlive by a window.
+-- A hit older than both of the lane's buckets has nowhere to count: the
+-- state is then nil.
+local function hit(v, at, b, w)
+  if v and #v >= at + 23 then
+    -- m: the lane's newest bucket, mc and mp its counts.
+    local m, mc, mp = unpack_state('<ddd', v, at)
+    if m == b then return pack('<ddd', b, mc + 1, mp), 0 end
+    -- Late: b is the previous bucket.
+    if m == b + 1 then return pack('<ddd', m, mc, mp + 1), 0 end
+    if m > b + 1 then return nil, 0 end
+    if m == b - 1 then return pack('<ddd', b, 1, mc), (b + 2) * w - now end
+  end
+  return pack('<ddd', b, 1, 0), (b + 2) * w - now
+end
+
 local a = 2
 for _, key in ipairs(KEYS) do
-  local n = tonumber(ARGV[a])
-  local shared = n < 0
-  if shared then n = -n end
+  local h = tonumber(ARGV[a])
+  local shared = h < 0
+  if shared then h = -h end
+  local n = h % 65536
+  local plain = n - (h - n) / 65536
   local v = redis.call('HMGET', key, unpack(ARGV, a + 1, a + n))
   local set, ns, ttl = {}, 0, 0
   for j = 1, n do
-    local w = tonumber(ARGV[a + n + j])
-    local peek = w < 0
-    if peek then w = -w end
-    local b = floor(now / w)
-    -- m: the lane's newest bucket, mc and mp its counts.
-    local m, mc, mp
-    local prev, cur = 0, 0
-    if v[j] then
-      m, mc, mp = unpack_state('<ddd', v[j])
-      if m == b then prev, cur = mp, mc
-      elseif m == b - 1 then prev = mc
-      elseif m == b + 1 then cur = mp -- late: b is the previous bucket
-      end
-    end
-    out[o + 1] = prev
-    out[o + 2] = cur
-    o = o + 2
-    -- A peek writes nothing, nor does a hit older than both of the lane's
-    -- buckets, which has nowhere to count.
-    if not peek and not (m and m > b + 1) then
-      local state
-      if m == b then state = pack('<ddd', b, mc + 1, mp)
-      elseif m == b + 1 then state = pack('<ddd', m, mc, mp + 1)
-      else
-        -- The lane starts bucket b, which the key must outlive by a
-        -- window.
-        state = pack('<ddd', b, 1, prev)
-        local t = (b + 2) * w - now
+    local vj, state = v[j], nil
+    out[o + j] = vj
+    local s = tonumber(ARGV[a + n + j])
+    -- A peek (s < 0) writes nothing.
+    if s > 0 and j <= plain then
+      local st, t = hit(vj, 1, floor(now / s), s)
+      if st then
+        -- Counted as its part 0, a lane keeps its other parts.
+        if vj and #vj > 24 then st = st .. sub(vj, 25) end
+        state = st
         if t > ttl then ttl = t end
       end
+    elseif s > 0 then
+      -- A lane's parts are its states end to end, part p at byte 24p.
+      local w = floor(s / 65536)
+      local mask, b = s - w * 65536, floor(now / w)
+      local parts, last, p = {}, -1, 0
+      while mask > 0 do
+        if mask % 2 == 1 then
+          local st, t = hit(vj, 24 * p + 1, b, w)
+          if st then
+            parts[p], last = st, p
+            if t > ttl then ttl = t end
+          end
+          mask = mask - 1
+        end
+        mask, p = mask / 2, p + 1
+      end
+      if last >= 0 then
+        -- The parts not counted keep their states; a part below a counted
+        -- one that never had a state gets one that reads as none (its
+        -- bucket NaN equals no bucket).
+        local len, pieces = vj and #vj or 0, {}
+        for q = 0, math.max(last, floor(len / 24) - 1) do
+          local at = 24 * q
+          pieces[q + 1] = parts[q] or (at + 24 <= len and sub(vj, at + 1, at + 24)) or pack('<ddd', 0/0, 0, 0)
+        end
+        state = concat(pieces)
+      end
+    end
+    if state then
       set[ns + 1] = ARGV[a + j]
       set[ns + 2] = state
       ns = ns + 2
     end
   end
+  o = o + n
   if ns > 0 then redis.call('HSET', key, unpack(set)) end
   if ttl > 0 then
     -- Never shorten the TTL: another lane, or a late hit's newer bucket,
@@ -344,7 +403,7 @@ func parseGroups(nowMs int64, counters []Counter, obs []Observation, groups []*h
 	var firstErr error
 	failed := 0
 	for _, g := range groups {
-		reply, err := g.cmd.Int64Slice()
+		reply, err := g.cmd.Slice()
 		switch {
 		case err == nil:
 			if err := g.parseReply(nowMs, counters, obs, reply); err != nil {
@@ -455,12 +514,12 @@ func hashTag(key string) string {
 type hitGroup struct {
 	tag string
 	// idx holds the positions in the Hit's counters of the group's
-	// counters in the order the script replies for them: by key, in order
-	// of first appearance, and within a key in the caller's order.
-	idx []int
+	// counters, and fieldAt, for each, the position in the script's reply
+	// of its lane's field.
+	idx, fieldAt []int
 	// args is the whole command: "evalsha", sha, numkeys, keys..., now,
-	// then per key its number of lanes, their fields, then their windows
-	// (see windowArg).
+	// then per key its header, its fields, then their specs (windowArg,
+	// or for a lane's parts its window and mask; hitScriptSrc).
 	args []any
 	cmd  *redis.Cmd
 }
@@ -547,11 +606,37 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 		groupOf = append(groupOf, g)
 	}
 
-	idx := make([]int, 0, len(counters))
+	// With parts, the counters of one lane are one field: fieldOf holds,
+	// per counter, the position of its lane's first counter, and masks, at
+	// that position, the parts the Hit gives of the lane. A lane given as
+	// its part 0 alone is a field like any lane without parts.
+	var fieldOfBuf [16]int
+	var masksBuf [16]uint16
+	fieldOf, masks := fieldOfBuf[:0], masksBuf[:0]
+	parts := slices.ContainsFunc(counters, func(c Counter) bool { return c.Part != 0 })
+	for i, c := range counters {
+		f := i
+		if parts {
+			for j := range i {
+				if counters[j].Lane == c.Lane && counters[j].Key == c.Key {
+					f = fieldOf[j]
+					break
+				}
+			}
+		}
+		fieldOf = append(fieldOf, f)
+		masks = append(masks, 0)
+		masks[f] |= 1 << c.Part
+	}
+
+	// idx and fieldAt hold, per group, its counters and where their fields
+	// are in its reply.
+	idxAt := make([]int, 0, 2*len(counters))
+	idx, fieldAt := idxAt[:0:len(counters)], idxAt[len(counters):len(counters)]
 	args := make([]any, 0, 4*len(groups)+2*len(firsts)+2*len(counters))
 	sha, now := any(hitScript.Hash()), any(nowMs)
 	for g := range groups {
-		firstIdx, firstArg := len(idx), len(args)
+		firstIdx, firstArg, field := len(idx), len(args), 0
 		args = append(args, "evalsha", sha, 0)
 		numKeys := 0
 		for j, k := range firsts {
@@ -566,30 +651,56 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 			if groupOf[j] != g {
 				continue
 			}
-			lanesArg := len(args)
+			// The hash's fields: those of lanes without parts, then those
+			// of lanes with parts (hitScriptSrc).
+			headerArg := len(args)
 			args = append(args, 0)
-			lanes, shared := 0, false
-			for i := k; i < len(counters); i++ { // none of hash k's comes before k
-				if firstOf[i] == k {
-					idx = append(idx, i)
-					args = append(args, fields[i])
-					lanes++
-					shared = shared || places[placeOf[i]].folded
+			fieldsStart := len(args)
+			shared := false
+			for _, withParts := range [2]bool{false, true} {
+				for i := k; i < len(counters); i++ { // none of hash k's comes before k
+					if firstOf[i] == k && fieldOf[i] == i && (masks[i] != 1) == withParts {
+						args = append(args, fields[i])
+						shared = shared || places[placeOf[i]].folded
+					}
 				}
 			}
+			lanes, withParts := len(args)-fieldsStart, 0
 			for i := k; i < len(counters); i++ {
-				if firstOf[i] == k {
+				if firstOf[i] == k && fieldOf[i] == i && masks[i] == 1 {
+					idx = append(idx, i)
+					fieldAt = append(fieldAt, field)
+					field++
 					args = append(args, windowArg(counters[i]))
 				}
 			}
-			if shared {
-				args[lanesArg] = -lanes
-			} else {
-				args[lanesArg] = lanes
+			for i := k; i < len(counters); i++ {
+				if firstOf[i] != k || fieldOf[i] != i || masks[i] == 1 {
+					continue
+				}
+				withParts++
+				spec := counters[i].Window.Milliseconds()<<16 | int64(masks[i])
+				if counters[i].Peek {
+					spec = -spec
+				}
+				args = append(args, spec)
+				for c := i; c < len(counters); c++ {
+					if fieldOf[c] == i {
+						idx = append(idx, c)
+						fieldAt = append(fieldAt, field)
+					}
+				}
+				field++
 			}
+			header := lanes + withParts<<16
+			if shared {
+				header = -header
+			}
+			args[headerArg] = header
 		}
 		gr := &groups[g]
 		gr.idx = idx[firstIdx:len(idx):len(idx)]
+		gr.fieldAt = fieldAt[firstIdx:len(fieldAt):len(fieldAt)]
 		gr.args = args[firstArg:len(args):len(args)]
 	}
 	return groups
@@ -655,15 +766,63 @@ func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup, within bool, 
 }
 
 // parseReply fills obs for the group's counters from the script's reply:
-// prev and cur per counter, in the order of g.idx.
-func (g *hitGroup) parseReply(nowMs int64, counters []Counter, obs []Observation, reply []int64) error {
-	if len(reply) != 2*len(g.idx) {
-		return fmt.Errorf("redis hit: script returned %d counts for %d counters", len(reply), len(g.idx))
-	}
+// per field, in the order the plan gave them, what it held before the
+// call, a string or nil. A counter's state is its part's 24 bytes, read as
+// the script reads it (hitScriptSrc), so the script spends nothing on a
+// read.
+func (g *hitGroup) parseReply(nowMs int64, counters []Counter, obs []Observation, reply []any) error {
 	for j, i := range g.idx {
-		obs[i] = observe(nowMs, counters[i], reply[2*j], reply[2*j+1])
+		at := g.fieldAt[j]
+		if at >= len(reply) {
+			return fmt.Errorf("redis hit: script returned %d fields, counter %d is in field %d", len(reply), i, at)
+		}
+		var state string
+		switch v := reply[at].(type) {
+		case string:
+			state = v
+		case nil:
+		default:
+			return fmt.Errorf("redis hit: script returned %T for field %d, want a string or nil", v, at)
+		}
+		c := &counters[i]
+		prev, cur := laneCounts(state, int(c.Part), nowMs, c.Window.Milliseconds())
+		obs[i] = observe(nowMs, *c, prev, cur)
 	}
 	return nil
+}
+
+// laneCounts returns the counts before a hit at nowMs of part p of a
+// field's state: its previous bucket's and its current one's, as
+// hitScriptSrc keeps them. A part the state does not hold reads 0/0.
+func laneCounts(state string, p int, nowMs, windowMs int64) (prev, cur int64) {
+	if len(state) < stateSize*(p+1) {
+		return 0, 0
+	}
+	st := state[stateSize*p:]
+	m := stateDouble(st[0:8])
+	mc, mp := int64(stateDouble(st[8:16])), int64(stateDouble(st[16:24]))
+	b, _ := bucketOf(nowMs, windowMs)
+	switch float64(b) {
+	case m:
+		return mp, mc
+	case m + 1:
+		return mc, 0
+	case m - 1:
+		// A late hit: b is the lane's previous bucket.
+		return 0, mp
+	}
+	return 0, 0
+}
+
+// stateSize is the bytes of one lane's state (hitScriptSrc).
+const stateSize = 24
+
+// stateDouble reads a little-endian IEEE 754 double, as struct.pack "<d"
+// writes it, from 8 bytes.
+func stateDouble(b string) float64 {
+	_ = b[7]
+	return math.Float64frombits(uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56)
 }
 
 // isNoScript reports whether err is Redis's NOSCRIPT: the script is not in

@@ -1,6 +1,9 @@
 package ratelimit
 
 import (
+	"encoding/binary"
+	"maps"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -74,27 +77,86 @@ func TestPlanHitGroupsLanesByKeyAndKeysByTag(t *testing.T) {
 	}
 }
 
+func TestPlanHitSendsALanesPartsAsOneField(t *testing.T) {
+	counters := []Counter{
+		{Key: "k", Lane: "h", Window: time.Minute, Part: 3, Peek: true},
+		{Key: "k", Lane: "60s", Window: time.Minute},
+		{Key: "k", Lane: "h", Window: time.Minute, Peek: true},
+		{Key: "k", Lane: "g", Window: time.Second, Part: 1},
+		{Key: "k", Lane: "rt", Window: time.Second, Part: 0},
+	}
+	groups := planHit(counters, 1234, false)
+	if len(groups) != 1 {
+		t.Fatalf("%d groups, want 1", len(groups))
+	}
+	// Lanes without parts first (a part 0 alone is one), then each lane
+	// with parts, its window in ms times 65536 plus its parts' mask,
+	// negated for a peek; the header counts 4 fields, 2 of them with
+	// parts.
+	wantArgs := []any{"evalsha", hitScript.Hash(), 1, "k", int64(1234),
+		4 + 2<<16, "60s", "rt", "h", "g",
+		int64(60000), int64(1000), -(int64(60000)<<16 | 0b1001), int64(1000)<<16 | 0b10}
+	if g := groups[0]; !slices.Equal(g.args, wantArgs) {
+		t.Errorf("args %v\nwant %v", g.args, wantArgs)
+	}
+	// Each counter reads its field: 60s, rt, h (twice), g.
+	fieldOf := map[int]int{}
+	for j, i := range groups[0].idx {
+		fieldOf[i] = groups[0].fieldAt[j]
+	}
+	if want := map[int]int{1: 0, 4: 1, 0: 2, 2: 2, 3: 3}; !maps.Equal(fieldOf, want) {
+		t.Errorf("fields by counter %v, want %v", fieldOf, want)
+	}
+}
+
 func TestParseReplyFollowsThePlan(t *testing.T) {
 	counters := []Counter{
 		{Key: "k1", Lane: "a", Window: time.Minute},
 		{Key: "k2", Lane: "a", Window: time.Second},
 		{Key: "k1", Lane: "b", Window: time.Minute, Peek: true},
+		{Key: "k2", Lane: "h", Window: time.Minute, Part: 2, Peek: true},
+		{Key: "k2", Lane: "h", Window: time.Minute, Peek: true},
+		{Key: "k2", Lane: "h", Window: time.Minute, Part: 1, Peek: true},
 	}
+	// At 90.5 s the 60s lanes are in bucket 1 and the 1s lane in bucket 90.
 	groups := planHit(counters, 90_500, false)
 	obs := make([]Observation, len(counters))
-	// Replies come by key: k1's a and b, then k2's a.
-	if err := groups[0].parseReply(90_500, counters, obs, []int64{1, 2, 3, 4, 5, 6}); err != nil {
+	state := func(parts ...[3]float64) string {
+		var b []byte
+		for _, p := range parts {
+			for _, d := range p {
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(d))
+			}
+		}
+		return string(b)
+	}
+	// Fields come by key, k1's a and b, then k2's a and its lane with
+	// parts; part 0 is in k1's previous bucket, part 1 one late (in the
+	// next bucket), part 2 is missing.
+	reply := []any{state([3]float64{1, 2, 1}), state([3]float64{1, 4, 3}), state([3]float64{90, 6, 5}),
+		state([3]float64{0, 7, 8}, [3]float64{2, 9, 10})}
+	if err := groups[0].parseReply(90_500, counters, obs, reply); err != nil {
 		t.Fatal(err)
 	}
 	want := []Observation{
 		{Prev: 1, Cur: 2, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
 		{Prev: 5, Cur: 6, Elapsed: 500 * time.Millisecond, Window: time.Second},
 		{Prev: 3, Cur: 4, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
+		{Elapsed: 30500 * time.Millisecond, Window: time.Minute},
+		{Prev: 7, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
+		{Cur: 10, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
 	}
 	if !slices.Equal(obs, want) {
-		t.Errorf("observations %+v, want %+v", obs, want)
+		t.Errorf("observations\n %+v\nwant %+v", obs, want)
 	}
-	if err := groups[0].parseReply(90_500, counters, obs, []int64{1, 2}); err == nil {
-		t.Error("a reply of 2 counts for 3 counters was accepted")
+	reply[1] = nil
+	if err := groups[0].parseReply(90_500, counters, obs, reply); err != nil || obs[2] != (Observation{Elapsed: 30500 * time.Millisecond, Window: time.Minute}) {
+		t.Errorf("a field that held nothing: %+v, %v", obs[2], err)
+	}
+	if err := groups[0].parseReply(90_500, counters, obs, reply[:2]); err == nil {
+		t.Error("a reply of 2 fields for 4 was accepted")
+	}
+	if err := groups[0].parseReply(90_500, counters, obs, []any{int64(1), nil, nil, nil}); err == nil {
+		t.Error("a reply of a number for a field was accepted")
 	}
 }

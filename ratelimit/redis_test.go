@@ -432,6 +432,52 @@ func TestRedisKeysFollowTheDocumentedLayout(t *testing.T) {
 	}
 }
 
+func TestRedisLaneWithPartsHoldsTheirStatesEndToEnd(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := adminClient(t, srv)
+	s := dialStore(t, srv)
+	defer s.Close()
+
+	client := ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.7")
+	part := func(p uint8) ratelimit.Counter {
+		return ratelimit.Counter{Key: client, Lane: "h:600s", Window: 10 * time.Minute, Part: p}
+	}
+	now := redisAt(0)
+	mustHit(t, s, now, part(2), part(0))
+	mustHit(t, s, now, part(2))
+	hash, field := ratelimit.RedisField(client, "h:600s")
+	v, err := admin.HGet(t.Context(), hash, field).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Part p at byte 24p; part 1, never counted, reads as none: its
+	// bucket is NaN.
+	if len(v) != 72 {
+		t.Fatalf("%s %s holds %d bytes, want 72 (three parts' states)", hash, field, len(v))
+	}
+	b := bucketOf(now, 10*time.Minute)
+	if got := decodeLane(t, v[:24]); got != (laneState{b, 1, 0}) {
+		t.Errorf("part 0: %+v, want bucket %d with 1", got, b)
+	}
+	if m := math.Float64frombits(binary.LittleEndian.Uint64([]byte(v[24:32]))); !math.IsNaN(m) {
+		t.Errorf("part 1's bucket is %v, want NaN", m)
+	}
+	if got := decodeLane(t, v[48:]); got != (laneState{b, 2, 0}) {
+		t.Errorf("part 2: %+v, want bucket %d with 2", got, b)
+	}
+	// The lane counted as itself, its part 0, keeps the others.
+	mustHit(t, s, now, ratelimit.Counter{Key: client, Lane: "h:600s", Window: 10 * time.Minute})
+	obs := make([]ratelimit.Observation, 3)
+	if err := s.Hit(t.Context(), now, []ratelimit.Counter{part(1), part(0), part(2)}, obs); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int64{0, 2, 2} {
+		if obs[i].Cur != want {
+			t.Errorf("counter %d: Cur %d, want %d", i, obs[i].Cur, want)
+		}
+	}
+}
+
 func TestDialRedisErrorsNeverShowThePassword(t *testing.T) {
 	srv := redistest.Start(t)
 	if err := adminClient(t, srv).ConfigSet(t.Context(), "requirepass", "the-right-one").Err(); err != nil {
@@ -532,14 +578,17 @@ func BenchmarkRedisPing(b *testing.B) {
 
 // BenchmarkRedisCheckScriptCost reports what a Check's script costs Redis
 // itself, in µs of its CPU per EVALSHA (INFO commandstats): the client's
-// ip and subnet 60s counters hit, and the history counters peeked, 3
-// without a session and 9 with one, over 1,000 clients, their history
-// empty or written. Run it with -benchtime 20000x.
+// ip and subnet 60s counters hit (and its session's, with one), and the
+// history counters peeked, 3 parts of the client's lane without a session
+// and 9 of two lanes with one, over 1,000 clients, their history empty or
+// written. Run it with -benchtime 20000x.
 func BenchmarkRedisCheckScriptCost(b *testing.B) {
-	history := func(name string) string { return ratelimit.NamedLane(name, 10*time.Minute) }
-	clientLanes := []string{history("h.denied"), history("h.ratelimited"), history("h.challenge_failed")}
-	sessionClientLanes := []string{history("h.new_sessions"), history("h.returning_sessions")}
-	sessionLanes := []string{history("h.denied"), history("h.ratelimited"), history("h.challenge_failed"), history("h.networks")}
+	// The history counters as package history lays them out: parts of
+	// one lane per identity.
+	history := ratelimit.NamedLane("h", 10*time.Minute)
+	clientParts := []uint8{0, 1, 2}
+	sessionClientParts := []uint8{3, 4}
+	sessionParts := []uint8{0, 1, 2, 3}
 	for _, withSession := range []bool{false, true} {
 		for _, written := range []bool{false, true} {
 			name := map[bool]string{false: "no-session", true: "session"}[withSession] +
@@ -554,23 +603,24 @@ func BenchmarkRedisCheckScriptCost(b *testing.B) {
 				for i := range checks {
 					net := "10.1." + strconv.Itoa(i>>8)
 					ip := ratelimit.IdentityKey(ratelimit.DimIP, net+"."+strconv.Itoa(i&255))
-					peek := func(key, lane string) ratelimit.Counter {
-						return ratelimit.Counter{Key: key, Lane: lane, Window: 10 * time.Minute, Peek: true}
+					peek := func(key string, part uint8) ratelimit.Counter {
+						return ratelimit.Counter{Key: key, Lane: history, Window: 10 * time.Minute, Peek: true, Part: part}
 					}
 					cs := []ratelimit.Counter{
 						{Key: ip, Lane: "60s", Window: time.Minute},
 						{Key: ratelimit.IdentityKey(ratelimit.DimSubnet, net+".0/24"), Lane: "60s", Window: time.Minute},
 					}
-					for _, l := range clientLanes {
-						cs = append(cs, peek(ip, l))
+					for _, p := range clientParts {
+						cs = append(cs, peek(ip, p))
 					}
 					if withSession {
 						sid := ratelimit.IdentityKey(ratelimit.DimSession, "s"+strconv.Itoa(i))
-						for _, l := range sessionClientLanes {
-							cs = append(cs, peek(ip, l))
+						cs = append(cs, ratelimit.Counter{Key: sid, Lane: "60s", Window: time.Minute})
+						for _, p := range sessionClientParts {
+							cs = append(cs, peek(ip, p))
 						}
-						for _, l := range sessionLanes {
-							cs = append(cs, peek(sid, l))
+						for _, p := range sessionParts {
+							cs = append(cs, peek(sid, p))
 						}
 					}
 					checks[i] = cs

@@ -8,12 +8,13 @@ import (
 
 // Counter is one sliding-window counter to hit, or with Peek only to read.
 //
-// A counter is identified by its Key and its Lane. Key is the storage key
-// of an identity (IdentityKey: a client IP, a subnet, a session), which
-// carries the Redis Cluster hash tag; Lane names one counter of that
-// identity (VelocityLane, NamedLane: "60s", "rt:login:60s",
-// "h.denied:600s"). All the lanes of a key are stored together, so a
-// store reads all the counters of an identity at the cost of about one.
+// A counter is identified by its Key, its Lane and its Part. Key is the
+// storage key of an identity (IdentityKey: a client IP, a subnet, a
+// session), which carries the Redis Cluster hash tag; Lane names one
+// counter of that identity (VelocityLane, NamedLane: "60s",
+// "rt:login:60s", "h:600s"), or a few that are read together, as its
+// parts. All the lanes of a key are stored together, so a store reads all
+// the counters of an identity at the cost of about one.
 // They are nonetheless fully independent counters: each has its own
 // window, buckets, counts and expiry, and whether one is peeked or hit
 // changes nothing for the others. Any string is a valid lane, the empty
@@ -34,7 +35,27 @@ type Counter struct {
 	// later) in the same call, and so the same round trip, as the counters
 	// it counts now.
 	Peek bool
+	// Part is which of its lane's parts the counter is: a lane holds up
+	// to MaxParts counters, numbered from 0, and a counter that names no
+	// part is its lane's part 0. Parts are counters of their own in every
+	// respect, like lanes, but a store may keep a lane's parts together,
+	// so that reading all of them costs about what reading one does: give
+	// related counters that are read together (an identity's history) one
+	// lane and parts of it, rather than a lane each. The parts of a lane
+	// share its window, which must be the same in every call (NamedLane
+	// puts the window in the lane's name), and in one Hit a lane's parts
+	// are either all peeked or all counted. A lane with parts has a window
+	// below 2^37 ms, about four years.
+	Part uint8
 }
+
+// MaxParts is the number of parts a lane can hold (Counter.Part).
+const MaxParts = 16
+
+// maxPartsWindow bounds the window of a lane with parts, about four years:
+// the Redis store gives the script such a lane's window and its parts'
+// mask in one number, which a Lua double holds exactly below 2^53.
+const maxPartsWindow = (1 << 37) * time.Millisecond
 
 // Store counts hits on sliding-window counters. Implementations must be safe
 // for concurrent use.
@@ -61,9 +82,10 @@ type Store interface {
 	// Hit counts one request on every counter at time now, except those
 	// with Peek set, and fills obs[i] with counter i's state before the hit
 	// (for a peeked counter: its state at now). len(obs) >= len(counters).
-	// Several counters may share a Key, as distinct lanes; the (Key, Lane)
-	// pairs of one call must be distinct, peeked or not. Buckets are
-	// floor(now_unix_ms / window_ms).
+	// Several counters may share a Key, as distinct lanes, and a Lane, as
+	// distinct parts; the (Key, Lane, Part) of one call must be distinct,
+	// peeked or not, and the counters of one lane must agree on Window
+	// and on Peek. Buckets are floor(now_unix_ms / window_ms).
 	Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error
 	// Ping reports whether the store can serve Hit (for readiness).
 	Ping(ctx context.Context) error
@@ -77,9 +99,41 @@ func checkHit(counters []Counter, obs []Observation) error {
 	if len(obs) < len(counters) {
 		return fmt.Errorf("ratelimit: %d observations for %d counters", len(obs), len(counters))
 	}
+	parts := false
 	for _, c := range counters {
 		if c.Window <= 0 || c.Window%time.Millisecond != 0 {
 			return fmt.Errorf("ratelimit: counter %q lane %q: window %v is not a positive whole number of milliseconds", c.Key, c.Lane, c.Window)
+		}
+		if c.Part >= MaxParts {
+			return fmt.Errorf("ratelimit: counter %q lane %q: part %d is not below %d", c.Key, c.Lane, c.Part, MaxParts)
+		}
+		if c.Part != 0 && c.Window >= maxPartsWindow {
+			return fmt.Errorf("ratelimit: counter %q lane %q: a lane with parts has a window below %v, not %v", c.Key, c.Lane, maxPartsWindow, c.Window)
+		}
+		parts = parts || c.Part != 0
+	}
+	if !parts {
+		return nil
+	}
+	// The rules of parts, checked on the pairs with a part other than 0.
+	// A repeated (Key, Lane) without parts is left unchecked, with or
+	// without parts elsewhere in the call: the contract forbids it, and
+	// finding it would cost every Check a scan of all pairs.
+	for i := range counters {
+		c := &counters[i]
+		for j := range i {
+			d := &counters[j]
+			if c.Part == 0 && d.Part == 0 || d.Lane != c.Lane || d.Key != c.Key {
+				continue
+			}
+			switch {
+			case d.Part == c.Part:
+				return fmt.Errorf("ratelimit: counter %q lane %q part %d is given twice", c.Key, c.Lane, c.Part)
+			case d.Window != c.Window:
+				return fmt.Errorf("ratelimit: counter %q lane %q: its parts have windows %v and %v", c.Key, c.Lane, d.Window, c.Window)
+			case d.Peek != c.Peek:
+				return fmt.Errorf("ratelimit: counter %q lane %q: some of its parts are peeked and some counted", c.Key, c.Lane)
+			}
 		}
 	}
 	return nil

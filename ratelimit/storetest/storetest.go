@@ -84,6 +84,12 @@ func RunWith(t *testing.T, newStore func(t *testing.T) ratelimit.Store, opts Opt
 		{"a lane idle for two windows reads zero and is cleaned up", func(t *testing.T, s ratelimit.Store) { testLaneIdle(t, s, opts) }},
 		{"a key lives as long as its longest lane needs", func(t *testing.T, s ratelimit.Store) { testKeyLivesForLongestLane(t, s, opts) }},
 		{"concurrent hits on lanes of one key are all counted", testLanesConcurrent},
+		{"parts of a lane are independent counters", testPartsIndependent},
+		{"a late hit counts in its own part's previous bucket", testPartsLate},
+		{"a lane counted without parts keeps its parts", testPartsKeptByLane},
+		{"peeking parts creates nothing", func(t *testing.T, s ratelimit.Store) { testPartsPeekCreatesNothing(t, s, opts) }},
+		{"invalid parts are rejected and nothing is counted", testPartsInvalid},
+		{"concurrent hits on parts of one lane are all counted", testPartsConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -740,6 +746,184 @@ func testLanesConcurrent(t *testing.T, s ratelimit.Store) {
 	for g, o := range got[1:] {
 		if o.Cur != perGoroutine {
 			t.Errorf("lane of goroutine %d: Cur %d, want %d", g, o.Cur, perGoroutine)
+		}
+	}
+}
+
+// part returns part p of lane name of key, with window w.
+func part(key, name string, w time.Duration, p uint8) ratelimit.Counter {
+	return ratelimit.Counter{Key: key, Lane: name, Window: w, Part: p}
+}
+
+func testPartsIndependent(t *testing.T, s ratelimit.Store) {
+	k := key(t, "identity")
+	// Parts 1, 3 and 9 of lane "h", and a lane "h1" that looks like a
+	// part of it.
+	p1, p3, p9 := part(k, "h", window, 1), part(k, "h", window, 3), part(k, "h", window, 9)
+	look := lane(k, "h1", window)
+	hitN(t, s, 1, at(0), p1)
+	hitN(t, s, 3, at(0), p3, p9)
+	hitN(t, s, 2, at(0), p9, look)
+
+	all := make([]ratelimit.Counter, 0, ratelimit.MaxParts)
+	for p := range uint8(ratelimit.MaxParts) {
+		all = append(all, peek(part(k, "h", window, p)))
+	}
+	want := func(p int) int64 {
+		return map[int]int64{1: 1, 3: 3, 9: 5}[p]
+	}
+	got := hit(t, s, at(time.Second), all...)
+	for p, o := range got {
+		wantObs(t, "part "+strconv.Itoa(p), o, ratelimit.Observation{Cur: want(p), Elapsed: time.Second, Window: window})
+	}
+	got = hit(t, s, at(time.Second), look, peek(part(k, "other lane", window, 1)))
+	wantObs(t, "lane h1", got[0], ratelimit.Observation{Cur: 2, Elapsed: time.Second, Window: window})
+	wantObs(t, "part 1 of a lane never counted", got[1], ratelimit.Observation{Elapsed: time.Second, Window: window})
+
+	// Counted in the next bucket, part 3 rolls over; read in the same
+	// bucket, parts 1 and 9 are in the bucket before theirs. The parts
+	// come in an order of the caller's, not the parts'.
+	got = hit(t, s, at(window+time.Second), p3, lane(k, "velocity", window))
+	wantObs(t, "part 3 a window on", got[0], ratelimit.Observation{Prev: 3, Elapsed: time.Second, Window: window})
+	got = hit(t, s, at(window+time.Second), peek(p9), peek(p3), peek(p1))
+	wantObs(t, "part 9 a window on", got[0], ratelimit.Observation{Prev: 5, Elapsed: time.Second, Window: window})
+	wantObs(t, "part 3 after its hit", got[1], ratelimit.Observation{Prev: 3, Cur: 1, Elapsed: time.Second, Window: window})
+	wantObs(t, "part 1 a window on", got[2], ratelimit.Observation{Prev: 1, Elapsed: time.Second, Window: window})
+	// Part 3 alone has counted in that bucket: two windows after the
+	// others' last hit, they read nothing and part 3 its one hit.
+	got = hit(t, s, at(2*window), p1, p3, p9)
+	wantObs(t, "part 1 idle for two windows", got[0], ratelimit.Observation{Window: window})
+	wantObs(t, "part 3 a window after its hit", got[1], ratelimit.Observation{Prev: 1, Window: window})
+	wantObs(t, "part 9 idle for two windows", got[2], ratelimit.Observation{Window: window})
+}
+
+func testPartsLate(t *testing.T, s ratelimit.Store) {
+	k := key(t, "a")
+	p0, p2 := part(k, "h", window, 0), part(k, "h", window, 2)
+	hitN(t, s, 2, at(30*time.Second), p2)
+	hitN(t, s, 3, at(window+10*time.Second), p0)
+	// A replica whose clock is behind: late for part 0, whose newest
+	// bucket is the next one, on time for part 2.
+	got := hit(t, s, at(window-time.Millisecond), p0, p2)
+	wantObs(t, "part 0, late", got[0], ratelimit.Observation{Elapsed: window - time.Millisecond, Window: window})
+	wantObs(t, "part 2, on time", got[1], ratelimit.Observation{Cur: 2, Elapsed: window - time.Millisecond, Window: window})
+	got = hit(t, s, at(window+20*time.Second), peek(p2), peek(p0))
+	wantObs(t, "part 2 after", got[0], ratelimit.Observation{Prev: 3, Elapsed: 20 * time.Second, Window: window})
+	wantObs(t, "part 0 after", got[1], ratelimit.Observation{Prev: 1, Cur: 3, Elapsed: 20 * time.Second, Window: window})
+}
+
+func testPartsKeptByLane(t *testing.T, s ratelimit.Store) {
+	k := key(t, "a")
+	hitN(t, s, 2, at(0), part(k, "h", window, 1), part(k, "h", window, 4))
+	// The lane itself is its part 0, counted with and without the others.
+	hitN(t, s, 3, at(0), lane(k, "h", window))
+	hitN(t, s, 1, at(0), lane(k, "h", window), part(k, "h", window, 1))
+	got := hit(t, s, at(time.Second), peek(part(k, "h", window, 4)), peek(lane(k, "h", window)), peek(part(k, "h", window, 1)))
+	wantObs(t, "part 4", got[0], ratelimit.Observation{Cur: 2, Elapsed: time.Second, Window: window})
+	wantObs(t, "the lane", got[1], ratelimit.Observation{Cur: 4, Elapsed: time.Second, Window: window})
+	wantObs(t, "part 1", got[2], ratelimit.Observation{Cur: 3, Elapsed: time.Second, Window: window})
+	// The lane alone, in its next bucket, starts it afresh and its parts
+	// keep theirs.
+	hit(t, s, at(window), lane(k, "h", window))
+	got = hit(t, s, at(window), peek(part(k, "h", window, 1)), peek(lane(k, "h", window)), peek(part(k, "h", window, 4)))
+	wantObs(t, "part 1 a window on", got[0], ratelimit.Observation{Prev: 3, Window: window})
+	wantObs(t, "the lane a window on", got[1], ratelimit.Observation{Prev: 4, Cur: 1, Window: window})
+	wantObs(t, "part 4 a window on", got[2], ratelimit.Observation{Prev: 2, Window: window})
+}
+
+func testPartsPeekCreatesNothing(t *testing.T, s ratelimit.Store, opts Options) {
+	k := key(t, "a")
+	hitN(t, s, 2, at(0), lane(k, "velocity", window), part(k, "h", window, 1))
+	before := stored(t, opts, k)
+	var peeks []ratelimit.Counter
+	for p := range uint8(6) {
+		peeks = append(peeks, peek(part(k, "h", window, p)), peek(part(k, "missing", window, p)))
+	}
+	peeks = append(peeks, peek(part(key(t, "never hit"), "h", window, 2)))
+	for _, off := range []time.Duration{0, window + time.Second, -time.Millisecond} {
+		got := hit(t, s, at(off), peeks...)
+		for i, c := range peeks {
+			_, elapsed := bucketAndElapsed(at(off), c.Window)
+			want := ratelimit.Observation{Elapsed: elapsed, Window: window}
+			if c.Lane == "h" && c.Part == 1 && c.Key == k {
+				// Read late (-1ms), the bucket before the counted one is
+				// empty.
+				switch {
+				case off >= window:
+					want.Prev = 2
+				case off >= 0:
+					want.Cur = 2
+				}
+			}
+			wantObs(t, "peek "+off.String()+" in, lane "+c.Lane+" part "+strconv.Itoa(int(c.Part)), got[i], want)
+		}
+		if after := stored(t, opts, k); after != before {
+			t.Fatalf("peeks of parts %v in changed the key from %s to %s", off, before, after)
+		}
+		if st := stored(t, opts, key(t, "never hit")); st != "" {
+			t.Fatalf("a peek of a part %v in created a key never hit: %s", off, st)
+		}
+	}
+}
+
+func testPartsInvalid(t *testing.T, s ratelimit.Store) {
+	k := key(t, "a")
+	good := lane(key(t, "good"), "v", window)
+	tooLong := part(k, "h", 1<<37*time.Millisecond, 1)
+	for _, bad := range []struct {
+		what     string
+		counters []ratelimit.Counter
+	}{
+		{"a part past MaxParts", []ratelimit.Counter{part(k, "h", window, ratelimit.MaxParts)}},
+		{"a part given twice", []ratelimit.Counter{part(k, "h", window, 2), part(k, "h", window, 2)}},
+		{"the lane and its part 1 twice", []ratelimit.Counter{lane(k, "h", window), part(k, "h", window, 1), part(k, "h", window, 1)}},
+		{"parts peeked and counted", []ratelimit.Counter{part(k, "h", window, 1), peek(part(k, "h", window, 2))}},
+		{"parts of two windows", []ratelimit.Counter{part(k, "h", window, 1), part(k, "h", time.Second, 2)}},
+		{"a window too long for parts", []ratelimit.Counter{tooLong}},
+	} {
+		counters := append([]ratelimit.Counter{good}, bad.counters...)
+		obs := make([]ratelimit.Observation, len(counters))
+		if err := s.Hit(t.Context(), at(0), counters, obs); err == nil {
+			t.Errorf("Hit with %s: no error", bad.what)
+		}
+	}
+	got := hit(t, s, at(0), good, peek(part(k, "h", window, 1)), peek(part(k, "h", window, 2)))
+	for i, c := range []ratelimit.Counter{good, part(k, "h", window, 1), part(k, "h", window, 2)} {
+		wantObs(t, "counter "+strconv.Itoa(i)+" of the rejected calls", got[i], ratelimit.Observation{Window: c.Window})
+	}
+}
+
+func testPartsConcurrent(t *testing.T, s ratelimit.Store) {
+	const goroutines, perGoroutine = 8, 50
+	k := key(t, "a")
+	// Each goroutine counts a part of its own of one lane, rewriting the
+	// lane's parts as it does, and peeks all the others.
+	now := at(0)
+	var wg sync.WaitGroup
+	for g := range uint8(goroutines) {
+		wg.Go(func() {
+			counters := []ratelimit.Counter{part(k, "h", window, g+1), lane(k, "shared", window)}
+			obs := make([]ratelimit.Observation, 2)
+			for i := range perGoroutine {
+				if err := s.Hit(t.Context(), now, counters, obs); err != nil {
+					t.Errorf("Hit: %v", err)
+					return
+				}
+				if obs[0].Cur != int64(i) {
+					t.Errorf("goroutine %d's part: Cur %d before hit %d", g, obs[0].Cur, i+1)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var counters []ratelimit.Counter
+	for g := range uint8(goroutines) {
+		counters = append(counters, peek(part(k, "h", window, g+1)))
+	}
+	for i, o := range hit(t, s, now, counters...) {
+		if o.Cur != perGoroutine {
+			t.Errorf("part %d: Cur %d, want %d", i+1, o.Cur, perGoroutine)
 		}
 	}
 }
