@@ -14,14 +14,24 @@ import (
 	"github.com/botauthz/botauthz/redisurl"
 )
 
-// hitScriptSrc counts one hit on every counted lane in one round trip and
-// returns what the lanes' fields held before the hit, from which the
-// caller reads the counts (parseReply). Each key is a hash holding the
-// counters of one identity (IdentityKey), or of a network and its clients
-// (placement.go), each counter in one field: the lane itself, or for a
-// client's lane its field in its network's hash, so that no lane can pose
-// as another. The field's value is the lane's whole state, 24 bytes, three
-// little-endian IEEE 754 doubles (Lua's struct.pack "<ddd"):
+// hitScriptSrc counts one hit on every counted lane of one or more Hits in
+// one round trip and returns, per Hit, what its lanes' fields held before
+// the hit, from which the caller reads the counts (parseReply). A call
+// carries one Hit as planHit builds it, or several as hitFold folds the Hits
+// of a pipeline: each is a segment of the call, with its own time and keys,
+// and its own reply. The segments run in order; a key of one that is not a
+// hash (WRONGTYPE) fails that segment alone, through redis.pcall, and leaves
+// its later keys uncounted, as a call of its own would. An error the script
+// cannot catch (a write refused for memory) aborts the whole call after the
+// segments before it have counted; every Hit of the call then gets that
+// error and is never re-sent.
+//
+// Each key is a hash holding the counters of one identity (IdentityKey), or
+// of a network and its clients (placement.go), each counter in one field:
+// the lane itself, or for a client's lane its field in its network's hash,
+// so that no lane can pose as another. The field's value is the lane's whole
+// state, 24 bytes, three little-endian IEEE 754 doubles (Lua's struct.pack
+// "<ddd"):
 //
 //	bucket  the lane's newest bucket, floor(now_ms / window_ms)
 //	cur     its count in that bucket
@@ -88,31 +98,32 @@ import (
 // arguments. What they share is the keys, so the key layout and the hash's
 // fields are what keyPrefix versions.
 //
-// Time comes from the caller (ARGV[1]) rather than Redis TIME so that the
-// Memory and Redis stores, and tests, agree on bucket edges. The TTL is set
-// relative to that time, so a caller clock that is off only moves counts
-// across a bucket edge instead of expiring keys early.
+// Time comes from the caller (each segment's now) rather than Redis TIME so
+// that the Memory and Redis stores, and tests, agree on bucket edges. The
+// TTL is set relative to that time, so a caller clock that is off only moves
+// counts across a bucket edge instead of expiring keys early.
 //
 // Lua numbers are doubles: unix-ms timestamps, bucket numbers and counts
 // are exact integers in them, and so in the state's doubles. unpack
 // bounds a key's lanes per call to a few thousand.
 const hitScriptSrc = `
--- KEYS[k]: hash k.
--- ARGV[1]: now in unix ms. Then, per key in KEYS order: its header, n +
--- 65536 * k for n fields of which the last k hold a lane's parts, negated
--- if the hash holds clients' lanes (a network's); then the n fields; then
--- a spec per field: the lane's window in ms, or for the last k fields the
--- window in ms times 65536 plus the mask of the parts to count (bit p:
--- part p), each negated if the field is only read (a peek). The fields
--- come together so that HMGET takes them straight from ARGV, with no table
--- built for it.
--- Reply: what each field held before this call (nil for nothing), field
--- by field in argument order. The caller reads its counts from that as
--- the script does, so a read costs the script nothing.
+-- A call holds the Hits of one or more Checks (hitFold), each a segment:
+-- its keys in KEYS, in order, and in ARGV its now in unix ms, its number of
+-- keys, then per key its header, n + 65536 * k for n fields of which the
+-- last k hold a lane's parts, negated if the hash holds clients' lanes (a
+-- network's); then the n fields; then a spec per field: the lane's window
+-- in ms, or for the last k fields the window in ms times 65536 plus the
+-- mask of the parts to count (bit p: part p), each negated if the field is
+-- only read (a peek). The fields come together so that HMGET takes them
+-- straight from ARGV, with no table built for it.
+-- Reply: per segment, what each of its fields held before this call (nil
+-- for nothing), field by field in argument order; or, if one of its keys
+-- could not be read as a hash, that error, and the segment's later keys
+-- are left alone. The caller reads its counts from the fields as the
+-- script does, so a read costs the script nothing.
 local floor, pack, unpack_state = math.floor, struct.pack, struct.unpack
 local sub, concat = string.sub, table.concat
-local now = tonumber(ARGV[1])
-local out, o = {}, 0
+local now
 
 -- hit returns the lane state at byte at of v (none if v is shorter) after
 -- a hit in bucket b of window w, and how long the hash must live for it:
@@ -132,81 +143,94 @@ local function hit(v, at, b, w)
   return pack('<ddd', b, 1, 0), (b + 2) * w - now
 end
 
-local a = 2
-for _, key in ipairs(KEYS) do
-  local h = tonumber(ARGV[a])
-  local shared = h < 0
-  if shared then h = -h end
-  local n = h % 65536
-  local plain = n - (h - n) / 65536
-  local v = redis.call('HMGET', key, unpack(ARGV, a + 1, a + n))
-  local set, ns, ttl = {}, 0, 0
-  for j = 1, n do
-    local vj, state = v[j], nil
-    out[o + j] = vj
-    local s = tonumber(ARGV[a + n + j])
-    -- A peek (s < 0) writes nothing.
-    if s > 0 and j <= plain then
-      local st, t = hit(vj, 1, floor(now / s), s)
-      if st then
-        -- Counted as its part 0, a lane keeps its other parts.
-        if vj and #vj > 24 then st = st .. sub(vj, 25) end
-        state = st
-        if t > ttl then ttl = t end
-      end
-    elseif s > 0 then
-      -- A lane's parts are its states end to end, part p at byte 24p.
-      local w = floor(s / 65536)
-      local mask, b = s - w * 65536, floor(now / w)
-      local parts, last, p = {}, -1, 0
-      while mask > 0 do
-        if mask % 2 == 1 then
-          local st, t = hit(vj, 24 * p + 1, b, w)
+local replies, r, a, first = {}, 0, 1, 1
+while first <= #KEYS do
+  now = tonumber(ARGV[a])
+  local last = first + tonumber(ARGV[a + 1]) - 1
+  a = a + 2
+  local out, o, failed = {}, 0, nil
+  for key = first, last do
+    local h = tonumber(ARGV[a])
+    local shared = h < 0
+    if shared then h = -h end
+    local n = h % 65536
+    local plain = n - (h - n) / 65536
+    local v = not failed and redis.pcall('HMGET', KEYS[key], unpack(ARGV, a + 1, a + n))
+    if v and v.err then failed, v = v, nil end
+    if v then
+      local set, ns, ttl = {}, 0, 0
+      for j = 1, n do
+        local vj, state = v[j], nil
+        out[o + j] = vj
+        local s = tonumber(ARGV[a + n + j])
+        -- A peek (s < 0) writes nothing.
+        if s > 0 and j <= plain then
+          local st, t = hit(vj, 1, floor(now / s), s)
           if st then
-            parts[p], last = st, p
+            -- Counted as its part 0, a lane keeps its other parts.
+            if vj and #vj > 24 then st = st .. sub(vj, 25) end
+            state = st
             if t > ttl then ttl = t end
           end
-          mask = mask - 1
+        elseif s > 0 then
+          -- A lane's parts are its states end to end, part p at byte 24p.
+          local w = floor(s / 65536)
+          local mask, b = s - w * 65536, floor(now / w)
+          local parts, top, p = {}, -1, 0
+          while mask > 0 do
+            if mask % 2 == 1 then
+              local st, t = hit(vj, 24 * p + 1, b, w)
+              if st then
+                parts[p], top = st, p
+                if t > ttl then ttl = t end
+              end
+              mask = mask - 1
+            end
+            mask, p = mask / 2, p + 1
+          end
+          if top >= 0 then
+            -- The parts not counted keep their states; a part below a
+            -- counted one that never had a state gets one that reads as
+            -- none (its bucket NaN equals no bucket).
+            local len, pieces = vj and #vj or 0, {}
+            for q = 0, math.max(top, floor(len / 24) - 1) do
+              local at = 24 * q
+              pieces[q + 1] = parts[q] or (at + 24 <= len and sub(vj, at + 1, at + 24)) or pack('<ddd', 0/0, 0, 0)
+            end
+            state = concat(pieces)
+          end
         end
-        mask, p = mask / 2, p + 1
-      end
-      if last >= 0 then
-        -- The parts not counted keep their states; a part below a counted
-        -- one that never had a state gets one that reads as none (its
-        -- bucket NaN equals no bucket).
-        local len, pieces = vj and #vj or 0, {}
-        for q = 0, math.max(last, floor(len / 24) - 1) do
-          local at = 24 * q
-          pieces[q + 1] = parts[q] or (at + 24 <= len and sub(vj, at + 1, at + 24)) or pack('<ddd', 0/0, 0, 0)
+        if state then
+          set[ns + 1] = ARGV[a + j]
+          set[ns + 2] = state
+          ns = ns + 2
         end
-        state = concat(pieces)
+      end
+      o = o + n
+      if ns > 0 then redis.call('HSET', KEYS[key], unpack(set)) end
+      if ttl > 0 then
+        -- Never shorten the TTL: another lane, or a late hit's newer
+        -- bucket, may need longer.
+        if redis.call('PTTL', KEYS[key]) < ttl then
+          redis.call('PEXPIRE', KEYS[key], ttl)
+        end
+        -- A network's hash that grew past 64 fields gets a value longer
+        -- than Redis keeps in a listpack, which makes Redis keep the hash
+        -- as a hash table: a listpack is searched field by field, and a
+        -- hash of a few hundred clients' lanes would cost each Check a
+        -- scan.
+        if shared and redis.call('HLEN', KEYS[key]) > 64 then
+          redis.call('HSET', KEYS[key], '{#}', string.rep('#', 256))
+        end
       end
     end
-    if state then
-      set[ns + 1] = ARGV[a + j]
-      set[ns + 2] = state
-      ns = ns + 2
-    end
+    a = a + 1 + 2 * n
   end
-  o = o + n
-  if ns > 0 then redis.call('HSET', key, unpack(set)) end
-  if ttl > 0 then
-    -- Never shorten the TTL: another lane, or a late hit's newer bucket,
-    -- may need longer.
-    if redis.call('PTTL', key) < ttl then
-      redis.call('PEXPIRE', key, ttl)
-    end
-    -- A network's hash that grew past 64 fields gets a value longer than
-    -- Redis keeps in a listpack, which makes Redis keep the hash as a
-    -- hash table: a listpack is searched field by field, and a hash of a
-    -- few hundred clients' lanes would cost each Check a scan.
-    if shared and redis.call('HLEN', key) > 64 then
-      redis.call('HSET', key, '{#}', string.rep('#', 256))
-    end
-  end
-  a = a + 1 + 2 * n
+  r = r + 1
+  replies[r] = failed or out
+  first = last + 1
 end
-return out
+return replies
 `
 
 // hitScript is hitScriptSrc as go-redis loads it, with its SHA1.
@@ -238,6 +262,13 @@ var hitScript = redis.NewScript(hitScriptSrc)
 // which costs Redis and botauthz far less per Check than a round trip each.
 // No script is ever re-sent after it may have run.
 //
+// On standalone or Sentinel Redis the scripts of one pipeline go further:
+// they are folded into one script call whose segments they are (hitFold),
+// because Redis spends about as much on calling a script (parsing the
+// command, pushing its arguments into Lua, setting up and converting the
+// reply) as on one Check's counters. Each Hit keeps its own reply and its
+// own errors; the pipeline's order is the order the segments run in.
+//
 // After a server loses its script cache (restart, failover, SCRIPT FLUSH)
 // the first call gets NOSCRIPT, which executed nothing. Hit then loads the
 // script (on every master of a cluster) and re-sends only the groups that
@@ -257,7 +288,11 @@ type Redis struct {
 // first Hit does not pay for sending the script.
 func NewRedis(client redis.UniversalClient) *Redis {
 	cluster, _ := client.(*redis.ClusterClient)
-	return &Redis{client: client, cluster: cluster, batch: newBatcher(client, batchOptions{})}
+	opts := batchOptions{}
+	if cluster == nil {
+		opts.fold = hitFold{sha: hitScript.Hash(), max: defaultFoldHits}
+	}
+	return &Redis{client: client, cluster: cluster, batch: newBatcher(client, opts)}
 }
 
 // LoadScript loads the hit script into Redis's script cache (SCRIPT LOAD), on
@@ -404,6 +439,9 @@ func parseGroups(nowMs int64, counters []Counter, obs []Observation, groups []*h
 	failed := 0
 	for _, g := range groups {
 		reply, err := g.cmd.Slice()
+		if err == nil {
+			reply, err = segment(reply)
+		}
 		switch {
 		case err == nil:
 			if err := g.parseReply(nowMs, counters, obs, reply); err != nil {
@@ -425,6 +463,22 @@ func parseGroups(nowMs int64, counters []Counter, obs []Observation, groups []*h
 		return nil, fmt.Errorf("redis hit: %d of %d hash-tag groups failed: %w", failed, total, firstErr)
 	}
 	return noScript, nil
+}
+
+// segment returns the one segment of a Hit's script reply
+// (hitScriptSrc): its fields' values, or the error Redis gave for it.
+func segment(reply []any) ([]any, error) {
+	if len(reply) != 1 {
+		return nil, fmt.Errorf("script returned %d segments for one Hit", len(reply))
+	}
+	switch v := reply[0].(type) {
+	case []any:
+		return v, nil
+	case error:
+		return nil, v
+	default:
+		return nil, fmt.Errorf("script returned %T for a Hit, want an array", v)
+	}
 }
 
 // resend loads the script and sends again the groups that got NOSCRIPT.
@@ -646,7 +700,7 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 			}
 		}
 		args[firstArg+2] = numKeys
-		args = append(args, now)
+		args = append(args, now, numKeys)
 		for j, k := range firsts {
 			if groupOf[j] != g {
 				continue

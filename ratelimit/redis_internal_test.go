@@ -48,18 +48,18 @@ func TestPlanHitGroupsLanesByKeyAndKeysByTag(t *testing.T) {
 			// Keys in order of first appearance, each with its lanes'
 			// fields in the caller's order, then their windows; a peek's
 			// window goes negated.
-			{[]int{0, 4, 1, 2, 3}, []any{"evalsha", sha, 4, "{a}:1", "{b}:1", "{a}:2", "c", int64(1234),
+			{[]int{0, 4, 1, 2, 3}, []any{"evalsha", sha, 4, "{a}:1", "{b}:1", "{a}:2", "c", int64(1234), 4,
 				2, "x", "z", int64(1000), int64(-5000),
 				1, "x", int64(2000),
 				1, "", int64(-3000),
 				1, "y", int64(-4000)}},
 		}},
 		{"one script per hash tag", true, []want{
-			{[]int{0, 4, 2}, []any{"evalsha", sha, 2, "{a}:1", "{a}:2", int64(1234),
+			{[]int{0, 4, 2}, []any{"evalsha", sha, 2, "{a}:1", "{a}:2", int64(1234), 2,
 				2, "x", "z", int64(1000), int64(-5000),
 				1, "", int64(-3000)}},
-			{[]int{1}, []any{"evalsha", sha, 1, "{b}:1", int64(1234), 1, "x", int64(2000)}},
-			{[]int{3}, []any{"evalsha", sha, 1, "c", int64(1234), 1, "y", int64(-4000)}},
+			{[]int{1}, []any{"evalsha", sha, 1, "{b}:1", int64(1234), 1, 1, "x", int64(2000)}},
+			{[]int{3}, []any{"evalsha", sha, 1, "c", int64(1234), 1, 1, "y", int64(-4000)}},
 		}},
 	}
 	for _, tt := range tests {
@@ -93,7 +93,7 @@ func TestPlanHitSendsALanesPartsAsOneField(t *testing.T) {
 	// with parts, its window in ms times 65536 plus its parts' mask,
 	// negated for a peek; the header counts 4 fields, 2 of them with
 	// parts.
-	wantArgs := []any{"evalsha", hitScript.Hash(), 1, "k", int64(1234),
+	wantArgs := []any{"evalsha", hitScript.Hash(), 1, "k", int64(1234), 1,
 		4 + 2<<16, "60s", "rt", "h", "g",
 		int64(60000), int64(1000), -(int64(60000)<<16 | 0b1001), int64(1000)<<16 | 0b10}
 	if g := groups[0]; !slices.Equal(g.args, wantArgs) {

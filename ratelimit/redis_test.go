@@ -289,29 +289,8 @@ func TestRedisRecoversFromServerRestart(t *testing.T) {
 	}
 }
 
-// commandCalls returns, per command, how many times c's server has run it
-// (INFO commandstats), commands run by scripts included.
-func commandCalls(t testing.TB, c *redis.Client) map[string]int64 {
-	t.Helper()
-	info, err := c.Info(t.Context(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls := make(map[string]int64)
-	for l := range strings.Lines(info) {
-		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":calls=")
-		if !ok {
-			continue
-		}
-		n, _, _ := strings.Cut(rest, ",")
-		v, err := strconv.ParseInt(n, 10, 64)
-		if err != nil {
-			t.Fatalf("INFO commandstats line %q: %v", l, err)
-		}
-		calls[strings.TrimPrefix(name, "cmdstat_")] = v
-	}
-	return calls
-}
+// commandCalls is the internal tests' commandCalls.
+var commandCalls = ratelimit.CommandCalls
 
 func TestRedisPeeksRideInTheHitsScript(t *testing.T) {
 	srv := redistest.Start(t)
