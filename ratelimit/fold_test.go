@@ -164,14 +164,19 @@ func TestRedisFoldedHitsAfterNoScriptCountOnce(t *testing.T) {
 		}
 	}
 	// The folded call got NOSCRIPT and ran nothing; each Hit loaded the
-	// script and sent itself again.
+	// script and sent itself again, once. The re-sends may fold again
+	// among themselves, as they reach the batcher together or not.
+	if st := r.batch.stats(); st.commands != uint64(len(first)+2*n) {
+		t.Errorf("%d commands from callers, want %d: each Hit sent once folded and once after NOSCRIPT",
+			st.commands, len(first)+2*n)
+	}
 	network, _ := peekNetwork(t, r, now, 0)
 	if network.Cur != n {
 		t.Errorf("the network's lane holds %d hits, want %d", network.Cur, n)
 	}
-	calls := commandCalls(t, admin)
-	if calls["evalsha"] != 1+n+1 {
-		t.Errorf("%d EVALSHA calls, want %d: the folded one, one per Hit after NOSCRIPT, and the peek", calls["evalsha"], 1+n+1)
+	// The folded call, the re-sends in one to n calls, and the peek.
+	if got := commandCalls(t, admin)["evalsha"]; got < 3 || got > n+2 {
+		t.Errorf("%d EVALSHA calls, want 3 to %d: the folded one, the re-sends, the peek", got, n+2)
 	}
 }
 
