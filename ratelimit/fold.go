@@ -39,11 +39,14 @@ type foldedHits struct {
 func (f hitFold) combine(ctx context.Context, cmds, sent []redis.Cmder) []redis.Cmder {
 	var hitsBuf [defaultFoldHits]*redis.Cmd
 	hits := hitsBuf[:0]
+	var lone redis.Cmder // hits[0] as cmds holds it, wrapped
 	flush := func() {
 		switch len(hits) {
 		case 0:
 		case 1:
-			sent = append(sent, noRetryCmd{hits[0]})
+			// As it came: wrapping it again would cost an allocation
+			// per Check whenever Checks come one at a time.
+			sent = append(sent, lone)
 		default:
 			sent = append(sent, noRetryCmd{f.fold(ctx, hits)})
 		}
@@ -54,6 +57,9 @@ func (f hitFold) combine(ctx context.Context, cmds, sent []redis.Cmder) []redis.
 		if h == nil {
 			sent = append(sent, c)
 			continue
+		}
+		if len(hits) == 0 {
+			lone = c
 		}
 		hits = append(hits, h)
 		if len(hits) == f.max {
@@ -67,10 +73,7 @@ func (f hitFold) combine(ctx context.Context, cmds, sent []redis.Cmder) []redis.
 // hitCmd returns the hit script call that c is, unwrapped, or nil.
 func (f hitFold) hitCmd(c redis.Cmder) *redis.Cmd {
 	// The batcher's calls hold pointers to their wrappers.
-	switch w := c.(type) {
-	case *noRetryCmd:
-		c = w.Cmder
-	case noRetryCmd:
+	if w, ok := c.(*noRetryCmd); ok {
 		c = w.Cmder
 	}
 	cmd, ok := c.(*redis.Cmd)

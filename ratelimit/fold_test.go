@@ -184,14 +184,15 @@ func TestHitFoldLeavesOtherCommandsAndLoneCallsAlone(t *testing.T) {
 	ctx := t.Context()
 	f := hitFold{sha: hitScript.Hash(), max: 2}
 	hit := func(key string) redis.Cmder {
-		return noRetryCmd{redis.NewCmd(ctx, "evalsha", f.sha, 1, key, int64(1), 1, 1, "60s", int64(60000))}
+		// Wrapped as the batcher wraps its callers' commands.
+		return &noRetryCmd{redis.NewCmd(ctx, "evalsha", f.sha, 1, key, int64(1), 1, 1, "60s", int64(60000))}
 	}
-	other := noRetryCmd{redis.NewCmd(ctx, "evalsha", "0000000000000000000000000000000000000000", 1, "k")}
-	incr := noRetryCmd{redis.NewCmd(ctx, "incr", "k")}
+	other := &noRetryCmd{redis.NewCmd(ctx, "evalsha", "0000000000000000000000000000000000000000", 1, "k")}
+	incr := &noRetryCmd{redis.NewCmd(ctx, "incr", "k")}
 	cmds := []redis.Cmder{hit("a"), other, hit("b"), incr, hit("c")}
 	sent := f.combine(ctx, cmds, nil)
 	// a and b fold into one call of two (max), sent when it is full; c
-	// goes alone, the others as they are.
+	// goes alone, as it came, the others as they are.
 	if len(sent) != 4 || sent[0] != other || sent[2] != incr || sent[3] != cmds[4] {
 		t.Fatalf("sent %v", sent)
 	}
@@ -208,7 +209,7 @@ func TestHitFoldLeavesOtherCommandsAndLoneCallsAlone(t *testing.T) {
 		if c == other {
 			continue
 		}
-		h := c.(noRetryCmd).Cmder.(*redis.Cmd)
+		h := c.(*noRetryCmd).Cmder.(*redis.Cmd)
 		v, err := h.Slice()
 		if err != nil || len(v) != 1 {
 			t.Errorf("hit %d: %v, %v", i, v, err)
