@@ -13,9 +13,9 @@ import (
 // address's network, the key IdentityKey(DimSubnet, SubnetID) gives, as
 // fields of their own:
 //
-//	client 203.0.113.7, lane 60s        ba:v2:{net:203.0.113.0/24}  field {7}60s
-//	client 2001:db8:1:2::/64, lane 60s  ba:v2:{net:2001:db8:1:2::/64}  field {}60s
-//	network 203.0.113.0/24, lane 60s    ba:v2:{net:203.0.113.0/24}  field 60s
+//	client 203.0.113.7, lane 60s        ba:v3:{net:203.0.113.0/24}  field {7}60s
+//	client 2001:db8:1:2::/64, lane 60s  ba:v3:{net:2001:db8:1:2::/64}  field {}60s
+//	network 203.0.113.0/24, lane 60s    ba:v3:{net:203.0.113.0/24}  field 60s
 //
 // A client is its IPv4 address or its IPv6 /64 (ClientID), and its
 // network the IPv4 /24 or the same IPv6 /64 (SubnetID): the field's
@@ -40,11 +40,7 @@ import (
 // Cluster, the slot: a client's counters and its network's go in one
 // script call.
 //
-// Nothing a replica of an earlier version reads changes meaning: it finds
-// its network lanes where they were and the client hashes it keeps
-// writing, so keyPrefix stays. During a rolling upgrade each version
-// counts a client's requests apart, as if the client's counters started
-// over; the network's and the session's are shared throughout.
+// Replicas of an earlier layout count in keys of their own (keyPrefix).
 
 // clientKeyStart begins the key IdentityKey gives a client address.
 var clientKeyStart = keyPrefix + "{" + DimIP.tagName() + ":"

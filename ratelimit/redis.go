@@ -30,21 +30,35 @@ import (
 // of a network and its clients (placement.go), each counter in one field:
 // the lane itself, or for a client's lane its field in its network's hash,
 // so that no lane can pose as another. The field's value is the lane's whole
-// state, 24 bytes, three little-endian IEEE 754 doubles (Lua's struct.pack
-// "<ddd"):
+// state, 12 bytes, three little-endian unsigned 32-bit integers (Lua's
+// struct.pack "<I4I4I4"):
 //
-//	bucket  the lane's newest bucket, floor(now_ms / window_ms)
+//	bucket  the lane's newest bucket, floor(now_ms / window_ms), modulo 2^32
 //	cur     its count in that bucket
 //	prev    its count in the bucket before
 //
+// Buckets are compared by their distance modulo 2^32, which tells the
+// next bucket, the previous one and those further off apart for any window
+// (a 1 ms window's bucket numbers pass 2^32; a minute's would in 8,000
+// years). Counts stop at 2^32 - 1, as the Memory store's do.
+//
 // A lane with parts (Counter.Part) holds its parts' states end to end,
-// part p at byte 24p, so a Check reads all of an identity's history
+// part p at byte 12p, so a Check reads all of an identity's history
 // counters as one field of its hash: one HMGET field, two arguments and
 // one value in the reply, where a lane each cost nine of them. A part
-// that never had a state, below one that has, holds one that reads as
-// none (bucket NaN, equal to no bucket). A lane whose part 0 alone a Hit
-// gives is sent as a lane without parts, and the script keeps the states
-// of its other parts when it writes the first.
+// that never had a state, below one that has, holds none: twelve zero
+// bytes, whose counts read 0 in any bucket (a state that counted holds a
+// count of at least 1). A lane whose part 0 alone a Hit gives is sent as
+// a lane without parts, and the script keeps the states of its other
+// parts when it writes the first.
+//
+// 12 bytes keep every field, five parts' states included, within the 64
+// bytes up to which Redis keeps a hash of few fields as a listpack
+// (hash-max-listpack-value): one allocation that a Check's HMGET reads in
+// a few cache lines, where a hash table costs a chain of them per field.
+// With the 24-byte states of three doubles a history field held up to 120
+// bytes, every hash that had one was a hash table, and the script cost
+// Redis 11% more per Check (BENCHMARKS.md, issue 17, seventh session).
 //
 // The script does no reading of its own: Redis spends more on Lua than on
 // anything else here, about a microsecond per counted lane and a third of
@@ -104,8 +118,8 @@ import (
 // counts across a bucket edge instead of expiring keys early.
 //
 // Lua numbers are doubles: unix-ms timestamps, bucket numbers and counts
-// are exact integers in them, and so in the state's doubles. unpack
-// bounds a key's lanes per call to a few thousand.
+// are exact integers in them. unpack bounds a key's lanes per call to a
+// few thousand.
 const hitScriptSrc = `
 -- A call holds the Hits of one or more Checks (hitFold), each a segment:
 -- its keys in KEYS, in order, and in ARGV its now in unix ms, its number of
@@ -123,24 +137,41 @@ const hitScriptSrc = `
 -- script does, so a read costs the script nothing.
 local floor, pack, unpack_state = math.floor, struct.pack, struct.unpack
 local sub, concat = string.sub, table.concat
+-- M: buckets are kept modulo M, counts below it; none: a state holding
+-- nothing.
+local M, none = 4294967296, string.rep('\0', 12)
 local now
 
 -- hit returns the lane state at byte at of v (none if v is shorter) after
 -- a hit in bucket b of window w, and how long the hash must live for it:
 -- 0 unless it starts bucket b, which the hash must outlive by a window.
 -- A hit older than both of the lane's buckets has nowhere to count: the
--- state is then nil.
+-- state is then nil. A state keeps its bucket modulo 2^32 (so it fits in
+-- four bytes whatever the window), and compares buckets by their distance
+-- modulo 2^32; counts stop at 2^32 - 1. A state whose counts are both 0
+-- holds nothing (a part kept in place below one that has a state).
 local function hit(v, at, b, w)
-  if v and #v >= at + 23 then
+  local b32 = b % M
+  if v and #v >= at + 11 then
     -- m: the lane's newest bucket, mc and mp its counts.
-    local m, mc, mp = unpack_state('<ddd', v, at)
-    if m == b then return pack('<ddd', b, mc + 1, mp), 0 end
-    -- Late: b is the previous bucket.
-    if m == b + 1 then return pack('<ddd', m, mc, mp + 1), 0 end
-    if m > b + 1 then return nil, 0 end
-    if m == b - 1 then return pack('<ddd', b, 1, mc), (b + 2) * w - now end
+    local m, mc, mp = unpack_state('<I4I4I4', v, at)
+    if mc + mp > 0 then
+      local d = (b32 - m) % M
+      if d == 0 then
+        if mc < M - 1 then mc = mc + 1 end
+        return pack('<I4I4I4', m, mc, mp), 0
+      end
+      -- Late: b is the previous bucket.
+      if d == M - 1 then
+        if mp < M - 1 then mp = mp + 1 end
+        return pack('<I4I4I4', m, mc, mp), 0
+      end
+      -- Two buckets or more ahead of b.
+      if d >= M / 2 then return nil, 0 end
+      if d == 1 then return pack('<I4I4I4', b32, 1, mc), (b + 2) * w - now end
+    end
   end
-  return pack('<ddd', b, 1, 0), (b + 2) * w - now
+  return pack('<I4I4I4', b32, 1, 0), (b + 2) * w - now
 end
 
 local replies, r, a, first = {}, 0, 1, 1
@@ -168,18 +199,18 @@ while first <= #KEYS do
           local st, t = hit(vj, 1, floor(now / s), s)
           if st then
             -- Counted as its part 0, a lane keeps its other parts.
-            if vj and #vj > 24 then st = st .. sub(vj, 25) end
+            if vj and #vj > 12 then st = st .. sub(vj, 13) end
             state = st
             if t > ttl then ttl = t end
           end
         elseif s > 0 then
-          -- A lane's parts are its states end to end, part p at byte 24p.
+          -- A lane's parts are its states end to end, part p at byte 12p.
           local w = floor(s / 65536)
           local mask, b = s - w * 65536, floor(now / w)
           local parts, top, p = {}, -1, 0
           while mask > 0 do
             if mask % 2 == 1 then
-              local st, t = hit(vj, 24 * p + 1, b, w)
+              local st, t = hit(vj, 12 * p + 1, b, w)
               if st then
                 parts[p], top = st, p
                 if t > ttl then ttl = t end
@@ -190,12 +221,11 @@ while first <= #KEYS do
           end
           if top >= 0 then
             -- The parts not counted keep their states; a part below a
-            -- counted one that never had a state gets one that reads as
-            -- none (its bucket NaN equals no bucket).
+            -- counted one that never had a state gets none.
             local len, pieces = vj and #vj or 0, {}
-            for q = 0, math.max(top, floor(len / 24) - 1) do
-              local at = 24 * q
-              pieces[q + 1] = parts[q] or (at + 24 <= len and sub(vj, at + 1, at + 24)) or pack('<ddd', 0/0, 0, 0)
+            for q = 0, math.max(top, floor(len / 12) - 1) do
+              local at = 12 * q
+              pieces[q + 1] = parts[q] or (at + 12 <= len and sub(vj, at + 1, at + 12)) or none
             end
             state = concat(pieces)
           end
@@ -821,7 +851,7 @@ func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup, within bool, 
 
 // parseReply fills obs for the group's counters from the script's reply:
 // per field, in the order the plan gave them, what it held before the
-// call, a string or nil. A counter's state is its part's 24 bytes, read as
+// call, a string or nil. A counter's state is its part's 12 bytes, read as
 // the script reads it (hitScriptSrc), so the script spends nothing on a
 // read.
 func (g *hitGroup) parseReply(nowMs int64, counters []Counter, obs []Observation, reply []any) error {
@@ -847,21 +877,21 @@ func (g *hitGroup) parseReply(nowMs int64, counters []Counter, obs []Observation
 
 // laneCounts returns the counts before a hit at nowMs of part p of a
 // field's state: its previous bucket's and its current one's, as
-// hitScriptSrc keeps them. A part the state does not hold reads 0/0.
+// hitScriptSrc keeps them, buckets modulo 2^32. A part the state does not
+// hold reads 0/0.
 func laneCounts(state string, p int, nowMs, windowMs int64) (prev, cur int64) {
 	if len(state) < stateSize*(p+1) {
 		return 0, 0
 	}
 	st := state[stateSize*p:]
-	m := stateDouble(st[0:8])
-	mc, mp := int64(stateDouble(st[8:16])), int64(stateDouble(st[16:24]))
+	m, mc, mp := stateUint32(st[0:4]), int64(stateUint32(st[4:8])), int64(stateUint32(st[8:12]))
 	b, _ := bucketOf(nowMs, windowMs)
-	switch float64(b) {
-	case m:
+	switch uint32(b) - m {
+	case 0:
 		return mp, mc
-	case m + 1:
+	case 1:
 		return mc, 0
-	case m - 1:
+	case math.MaxUint32:
 		// A late hit: b is the lane's previous bucket.
 		return 0, mp
 	}
@@ -869,14 +899,13 @@ func laneCounts(state string, p int, nowMs, windowMs int64) (prev, cur int64) {
 }
 
 // stateSize is the bytes of one lane's state (hitScriptSrc).
-const stateSize = 24
+const stateSize = 12
 
-// stateDouble reads a little-endian IEEE 754 double, as struct.pack "<d"
-// writes it, from 8 bytes.
-func stateDouble(b string) float64 {
-	_ = b[7]
-	return math.Float64frombits(uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56)
+// stateUint32 reads a little-endian unsigned 32-bit integer, as
+// struct.pack "<I4" writes it, from 4 bytes.
+func stateUint32(b string) uint32 {
+	_ = b[3]
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
 
 // isNoScript reports whether err is Redis's NOSCRIPT: the script is not in

@@ -3,16 +3,16 @@ package ratelimit
 import (
 	"encoding/binary"
 	"maps"
-	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestHashTagFollowsRedisCluster(t *testing.T) {
 	tests := []struct{ key, want string }{
-		{"ba:v2:{ip:203.0.113.7}", "ip:203.0.113.7"},
-		{"ba:v2:{net:203.0.113.0/24}", "net:203.0.113.0/24"},
+		{"ba:v3:{ip:203.0.113.7}", "ip:203.0.113.7"},
+		{"ba:v3:{net:203.0.113.0/24}", "net:203.0.113.0/24"},
 		{"foo{bar}{zap}", "bar"},     // only the first tag counts
 		{"foo{}{bar}", "foo{}{bar}"}, // an empty tag hashes the whole key
 		{"foo{bar", "foo{bar"},
@@ -121,11 +121,11 @@ func TestParseReplyFollowsThePlan(t *testing.T) {
 	// At 90.5 s the 60s lanes are in bucket 1 and the 1s lane in bucket 90.
 	groups := planHit(counters, 90_500, false)
 	obs := make([]Observation, len(counters))
-	state := func(parts ...[3]float64) string {
+	state := func(parts ...[3]uint32) string {
 		var b []byte
 		for _, p := range parts {
 			for _, d := range p {
-				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(d))
+				b = binary.LittleEndian.AppendUint32(b, d)
 			}
 		}
 		return string(b)
@@ -133,8 +133,8 @@ func TestParseReplyFollowsThePlan(t *testing.T) {
 	// Fields come by key, k1's a and b, then k2's a and its lane with
 	// parts; part 0 is in k1's previous bucket, part 1 one late (in the
 	// next bucket), part 2 is missing.
-	reply := []any{state([3]float64{1, 2, 1}), state([3]float64{1, 4, 3}), state([3]float64{90, 6, 5}),
-		state([3]float64{0, 7, 8}, [3]float64{2, 9, 10})}
+	reply := []any{state([3]uint32{1, 2, 1}), state([3]uint32{1, 4, 3}), state([3]uint32{90, 6, 5}),
+		state([3]uint32{0, 7, 8}, [3]uint32{2, 9, 10})}
 	if err := groups[0].parseReply(90_500, counters, obs, reply); err != nil {
 		t.Fatal(err)
 	}
@@ -159,4 +159,31 @@ func TestParseReplyFollowsThePlan(t *testing.T) {
 	if err := groups[0].parseReply(90_500, counters, obs, []any{int64(1), nil, nil, nil}); err == nil {
 		t.Error("a reply of a number for a field was accepted")
 	}
+}
+
+// FuzzLaneCounts reads any bytes a field may hold (another writer's, a
+// truncated value) as a part's state: never a panic, nothing for a part
+// the value does not hold, and no count the part does not hold.
+func FuzzLaneCounts(f *testing.F) {
+	f.Add("", uint8(0), int64(90_500), int64(60_000))
+	f.Add(strings.Repeat("\x00", 12), uint8(0), int64(0), int64(1))
+	f.Add(strings.Repeat("\xff", 36), uint8(2), int64(-1), int64(1500))
+	f.Fuzz(func(t *testing.T, state string, p uint8, nowMs, windowMs int64) {
+		if windowMs <= 0 {
+			return
+		}
+		p %= 16
+		prev, cur := laneCounts(state, int(p), nowMs, windowMs)
+		if len(state) < stateSize*(int(p)+1) {
+			if prev != 0 || cur != 0 {
+				t.Errorf("part %d of %d bytes read %d/%d, want 0/0", p, len(state), prev, cur)
+			}
+			return
+		}
+		st := state[stateSize*int(p):]
+		held := []int64{0, int64(stateUint32(st[4:8])), int64(stateUint32(st[8:12]))}
+		if !slices.Contains(held, prev) || !slices.Contains(held, cur) {
+			t.Errorf("part %d read %d/%d, which it does not hold (%v)", p, prev, cur, held[1:])
+		}
+	})
 }

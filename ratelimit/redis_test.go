@@ -106,15 +106,14 @@ func redisAt(d time.Duration) time.Time { return time.UnixMilli(redisT0).Add(d) 
 // laneState is a lane's state as the hit script stores it in its field.
 type laneState struct{ bucket, cur, prev int64 }
 
-// decodeLane decodes a lane's field value: three little-endian doubles.
+// decodeLane decodes a lane's field value: three little-endian unsigned
+// 32-bit integers.
 func decodeLane(t testing.TB, v string) laneState {
 	t.Helper()
-	if len(v) != 24 {
-		t.Fatalf("lane value %q: %d bytes, want 24", v, len(v))
+	if len(v) != 12 {
+		t.Fatalf("lane value %q: %d bytes, want 12", v, len(v))
 	}
-	f := func(i int) int64 {
-		return int64(math.Float64frombits(binary.LittleEndian.Uint64([]byte(v[8*i : 8*i+8]))))
-	}
+	f := func(i int) int64 { return int64(binary.LittleEndian.Uint32([]byte(v[4*i : 4*i+4]))) }
 	return laneState{f(0), f(1), f(2)}
 }
 
@@ -376,11 +375,11 @@ func TestRedisKeysFollowTheDocumentedLayout(t *testing.T) {
 	}
 	slices.Sort(keys)
 	want := []string{
-		"ba:v2:{ip:2001:db8:1:2::1/64}",
-		"ba:v2:{ip:203.0.113.07}",
-		"ba:v2:{net:2001:db8:1:2::/64}",
-		"ba:v2:{net:203.0.113.0/24}",
-		"ba:v2:{sid:9f86d081884c7d65}",
+		"ba:v3:{ip:2001:db8:1:2::1/64}",
+		"ba:v3:{ip:203.0.113.07}",
+		"ba:v3:{net:2001:db8:1:2::/64}",
+		"ba:v3:{net:203.0.113.0/24}",
+		"ba:v3:{sid:9f86d081884c7d65}",
 	}
 	if !slices.Equal(keys, want) {
 		t.Errorf("KEYS * = %q, want %q", keys, want)
@@ -389,20 +388,20 @@ func TestRedisKeysFollowTheDocumentedLayout(t *testing.T) {
 	wantFields := map[string]map[string]laneState{
 		// A client's counters are fields of its network's hash, behind its
 		// last octet (IPv4) or nothing (an IPv6 /64) in braces.
-		"ba:v2:{net:203.0.113.0/24}": {
+		"ba:v3:{net:203.0.113.0/24}": {
 			"60s":                first(time.Minute),
 			"{7}60s":             first(time.Minute),
 			"{7}rt:login:1500ms": first(1500 * time.Millisecond),
 			"{7}h.denied:600s":   first(10 * time.Minute),
 			"{!{7}60s":           first(time.Minute),
 		},
-		"ba:v2:{net:2001:db8:1:2::/64}": {
+		"ba:v3:{net:2001:db8:1:2::/64}": {
 			"60s":   first(time.Minute),
 			"{}60s": first(time.Minute),
 		},
-		"ba:v2:{sid:9f86d081884c7d65}":  {"60s": first(time.Minute)},
-		"ba:v2:{ip:203.0.113.07}":       {"60s": first(time.Minute)},
-		"ba:v2:{ip:2001:db8:1:2::1/64}": {"60s": first(time.Minute)},
+		"ba:v3:{sid:9f86d081884c7d65}":  {"60s": first(time.Minute)},
+		"ba:v3:{ip:203.0.113.07}":       {"60s": first(time.Minute)},
+		"ba:v3:{ip:2001:db8:1:2::1/64}": {"60s": first(time.Minute)},
 	}
 	for k, want := range wantFields {
 		if got := lanesOf(t, admin, k); !maps.Equal(got, want) {
@@ -429,19 +428,18 @@ func TestRedisLaneWithPartsHoldsTheirStatesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Part p at byte 24p; part 1, never counted, reads as none: its
-	// bucket is NaN.
-	if len(v) != 72 {
-		t.Fatalf("%s %s holds %d bytes, want 72 (three parts' states)", hash, field, len(v))
+	// Part p at byte 12p; part 1, never counted, holds none: zero bytes.
+	if len(v) != 36 {
+		t.Fatalf("%s %s holds %d bytes, want 36 (three parts' states)", hash, field, len(v))
 	}
 	b := bucketOf(now, 10*time.Minute)
-	if got := decodeLane(t, v[:24]); got != (laneState{b, 1, 0}) {
+	if got := decodeLane(t, v[:12]); got != (laneState{b, 1, 0}) {
 		t.Errorf("part 0: %+v, want bucket %d with 1", got, b)
 	}
-	if m := math.Float64frombits(binary.LittleEndian.Uint64([]byte(v[24:32]))); !math.IsNaN(m) {
-		t.Errorf("part 1's bucket is %v, want NaN", m)
+	if got := v[12:24]; got != strings.Repeat("\x00", 12) {
+		t.Errorf("part 1 holds %q, want 12 zero bytes", got)
 	}
-	if got := decodeLane(t, v[48:]); got != (laneState{b, 2, 0}) {
+	if got := decodeLane(t, v[24:]); got != (laneState{b, 2, 0}) {
 		t.Errorf("part 2: %+v, want bucket %d with 2", got, b)
 	}
 	// The lane counted as itself, its part 0, keeps the others.
@@ -698,5 +696,78 @@ func TestRedisLargeNetworkHashIsAHashTable(t *testing.T) {
 		if obs[i].Cur != want || obs[i].Prev != 0 {
 			t.Errorf("counter %d: %+v, want Cur %d", i, obs[i], want)
 		}
+	}
+}
+
+// TestRedisHashesStayListpacks checks that a network's and a session's
+// hashes, holding what a Check and the history writer count in them, stay
+// within what Redis keeps as a listpack by default (hash-max-listpack-value
+// 64): a history field of five parts (an address's: denials, breaches,
+// failed challenges, new and returning sessions) included.
+func TestRedisHashesStayListpacks(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := adminClient(t, srv)
+	s := dialStore(t, srv)
+	defer s.Close()
+
+	client := ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.7")
+	subnet := ratelimit.IdentityKey(ratelimit.DimSubnet, "203.0.113.0/24")
+	session := ratelimit.IdentityKey(ratelimit.DimSession, "9f86d081884c7d65")
+	var counters []ratelimit.Counter
+	for _, k := range []string{client, subnet, session} {
+		counters = append(counters,
+			ratelimit.Counter{Key: k, Lane: "60s", Window: time.Minute},
+			ratelimit.Counter{Key: k, Lane: "rt:login:10s", Window: 10 * time.Second})
+		for p := range uint8(5) {
+			counters = append(counters, ratelimit.Counter{Key: k, Lane: "h:600s", Window: 10 * time.Minute, Part: p})
+		}
+	}
+	mustHit(t, s, redisAt(0), counters...)
+	for _, key := range []string{subnet, session} {
+		enc, err := admin.ObjectEncoding(t.Context(), key).Result()
+		if err != nil {
+			t.Fatalf("OBJECT ENCODING %s: %v", key, err)
+		}
+		if enc != "listpack" {
+			t.Errorf("%s is a %s, want a listpack", key, enc)
+		}
+	}
+	hash, field := ratelimit.RedisField(client, "h:600s")
+	if v, err := admin.HGet(t.Context(), hash, field).Result(); err != nil || len(v) != 60 {
+		t.Errorf("%s %s: %d bytes (%v), want 60: five parts' states", hash, field, len(v), err)
+	}
+}
+
+// TestRedisCountsStopShortOfOverflowing checks that a count at 2^32 - 1,
+// the most a state holds, stays there, as the Memory store's do, rather
+// than wrapping to 0 and letting a client start over.
+func TestRedisCountsStopShortOfOverflowing(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := adminClient(t, srv)
+	s := dialStore(t, srv)
+	defer s.Close()
+
+	const most = math.MaxUint32
+	c := ratelimit.Counter{Key: ratelimit.IdentityKey(ratelimit.DimSubnet, "203.0.113.0/24"), Lane: "60s", Window: time.Minute}
+	now := redisAt(time.Second)
+	b := uint32(bucketOf(now, time.Minute))
+	state := binary.LittleEndian.AppendUint32(nil, b)
+	state = binary.LittleEndian.AppendUint32(state, most)
+	state = binary.LittleEndian.AppendUint32(state, most)
+	if err := admin.HSet(t.Context(), c.Key, c.Lane, state).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got := mustHit(t, s, now, c)[0]
+		if got.Cur != most || got.Prev != most {
+			t.Errorf("hit on a full lane observed %d/%d, want %d/%d", got.Prev, got.Cur, most, most)
+		}
+	}
+	// A late hit into the previous bucket stops there too.
+	if got := mustHit(t, s, now.Add(-time.Minute), c)[0]; got.Cur != most {
+		t.Errorf("late hit on a full lane observed Cur %d, want %d", got.Cur, most)
+	}
+	if got := lanesOf(t, admin, c.Key)[c.Lane]; got != (laneState{int64(b), most, most}) {
+		t.Errorf("lane %+v, want bucket %d with %d and %d", got, b, most, most)
 	}
 }

@@ -70,6 +70,7 @@ func RunWith(t *testing.T, newStore func(t *testing.T) ratelimit.Store, opts Opt
 		{"concurrent hits are all counted exactly once", testConcurrent},
 		{"zero counters is a no-op", testZeroCounters},
 		{"a hit one bucket late counts in the previous bucket", testLateHit},
+		{"bucket numbers past 2^32 count as any others", testBucketsPast32Bits},
 		{"an invalid window is rejected and nothing is counted", testInvalidWindow},
 		{"too few observations is rejected and nothing is counted", testShortObs},
 		{"a peek reads both buckets as a hit would, clock skew included", testPeekReadsHits},
@@ -287,6 +288,33 @@ func testLateHit(t *testing.T, s ratelimit.Store) {
 	wantObs(t, "next on-time hit", got, ratelimit.Observation{Prev: 3, Cur: 3, Elapsed: 20 * time.Second, Window: window})
 	got = hit(t, s, at(2*window), c)[0]
 	wantObs(t, "first hit of the bucket after", got, ratelimit.Observation{Prev: 4, Window: window})
+}
+
+// testBucketsPast32Bits counts across the bucket 2^32 of a minute's window
+// (in the year 10136): a store that keeps a bucket number in 32 bits
+// (Redis: hitScriptSrc) must still tell the next, the previous and a far
+// bucket apart there, for a lane and for a lane's parts.
+func testBucketsPast32Bits(t *testing.T, s ratelimit.Store) {
+	const wrap = 1 << 32 * int64(window/time.Millisecond)
+	atWrap := func(d time.Duration) time.Time { return time.UnixMilli(wrap).Add(d) }
+	c, p := ratelimit.Counter{Key: key(t, "a"), Window: window}, part(key(t, "b"), "h", window, 1)
+	for _, c := range []ratelimit.Counter{c, p} {
+		name := c.Key + " part " + strconv.Itoa(int(c.Part))
+		hitN(t, s, 2, atWrap(-time.Second), c)
+		got := hit(t, s, atWrap(0), c)[0]
+		wantObs(t, name+": first hit of bucket 2^32", got, ratelimit.Observation{Prev: 2, Window: window})
+		got = hit(t, s, atWrap(-time.Second), c)[0]
+		wantObs(t, name+": late hit into bucket 2^32-1", got, ratelimit.Observation{Cur: 2, Elapsed: window - time.Second, Window: window})
+		got = hit(t, s, atWrap(time.Second), c)[0]
+		wantObs(t, name+": next hit of bucket 2^32", got, ratelimit.Observation{Prev: 3, Cur: 1, Elapsed: time.Second, Window: window})
+		got = hit(t, s, atWrap(2*window), c)[0]
+		wantObs(t, name+": two buckets on", got, ratelimit.Observation{Window: window})
+		// Three buckets behind the lane: nowhere to count.
+		got = hit(t, s, atWrap(-window), c)[0]
+		wantObs(t, name+": three buckets late", got, ratelimit.Observation{Window: window})
+		got = hit(t, s, atWrap(2*window), peek(c))[0]
+		wantObs(t, name+": after the hit three buckets late", got, ratelimit.Observation{Cur: 1, Window: window})
+	}
 }
 
 func testInvalidWindow(t *testing.T, s ratelimit.Store) {
