@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,20 +196,18 @@ func ipHits(t *testing.T, c *redis.Client, ips []string) map[string]int64 {
 }
 
 // laneHits returns the hits a lane's stored state holds, in both its
-// buckets: the state is three little-endian doubles, the newest bucket and
-// the counts of that bucket and the one before (see ratelimit's hit
-// script). An empty state holds none.
+// buckets: the state is three little-endian unsigned 32-bit integers, the
+// newest bucket and the counts of that bucket and the one before (see
+// ratelimit's hit script). An empty state holds none.
 func laneHits(t *testing.T, state string) int64 {
 	t.Helper()
 	if state == "" {
 		return 0
 	}
-	if len(state) != 24 {
-		t.Fatalf("lane state %q: %d bytes, want 24", state, len(state))
+	if len(state) != 12 {
+		t.Fatalf("lane state %q: %d bytes, want 12", state, len(state))
 	}
-	count := func(i int) int64 {
-		return int64(math.Float64frombits(binary.LittleEndian.Uint64([]byte(state[8*i : 8*i+8]))))
-	}
+	count := func(i int) int64 { return int64(binary.LittleEndian.Uint32([]byte(state[4*i : 4*i+4]))) }
 	return count(1) + count(2)
 }
 
