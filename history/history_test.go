@@ -3,8 +3,10 @@ package history_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -349,5 +351,53 @@ func TestSameEventWithinAFlushCountsOnce(t *testing.T) {
 	}
 	if n := obs.written.Load(); n != 2 {
 		t.Errorf("%d store calls, want 2: the breaches two hours apart written apart", n)
+	}
+}
+
+// batchSizes is a store that records how many counters each Hit carries.
+type batchSizes struct {
+	ratelimit.Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchSizes) Hit(ctx context.Context, now time.Time, cs []ratelimit.Counter, obs []ratelimit.Observation) error {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(cs))
+	b.mu.Unlock()
+	return b.Store.Hit(ctx, now, cs, obs)
+}
+
+// TestFlushGoesInShortCalls: the events of many identities in one flush
+// are written in store calls of a bounded size, since Redis serves no
+// Check while one runs, and each is counted once.
+func TestFlushGoesInShortCalls(t *testing.T) {
+	s := &batchSizes{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	w, err := history.NewWriter(s, history.WriterOptions{Flush: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const clients = 200
+	entity := func(i int) history.Entity {
+		return history.Entity{Client: fmt.Sprintf("198.51.%d.%d", i/250, i%250), Subnet: fmt.Sprintf("198.51.%d.0/24", i/250)}
+	}
+	for i := range clients {
+		w.Record(entity(i), history.Denied|history.RateLimited, cfg.Window, t0)
+	}
+	w.Close()
+	total := 0
+	for _, n := range s.sizes {
+		if n > 32 {
+			t.Errorf("a store call of %d counters, want at most 32", n)
+		}
+		total += n
+	}
+	if total != 2*clients {
+		t.Errorf("%d counters written in %d calls, want %d", total, len(s.sizes), 2*clients)
+	}
+	for _, i := range []int{0, clients / 2, clients - 1} {
+		if r := read(t, s.Store, entity(i), t0.Add(time.Minute)); r.Denied != 1 || r.RateLimited != 1 {
+			t.Errorf("client %d: %+v, want one denial and one breach", i, r)
+		}
 	}
 }

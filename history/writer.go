@@ -237,8 +237,16 @@ func absDuration(d time.Duration) time.Duration {
 }
 
 // maxBatch bounds the counters of one store call: one script runs them
-// all, and Redis serves nothing else meanwhile.
-const maxBatch = 128
+// all, and Redis serves nothing else meanwhile, so every Check that
+// arrives then waits for it. A history counter is mostly a key of its own
+// that no Check just touched, the dearest kind for Redis: under the
+// harness's load 128 of them held Redis for 1-3 ms a call, as long as a
+// folded pipeline of dozens of Checks or longer. 32 keeps a flush's calls
+// near a Check pipeline's length (Redis calls over 300 µs halved, those
+// over 1 ms fewer by half: BENCHMARKS.md, issue 17, seventh session); the
+// flush takes more round trips, which under load share the Checks'
+// pipelines.
+const maxBatch = 32
 
 // writePending counts every pending counter once, in batches of maxBatch,
 // at the latest time any of them was recorded.
