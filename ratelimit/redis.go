@@ -58,7 +58,7 @@ import (
 // a few cache lines, where a hash table costs a chain of them per field.
 // With the 24-byte states of three doubles a history field held up to 120
 // bytes, every hash that had one was a hash table, and the script cost
-// Redis 11% more per Check (BENCHMARKS.md, issue 17, seventh session).
+// Redis 6-10% more per Check (BENCHMARKS.md, issue 17, seventh session).
 //
 // The script does no reading of its own: Redis spends more on Lua than on
 // anything else here, about a microsecond per counted lane and a third of
