@@ -1,6 +1,8 @@
 package extauthz
 
 import (
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,5 +205,52 @@ func TestHistoryOff(t *testing.T) {
 	}
 	if calls := cs.calls.Load(); calls != 1 {
 		t.Errorf("%d store calls, want the Check's one", calls)
+	}
+}
+
+// TestSightingInTheCheck: a Check that carries a session counts its
+// sighting on the client's network in its own store call, the only one it
+// makes; a sighting whose call failed is counted by the next Check.
+func TestSightingInTheCheck(t *testing.T) {
+	cs := &countingStore{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	p, err := policy.Parse([]byte(historyPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No flush during the test: the writer's calls would race with the
+	// store's err being switched.
+	w, err := history.NewWriter(cs, history.WriterOptions{Flush: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	obs := &decisionObserver{}
+	s, err := New(Options{Policy: p, Store: cs, History: w, Observer: obs, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request("GET", "/", "", "203.0.113.80", with(chrome, "cookie", "sid=sighted"))
+	cs.err = errors.New("store down")
+	mustCheck(t, s, req)
+	if !obs.last.Degraded || obs.last.History.Sighting != 0 {
+		t.Fatalf("store down: degraded %v, sighting %v", obs.last.Degraded, obs.last.History.Sighting)
+	}
+	cs.err = nil
+	var got []history.Events
+	for i := range 3 {
+		before := cs.calls.Load()
+		mustCheck(t, s, req)
+		if n := cs.calls.Load() - before; n != 1 {
+			t.Errorf("Check %d: %d store calls, want 1", i, n)
+		}
+		keys, _ := cs.keys.Load().([]string)
+		sighted := slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, " h.seen.203.0.113.0/24") })
+		if sighted != (i < 2) {
+			t.Errorf("Check %d: counters %q; the sighting counted %v, want %v", i, keys, sighted, i < 2)
+		}
+		got = append(got, obs.last.History.Sighting)
+	}
+	if want := []history.Events{history.SessionNewNetwork, history.SessionCameBack, 0}; !slices.Equal(got, want) {
+		t.Errorf("sightings %v, want %v: the failed one counted again, then twice a window", got, want)
 	}
 }

@@ -400,6 +400,9 @@ func (s *Server) decide(ctx context.Context, st *state, c *check) *Decision {
 		d.Rule, d.Band = policy.RuleVerifiedBot, scoring.VerifiedBot
 		d.Action = orRateLimit(route.VerifiedBotAction(d.CrawlerEntry.Category), limited)
 		enforce(st, applied, f, d)
+		// Its decisions are not history (it was not scored), but a
+		// sighting its Check counted is.
+		s.recordHistory(st, c, 0)
 		return d
 	}
 
@@ -432,27 +435,28 @@ func (s *Server) decide(ctx context.Context, st *state, c *check) *Decision {
 		d.Rule, d.Action = policy.RuleEscalated, policy.ActionDeny
 	}
 	enforce(st, applied, f, d)
-	s.recordHistory(st, c, limited)
-	return d
-}
-
-// recordHistory hands what was decided to the history writer: a denial, a
-// hard-limit breach, a session seen on this network. It records what the
-// policy decided, enforced or not, so shadow mode shows what history would
-// do under enforcement.
-func (s *Server) recordHistory(st *state, c *check, limited bool) {
-	if s.history == nil || st.history.Window <= 0 {
-		return
-	}
 	var ev history.Events
-	if c.decision.Action == policy.ActionDeny {
+	if d.Action == policy.ActionDeny {
 		ev |= history.Denied
 	}
 	if limited {
 		ev |= history.RateLimited
 	}
-	if c.entity.Session != "" {
-		ev |= history.SessionSeen
+	s.recordHistory(st, c, ev)
+	return d
+}
+
+// recordHistory hands what was decided to the history writer: ev (a
+// denial, a hard-limit breach), and what the Check's sighting of its
+// session found. It records what the policy decided, enforced or not, so
+// shadow mode shows what history would do under enforcement.
+func (s *Server) recordHistory(st *state, c *check, ev history.Events) {
+	if s.history == nil || st.history.Window <= 0 {
+		return
+	}
+	ev |= c.decision.History.Sighting
+	if ev == 0 {
+		return
 	}
 	s.history.Record(c.entity, ev, st.history.Window, s.now())
 }
@@ -573,6 +577,7 @@ func canaryKey(f *Facts) string {
 // decision degraded; it never fails the Check.
 func (s *Server) count(ctx context.Context, st *state, route *policy.Route, c *check) (limited bool) {
 	f, d := &c.facts, &c.decision
+	now := s.now()
 	var keys identityKeys
 	n := 0
 	for i := range route.Limits {
@@ -601,14 +606,20 @@ func (s *Server) count(ctx context.Context, st *state, route *policy.Route, c *c
 			// and the writer's too: build each key once.
 			c.entity.ClientKey, _ = keys.of(ratelimit.DimIP, f)
 			c.entity.SessionKey, _ = keys.of(ratelimit.DimSession, f)
+			// A session's sighting on this network, when due, is counted
+			// in this call rather than by the writer in two of its own.
+			c.entity.Sighting = s.history.DueSighting(&c.entity, st.history.Window, now)
 		}
 		counters, plan = st.history.AppendCounters(counters, &c.entity)
 	}
 	if len(counters) == 0 {
 		return false
 	}
-	if err := s.hit(ctx, counters, c.obs[:len(counters)]); err != nil {
+	if err := s.hit(ctx, now, counters, c.obs[:len(counters)]); err != nil {
 		d.Degraded = true
+		if c.entity.Sighting {
+			s.history.SightingFailed(&c.entity)
+		}
 		return false
 	}
 	d.History = plan.Read(c.obs[:len(counters)])
@@ -629,10 +640,10 @@ func (s *Server) count(ctx context.Context, st *state, route *policy.Route, c *c
 
 // hit is the one counter store call of a Check, traced as a child span
 // when the Check's span records (and free when it does not).
-func (s *Server) hit(ctx context.Context, counters []ratelimit.Counter, obs []ratelimit.Observation) error {
+func (s *Server) hit(ctx context.Context, now time.Time, counters []ratelimit.Counter, obs []ratelimit.Observation) error {
 	parent := trace.SpanFromContext(ctx)
 	if !parent.IsRecording() {
-		return s.store.Hit(ctx, s.now(), counters, obs)
+		return s.store.Hit(ctx, now, counters, obs)
 	}
 	tracer := s.tracer
 	if tracer == nil {
@@ -641,7 +652,7 @@ func (s *Server) hit(ctx context.Context, counters []ratelimit.Counter, obs []ra
 	ctx, span := tracer.Start(ctx, "ratelimit.Hit", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.Int("ratelimit.counters", len(counters))))
 	defer span.End()
-	err := s.store.Hit(ctx, s.now(), counters, obs)
+	err := s.store.Hit(ctx, now, counters, obs)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "counter store degraded")

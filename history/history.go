@@ -45,6 +45,11 @@ type Entity struct {
 	// key given here is not built again. Either may be left empty, and
 	// must be if its identity is.
 	ClientKey, SessionKey string
+	// Sighting makes the Check count the session's sighting on Subnet,
+	// when Writer.DueSighting says it is due: AppendCounters then appends
+	// the session's counter of that network, and Plan.Read tells from it
+	// whether the network was new to the session (Reading.Sighting).
+	Sighting bool
 }
 
 // clientKey returns e's address's identity key, building it if not given.
@@ -92,8 +97,9 @@ const (
 	numSlots
 )
 
-// MaxCounters is the most counters AppendCounters appends.
-const MaxCounters = int(numSlots)
+// MaxCounters is the most counters AppendCounters appends: the slots and
+// a sighting.
+const MaxCounters = int(numSlots) + 1
 
 // The history counters of an identity are the parts of one lane of its
 // key (ratelimit.Counter.Part), named by nameHistory and the window, so
@@ -114,9 +120,17 @@ const (
 	partNetworks = partNewSessions
 )
 
-// nameSeenPrefix + subnet is a session's counter of requests from that
-// network: written, never read by a Check, so a lane of its own.
+// nameSeenPrefix + subnet is a session's counter of its sightings on that
+// network: counted by the Checks the Writer's filter picks (Entity.Sighting),
+// which read from it whether the network is new to the session; a lane of
+// its own, since it is one per network. A network is remembered for a
+// session over two windows (seenWindow), so a visitor who pauses for a
+// window and comes back from the same network is not counted as coming
+// from a new one.
 const nameSeenPrefix = "h.seen."
+
+// seenWindow is the window of a session's sightings for history window w.
+func seenWindow(w time.Duration) time.Duration { return 2 * w }
 
 var slotParts = [numSlots]uint8{
 	clientDenied:            partDenied,
@@ -145,14 +159,18 @@ func (s slot) session() bool { return s >= sessionDenied }
 
 // Plan says where AppendCounters put the history counters, for Read.
 type Plan struct {
-	at    int    // index of the first one
-	slots uint16 // the slots appended, one counter each, in slot order
+	at       int    // index of the first one
+	slots    uint16 // the slots appended, one counter each, in slot order
+	sighting bool   // and after them the session's sighting
 }
 
 // Len is the number of counters the plan holds.
 func (p Plan) Len() int {
 	n := 0
 	for s := p.slots; s != 0; s &= s - 1 {
+		n++
+	}
+	if p.sighting {
 		n++
 	}
 	return n
@@ -165,8 +183,12 @@ func (p Plan) Len() int {
 // the sessions new to the address and those that came back. They are lanes
 // of e's identity keys (Entity.ClientKey, SessionKey; built here if not
 // given), so they cost a store no more keys than the Check's velocity
-// counters of the same identities. Read interprets the observations with
-// the Plan.
+// counters of the same identities. With e.Sighting it appends, last, the
+// session's counter of its sightings on e.Subnet, counted: the Check's own
+// store call learns whether the network is new to the session, which the
+// Writer then records (SessionNewNetwork, SessionCameBack); it costs the
+// store one lane of a key the Check touches anyway. Read interprets the
+// observations with the Plan.
 func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit.Counter, Plan) {
 	p := Plan{at: len(dst)}
 	if c.Window <= 0 {
@@ -206,6 +228,11 @@ func (c *Config) AppendCounters(dst []ratelimit.Counter, e *Entity) ([]ratelimit
 		}
 		dst = append(dst, ratelimit.Counter{Key: key, Lane: ln.name, Window: c.Window, Peek: true, Part: slotParts[s]})
 	}
+	if e.Sighting && e.Session != "" && e.Subnet != "" {
+		p.sighting = true
+		w := seenWindow(c.Window)
+		dst = append(dst, ratelimit.Counter{Key: sessionKey, Lane: ratelimit.NamedLane(nameSeenPrefix+e.Subnet, w), Window: w})
+	}
 	return dst, p
 }
 
@@ -224,6 +251,10 @@ type Reading struct {
 	// the first time, and ReturningSessions how many of them (or of
 	// earlier ones) were seen again.
 	NewSessions, ReturningSessions float64
+	// Sighting is what the Check's sighting of the session found, for the
+	// Writer to record: SessionNewNetwork or SessionCameBack; 0 when the
+	// Check counted none (Entity.Sighting).
+	Sighting Events
 }
 
 // Read fills a Reading from the observations of the counters p placed.
@@ -256,6 +287,12 @@ func (p Plan) Read(obs []ratelimit.Observation) Reading {
 			r.ReturningSessions = n
 		case sessionNetworks:
 			r.SessionNetworks = n
+		}
+	}
+	if p.sighting {
+		r.Sighting = SessionCameBack
+		if obs[i].Estimate()-1 < oneEvent {
+			r.Sighting = SessionNewNetwork
 		}
 	}
 	return r

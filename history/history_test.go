@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,6 +74,21 @@ func read(t *testing.T, s ratelimit.Store, e history.Entity, at time.Time) histo
 		t.Fatal(err)
 	}
 	return plan.Read(obs)
+}
+
+// check is a Check's read and record of its session's sighting: the
+// history counters and, when w's filter says it is due, the sighting, in
+// one Hit; then the sighting's events recorded through w. It returns the
+// reading.
+func check(t *testing.T, s ratelimit.Store, w *history.Writer, e history.Entity, at time.Time) history.Reading {
+	t.Helper()
+	e.Sighting = w.DueSighting(&e, cfg.Window, at)
+	r := read(t, s, e, at)
+	if e.Sighting != (r.Sighting != 0) {
+		t.Fatalf("sighting due %v, reading's %v", e.Sighting, r.Sighting)
+	}
+	w.Record(e, r.Sighting, cfg.Window, at)
+	return r
 }
 
 // writeSync records through a Writer and waits until it is written.
@@ -182,19 +198,123 @@ func sessionFromManyNetworks(t *testing.T, s ratelimit.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sightings []history.Events
 	for i := range 5 {
-		w.Record(nets[0], history.SessionSeen, cfg.Window, t0.Add(time.Duration(i)*time.Second))
+		sightings = append(sightings, check(t, s, w, nets[0], t0.Add(time.Duration(i)*time.Second)).Sighting)
 	}
-	w.Record(nets[1], history.SessionSeen, cfg.Window, t0.Add(10*time.Second))
+	sightings = append(sightings, check(t, s, w, nets[1], t0.Add(10*time.Second)).Sighting)
 	w.Close()
+	// The first two Checks from a network count the sighting: new, then
+	// back; the rest count none.
+	if want := []history.Events{history.SessionNewNetwork, history.SessionCameBack, 0, 0, 0, history.SessionNewNetwork}; !slices.Equal(sightings, want) {
+		t.Errorf("sightings %v, want %v", sightings, want)
+	}
 	r := read(t, s, nets[2], t0.Add(20*time.Second))
 	if r.SessionNetworks != 2 || cfg.Features(&r)&scoring.HistorySessionManyNetworks != 0 {
 		t.Errorf("two networks: %+v", r)
 	}
-	writeSync(t, s, nets[2], history.SessionSeen, t0.Add(30*time.Second))
+	w, err = history.NewWriter(s, history.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, s, w, nets[2], t0.Add(30*time.Second))
+	w.Close()
 	r = read(t, s, nets[0], t0.Add(40*time.Second))
 	if r.SessionNetworks != 3 || cfg.Features(&r)&scoring.HistorySessionManyNetworks == 0 {
 		t.Errorf("three networks: %+v, want session.many_networks", r)
+	}
+}
+
+// TestSightingsInOneFlushCountEach: the networks of a token passed around
+// (and the new sessions of an address) are each counted, though they are
+// recorded within one flush, as a sighting's events are written; a flood
+// of them is bounded.
+func TestSightingsInOneFlushCountEach(t *testing.T) {
+	s := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	w, err := history.NewWriter(s, history.WriterOptions{Flush: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		e := history.Entity{Client: fmt.Sprintf("203.0.%d.5", i), Subnet: fmt.Sprintf("203.0.%d.0/24", i), Session: "passed-around"}
+		check(t, s, w, e, t0)
+	}
+	for i := range 100 {
+		e := history.Entity{Client: "198.51.100.8", Subnet: "198.51.100.0/24", Session: fmt.Sprintf("new-%d", i)}
+		check(t, s, w, e, t0)
+	}
+	w.Close()
+	if r := read(t, s, history.Entity{Client: "192.0.2.1", Subnet: "192.0.2.0/24", Session: "passed-around"}, t0); r.SessionNetworks != 3 {
+		t.Errorf("three networks in one flush: %v, want 3", r.SessionNetworks)
+	}
+	if r := read(t, s, history.Entity{Client: "198.51.100.8", Subnet: "198.51.100.0/24", Session: "new-0"}, t0); r.NewSessions != 8 {
+		t.Errorf("100 new sessions in one flush: %v, want 8 (the bound)", r.NewSessions)
+	}
+}
+
+// TestASightingIsPartOfTheCheck: counting a session's sighting takes no
+// store call besides the Check's; its events are written with the flush.
+func TestASightingIsPartOfTheCheck(t *testing.T) {
+	s := &batchSizes{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	w, err := history.NewWriter(s, history.WriterOptions{Flush: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := history.Entity{Client: "203.0.113.12", Subnet: "203.0.113.0/24", Session: "ffff"}
+	check(t, s, w, e, t0)
+	if len(s.sizes) != 1 || s.sizes[0] != history.MaxCounters {
+		t.Errorf("store calls %v, want the Check's one, of %d counters", s.sizes, history.MaxCounters)
+	}
+	w.Close()
+	if len(s.sizes) != 2 || s.sizes[1] != 2 {
+		t.Errorf("store calls %v, want then one flush of 2 counters (a network, a new session)", s.sizes)
+	}
+}
+
+// TestSightingFilter: a pair is due twice a window; a failed sighting is
+// due again; the filter serves Checks concurrently.
+func TestSightingFilter(t *testing.T) {
+	w, err := history.NewWriter(ratelimit.NewMemory(ratelimit.MemoryOptions{}), history.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	e := history.Entity{Client: "203.0.113.13", Subnet: "203.0.113.0/24", Session: "gggg"}
+	var got []bool
+	for i := range 4 {
+		got = append(got, w.DueSighting(&e, cfg.Window, t0.Add(time.Duration(i)*time.Second)))
+	}
+	w.SightingFailed(&e)
+	got = append(got, w.DueSighting(&e, cfg.Window, t0.Add(5*time.Second)))
+	got = append(got, w.DueSighting(&e, cfg.Window, t0.Add(cfg.Window+5*time.Second)))
+	if want := []bool{true, true, false, false, true, true}; !slices.Equal(got, want) {
+		t.Errorf("due %v, want %v", got, want)
+	}
+	for _, no := range []history.Entity{{Client: "203.0.113.13", Subnet: "203.0.113.0/24"}, {Client: "203.0.113.13", Session: "gggg"}} {
+		if w.DueSighting(&no, cfg.Window, t0) {
+			t.Errorf("%+v: a sighting due without a session and a network", no)
+		}
+	}
+	var nilWriter *history.Writer
+	if nilWriter.DueSighting(&e, cfg.Window, t0) {
+		t.Error("a nil Writer has a sighting due")
+	}
+	// Many Checks of one pair at once: two are due, whoever they are.
+	var due atomic.Int64
+	var wg sync.WaitGroup
+	pair := history.Entity{Client: "203.0.113.14", Subnet: "203.0.113.0/24", Session: "hhhh"}
+	for range 16 {
+		wg.Go(func() {
+			for range 100 {
+				if w.DueSighting(&pair, cfg.Window, t0) {
+					due.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if due.Load() != 2 {
+		t.Errorf("1,600 concurrent Checks of one pair: %d due, want 2", due.Load())
 	}
 }
 
@@ -209,11 +329,9 @@ func sessionsNotKept(t *testing.T, s ratelimit.Store) {
 	for i := range 6 {
 		at := t0.Add(time.Duration(i) * time.Second)
 		rotating := history.Entity{Client: "203.0.113.6", Subnet: "203.0.113.0/24", Session: "rot" + string(rune('a'+i))}
-		last = read(t, s, rotating, at)
-		w.Record(rotating, history.SessionSeen, cfg.Window, at)
+		last = check(t, s, w, rotating, at)
 		keeping := history.Entity{Client: "198.51.100.6", Subnet: "198.51.100.0/24", Session: "kept"}
-		read(t, s, keeping, at)
-		w.Record(keeping, history.SessionSeen, cfg.Window, at)
+		check(t, s, w, keeping, at)
 	}
 	w.Close()
 	rot := read(t, s, history.Entity{Client: "203.0.113.6", Subnet: "203.0.113.0/24", Session: "rotg"}, t0.Add(time.Minute))
@@ -241,8 +359,15 @@ func TestNoIdentityNoCounters(t *testing.T) {
 		}
 	}
 	cs, _ = cfg.AppendCounters(nil, &history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "dddd"})
-	if len(cs) != history.MaxCounters {
-		t.Errorf("a client with a session: %d counters, want %d", len(cs), history.MaxCounters)
+	if len(cs) != history.MaxCounters-1 {
+		t.Errorf("a client with a session: %d counters, want %d", len(cs), history.MaxCounters-1)
+	}
+	cs, plan = cfg.AppendCounters(nil, &history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "dddd", Sighting: true})
+	if len(cs) != history.MaxCounters || plan.Len() != history.MaxCounters {
+		t.Fatalf("a client with a session and its sighting: %d counters (plan %d), want %d", len(cs), plan.Len(), history.MaxCounters)
+	}
+	if last := cs[len(cs)-1]; last.Peek || last.Key != ratelimit.IdentityKey(ratelimit.DimSession, "dddd") || !strings.HasPrefix(last.Lane, "h.seen.203.0.113.0/24") || last.Window != 2*cfg.Window {
+		t.Errorf("the sighting: %+v, want the session's lane of its network, counted, over two windows", last)
 	}
 	off := history.Config{}
 	if cs, _ := off.AppendCounters(nil, &history.Entity{Client: "203.0.113.7"}); len(cs) != 0 {
@@ -309,13 +434,14 @@ func TestWriterCountsFailuresAndDrops(t *testing.T) {
 	}
 	e := history.Entity{Client: "203.0.113.7", Subnet: "203.0.113.0/24", Session: "eeee"}
 	for range 100 {
-		w.Record(e, history.Denied|history.SessionSeen, cfg.Window, t0)
+		w.Record(e, history.Denied|history.SessionNewNetwork, cfg.Window, t0)
 	}
 	w.Close()
-	// Each record's sighting is written at once (the filter forgets a
-	// failed one), its denial at the flush, once for all.
-	if w, f, d := obs.written.Load(), obs.failed.Load(), obs.dropped.Load(); w < 2 || f != w || d == 0 || w+d > 101 {
-		t.Errorf("written %d (failed %d), dropped %d: want every write failed, some records dropped, at most one write a record and the flush", w, f, d)
+	// Each counter is pending once for the denials, up to the sightings'
+	// bound for the new network: a flush writes that in at most 8 calls
+	// (16 if the records straddle a tick), however many records came.
+	if w, f, d := obs.written.Load(), obs.failed.Load(), obs.dropped.Load(); w < 1 || f != w || d == 0 || w > 16 {
+		t.Errorf("written %d, failed %d, dropped %d: want every write failed, some records dropped, a few calls a flush", w, f, d)
 	}
 	var nilWriter *history.Writer
 	nilWriter.Record(e, history.Denied, cfg.Window, t0) // records nothing, does not panic

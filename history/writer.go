@@ -24,19 +24,26 @@ const (
 	// ChallengeFailed: an answer to a challenge was refused for a reason
 	// a person rarely causes (see package challenge).
 	ChallengeFailed
-	// SessionSeen: the request carried a session cookie: the session is
-	// seen on the address's network, which may be a new network for the
-	// session and a new session for the address.
-	SessionSeen
+	// SessionNewNetwork: the Check counted the session's sighting on the
+	// address's network (Entity.Sighting), and the network was new to the
+	// session: the session came from one network more, and is a session
+	// new to the address.
+	SessionNewNetwork
+	// SessionCameBack: the Check counted the session's sighting, and the
+	// session had been seen on that network before: a returning session of
+	// the address.
+	SessionCameBack
 )
+
+// sightingEvents are the events a Check's sighting gives (Reading.Sighting).
+const sightingEvents = SessionNewNetwork | SessionCameBack
 
 // Observer is told how the Writer's records went, typically to count
 // them. Its methods are called from the Writer's workers and from Record,
 // concurrently.
 type Observer interface {
-	// HistoryWritten is called once per store call, with its error (nil
-	// when it was written): a flush of the pending events, or a session's
-	// sighting.
+	// HistoryWritten is called once per store call of a flush of the
+	// pending events, with its error (nil when it was written).
 	HistoryWritten(err error)
 	// HistoryDropped is called for each record dropped because the queue
 	// was full.
@@ -65,7 +72,14 @@ type WriterOptions struct {
 // identity (a client address or a session) within one flush counts once:
 // a client breaking a limit a thousand times a second costs ten writes a
 // second, not a thousand, and escalate_after counts its breaches up to ten
-// a second. Close it to write what waits and stop.
+// a second. A sighting's events (a network new to a session, a session new
+// to or back at an address) count each, up to maxSightingRepeats a flush:
+// their thresholds are a few events, which a flush must not fold into one.
+// Close it to write what waits and stop.
+//
+// The Writer also decides which Checks count a session's sighting
+// (DueSighting): the Check does, in its own store call, and records what
+// that call said.
 type Writer struct {
 	store    ratelimit.Store
 	jobs     chan job
@@ -79,7 +93,7 @@ type Writer struct {
 
 	// pending is the events waiting for the next flush, by counter; only
 	// the worker touches it, and the rest below.
-	pending   map[pendingKey]time.Time
+	pending   map[pendingKey]pendingHits
 	pendingAt time.Time // the latest time among pending
 	failed    bool      // the last write failed: log only the first of a run
 	// lanes are the lanes of the window last recorded (usually the only
@@ -93,6 +107,18 @@ type pendingKey struct {
 	window    time.Duration
 	part      uint8
 }
+
+// pendingHits is a pending counter's hits: n of them, the latest at at.
+type pendingHits struct {
+	at time.Time
+	n  uint8
+}
+
+// maxSightingRepeats bounds how often one counter of a sighting counts in
+// one flush: each count is a store call more, and the thresholds a
+// sighting feeds (session_networks, a handful of new sessions) are
+// reached well below it.
+const maxSightingRepeats = 8
 
 // job is one record.
 type job struct {
@@ -119,8 +145,8 @@ func NewWriter(store ratelimit.Store, opts WriterOptions) (*Writer, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &Writer{store: store, jobs: make(chan job, opts.Queue), quit: make(chan struct{}), done: make(chan struct{}),
-		flush: opts.Flush, observer: opts.Observer, log: opts.Logger, seen: newSeenFilter(seenFilterSize),
-		pending: make(map[pendingKey]time.Time)}
+		flush: opts.Flush, observer: opts.Observer, log: opts.Logger, seen: newSeenFilter(),
+		pending: make(map[pendingKey]pendingHits)}
 	go w.run()
 	return w, nil
 }
@@ -132,8 +158,11 @@ func (w *Writer) Record(e Entity, ev Events, window time.Duration, at time.Time)
 	if w == nil || ev == 0 || window <= 0 || e.Client == "" && e.Session == "" {
 		return
 	}
-	if ev == SessionSeen && (e.Session == "" || e.Subnet == "") {
-		return
+	if ev&sightingEvents != 0 && (e.Session == "" || e.Subnet == "") {
+		ev &^= sightingEvents
+		if ev == 0 {
+			return
+		}
 	}
 	select {
 	case w.jobs <- job{e: e, ev: ev, window: window, at: at}:
@@ -176,9 +205,7 @@ func (w *Writer) run() {
 	}
 }
 
-// take adds a record's events to the pending ones, and writes a session
-// sighting at once: whether the network is new to the session is the
-// store's answer to that write.
+// take adds a record's events to the pending ones.
 func (w *Writer) take(j job) {
 	if len(w.pending) > 0 && absDuration(j.at.Sub(w.pendingAt)) > w.flush {
 		// One store call counts at one time: events recorded further
@@ -202,14 +229,20 @@ func (w *Writer) take(j job) {
 			continue
 		}
 		if clientKey != "" {
-			w.pend(pendingKey{clientKey, ln.name, j.window, k.part}, j.at)
+			w.pend(pendingKey{clientKey, ln.name, j.window, k.part}, j.at, 1)
 		}
 		if sessionKey != "" {
-			w.pend(pendingKey{sessionKey, ln.name, j.window, k.part}, j.at)
+			w.pend(pendingKey{sessionKey, ln.name, j.window, k.part}, j.at, 1)
 		}
 	}
-	if j.ev&SessionSeen != 0 {
-		w.sighting(j, clientKey, sessionKey, ln)
+	switch {
+	case j.ev&SessionNewNetwork != 0:
+		w.pend(pendingKey{sessionKey, ln.name, j.window, partNetworks}, j.at, maxSightingRepeats)
+		if clientKey != "" {
+			w.pend(pendingKey{clientKey, ln.name, j.window, partNewSessions}, j.at, maxSightingRepeats)
+		}
+	case j.ev&SessionCameBack != 0 && clientKey != "":
+		w.pend(pendingKey{clientKey, ln.name, j.window, partReturningSessions}, j.at, maxSightingRepeats)
 	}
 }
 
@@ -222,10 +255,15 @@ func (w *Writer) lanesFor(window time.Duration) *lanes {
 	return &w.lanes
 }
 
-func (w *Writer) pend(k pendingKey, at time.Time) {
-	if prev, ok := w.pending[k]; !ok || at.After(prev) {
-		w.pending[k] = at
+// pend adds a hit of k at at to the pending ones, up to most hits of k
+// a flush.
+func (w *Writer) pend(k pendingKey, at time.Time, most uint8) {
+	p := w.pending[k]
+	p.at = later(p.at, at)
+	if p.n < most {
+		p.n++
 	}
+	w.pending[k] = p
 	w.pendingAt = later(w.pendingAt, at)
 }
 
@@ -248,21 +286,27 @@ func absDuration(d time.Duration) time.Duration {
 // pipelines.
 const maxBatch = 32
 
-// writePending counts every pending counter once, in batches of maxBatch,
-// at the latest time any of them was recorded.
+// writePending counts every pending counter as often as it is pending, in
+// batches of maxBatch that each count a counter at most once (a store call
+// takes a counter once), at the latest time any of them was recorded.
 func (w *Writer) writePending() {
 	var counters [maxBatch]ratelimit.Counter
 	var obs [maxBatch]ratelimit.Observation
 	for len(w.pending) > 0 {
 		cs := counters[:0]
 		var at time.Time
-		for k, t := range w.pending {
+		for k, p := range w.pending {
 			if len(cs) == maxBatch {
 				break
 			}
 			cs = append(cs, ratelimit.Counter{Key: k.key, Lane: k.lane, Window: k.window, Part: k.part})
-			at = later(at, t)
-			delete(w.pending, k)
+			at = later(at, p.at)
+			if p.n > 1 {
+				p.n--
+				w.pending[k] = p
+			} else {
+				delete(w.pending, k)
+			}
 		}
 		if len(w.pending) == 0 {
 			w.pendingAt = time.Time{}
@@ -278,47 +322,6 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// sighting writes that the session was seen on the address's network, when
-// the seen filter says this replica has not lately: the session's
-// counter of that network says whether the network is new to the session
-// (a network more, and a session new to the address) or the session came
-// back (a returning session of the address). clientKey and sessionKey are
-// the identities' keys, clientKey empty without an address; ln the lanes
-// of j.window.
-func (w *Writer) sighting(j job, clientKey, sessionKey string, ln *lanes) {
-	// A network is remembered for a session over two windows, so a visitor
-	// who pauses for a window and comes back from the same network is not
-	// counted as coming from a new one.
-	seenWindow := 2 * j.window
-	if !w.seen.due(j.e.Session, j.e.Subnet, j.window, j.at) {
-		return
-	}
-	ctx := context.Background()
-	var cs [2]ratelimit.Counter
-	var obs [2]ratelimit.Observation
-	cs[0] = ratelimit.Counter{Key: sessionKey, Lane: ratelimit.NamedLane(nameSeenPrefix+j.e.Subnet, seenWindow), Window: seenWindow}
-	err := w.store.Hit(ctx, j.at, cs[:1], obs[:1])
-	if err == nil {
-		n := 0
-		if obs[0].Estimate()-1 < oneEvent {
-			cs[n] = ratelimit.Counter{Key: sessionKey, Lane: ln.name, Window: j.window, Part: partNetworks}
-			n++
-			if clientKey != "" {
-				cs[n] = ratelimit.Counter{Key: clientKey, Lane: ln.name, Window: j.window, Part: partNewSessions}
-				n++
-			}
-		} else if clientKey != "" {
-			cs[n] = ratelimit.Counter{Key: clientKey, Lane: ln.name, Window: j.window, Part: partReturningSessions}
-			n++
-		}
-		err = w.store.Hit(ctx, j.at, cs[:n], obs[:n])
-	}
-	if err != nil {
-		w.seen.forget(j.e.Session, j.e.Subnet)
-	}
-	w.report(err)
-}
-
 func (w *Writer) report(err error) {
 	if w.observer != nil {
 		w.observer.HistoryWritten(err)
@@ -330,19 +333,51 @@ func (w *Writer) report(err error) {
 	}
 }
 
+// DueSighting reports whether a Check of e's session from e.Subnet, at at,
+// is to count the session's sighting on that network (Entity.Sighting):
+// the first and the second Check of the pair within window are, so that a
+// store learns of a session new to a network and of one that came back,
+// and the rest are not, so that an active session costs two counted lanes
+// a window rather than one a Check. The filter is this replica's; a
+// collision in it costs a sighting more, never one less, since the store's
+// counter decides whether a network is new. A nil Writer, or an e without
+// a session or a network, has none due. Safe for concurrent use.
+func (w *Writer) DueSighting(e *Entity, window time.Duration, at time.Time) bool {
+	if w == nil || e.Session == "" || e.Subnet == "" || window <= 0 {
+		return false
+	}
+	return w.seen.due(e.Session, e.Subnet, window, at)
+}
+
+// SightingFailed tells the filter that a Check could not count e's
+// sighting (its store call failed), so the next Check of the pair counts
+// it.
+func (w *Writer) SightingFailed(e *Entity) {
+	if w == nil || e.Session == "" || e.Subnet == "" {
+		return
+	}
+	w.seen.forget(e.Session, e.Subnet)
+}
+
 // seenFilterSize is the seen filter's slots: 16,384 sessions' networks,
 // 384 KiB.
 const seenFilterSize = 1 << 14
 
-// seenFilter remembers which (session, network) pairs this replica wrote
-// lately, so an active session costs two store writes a window (its
-// first sighting, and the second, which tells that it came back) rather
-// than one a request. It is direct-mapped and touched by the writer's one
-// goroutine: a collision costs a write more, never one less, since the
-// store's counter decides whether a network is new.
+// seenShards is how many locks the seen filter's slots are split under:
+// Checks on both cores rarely wait for one another.
+const seenShards = 64
+
+// seenFilter remembers which (session, network) pairs this replica counted
+// lately. It is direct-mapped, its slots under seenShards locks, so that
+// Checks consult it concurrently.
 type seenFilter struct {
-	seed  maphash.Seed
-	slots []seenSlot
+	seed   maphash.Seed
+	shards [seenShards]seenShard
+}
+
+type seenShard struct {
+	mu    sync.Mutex
+	slots [seenFilterSize / seenShards]seenSlot
 }
 
 type seenSlot struct {
@@ -351,24 +386,29 @@ type seenSlot struct {
 	sightings uint8
 }
 
-func newSeenFilter(n int) *seenFilter {
-	return &seenFilter{seed: maphash.MakeSeed(), slots: make([]seenSlot, n)}
+func newSeenFilter() *seenFilter {
+	return &seenFilter{seed: maphash.MakeSeed()}
 }
 
-func (f *seenFilter) slot(session, subnet string) (*seenSlot, uint64) {
+// slot returns the pair's slot, locked, and its hash; the caller unlocks
+// the shard's mutex.
+func (f *seenFilter) slot(session, subnet string) (*seenSlot, *sync.Mutex, uint64) {
 	var h maphash.Hash
 	h.SetSeed(f.seed)
 	h.WriteString(session)
 	h.WriteByte(0)
 	h.WriteString(subnet)
 	sum := h.Sum64()
-	return &f.slots[sum%uint64(len(f.slots))], sum
+	sh := &f.shards[sum>>58] // the top six bits pick the shard
+	sh.mu.Lock()
+	return &sh.slots[sum%uint64(len(sh.slots))], &sh.mu, sum
 }
 
-// due reports whether the pair's sighting is to be written now: its first
+// due reports whether the pair's sighting is to be counted now: its first
 // and its second within a window are, the rest are not.
 func (f *seenFilter) due(session, subnet string, window time.Duration, at time.Time) bool {
-	s, h := f.slot(session, subnet)
+	s, mu, h := f.slot(session, subnet)
+	defer mu.Unlock()
 	now := at.UnixNano()
 	switch {
 	case s.hash != h || now >= s.until:
@@ -381,9 +421,12 @@ func (f *seenFilter) due(session, subnet string, window time.Duration, at time.T
 	return false
 }
 
-// forget drops the pair, so a failed write is tried again next time.
+// forget drops the pair, so a sighting not counted is tried again next
+// time.
 func (f *seenFilter) forget(session, subnet string) {
-	if s, h := f.slot(session, subnet); s.hash == h {
+	s, mu, h := f.slot(session, subnet)
+	if s.hash == h {
 		*s = seenSlot{}
 	}
+	mu.Unlock()
 }
