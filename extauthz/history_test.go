@@ -1,10 +1,12 @@
 package extauthz
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,5 +254,64 @@ func TestSightingInTheCheck(t *testing.T) {
 	}
 	if want := []history.Events{history.SessionNewNetwork, history.SessionCameBack, 0}; !slices.Equal(got, want) {
 		t.Errorf("sightings %v, want %v: the failed one counted again, then twice a window", got, want)
+	}
+}
+
+// historyWrites is a store that keeps the history counters written (not
+// peeked), as key, lane and part.
+type historyWrites struct {
+	ratelimit.Store
+	mu      sync.Mutex
+	written []string
+}
+
+func (h *historyWrites) Hit(ctx context.Context, now time.Time, cs []ratelimit.Counter, obs []ratelimit.Observation) error {
+	h.mu.Lock()
+	for _, c := range cs {
+		if !c.Peek && strings.HasPrefix(c.Lane, "h:") {
+			h.written = append(h.written, c.Key+" "+c.Lane+" "+strconv.Itoa(int(c.Part)))
+		}
+	}
+	h.mu.Unlock()
+	return h.Store.Hit(ctx, now, cs, obs)
+}
+
+// TestDenialsHeldAreNotWrittenAgain: a client whose denials the Check read
+// at their bound is denied without a history write; a first offender's
+// denial is written.
+func TestDenialsHeldAreNotWrittenAgain(t *testing.T) {
+	hw := &historyWrites{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	p, err := policy.Parse([]byte(historyPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two denials of 203.0.113.90 already counted in this bucket.
+	for range 2 {
+		w, err := history.NewWriter(hw.Store, history.WriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Record(history.Entity{Client: "203.0.113.90"}, history.Denied, 10*time.Minute, testNow)
+		w.Close()
+	}
+	w, err := history.NewWriter(hw, history.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &decisionObserver{}
+	s, err := New(Options{Policy: p, Store: hw, History: w, Observer: obs, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range []string{"203.0.113.90", "203.0.113.91"} {
+		if resp := mustCheck(t, s, request("GET", "/", "", ip, curlNav)); resp.GetStatus().GetCode() == int32(codes.OK) {
+			t.Fatalf("%s: curl allowed", ip)
+		}
+	}
+	w.Close()
+	held, first := ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.90"), ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.91")
+	want := []string{first + " h:600s 0"}
+	if !slices.Equal(hw.written, want) {
+		t.Errorf("history written %q, want %q alone (%s holds two denials)", hw.written, want, held)
 	}
 }

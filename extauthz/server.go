@@ -449,7 +449,9 @@ func (s *Server) decide(ctx context.Context, st *state, c *check) *Decision {
 // recordHistory hands what was decided to the history writer: ev (a
 // denial, a hard-limit breach), and what the Check's sighting of its
 // session found. It records what the policy decided, enforced or not, so
-// shadow mode shows what history would do under enforcement.
+// shadow mode shows what history would do under enforcement. An event
+// whose count the Check read at its bound is not counted again
+// (history.Config.Held).
 func (s *Server) recordHistory(st *state, c *check, ev history.Events) {
 	if s.history == nil || st.history.Window <= 0 {
 		return
@@ -458,7 +460,7 @@ func (s *Server) recordHistory(st *state, c *check, ev history.Events) {
 	if ev == 0 {
 		return
 	}
-	s.history.Record(c.entity, ev, st.history.Window, s.now())
+	s.history.RecordHeld(c.entity, ev, st.history.Held(&c.decision.History), st.history.Window, s.now())
 }
 
 // orRateLimit is a, or a rate limit when a is allow and a hard limit is

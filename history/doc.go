@@ -15,4 +15,10 @@
 // until its window's bucket ends and then fades linearly to nothing over
 // the next window, so a feature that needs one event (count ≥ ½) holds for
 // between half a window and one and a half windows after it.
+//
+// A Check's denials and breaches are counted only up to a bound in each
+// bucket, what their feature or escalation needs and one event more
+// (Config.Held): a client denied on every request keeps its history with a
+// few writes a bucket, and the feature holds at least as long after its
+// last denial as after a single one.
 package history

@@ -255,6 +255,26 @@ type Reading struct {
 	// Writer to record: SessionNewNetwork or SessionCameBack; 0 when the
 	// Check counted none (Entity.Sighting).
 	Sighting Events
+
+	// client and session are each identity's own counts, in the current
+	// bucket, of the events a Check records (countedEvents, by
+	// countedIndex), for Config.Held.
+	client, session [len(countedEvents)]int64
+}
+
+// countedEvents are the events whose counts a Check reads and records, in
+// the order of Reading's per-identity counts.
+var countedEvents = [...]Events{Denied, RateLimited, ChallengeFailed}
+
+// countedIndex returns the index in countedEvents of slot s's event.
+func countedIndex(s slot) int {
+	switch s {
+	case clientDenied, sessionDenied:
+		return 0
+	case clientRateLimited, sessionRateLimited:
+		return 1
+	}
+	return 2
 }
 
 // Read fills a Reading from the observations of the counters p placed.
@@ -274,6 +294,12 @@ func (p Plan) Read(obs []ratelimit.Observation) Reading {
 		i++
 		// A peeked counter's estimate reckons with one more request.
 		n := max(o.Estimate()-1, 0)
+		switch s {
+		case clientDenied, clientRateLimited, clientChallengeFailed:
+			r.client[countedIndex(s)] = o.Cur
+		case sessionDenied, sessionRateLimited, sessionChallengeFailed:
+			r.session[countedIndex(s)] = o.Cur
+		}
 		switch s {
 		case clientDenied, sessionDenied:
 			r.Denied = max(r.Denied, n)
@@ -318,6 +344,46 @@ func (c *Config) Features(r *Reading) scoring.History {
 	}
 	if r.NewSessions >= notKeptSessions && r.ReturningSessions < notKeptReturning*r.NewSessions {
 		h |= scoring.HistorySessionNotKept
+	}
+	return h
+}
+
+// Held is, per identity, the events whose counts already stand at their
+// bound (Config.Held): one more changes no feature and no escalation, so a
+// Writer does not count it.
+type Held struct {
+	Client, Session Events
+}
+
+// Held returns the events whose counts in the current bucket r read at
+// their bound for each identity: the events its feature or escalation
+// needs (one denial; escalate_after breaches, at least one; two failed
+// challenges) and one more. A count in the current bucket counts in full
+// until the bucket ends and fades over the next window, so an event more
+// now would change nothing until then, and the feature holds at least as
+// long after this request as it would after a single event counted now;
+// a count that is only the previous bucket's holds nothing, and the next
+// event counts. An identity denied or limited on every request thus costs
+// a few writes a bucket rather than one each flush, which under a flood of
+// bots was most of what history cost the store. A reading not known holds
+// nothing.
+func (c *Config) Held(r *Reading) Held {
+	var h Held
+	if !r.Known {
+		return h
+	}
+	bounds := [len(countedEvents)]int64{
+		1 + 1,
+		max(int64(c.EscalateAfter), 1) + 1,
+		2 + 1,
+	}
+	for i, ev := range countedEvents {
+		if r.client[i] >= bounds[i] {
+			h.Client |= ev
+		}
+		if r.session[i] >= bounds[i] {
+			h.Session |= ev
+		}
 	}
 	return h
 }

@@ -527,3 +527,95 @@ func TestFlushGoesInShortCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldEventsAreNotCountedAgain: an event whose count a Check read at
+// its bound (what its feature or escalation needs, and one more) is not
+// counted again for that identity, which costs the store nothing; below
+// the bound, and for the other identity, it is.
+func TestHeldEventsAreNotCountedAgain(t *testing.T) {
+	s := &batchSizes{Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})}
+	record := func(e history.Entity, ev history.Events, times int) {
+		t.Helper()
+		for i := range times {
+			writeSync(t, s.Store, e, ev, t0.Add(time.Duration(i)*time.Second))
+		}
+	}
+	at := t0.Add(time.Minute)
+	for _, tt := range []struct {
+		name   string
+		ev     history.Events
+		before int
+		held   bool
+	}{
+		{"one denial", history.Denied, 1, false},
+		{"two denials", history.Denied, 2, true},
+		{"escalate_after breaches", history.RateLimited, cfg.EscalateAfter, false},
+		{"one breach more", history.RateLimited, cfg.EscalateAfter + 1, true},
+		{"two failed challenges", history.ChallengeFailed, 2, false},
+		{"three failed challenges", history.ChallengeFailed, 3, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := history.Entity{Client: "192.0.2." + strconv.Itoa(10+tt.before) + strconv.Itoa(int(tt.ev)), Subnet: "192.0.2.0/24"}
+			record(e, tt.ev, tt.before)
+			r := read(t, s.Store, e, at)
+			held := cfg.Held(&r)
+			if (held.Client&tt.ev != 0) != tt.held || held.Session != 0 {
+				t.Fatalf("after %d: held %+v, want the address's held %v", tt.before, held, tt.held)
+			}
+			w, err := history.NewWriter(s, history.WriterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.mu.Lock()
+			s.sizes = nil
+			s.mu.Unlock()
+			w.RecordHeld(e, tt.ev, held, cfg.Window, at)
+			w.Close()
+			calls := len(s.sizes)
+			after := read(t, s.Store, e, at)
+			want := tt.before
+			if !tt.held {
+				want++
+			}
+			got := max(after.Denied, after.RateLimited, after.ChallengeFailed)
+			if got != float64(want) || (calls == 0) != tt.held {
+				t.Errorf("count %v after %d store calls, want %d", got, calls, want)
+			}
+		})
+	}
+
+	// The session holds its denials, the address does not: the address's
+	// is counted alone.
+	session := history.Entity{Session: "held-session"}
+	record(session, history.Denied, 2)
+	both := history.Entity{Client: "192.0.2.99", Subnet: "192.0.2.0/24", Session: "held-session"}
+	r := read(t, s.Store, both, at)
+	held := cfg.Held(&r)
+	if held.Session&history.Denied == 0 || held.Client != 0 {
+		t.Fatalf("held %+v, want the session's denials alone", held)
+	}
+	w, err := history.NewWriter(s.Store, history.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.RecordHeld(both, history.Denied, held, cfg.Window, at)
+	w.Close()
+	if addr := read(t, s.Store, history.Entity{Client: "192.0.2.99", Subnet: "192.0.2.0/24"}, at); addr.Denied != 1 {
+		t.Errorf("the address's denials: %v, want 1", addr.Denied)
+	}
+	if ses := read(t, s.Store, session, at); ses.Denied != 2 {
+		t.Errorf("the session's denials: %v, want still 2", ses.Denied)
+	}
+	if h := cfg.Held(&history.Reading{}); h != (history.Held{}) {
+		t.Errorf("a reading not known holds %+v", h)
+	}
+
+	// Denials of the previous bucket alone hold nothing: they fade, and
+	// the next one counts.
+	old := history.Entity{Client: "192.0.2.98", Subnet: "192.0.2.0/24"}
+	record(old, history.Denied, 3)
+	later := t0.Add(cfg.Window + time.Minute)
+	if r := read(t, s.Store, old, later); r.Denied < 2 || cfg.Held(&r) != (history.Held{}) {
+		t.Errorf("three denials a bucket ago: %v, held %+v, want at least 2 and nothing held", r.Denied, cfg.Held(&r))
+	}
+}

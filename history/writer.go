@@ -124,6 +124,7 @@ const maxSightingRepeats = 8
 type job struct {
 	e      Entity
 	ev     Events
+	held   Held
 	window time.Duration
 	at     time.Time
 }
@@ -155,7 +156,26 @@ func NewWriter(store ratelimit.Store, opts WriterOptions) (*Writer, error) {
 // window. It never blocks: when the queue is full the record is dropped
 // and counted. A nil Writer records nothing.
 func (w *Writer) Record(e Entity, ev Events, window time.Duration, at time.Time) {
+	w.RecordHeld(e, ev, Held{}, window, at)
+}
+
+// RecordHeld is Record for a caller that read e's history first (a
+// Check): an event held is not counted for the identity that holds it
+// (Config.Held).
+func (w *Writer) RecordHeld(e Entity, ev Events, held Held, window time.Duration, at time.Time) {
 	if w == nil || ev == 0 || window <= 0 || e.Client == "" && e.Session == "" {
+		return
+	}
+	// An identity that is not there holds everything; an event both hold
+	// is not worth a record.
+	clientHeld, sessionHeld := held.Client, held.Session
+	if e.Client == "" {
+		clientHeld = ^Events(0)
+	}
+	if e.Session == "" {
+		sessionHeld = ^Events(0)
+	}
+	if ev &^= clientHeld & sessionHeld &^ sightingEvents; ev == 0 {
 		return
 	}
 	if ev&sightingEvents != 0 && (e.Session == "" || e.Subnet == "") {
@@ -165,7 +185,7 @@ func (w *Writer) Record(e Entity, ev Events, window time.Duration, at time.Time)
 		}
 	}
 	select {
-	case w.jobs <- job{e: e, ev: ev, window: window, at: at}:
+	case w.jobs <- job{e: e, ev: ev, held: held, window: window, at: at}:
 	default:
 		if w.observer != nil {
 			w.observer.HistoryDropped()
@@ -228,10 +248,10 @@ func (w *Writer) take(j job) {
 		if j.ev&k.ev == 0 {
 			continue
 		}
-		if clientKey != "" {
+		if clientKey != "" && j.held.Client&k.ev == 0 {
 			w.pend(pendingKey{clientKey, ln.name, j.window, k.part}, j.at, 1)
 		}
-		if sessionKey != "" {
+		if sessionKey != "" && j.held.Session&k.ev == 0 {
 			w.pend(pendingKey{sessionKey, ln.name, j.window, k.part}, j.at, 1)
 		}
 	}
