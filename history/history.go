@@ -257,25 +257,14 @@ type Reading struct {
 	Sighting Events
 
 	// client and session are each identity's own counts, in the current
-	// bucket, of the events a Check records (countedEvents, by
-	// countedIndex), for Config.Held.
+	// bucket, of the counted events (countedEvents, by part), for
+	// Config.Held.
 	client, session [len(countedEvents)]int64
 }
 
-// countedEvents are the events whose counts a Check reads and records, in
-// the order of Reading's per-identity counts.
-var countedEvents = [...]Events{Denied, RateLimited, ChallengeFailed}
-
-// countedIndex returns the index in countedEvents of slot s's event.
-func countedIndex(s slot) int {
-	switch s {
-	case clientDenied, sessionDenied:
-		return 0
-	case clientRateLimited, sessionRateLimited:
-		return 1
-	}
-	return 2
-}
+// countedEvents are the events an identity's lane counts, each in its part:
+// countedEvents[p] in part p.
+var countedEvents = [...]Events{partDenied: Denied, partRateLimited: RateLimited, partChallengeFailed: ChallengeFailed}
 
 // Read fills a Reading from the observations of the counters p placed.
 // obs is indexed as the counters were.
@@ -294,11 +283,12 @@ func (p Plan) Read(obs []ratelimit.Observation) Reading {
 		i++
 		// A peeked counter's estimate reckons with one more request.
 		n := max(o.Estimate()-1, 0)
-		switch s {
-		case clientDenied, clientRateLimited, clientChallengeFailed:
-			r.client[countedIndex(s)] = o.Cur
-		case sessionDenied, sessionRateLimited, sessionChallengeFailed:
-			r.session[countedIndex(s)] = o.Cur
+		if p := slotParts[s]; int(p) < len(countedEvents) {
+			if s.session() {
+				r.session[p] = o.Cur
+			} else {
+				r.client[p] = o.Cur
+			}
 		}
 		switch s {
 		case clientDenied, sessionDenied:

@@ -241,18 +241,15 @@ func (w *Writer) take(j job) {
 	if j.e.Session != "" {
 		sessionKey = j.e.sessionKey()
 	}
-	for _, k := range [...]struct {
-		ev   Events
-		part uint8
-	}{{Denied, partDenied}, {RateLimited, partRateLimited}, {ChallengeFailed, partChallengeFailed}} {
-		if j.ev&k.ev == 0 {
+	for part, ev := range countedEvents {
+		if j.ev&ev == 0 {
 			continue
 		}
-		if clientKey != "" && j.held.Client&k.ev == 0 {
-			w.pend(pendingKey{clientKey, ln.name, j.window, k.part}, j.at, 1)
+		if clientKey != "" && j.held.Client&ev == 0 {
+			w.pend(pendingKey{clientKey, ln.name, j.window, uint8(part)}, j.at, 1)
 		}
-		if sessionKey != "" && j.held.Session&k.ev == 0 {
-			w.pend(pendingKey{sessionKey, ln.name, j.window, k.part}, j.at, 1)
+		if sessionKey != "" && j.held.Session&ev == 0 {
+			w.pend(pendingKey{sessionKey, ln.name, j.window, uint8(part)}, j.at, 1)
 		}
 	}
 	switch {
