@@ -75,8 +75,34 @@ func NewCodec(opts CodecOptions) (*Codec, error) {
 func (*Codec) Name() string { return grpcproto.Name }
 
 // Marshal encodes v exactly as grpc's proto codec does: responses are ours
-// and always valid.
-func (c *Codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+// and always valid. A response the Check handler already wrote in the wire
+// format (wireResponse) is sent as it is.
+func (c *Codec) Marshal(v any) (mem.BufferSlice, error) {
+	if w, ok := v.(*wireResponse); ok {
+		return w.buffers[:], nil
+	}
+	return c.base.Marshal(v)
+}
+
+// wireResponseInline is the answer wireResponse holds without a second
+// allocation: an allow answer with every header and metadata field is
+// about 400 bytes.
+const wireResponseInline = 512
+
+// wireResponse is a CheckResponse in the wire format, as the Check handler
+// wrote it (appendAllowed), for the Codec to send as it is: the buffer list
+// the Codec hands grpc and, unless the answer is larger, its bytes are one
+// allocation.
+type wireResponse struct {
+	buffers [1]mem.Buffer
+	inline  [wireResponseInline]byte
+}
+
+// set makes b, written into w.inline or beyond it, the answer.
+func (w *wireResponse) set(b []byte) { w.buffers[0] = mem.SliceBuffer(b) }
+
+// bytes is the answer.
+func (w *wireResponse) bytes() []byte { return w.buffers[0].ReadOnlyData() }
 
 // Unmarshal decodes data into v, replacing invalid UTF-8 in string fields
 // with '!' when, and only when, the message does not decode as it is.
@@ -98,6 +124,7 @@ func (c *Codec) Unmarshal(data mem.BufferSlice, v any) error {
 // unmarshalWire reads a Check's facts from the wire into w, or when they
 // cannot be read that way, decodes w's CheckRequest.
 func (c *Codec) unmarshalWire(data mem.BufferSlice, w *wireRequest) error {
+	w.codec = true
 	// One copy that the facts' strings point into (a decoded CheckRequest
 	// would hold a string per field instead): the pooled buffer goes back
 	// to grpc when this returns.

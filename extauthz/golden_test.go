@@ -422,7 +422,13 @@ func grpcCheck(t *testing.T, s *Server, req *authv3.CheckRequest) *authv3.CheckR
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(codec))
+	return grpcCheckWith(t, s, req, grpc.ForceServerCodecV2(codec))
+}
+
+// grpcCheckWith is grpcCheck on a server of opts.
+func grpcCheckWith(t *testing.T, s *Server, req *authv3.CheckRequest, opts ...grpc.ServerOption) *authv3.CheckResponse {
+	t.Helper()
+	srv := grpc.NewServer(opts...)
 	Register(srv, s)
 	ln := bufconn.Listen(1 << 20)
 	go srv.Serve(ln)

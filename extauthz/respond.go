@@ -79,6 +79,16 @@ func respond(d *Decision, f *Facts, routeValue *structpb.Value, verified *crawle
 	return resp
 }
 
+// allows reports whether respond answers d with OK, as an allow: an HTTP
+// request's answer is then appendAllowed's.
+func allows(d *Decision) bool {
+	switch d.Enforced {
+	case policy.ActionDeny, policy.ActionRateLimit, policy.ActionChallenge:
+		return false
+	}
+	return true
+}
+
 func set(key, value string) *corev3.HeaderValueOption {
 	// OVERWRITE: on Envoy >= 1.38 the proto default appends a second line,
 	// which would let a client-sent copy through beside ours.
@@ -88,62 +98,192 @@ func set(key, value string) *corev3.HeaderValueOption {
 	}
 }
 
-func allowed(d *Decision, f *Facts, verified *crawlerValues) *authv3.CheckResponse_OkResponse {
+// maxUpstreamHeaders is the most headers an allowed request's upstream is
+// given: score, category, action, mode, reasons, degraded and a verified
+// crawler's two.
+const maxUpstreamHeaders = 8
+
+// upstream is what an allowed request's upstream is given, in order: the
+// header options, of which the one at reasonsAt (-1 for none) is
+// x-bot-reasons built for this Check from its value in reasons, and is nil
+// in headers.
+type upstream struct {
+	headers    [maxUpstreamHeaders]*corev3.HeaderValueOption
+	n          int
+	reasonsAt  int
+	reasons    []byte
+	hasReasons bool // x-bot-reasons is set, fixed or built
+	degraded   bool
+	verified   bool
+}
+
+// upstreamOf selects the headers of an allowed request's upstream. A
+// reasons header built for the Check is appended to buf.
+func upstreamOf(d *Decision, verified *crawlerValues, buf []byte) upstream {
 	c := constants
 	score := min(max(d.Score, 0), 99)
-	size := 6 // the four, reasons and degraded
-	if verified != nil {
-		size += 2
-	}
-	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 4, size)}
-	ok.Headers[0] = c.score[score]
-	ok.Headers[1] = pick(&c.category, int(d.Band), func() *corev3.HeaderValueOption { return set(HeaderCategory, d.Band.String()) })
-	ok.Headers[2] = pick(&c.action, int(d.Action), func() *corev3.HeaderValueOption { return set(HeaderAction, d.Action.String()) })
-	ok.Headers[3] = pick(&c.mode, int(d.Mode), func() *corev3.HeaderValueOption { return set(HeaderMode, d.Mode.String()) })
-	reasons := false
+	u := upstream{n: 4, reasonsAt: -1, degraded: d.Degraded, verified: verified != nil}
+	u.headers[0] = c.score[score]
+	u.headers[1] = pick(&c.category, int(d.Band), func() *corev3.HeaderValueOption { return set(HeaderCategory, d.Band.String()) })
+	u.headers[2] = pick(&c.action, int(d.Action), func() *corev3.HeaderValueOption { return set(HeaderAction, d.Action.String()) })
+	u.headers[3] = pick(&c.mode, int(d.Mode), func() *corev3.HeaderValueOption { return set(HeaderMode, d.Mode.String()) })
 	switch scored := len(d.Result.Reasons()) > 0; {
 	case d.Rule != policy.NoRule && !scored:
-		ok.Headers = append(ok.Headers, pick(&c.ruleReasons, int(d.Rule), func() *corev3.HeaderValueOption { return set(HeaderReasons, d.Rule.String()) }))
-		reasons = true
+		u.headers[u.n] = pick(&c.ruleReasons, int(d.Rule), func() *corev3.HeaderValueOption { return set(HeaderReasons, d.Rule.String()) })
+		u.n, u.hasReasons = u.n+1, true
 	case scored:
 		// A rule that decided after scoring (require_proof) leads the
 		// score's own reasons, within the same bound.
-		b, n := make([]byte, 0, 96), maxHeaderReasons
+		n := maxHeaderReasons
 		if d.Rule != policy.NoRule {
-			b, n = append(append(b, d.Rule.String()...), ','), n-1
+			buf, n = append(append(buf, d.Rule.String()...), ','), n-1
 		}
-		ok.Headers = append(ok.Headers, set(HeaderReasons, string(d.Result.AppendReasons(b, n))))
-		reasons = true
+		u.reasons = d.Result.AppendReasons(buf, n)
+		u.reasonsAt, u.n, u.hasReasons = u.n, u.n+1, true
 	}
 	if d.Degraded {
-		ok.Headers = append(ok.Headers, c.degraded)
+		u.headers[u.n] = c.degraded
+		u.n++
 	}
 	if verified != nil {
-		ok.Headers = append(ok.Headers, verified.name, verified.category)
+		u.headers[u.n], u.headers[u.n+1] = verified.name, verified.category
+		u.n += 2
+	}
+	return u
+}
+
+// removes reports whether the client's header k is removed before the
+// request goes upstream: any x-bot-* header that u does not set.
+func (u *upstream) removes(k string) bool {
+	if !strings.HasPrefix(k, botHeaderPrefix) {
+		return false
+	}
+	switch k {
+	case HeaderScore, HeaderCategory, HeaderAction, HeaderMode:
+		return false // overwritten
+	case HeaderReasons:
+		return !u.hasReasons
+	case HeaderDegraded:
+		return !u.degraded
+	case HeaderVerified, HeaderVerifiedCategory:
+		return !u.verified
+	}
+	return true
+}
+
+func allowed(d *Decision, f *Facts, verified *crawlerValues) *authv3.CheckResponse_OkResponse {
+	u := upstreamOf(d, verified, nil)
+	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, u.n)}
+	copy(ok.Headers, u.headers[:u.n])
+	if u.reasonsAt >= 0 {
+		ok.Headers[u.reasonsAt] = set(HeaderReasons, string(u.reasons))
 	}
 	for k := range f.Headers {
-		if !strings.HasPrefix(k, botHeaderPrefix) {
-			continue
+		if u.removes(k) {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, k)
 		}
-		switch k {
-		case HeaderScore, HeaderCategory, HeaderAction, HeaderMode:
-			continue // overwritten above
-		case HeaderReasons:
-			if reasons {
-				continue
-			}
-		case HeaderDegraded:
-			if d.Degraded {
-				continue
-			}
-		case HeaderVerified, HeaderVerifiedCategory:
-			if verified != nil {
-				continue // overwritten above
-			}
-		}
-		ok.HeadersToRemove = append(ok.HeadersToRemove, k)
 	}
 	return &authv3.CheckResponse_OkResponse{OkResponse: ok}
+}
+
+// Field numbers of the allow answer appendAllowed writes (envoy/service/
+// auth/v3/external_auth.proto, envoy/config/core/v3/base.proto).
+const (
+	fieldCheckResponseStatus     = 1
+	fieldCheckResponseOkResponse = 3
+	fieldOkHeaders               = 2
+	fieldOkHeadersToRemove       = 5
+	fieldOptionHeader            = 1
+	fieldOptionAppendAction      = 3
+	fieldHeaderKey               = 1
+	fieldHeaderValue             = 2
+)
+
+// appendAllowed appends to b, in the wire format, the CheckResponse that
+// respond gives d when it allows an HTTP request, and returns it: the
+// same message, written by hand. Nearly every Check is answered so, and
+// building the answer as messages cost a Check five allocations and
+// protobuf's marshalling of them two passes over it (BENCHMARKS.md, issue
+// 17, ninth session). It writes the fields set fills in a header option
+// (key, value, append action), which are all an answer's options have.
+func appendAllowed(b []byte, d *Decision, f *Facts, routeValue *structpb.Value, verified *crawlerValues) []byte {
+	var reasonsBuf [96]byte
+	u := upstreamOf(d, verified, reasonsBuf[:0])
+	var removeBuf [4]string
+	remove := removeBuf[:0]
+	for k := range f.Headers {
+		if u.removes(k) {
+			remove = append(remove, k)
+		}
+	}
+	var sizes [maxUpstreamHeaders]int
+	okSize := 0
+	for i, h := range u.headers[:u.n] {
+		if i == u.reasonsAt {
+			sizes[i] = optionSize(HeaderReasons, len(u.reasons), corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD)
+		} else {
+			sizes[i] = optionSize(h.GetHeader().GetKey(), len(h.GetHeader().GetValue()), h.GetAppendAction())
+		}
+		okSize += protowire.SizeTag(fieldOkHeaders) + protowire.SizeBytes(sizes[i])
+	}
+	for _, k := range remove {
+		okSize += protowire.SizeTag(fieldOkHeadersToRemove) + protowire.SizeBytes(len(k))
+	}
+	var entries [maxMetadataEntries]metadataEntry
+	n := metadataEntries(d, routeValue, verified, &entries)
+
+	b = slices.Grow(b, 2+protowire.SizeTag(fieldCheckResponseOkResponse)+protowire.SizeBytes(okSize)+metadataSize(entries[:n]))
+	// status: google.rpc.Status with code 0, a message with no field set.
+	b = protowire.AppendTag(b, fieldCheckResponseStatus, protowire.BytesType)
+	b = protowire.AppendVarint(b, 0)
+	b = protowire.AppendTag(b, fieldCheckResponseOkResponse, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(okSize))
+	for i, h := range u.headers[:u.n] {
+		b = protowire.AppendTag(b, fieldOkHeaders, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizes[i]))
+		if i == u.reasonsAt {
+			b = appendOption(b, HeaderReasons, u.reasons, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD)
+		} else {
+			b = appendOption(b, h.GetHeader().GetKey(), h.GetHeader().GetValue(), h.GetAppendAction())
+		}
+	}
+	for _, k := range remove {
+		b = protowire.AppendTag(b, fieldOkHeadersToRemove, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+	}
+	return appendMetadata(b, entries[:n])
+}
+
+// optionSize is the encoded size of a header option of key, a value of
+// valueLen bytes and action, as set builds it.
+func optionSize(key string, valueLen int, action corev3.HeaderValueOption_HeaderAppendAction) int {
+	header := protowire.SizeTag(fieldHeaderKey) + protowire.SizeBytes(len(key)) +
+		protowire.SizeTag(fieldHeaderValue) + protowire.SizeBytes(valueLen)
+	size := protowire.SizeTag(fieldOptionHeader) + protowire.SizeBytes(header)
+	if action != 0 {
+		size += protowire.SizeTag(fieldOptionAppendAction) + protowire.SizeVarint(uint64(action))
+	}
+	return size
+}
+
+// appendOption appends the fields of a header option (optionSize). The
+// key and value are written even when empty, which decodes the same;
+// the default action is left out, as protobuf's own marshalling does.
+func appendOption[V string | []byte](b []byte, key string, value V, action corev3.HeaderValueOption_HeaderAppendAction) []byte {
+	header := protowire.SizeTag(fieldHeaderKey) + protowire.SizeBytes(len(key)) +
+		protowire.SizeTag(fieldHeaderValue) + protowire.SizeBytes(len(value))
+	b = protowire.AppendTag(b, fieldOptionHeader, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(header))
+	b = protowire.AppendTag(b, fieldHeaderKey, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, fieldHeaderValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(len(value)))
+	b = append(b, value...)
+	if action != 0 {
+		b = protowire.AppendTag(b, fieldOptionAppendAction, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(action))
+	}
+	return b
 }
 
 // metadataEntry is one field of the dynamic metadata.
@@ -165,6 +305,22 @@ const maxMetadataEntries = 11
 // ordinary dynamic_metadata field. Otherwise (an in-process caller of
 // Check) it is resp.DynamicMetadata.
 func setMetadata(resp *authv3.CheckResponse, d *Decision, routeValue *structpb.Value, verified *crawlerValues, forWire bool) {
+	var entries [maxMetadataEntries]metadataEntry
+	n := metadataEntries(d, routeValue, verified, &entries)
+	if forWire {
+		resp.ProtoReflect().SetUnknown(appendMetadata(nil, entries[:n]))
+		return
+	}
+	fields := make(map[string]*structpb.Value, n)
+	for _, e := range entries[:n] {
+		fields[e.key] = e.value
+	}
+	resp.DynamicMetadata = &structpb.Struct{Fields: fields}
+}
+
+// metadataEntries fills entries with the decision's dynamic metadata and
+// returns how many it holds.
+func metadataEntries(d *Decision, routeValue *structpb.Value, verified *crawlerValues, entries *[maxMetadataEntries]metadataEntry) int {
 	c := constants
 	str := func(s string) func() *structpb.Value {
 		return func() *structpb.Value { return structpb.NewStringValue(s) }
@@ -176,7 +332,7 @@ func setMetadata(resp *authv3.CheckResponse, d *Decision, routeValue *structpb.V
 	if d.Degraded {
 		degraded = c.boolValue[1]
 	}
-	entries := [maxMetadataEntries]metadataEntry{
+	*entries = [maxMetadataEntries]metadataEntry{
 		{"bot_score", c.scoreValue[min(max(d.Score, 0), 99)]},
 		{"bot_category", pick(&c.categoryValue, int(d.Band), str(d.Band.String()))},
 		{"bot_action", pick(&c.actionValue, int(d.Action), str(d.Action.String()))},
@@ -196,15 +352,7 @@ func setMetadata(resp *authv3.CheckResponse, d *Decision, routeValue *structpb.V
 		entries[n+1] = metadataEntry{"bot_verified_category", verified.categoryValue}
 		n += 2
 	}
-	if forWire {
-		resp.ProtoReflect().SetUnknown(appendMetadata(nil, entries[:n]))
-		return
-	}
-	fields := make(map[string]*structpb.Value, n)
-	for _, e := range entries[:n] {
-		fields[e.key] = e.value
-	}
-	resp.DynamicMetadata = &structpb.Struct{Fields: fields}
+	return n
 }
 
 // Field numbers of the messages metadata writes (envoy/service/auth/v3/
@@ -220,19 +368,37 @@ const (
 	fieldValueBool                    = 4
 )
 
+// metadataSize is the encoded size of the dynamic_metadata field that
+// appendMetadata writes for entries.
+func metadataSize(entries []metadataEntry) int {
+	size := metadataStructSize(entries, nil, nil)
+	return protowire.SizeTag(fieldCheckResponseDynamicMetadata) + protowire.SizeBytes(size)
+}
+
+// metadataStructSize is the encoded size of the Struct of entries; it
+// records each entry's and value's size in entrySizes and valueSizes when
+// they are not nil.
+func metadataStructSize(entries []metadataEntry, entrySizes, valueSizes *[maxMetadataEntries]int) int {
+	size := 0
+	for i, e := range entries {
+		v := valueSize(e.value)
+		entry := protowire.SizeTag(fieldEntryKey) + protowire.SizeBytes(len(e.key)) +
+			protowire.SizeTag(fieldEntryValue) + protowire.SizeBytes(v)
+		if entrySizes != nil {
+			entrySizes[i], valueSizes[i] = entry, v
+		}
+		size += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(entry)
+	}
+	return size
+}
+
 // appendMetadata appends the dynamic_metadata field holding a Struct of
 // entries (distinct keys, at most maxMetadataEntries) to b.
 func appendMetadata(b []byte, entries []metadataEntry) []byte {
 	// Each length prefix needs the size of what follows: sizes are worked
 	// out once, then written.
 	var entrySizes, valueSizes [maxMetadataEntries]int
-	size := 0
-	for i, e := range entries {
-		valueSizes[i] = valueSize(e.value)
-		entrySizes[i] = protowire.SizeTag(fieldEntryKey) + protowire.SizeBytes(len(e.key)) +
-			protowire.SizeTag(fieldEntryValue) + protowire.SizeBytes(valueSizes[i])
-		size += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(entrySizes[i])
-	}
+	size := metadataStructSize(entries, &entrySizes, &valueSizes)
 	b = slices.Grow(b, protowire.SizeTag(fieldCheckResponseDynamicMetadata)+protowire.SizeBytes(size))
 	b = protowire.AppendTag(b, fieldCheckResponseDynamicMetadata, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))

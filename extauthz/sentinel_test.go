@@ -53,6 +53,9 @@ func TestEveryActionIsAnswered(t *testing.T) {
 				t.Errorf("action %s enforced: gRPC status %s, want %s", name, got, want)
 			case a != policy.ActionAllow && resp.GetDeniedResponse() == nil:
 				t.Errorf("action %s enforced: no denied response", name)
+			case allows(d) != (got == codes.OK):
+				// The handler writes an allow answer by hand (appendAllowed).
+				t.Errorf("action %s enforced: allows is %v for a gRPC status %s", name, allows(d), got)
 			}
 		}
 	}

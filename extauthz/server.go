@@ -307,13 +307,28 @@ type check struct {
 
 // Check decides one request. It never returns an error.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	return s.serve(ctx, req, nil, false), nil
+	resp, _ := s.serve(ctx, req, nil, asMessage)
+	return resp, nil
 }
 
+// answerForm is the form in which serve gives its answer.
+type answerForm uint8
+
+const (
+	// asMessage: a CheckResponse, as in-process callers of Check read it.
+	asMessage answerForm = iota
+	// asWireMessage: a CheckResponse whose dynamic metadata is held as
+	// bytes (setMetadata), for a response that is marshalled as it is.
+	asWireMessage
+	// asEncoded: an allow answer in the wire format (appendAllowed), for
+	// the Codec to send as it is; any other answer as asWireMessage.
+	asEncoded
+)
+
 // serve decides one request, read from req, or from w when req is nil.
-// forWire writes the response's dynamic metadata as bytes (setMetadata),
-// for a response that goes to the wire as it is.
-func (s *Server) serve(ctx context.Context, req *authv3.CheckRequest, w *wireFacts, forWire bool) (resp *authv3.CheckResponse) {
+// It answers with resp, or in the asEncoded form with encoded and a nil
+// resp when the request is allowed.
+func (s *Server) serve(ctx context.Context, req *authv3.CheckRequest, w *wireFacts, form answerForm) (resp *authv3.CheckResponse, encoded *wireResponse) {
 	c := s.scratch.Get().(*check)
 	headers := c.headers
 	headers.reset()
@@ -322,7 +337,7 @@ func (s *Server) serve(ctx context.Context, req *authv3.CheckRequest, w *wireFac
 		if r := recover(); r != nil {
 			// A bug must not become Envoy's failure policy: log it and allow.
 			s.log.ErrorContext(ctx, "check panicked; allowing the request", "panic", r, "stack", string(debug.Stack()))
-			resp = panicResponse()
+			resp, encoded = panicResponse(), nil
 		}
 		s.scratch.Put(c)
 	}()
@@ -337,11 +352,17 @@ func (s *Server) serve(ctx context.Context, req *authv3.CheckRequest, w *wireFac
 	}
 	d := s.decide(ctx, st, c)
 	annotateSpan(ctx, d)
-	resp = respond(d, &c.facts, st.routeValues[d.Route], verifiedValues(d, s.crawlerHeaders), forWire)
+	routeValue, verified := st.routeValues[d.Route], verifiedValues(d, s.crawlerHeaders)
+	if form == asEncoded && c.facts.HTTP && allows(d) {
+		encoded = new(wireResponse)
+		encoded.set(appendAllowed(encoded.inline[:0], d, &c.facts, routeValue, verified))
+	} else {
+		resp = respond(d, &c.facts, routeValue, verified, form != asMessage)
+	}
 	if s.observer != nil {
 		s.observer.ObserveCheck(ctx, d, &c.facts, time.Since(start))
 	}
-	return resp
+	return resp, encoded
 }
 
 // decide runs the pipeline on the facts read: counters → score → action →

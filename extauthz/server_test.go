@@ -15,6 +15,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
@@ -133,22 +134,35 @@ func mustCheck(t testing.TB, s *Server, req *authv3.CheckRequest) *authv3.CheckR
 	if diff := sameFacts(wire, decoded); diff != "" {
 		t.Fatalf("facts read from the wire differ in %s:\nwire:    %+v\ndecoded: %+v", diff, wire, decoded)
 	}
-	return mustRoundTrip(t, s.checkWire(context.Background(), w))
+	return mustRoundTrip(t, s.checkWire(context.Background(), w, asEncoded))
 }
 
-// mustRoundTrip is resp as whoever calls the server decodes it.
-func mustRoundTrip(t testing.TB, resp *authv3.CheckResponse) *authv3.CheckResponse {
+// mustRoundTrip is resp as whoever calls the server decodes it: a
+// CheckResponse, or the bytes the handler wrote (wireResponse), which the
+// Codec sends as they are.
+func mustRoundTrip(t testing.TB, resp any) *authv3.CheckResponse {
 	t.Helper()
-	if resp == nil || resp.GetStatus() == nil {
-		t.Fatalf("Check returned %v: every response needs an explicit status", resp)
-	}
-	b, err := proto.Marshal(resp)
-	if err != nil {
-		t.Fatalf("marshal the response: %v", err)
+	var b []byte
+	switch r := resp.(type) {
+	case *wireResponse:
+		b = r.bytes()
+	case *authv3.CheckResponse:
+		if r == nil {
+			t.Fatal("Check returned a nil response")
+		}
+		var err error
+		if b, err = proto.Marshal(r); err != nil {
+			t.Fatalf("marshal the response: %v", err)
+		}
+	default:
+		t.Fatalf("Check answered with a %T", resp)
 	}
 	out := new(authv3.CheckResponse)
 	if err := proto.Unmarshal(b, out); err != nil {
 		t.Fatalf("unmarshal the response: %v", err)
+	}
+	if out.GetStatus() == nil {
+		t.Fatalf("Check returned %v: every response needs an explicit status", out)
 	}
 	if len(out.ProtoReflect().GetUnknown()) != 0 {
 		t.Fatalf("the response has fields its callers do not know: %x", out.ProtoReflect().GetUnknown())
@@ -200,6 +214,30 @@ func TestBrowserIsAllowedWithScoreHeaders(t *testing.T) {
 	md := resp.GetDynamicMetadata().GetFields()
 	if md["bot_route"].GetStringValue() != "default" || md["bot_mode"].GetStringValue() != "shadow" || md["bot_score"].GetNumberValue() < 30 {
 		t.Errorf("dynamic metadata = %v", md)
+	}
+}
+
+// TestAllowAnsweredUnderAnyCodec: the handler writes an allow answer by
+// hand only for our Codec, which sends it as it is; a server that
+// registers the service under grpc's own codec still gets a message.
+func TestAllowAnsweredUnderAnyCodec(t *testing.T) {
+	s := newTestServer(t, nil)
+	codec, err := NewCodec(CodecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, opts := range map[string][]grpc.ServerOption{
+		"our codec":  {grpc.ForceServerCodecV2(codec)},
+		"grpc's own": nil,
+	} {
+		resp := grpcCheckWith(t, s, request("GET", "/", "", "203.0.113.7", chrome), opts...)
+		h := upstreamHeaders(t, resp)
+		if h[HeaderAction] != "allow" || h[HeaderScore] == "" {
+			t.Errorf("%s: upstream headers %v", name, h)
+		}
+		if md := resp.GetDynamicMetadata().GetFields(); md["bot_route"].GetStringValue() != "default" {
+			t.Errorf("%s: dynamic metadata %v", name, md)
+		}
 	}
 }
 

@@ -40,13 +40,20 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 		return nil, err
 	}
 	if interceptor == nil {
-		return s.checkWire(ctx, w), nil
+		// Only the codec reads what the handler returns: ours sends an
+		// allow answer as the bytes the handler wrote.
+		form := asWireMessage
+		if w.codec {
+			form = asEncoded
+		}
+		return s.checkWire(ctx, w, form), nil
 	}
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName}
 	return interceptor(ctx, w, info, func(ctx context.Context, req any) (any, error) {
 		switch req := req.(type) {
 		case *wireRequest:
-			return s.checkWire(ctx, req), nil
+			// An interceptor may read the response: a message, always.
+			return s.checkWire(ctx, req, asWireMessage), nil
 		case *authv3.CheckRequest:
 			return s.Check(ctx, req)
 		}
@@ -55,10 +62,18 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 }
 
 // checkWire decides a request that the codec read from the wire, or that
-// it decoded into w's CheckRequest.
-func (s *Server) checkWire(ctx context.Context, w *wireRequest) *authv3.CheckResponse {
+// it decoded into w's CheckRequest, and answers in form: a
+// *authv3.CheckResponse, or with asEncoded maybe a wireResponse.
+func (s *Server) checkWire(ctx context.Context, w *wireRequest, form answerForm) any {
+	var resp *authv3.CheckResponse
+	var encoded *wireResponse
 	if w.parsed {
-		return s.serve(ctx, nil, &w.facts, true)
+		resp, encoded = s.serve(ctx, nil, &w.facts, form)
+	} else {
+		resp, encoded = s.serve(ctx, &w.CheckRequest, nil, form)
 	}
-	return s.serve(ctx, &w.CheckRequest, nil, true)
+	if encoded != nil {
+		return encoded
+	}
+	return resp
 }

@@ -22,6 +22,10 @@ type wireRequest struct {
 	// parsed is true when facts holds the request: the codec read it from
 	// the wire. False: the CheckRequest holds it.
 	parsed bool
+	// codec is true when our Codec decoded the request: it then also
+	// writes the answer, and can send one the handler wrote itself
+	// (wireResponse), which another codec could not.
+	codec bool
 	// data is the request's bytes, which facts' strings point into; a new
 	// slice for every request, never reused, because the response and the
 	// decision's records may hold those strings after the handler returns.
@@ -36,7 +40,7 @@ func (w *wireRequest) reset() {
 	} else {
 		w.CheckRequest.Reset()
 	}
-	w.parsed, w.data = false, nil
+	w.parsed, w.codec, w.data = false, false, nil
 }
 
 // wireFacts are the fields of a CheckRequest that readFacts uses, read from
