@@ -45,6 +45,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.httpWriteTimeout, "http-write-timeout", 10*time.Second, "challenge and admin ports: longest a client may take to read an answer (profiles under `/debug/pprof/` get their own)")
 	fs.DurationVar(&c.httpIdleTimeout, "http-idle-timeout", 60*time.Second, "challenge and admin ports: how long an idle keep-alive connection stays open")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiles under `/debug/pprof/` on the admin port (with admin tokens configured, only to a request bearing one); see \"Profiling\"")
+	fs.IntVar(&c.gcHeadroomMiB, "gc-headroom-mib", defaultGCHeadroomMiB, "keep Go's garbage collector from collecting before the heap has grown this many MiB past what the last collection found live; 0 leaves Go's own pacing (collect at twice the live heap), as does setting `GOGC`; see \"Profiling\"")
 	fs.BoolVar(&c.version, "version", false, "print the version, the commit and the Go version, and exit")
 	return fs
 }

@@ -78,6 +78,7 @@ type config struct {
 	allowSample       float64
 	fullClientIP      bool
 	pprof             bool
+	gcHeadroomMiB     int
 	version           bool
 }
 
@@ -130,6 +131,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.memoryMaxKeys < 1 {
 		return nil, fmt.Errorf("-memory-max-keys: %d must be positive", c.memoryMaxKeys)
 	}
+	if c.gcHeadroomMiB < 0 || c.gcHeadroomMiB > maxGCHeadroomMiB {
+		return nil, fmt.Errorf("-gc-headroom-mib: %d out of range 0-%d", c.gcHeadroomMiB, maxGCHeadroomMiB)
+	}
 	return c, nil
 }
 
@@ -169,6 +173,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
+	}
+	// GOGC set by the operator is theirs to keep.
+	if c.gcHeadroomMiB > 0 && os.Getenv("GOGC") == "" {
+		defer startGCPacer(uint64(c.gcHeadroomMiB) << 20)()
 	}
 	if err := a.serve(ctx); err != nil {
 		log.Error("stopped with an error", "err", err)
