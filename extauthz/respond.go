@@ -232,7 +232,8 @@ func appendAllowed(b []byte, d *Decision, f *Facts, routeValue *structpb.Value, 
 	var entries [maxMetadataEntries]metadataEntry
 	n := metadataEntries(d, routeValue, verified, &entries)
 
-	b = slices.Grow(b, 2+protowire.SizeTag(fieldCheckResponseOkResponse)+protowire.SizeBytes(okSize)+metadataSize(entries[:n]))
+	// appendMetadata grows b for its own part.
+	b = slices.Grow(b, 2+protowire.SizeTag(fieldCheckResponseOkResponse)+protowire.SizeBytes(okSize))
 	// status: google.rpc.Status with code 0, a message with no field set.
 	b = protowire.AppendTag(b, fieldCheckResponseStatus, protowire.BytesType)
 	b = protowire.AppendVarint(b, 0)
@@ -257,23 +258,26 @@ func appendAllowed(b []byte, d *Decision, f *Facts, routeValue *structpb.Value, 
 // optionSize is the encoded size of a header option of key, a value of
 // valueLen bytes and action, as set builds it.
 func optionSize(key string, valueLen int, action corev3.HeaderValueOption_HeaderAppendAction) int {
-	header := protowire.SizeTag(fieldHeaderKey) + protowire.SizeBytes(len(key)) +
-		protowire.SizeTag(fieldHeaderValue) + protowire.SizeBytes(valueLen)
-	size := protowire.SizeTag(fieldOptionHeader) + protowire.SizeBytes(header)
+	size := protowire.SizeTag(fieldOptionHeader) + protowire.SizeBytes(headerSize(key, valueLen))
 	if action != 0 {
 		size += protowire.SizeTag(fieldOptionAppendAction) + protowire.SizeVarint(uint64(action))
 	}
 	return size
 }
 
+// headerSize is the encoded size of a HeaderValue of key and a value of
+// valueLen bytes, both written even when empty.
+func headerSize(key string, valueLen int) int {
+	return protowire.SizeTag(fieldHeaderKey) + protowire.SizeBytes(len(key)) +
+		protowire.SizeTag(fieldHeaderValue) + protowire.SizeBytes(valueLen)
+}
+
 // appendOption appends the fields of a header option (optionSize). The
 // key and value are written even when empty, which decodes the same;
 // the default action is left out, as protobuf's own marshalling does.
 func appendOption[V string | []byte](b []byte, key string, value V, action corev3.HeaderValueOption_HeaderAppendAction) []byte {
-	header := protowire.SizeTag(fieldHeaderKey) + protowire.SizeBytes(len(key)) +
-		protowire.SizeTag(fieldHeaderValue) + protowire.SizeBytes(len(value))
 	b = protowire.AppendTag(b, fieldOptionHeader, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(header))
+	b = protowire.AppendVarint(b, uint64(headerSize(key, len(value))))
 	b = protowire.AppendTag(b, fieldHeaderKey, protowire.BytesType)
 	b = protowire.AppendString(b, key)
 	b = protowire.AppendTag(b, fieldHeaderValue, protowire.BytesType)
@@ -368,37 +372,19 @@ const (
 	fieldValueBool                    = 4
 )
 
-// metadataSize is the encoded size of the dynamic_metadata field that
-// appendMetadata writes for entries.
-func metadataSize(entries []metadataEntry) int {
-	size := metadataStructSize(entries, nil, nil)
-	return protowire.SizeTag(fieldCheckResponseDynamicMetadata) + protowire.SizeBytes(size)
-}
-
-// metadataStructSize is the encoded size of the Struct of entries; it
-// records each entry's and value's size in entrySizes and valueSizes when
-// they are not nil.
-func metadataStructSize(entries []metadataEntry, entrySizes, valueSizes *[maxMetadataEntries]int) int {
-	size := 0
-	for i, e := range entries {
-		v := valueSize(e.value)
-		entry := protowire.SizeTag(fieldEntryKey) + protowire.SizeBytes(len(e.key)) +
-			protowire.SizeTag(fieldEntryValue) + protowire.SizeBytes(v)
-		if entrySizes != nil {
-			entrySizes[i], valueSizes[i] = entry, v
-		}
-		size += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(entry)
-	}
-	return size
-}
-
 // appendMetadata appends the dynamic_metadata field holding a Struct of
 // entries (distinct keys, at most maxMetadataEntries) to b.
 func appendMetadata(b []byte, entries []metadataEntry) []byte {
 	// Each length prefix needs the size of what follows: sizes are worked
 	// out once, then written.
 	var entrySizes, valueSizes [maxMetadataEntries]int
-	size := metadataStructSize(entries, &entrySizes, &valueSizes)
+	size := 0
+	for i, e := range entries {
+		valueSizes[i] = valueSize(e.value)
+		entrySizes[i] = protowire.SizeTag(fieldEntryKey) + protowire.SizeBytes(len(e.key)) +
+			protowire.SizeTag(fieldEntryValue) + protowire.SizeBytes(valueSizes[i])
+		size += protowire.SizeTag(fieldStructFields) + protowire.SizeBytes(entrySizes[i])
+	}
 	b = slices.Grow(b, protowire.SizeTag(fieldCheckResponseDynamicMetadata)+protowire.SizeBytes(size))
 	b = protowire.AppendTag(b, fieldCheckResponseDynamicMetadata, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
