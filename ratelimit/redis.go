@@ -266,6 +266,10 @@ return replies
 // hitScript is hitScriptSrc as go-redis loads it, with its SHA1.
 var hitScript = redis.NewScript(hitScriptSrc)
 
+// hitScriptSHA is hitScript's SHA1 as a script call's argument, put in an
+// interface once rather than per call.
+var hitScriptSHA any = hitScript.Hash()
+
 // Redis is a Store that keeps counters in Redis, shared by all replicas.
 // Each key is one hash holding all the lanes a caller gives it (see
 // hitScriptSrc for the fields), so the counters of one identity cost one
@@ -603,7 +607,8 @@ type hitGroup struct {
 	idx, fieldAt []int
 	// args is the whole command: "evalsha", sha, numkeys, keys..., now,
 	// then per key its header, its fields, then their specs (windowArg,
-	// or for a lane's parts its window and mask; hitScriptSrc).
+	// or for a lane's parts its window and mask; hitScriptSrc). The keys,
+	// fields, time, headers and specs are held as *string and *int64.
 	args []any
 	cmd  *redis.Cmd
 }
@@ -717,18 +722,36 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 	// are in its reply.
 	idxAt := make([]int, 0, 2*len(counters))
 	idx, fieldAt := idxAt[:0:len(counters)], idxAt[len(counters):len(counters)]
+	// The arguments point into nums and strs rather than holding their
+	// values: go-redis writes an *int64 or *string as the value, and a
+	// value put in an interface costs an allocation each, a dozen per
+	// Check. Their capacities are exact, so appending never moves what an
+	// argument points to: a number per field and per hash (its header)
+	// and the time; a string per field and per hash.
+	nums := make([]int64, 0, 1+len(firsts)+len(counters))
+	strs := make([]string, 0, len(firsts)+len(counters))
+	num := func(v int64) any {
+		nums = append(nums, v)
+		return &nums[len(nums)-1]
+	}
+	str := func(v string) any {
+		strs = append(strs, v)
+		return &strs[len(strs)-1]
+	}
 	args := make([]any, 0, 4*len(groups)+2*len(firsts)+2*len(counters))
-	sha, now := any(hitScript.Hash()), any(nowMs)
+	now := num(nowMs)
 	for g := range groups {
 		firstIdx, firstArg, field := len(idx), len(args), 0
-		args = append(args, "evalsha", sha, 0)
+		args = append(args, "evalsha", hitScriptSHA, 0)
 		numKeys := 0
 		for j, k := range firsts {
 			if groupOf[j] == g {
-				args = append(args, places[placeOf[k]].hash)
+				args = append(args, str(places[placeOf[k]].hash))
 				numKeys++
 			}
 		}
+		// Small ints go into an interface without an allocation, and the
+		// folding (hitFold) reads this one as an int.
 		args[firstArg+2] = numKeys
 		args = append(args, now, numKeys)
 		for j, k := range firsts {
@@ -738,13 +761,13 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 			// The hash's fields: those of lanes without parts, then those
 			// of lanes with parts (hitScriptSrc).
 			headerArg := len(args)
-			args = append(args, 0)
+			args = append(args, nil)
 			fieldsStart := len(args)
 			shared := false
 			for _, withParts := range [2]bool{false, true} {
 				for i := k; i < len(counters); i++ { // none of hash k's comes before k
 					if firstOf[i] == k && fieldOf[i] == i && (masks[i] != 1) == withParts {
-						args = append(args, fields[i])
+						args = append(args, str(fields[i]))
 						shared = shared || places[placeOf[i]].folded
 					}
 				}
@@ -755,7 +778,7 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 					idx = append(idx, i)
 					fieldAt = append(fieldAt, field)
 					field++
-					args = append(args, windowArg(counters[i]))
+					args = append(args, num(windowArg(counters[i])))
 				}
 			}
 			for i := k; i < len(counters); i++ {
@@ -767,7 +790,7 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 				if counters[i].Peek {
 					spec = -spec
 				}
-				args = append(args, spec)
+				args = append(args, num(spec))
 				for c := i; c < len(counters); c++ {
 					if fieldOf[c] == i {
 						idx = append(idx, c)
@@ -776,11 +799,11 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 				}
 				field++
 			}
-			header := lanes + withParts<<16
+			header := int64(lanes + withParts<<16)
 			if shared {
 				header = -header
 			}
-			args[headerArg] = header
+			args[headerArg] = num(header)
 		}
 		gr := &groups[g]
 		gr.idx = idx[firstIdx:len(idx):len(idx)]

@@ -49,17 +49,17 @@ func TestPlanHitGroupsLanesByKeyAndKeysByTag(t *testing.T) {
 			// fields in the caller's order, then their windows; a peek's
 			// window goes negated.
 			{[]int{0, 4, 1, 2, 3}, []any{"evalsha", sha, 4, "{a}:1", "{b}:1", "{a}:2", "c", int64(1234), 4,
-				2, "x", "z", int64(1000), int64(-5000),
-				1, "x", int64(2000),
-				1, "", int64(-3000),
-				1, "y", int64(-4000)}},
+				int64(2), "x", "z", int64(1000), int64(-5000),
+				int64(1), "x", int64(2000),
+				int64(1), "", int64(-3000),
+				int64(1), "y", int64(-4000)}},
 		}},
 		{"one script per hash tag", true, []want{
 			{[]int{0, 4, 2}, []any{"evalsha", sha, 2, "{a}:1", "{a}:2", int64(1234), 2,
-				2, "x", "z", int64(1000), int64(-5000),
-				1, "", int64(-3000)}},
-			{[]int{1}, []any{"evalsha", sha, 1, "{b}:1", int64(1234), 1, 1, "x", int64(2000)}},
-			{[]int{3}, []any{"evalsha", sha, 1, "c", int64(1234), 1, 1, "y", int64(-4000)}},
+				int64(2), "x", "z", int64(1000), int64(-5000),
+				int64(1), "", int64(-3000)}},
+			{[]int{1}, []any{"evalsha", sha, 1, "{b}:1", int64(1234), 1, int64(1), "x", int64(2000)}},
+			{[]int{3}, []any{"evalsha", sha, 1, "c", int64(1234), 1, int64(1), "y", int64(-4000)}},
 		}},
 	}
 	for _, tt := range tests {
@@ -69,12 +69,29 @@ func TestPlanHitGroupsLanesByKeyAndKeysByTag(t *testing.T) {
 				t.Fatalf("%d groups, want %d", len(groups), len(tt.want))
 			}
 			for i, w := range tt.want {
-				if !slices.Equal(groups[i].idx, w.idx) || !slices.Equal(groups[i].args, w.args) {
-					t.Errorf("group %d:\n idx %v args %v\nwant idx %v args %v", i, groups[i].idx, groups[i].args, w.idx, w.args)
+				if !slices.Equal(groups[i].idx, w.idx) || !slices.Equal(argValues(groups[i].args), w.args) {
+					t.Errorf("group %d:\n idx %v args %v\nwant idx %v args %v", i, groups[i].idx, argValues(groups[i].args), w.idx, w.args)
 				}
 			}
 		})
 	}
+}
+
+// argValues returns a script call's arguments with the values that
+// planHit passes by pointer in their place, as go-redis writes them.
+func argValues(args []any) []any {
+	vs := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case *int64:
+			vs[i] = *v
+		case *string:
+			vs[i] = *v
+		default:
+			vs[i] = v
+		}
+	}
+	return vs
 }
 
 func TestPlanHitSendsALanesPartsAsOneField(t *testing.T) {
@@ -94,10 +111,10 @@ func TestPlanHitSendsALanesPartsAsOneField(t *testing.T) {
 	// negated for a peek; the header counts 4 fields, 2 of them with
 	// parts.
 	wantArgs := []any{"evalsha", hitScript.Hash(), 1, "k", int64(1234), 1,
-		4 + 2<<16, "60s", "rt", "h", "g",
+		int64(4 + 2<<16), "60s", "rt", "h", "g",
 		int64(60000), int64(1000), -(int64(60000)<<16 | 0b1001), int64(1000)<<16 | 0b10}
-	if g := groups[0]; !slices.Equal(g.args, wantArgs) {
-		t.Errorf("args %v\nwant %v", g.args, wantArgs)
+	if got := argValues(groups[0].args); !slices.Equal(got, wantArgs) {
+		t.Errorf("args %v\nwant %v", got, wantArgs)
 	}
 	// Each counter reads its field: 60s, rt, h (twice), g.
 	fieldOf := map[int]int{}
@@ -186,4 +203,39 @@ func FuzzLaneCounts(f *testing.F) {
 			t.Errorf("part %d read %d/%d, which it does not hold (%v)", p, prev, cur, held[1:])
 		}
 	})
+}
+
+// BenchmarkPlanHit measures building a Check's script call: a client's
+// and its network's 60s lanes and the client's history parts peeked,
+// and with a session its lanes and history too (as a Check sends them).
+func BenchmarkPlanHit(b *testing.B) {
+	history := NamedLane("h", 10*time.Minute)
+	ip := IdentityKey(DimIP, "203.0.113.7")
+	sid := IdentityKey(DimSession, "435e55013db290c2")
+	peek := func(key string, part uint8) Counter {
+		return Counter{Key: key, Lane: history, Window: 10 * time.Minute, Peek: true, Part: part}
+	}
+	noSession := []Counter{
+		{Key: ip, Lane: "60s", Window: time.Minute},
+		{Key: IdentityKey(DimSubnet, "203.0.113.0/24"), Lane: "60s", Window: time.Minute},
+		peek(ip, 0), peek(ip, 1), peek(ip, 2),
+	}
+	session := append(slices.Clone(noSession),
+		Counter{Key: sid, Lane: "60s", Window: time.Minute},
+		Counter{Key: sid, Lane: NamedLane("seen.203.0.113.0/24", 20*time.Minute), Window: 20 * time.Minute},
+		peek(ip, 3), peek(ip, 4), peek(sid, 0), peek(sid, 1), peek(sid, 2), peek(sid, 3))
+	for _, bc := range []struct {
+		name     string
+		counters []Counter
+	}{{"no-session", noSession}, {"session", session}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				groups := planHit(bc.counters, 1_796_376_856_205, false)
+				if len(groups) != 1 {
+					b.Fatalf("%d groups", len(groups))
+				}
+			}
+		})
+	}
 }
