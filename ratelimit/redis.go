@@ -72,9 +72,9 @@ import (
 // Per key the script costs one HMGET of all its lanes, then, if a lane is
 // counted, one HSET of the counted lanes' new states (the script runs
 // atomically, so writing the state read plus one hit is an increment),
-// and, if one of them starts a bucket, one PTTL and at most one PEXPIRE
-// (and for a network's hash an HLEN, and an HSET of the mark that keeps a
-// large one a hash table: placement.go).
+// and, if one of them starts a bucket, one PTTL and at most one PEXPIRE;
+// for a network's hash whose HSET added a field, an HLEN, and an HSET of
+// the mark that keeps a large one a hash table (placement.go).
 // Redis spends far more per command, per field and per Lua string than per
 // byte, so an identity's counters share one key and each counter is one
 // field: a Check touches at most two keys (placement.go) and one field
@@ -130,11 +130,12 @@ const hitScriptSrc = `
 -- mask of the parts to count (bit p: part p), each negated if the field is
 -- only read (a peek). The fields come together so that HMGET takes them
 -- straight from ARGV, with no table built for it.
--- Reply: per segment, what each of its fields held before this call (nil
--- for nothing), field by field in argument order; or, if one of its keys
--- could not be read as a hash, that error, and the segment's later keys
--- are left alone. The caller reads its counts from the fields as the
--- script does, so a read costs the script nothing.
+-- Reply: per segment, per key, what each of its fields held before this
+-- call (nil for nothing), field by field in argument order: the key's
+-- HMGET reply as it came; or, if one of its keys could not be read as a
+-- hash, that error, and the segment's later keys are left alone. The
+-- caller reads its counts from the fields as the script does, so a read
+-- costs the script nothing.
 local floor, pack, unpack_state = math.floor, struct.pack, struct.unpack
 local sub, concat = string.sub, table.concat
 -- M: buckets are kept modulo M, counts below it; none: a state holding
@@ -174,12 +175,14 @@ local function hit(v, at, b, w)
   return pack('<I4I4I4', b32, 1, 0), (b + 2) * w - now
 end
 
-local replies, r, a, first = {}, 0, 1, 1
+-- set holds a key's HSET arguments, reused from key to key: only its
+-- first ns entries are sent.
+local replies, r, a, first, set = {}, 0, 1, 1, {}
 while first <= #KEYS do
   now = tonumber(ARGV[a])
   local last = first + tonumber(ARGV[a + 1]) - 1
   a = a + 2
-  local out, o, failed = {}, 0, nil
+  local out, failed = {}, nil
   for key = first, last do
     local h = tonumber(ARGV[a])
     local shared = h < 0
@@ -189,10 +192,10 @@ while first <= #KEYS do
     local v = not failed and redis.pcall('HMGET', KEYS[key], unpack(ARGV, a + 1, a + n))
     if v and v.err then failed, v = v, nil end
     if v then
-      local set, ns, ttl = {}, 0, 0
+      out[key - first + 1] = v
+      local ns, ttl = 0, 0
       for j = 1, n do
         local vj, state = v[j], nil
-        out[o + j] = vj
         local s = tonumber(ARGV[a + n + j])
         -- A peek (s < 0) writes nothing.
         if s > 0 and j <= plain then
@@ -236,22 +239,21 @@ while first <= #KEYS do
           ns = ns + 2
         end
       end
-      o = o + n
-      if ns > 0 then redis.call('HSET', KEYS[key], unpack(set)) end
+      local added = ns > 0 and redis.call('HSET', KEYS[key], unpack(set, 1, ns))
       if ttl > 0 then
         -- Never shorten the TTL: another lane, or a late hit's newer
         -- bucket, may need longer.
         if redis.call('PTTL', KEYS[key]) < ttl then
           redis.call('PEXPIRE', KEYS[key], ttl)
         end
-        -- A network's hash that grew past 64 fields gets a value longer
-        -- than Redis keeps in a listpack, which makes Redis keep the hash
-        -- as a hash table: a listpack is searched field by field, and a
-        -- hash of a few hundred clients' lanes would cost each Check a
-        -- scan.
-        if shared and redis.call('HLEN', KEYS[key]) > 64 then
-          redis.call('HSET', KEYS[key], '{#}', string.rep('#', 256))
-        end
+      end
+      -- A network's hash that grew past 64 fields gets a value longer
+      -- than Redis keeps in a listpack, which makes Redis keep the hash as
+      -- a hash table: a listpack is searched field by field, and a hash
+      -- of a few hundred clients' lanes would cost each Check a scan. Only
+      -- a field added can make it grow.
+      if shared and added and added > 0 and redis.call('HLEN', KEYS[key]) > 64 then
+        redis.call('HSET', KEYS[key], '{#}', string.rep('#', 256))
       end
     end
     a = a + 1 + 2 * n
@@ -873,18 +875,28 @@ func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup, within bool, 
 }
 
 // parseReply fills obs for the group's counters from the script's reply:
-// per field, in the order the plan gave them, what it held before the
-// call, a string or nil. A counter's state is its part's 12 bytes, read as
-// the script reads it (hitScriptSrc), so the script spends nothing on a
-// read.
+// per key, per field, in the order the plan gave them, what it held before
+// the call, a string or nil. A counter's state is its part's 12 bytes,
+// read as the script reads it (hitScriptSrc), so the script spends nothing
+// on a read.
 func (g *hitGroup) parseReply(nowMs int64, counters []Counter, obs []Observation, reply []any) error {
+	// The plan numbers the fields across the group's keys, in order.
+	var fieldsBuf [32]any
+	fields := fieldsBuf[:0]
+	for k, r := range reply {
+		vs, ok := r.([]any)
+		if !ok {
+			return fmt.Errorf("redis hit: script returned %T for key %d, want an array", r, k)
+		}
+		fields = append(fields, vs...)
+	}
 	for j, i := range g.idx {
 		at := g.fieldAt[j]
-		if at >= len(reply) {
-			return fmt.Errorf("redis hit: script returned %d fields, counter %d is in field %d", len(reply), i, at)
+		if at >= len(fields) {
+			return fmt.Errorf("redis hit: script returned %d fields, counter %d is in field %d", len(fields), i, at)
 		}
 		var state string
-		switch v := reply[at].(type) {
+		switch v := fields[at].(type) {
 		case string:
 			state = v
 		case nil:

@@ -150,8 +150,9 @@ func TestParseReplyFollowsThePlan(t *testing.T) {
 	// Fields come by key, k1's a and b, then k2's a and its lane with
 	// parts; part 0 is in k1's previous bucket, part 1 one late (in the
 	// next bucket), part 2 is missing.
-	reply := []any{state([3]uint32{1, 2, 1}), state([3]uint32{1, 4, 3}), state([3]uint32{90, 6, 5}),
-		state([3]uint32{0, 7, 8}, [3]uint32{2, 9, 10})}
+	k1 := []any{state([3]uint32{1, 2, 1}), state([3]uint32{1, 4, 3})}
+	k2 := []any{state([3]uint32{90, 6, 5}), state([3]uint32{0, 7, 8}, [3]uint32{2, 9, 10})}
+	reply := []any{k1, k2}
 	if err := groups[0].parseReply(90_500, counters, obs, reply); err != nil {
 		t.Fatal(err)
 	}
@@ -166,15 +167,21 @@ func TestParseReplyFollowsThePlan(t *testing.T) {
 	if !slices.Equal(obs, want) {
 		t.Errorf("observations\n %+v\nwant %+v", obs, want)
 	}
-	reply[1] = nil
+	k1[1] = nil
 	if err := groups[0].parseReply(90_500, counters, obs, reply); err != nil || obs[2] != (Observation{Elapsed: 30500 * time.Millisecond, Window: time.Minute}) {
 		t.Errorf("a field that held nothing: %+v, %v", obs[2], err)
 	}
-	if err := groups[0].parseReply(90_500, counters, obs, reply[:2]); err == nil {
-		t.Error("a reply of 2 fields for 4 was accepted")
+	if err := groups[0].parseReply(90_500, counters, obs, []any{k1, k2[:1]}); err == nil {
+		t.Error("a reply of 3 fields for 4 was accepted")
 	}
-	if err := groups[0].parseReply(90_500, counters, obs, []any{int64(1), nil, nil, nil}); err == nil {
+	if err := groups[0].parseReply(90_500, counters, obs, reply[:1]); err == nil {
+		t.Error("a reply of one key for 2 was accepted")
+	}
+	if err := groups[0].parseReply(90_500, counters, obs, []any{[]any{int64(1), nil}, k2}); err == nil {
 		t.Error("a reply of a number for a field was accepted")
+	}
+	if err := groups[0].parseReply(90_500, counters, obs, []any{"k1", k2}); err == nil {
+		t.Error("a reply of a string for a key was accepted")
 	}
 }
 
