@@ -705,6 +705,7 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 	var masksBuf [16]uint16
 	fieldOf, masks := fieldOfBuf[:0], masksBuf[:0]
 	parts := slices.ContainsFunc(counters, func(c Counter) bool { return c.Part != 0 })
+	nFields := 0
 	for i, c := range counters {
 		f := i
 		if parts {
@@ -718,6 +719,9 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 		fieldOf = append(fieldOf, f)
 		masks = append(masks, 0)
 		masks[f] |= 1 << c.Part
+		if f == i {
+			nFields++
+		}
 	}
 
 	// idx and fieldAt hold, per group, its counters and where their fields
@@ -727,11 +731,12 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 	// The arguments point into nums and strs rather than holding their
 	// values: go-redis writes an *int64 or *string as the value, and a
 	// value put in an interface costs an allocation each, a dozen per
-	// Check. Their capacities are exact, so appending never moves what an
-	// argument points to: a number per field and per hash (its header)
-	// and the time; a string per field and per hash.
-	nums := make([]int64, 0, 1+len(firsts)+len(counters))
-	strs := make([]string, 0, len(firsts)+len(counters))
+	// Check. Their capacities are what a plan needs (a number per field
+	// and per hash, its header, and the time; a string per field and per
+	// hash), so each is one allocation. (Were one to grow, the arguments
+	// taken before would still point to their values, in the old array.)
+	nums := make([]int64, 0, 1+len(firsts)+nFields)
+	strs := make([]string, 0, len(firsts)+nFields)
 	num := func(v int64) any {
 		nums = append(nums, v)
 		return &nums[len(nums)-1]
@@ -740,7 +745,10 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 		strs = append(strs, v)
 		return &strs[len(strs)-1]
 	}
-	args := make([]any, 0, 4*len(groups)+2*len(firsts)+2*len(counters))
+	// Per group "evalsha", the SHA, the number of keys, the time and the
+	// number of keys again; per hash its key and header; per field its
+	// name and spec.
+	args := make([]any, 0, 5*len(groups)+2*len(firsts)+2*nFields)
 	now := num(nowMs)
 	for g := range groups {
 		firstIdx, firstArg, field := len(idx), len(args), 0

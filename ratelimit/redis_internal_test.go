@@ -212,6 +212,26 @@ func FuzzLaneCounts(f *testing.F) {
 	})
 }
 
+// TestPlanHitAllocatesLittle: a plan's arguments are not each put in an
+// interface (planHit), so a Check's plan costs six allocations whatever
+// its number of counters: the groups, their positions, the arguments, the
+// numbers and strings they point to, and the fields built.
+func TestPlanHitAllocatesLittle(t *testing.T) {
+	history := NamedLane("h", 10*time.Minute)
+	ip := IdentityKey(DimIP, "203.0.113.7")
+	counters := []Counter{
+		{Key: ip, Lane: "60s", Window: time.Minute},
+		{Key: IdentityKey(DimSubnet, "203.0.113.0/24"), Lane: "60s", Window: time.Minute},
+		{Key: IdentityKey(DimSession, "435e55013db290c2"), Lane: "60s", Window: time.Minute},
+	}
+	for p := range uint8(5) {
+		counters = append(counters, Counter{Key: ip, Lane: history, Window: 10 * time.Minute, Peek: true, Part: p})
+	}
+	if n := testing.AllocsPerRun(100, func() { planHit(counters, 1_796_376_856_205, false) }); n > 6 {
+		t.Errorf("planHit made %v allocations, want at most 6", n)
+	}
+}
+
 // BenchmarkPlanHit measures building a Check's script call: a client's
 // and its network's 60s lanes and the client's history parts peeked,
 // and with a session its lanes and history too (as a Check sends them).
