@@ -307,6 +307,26 @@ func measureQuietly(maxOther float64, retries int, log *slog.Logger, measure fun
 	}
 }
 
+// startAttempts bounds how often measure starts a variant whose servers
+// found a port taken.
+const startAttempts = 3
+
+// startTakingPorts calls start, and again, up to attempts times in all,
+// while a server it started exits because its port was taken. freePort's
+// check and the server's bind are apart, so a server started meanwhile (a
+// parallel test's, under go test ./...) may take the port; each start
+// draws new ports, and a start that fails stops what it started. retry is
+// told each error that leads to another start.
+func startTakingPorts(attempts int, start func() (*instance, error), retry func(error)) (*instance, error) {
+	for attempt := 1; ; attempt++ {
+		inst, err := start()
+		if err == nil || attempt >= attempts || !strings.Contains(err.Error(), "address already in use") {
+			return inst, err
+		}
+		retry(err)
+	}
+}
+
 // measure starts v fresh, warms it up and measures one run.
 func (b *bench) measure(ctx context.Context, mode, phase string, v variant, rep int, rate float64, extra []measured) (_ *Run, err error) {
 	b.runs++
@@ -315,7 +335,9 @@ func (b *bench) measure(ctx context.Context, mode, phase string, v variant, rep 
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
 	b.log.Info("run", "mode", mode, "phase", phase, "server", v.name, "rep", rep, "rate", rate)
-	inst, err := v.start(ctx, dir)
+	inst, err := startTakingPorts(startAttempts, func() (*instance, error) { return v.start(ctx, dir) }, func(err error) {
+		b.log.Warn("a server found its port taken; starting it again on others", "server", v.name, "err", err)
+	})
 	if err != nil {
 		return nil, err
 	}

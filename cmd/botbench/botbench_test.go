@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -589,5 +590,39 @@ http.ingress_http.ext_authz.botauthz.shadow_error: 9
 	n, err := extAuthzFailures(srv.URL)
 	if err != nil || n != 6 {
 		t.Errorf("extAuthzFailures = %d, %v; want 6", n, err)
+	}
+}
+
+// TestStartTakingPortsStartsAgainOnlyForATakenPort: a start whose server
+// found its port taken is tried again, up to the bound; any other failure,
+// and success, end it at once.
+func TestStartTakingPortsStartsAgainOnlyForATakenPort(t *testing.T) {
+	taken := errors.New("botauthz ready: botauthz exited (exit status 1):\n-http-addr: listen tcp 127.0.0.1:18313: bind: address already in use")
+	tests := []struct {
+		name      string
+		fails     []error // the starts' errors, in order; then success
+		wantCalls int
+		wantErr   bool
+	}{
+		{"success", nil, 1, false},
+		{"taken once", []error{taken}, 2, false},
+		{"taken twice", []error{taken, taken}, 3, false},
+		{"taken every time", []error{taken, taken, taken, taken}, 3, true},
+		{"another failure", []error{errors.New("envoy exited (exit status 1)")}, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls, retried := 0, 0
+			inst, err := startTakingPorts(3, func() (*instance, error) {
+				calls++
+				if calls <= len(tt.fails) {
+					return nil, tt.fails[calls-1]
+				}
+				return &instance{}, nil
+			}, func(error) { retried++ })
+			if calls != tt.wantCalls || retried != calls-1 || (err != nil) != tt.wantErr || (inst == nil) != tt.wantErr {
+				t.Errorf("%d starts, %d retries, err %v; want %d starts, an error %v", calls, retried, err, tt.wantCalls, tt.wantErr)
+			}
+		})
 	}
 }
