@@ -70,9 +70,11 @@ type Backend struct {
 	// instead of delaying them.
 	Counters ratelimit.Store
 	// Guard is the budget and circuit breaker around a remote Counters;
-	// nil for memory://. Memory is the in-process Counters of memory://;
-	// nil otherwise. Each reports its own state for metrics.
+	// nil for memory://. Redis is the store it guards; nil for memory://.
+	// Memory is the in-process Counters of memory://; nil otherwise. Each
+	// reports its own state for metrics.
 	Guard  *ratelimit.Guard
+	Redis  *ratelimit.Redis
 	Memory *ratelimit.Memory
 	// Rollout is the live rollout state store.
 	Rollout rollout.Store
@@ -194,6 +196,7 @@ func openRedis(ctx context.Context, rawURL string, opts Options, b *Backend) err
 	if err != nil {
 		return err
 	}
+	b.Redis = r
 	b.Guard = ratelimit.NewGuard(r, ratelimit.GuardOptions{Budget: opts.Budget, Logger: opts.Logger})
 	b.Counters = b.Guard
 	b.closers = append(b.closers, b.Guard.Close)

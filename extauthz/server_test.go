@@ -516,18 +516,18 @@ routes:
 		want               []string
 	}{
 		{"IPv4 with a session", "203.0.113.7", "sid=secret", []string{
-			"ba:v3:{ip:203.0.113.7} 60s",
-			"ba:v3:{net:203.0.113.0/24} 60s",
-			"ba:v3:{sid:2bb80d537b1da3e3} 60s", // sha256("secret")[:8]
-			"ba:v3:{ip:203.0.113.7} rt:login:10s",
+			"ba:v4:{ip:203.0.113.7} 60s",
+			"ba:v4:{net:203.0.113.0/24} 60s",
+			"ba:v4:{sid:2bb80d537b1da3e3} 60s", // sha256("secret")[:8]
+			"ba:v4:{ip:203.0.113.7} rt:login:10s",
 		}},
 		{"IPv6 counts by /64 and skips a missing session", "2001:db8:1:2:3:4:5:6", "", []string{
-			"ba:v3:{ip:2001:db8:1:2::/64} 60s",
-			"ba:v3:{net:2001:db8:1:2::/64} 60s",
-			"ba:v3:{ip:2001:db8:1:2::/64} rt:login:10s",
+			"ba:v4:{ip:2001:db8:1:2::/64} 60s",
+			"ba:v4:{net:2001:db8:1:2::/64} 60s",
+			"ba:v4:{ip:2001:db8:1:2::/64} rt:login:10s",
 		}},
 		{"no usable address counts only the session", "not-an-ip", "sid=secret", []string{
-			"ba:v3:{sid:2bb80d537b1da3e3} 60s",
+			"ba:v4:{sid:2bb80d537b1da3e3} 60s",
 		}},
 	}
 	for _, c := range cases {

@@ -20,9 +20,10 @@ import (
 // that whole round trip unless the load keeps both slots busy.
 const (
 	defaultBatchInFlight = 2
-	// A Check sends one script call (one per hash-tag group on a cluster),
-	// so 256 holds the Checks of far more concurrent requests than
-	// arrive in one round trip while bounding what one pipeline waits for.
+	// A Check sends a few commands per hash it touches (about four
+	// without a session, eight with one), so 256 holds the Checks of more
+	// concurrent requests than arrive in one round trip (about 20 in the
+	// harness) while bounding what one pipeline waits for.
 	defaultBatchCommands = 256
 )
 
@@ -34,23 +35,6 @@ type batchOptions struct {
 	// maxCommands bounds the commands of one pipeline (default 256). A
 	// single call with more commands still goes, in a pipeline of its own.
 	maxCommands int
-	// fold, if not nil, folds the commands of each pipeline into fewer
-	// before it is sent, and hands each its reply after (combiner).
-	fold combiner
-}
-
-// combiner folds the commands of one pipeline into fewer commands that do
-// the same work (the Redis store's hit scripts into one script call: see
-// hitFold), because Redis spends a share of every command on the command
-// itself, and each command still gets its own reply.
-type combiner interface {
-	// combine appends to sent the commands to send for cmds, each marked
-	// NoRetry as cmds are, and returns sent. A command of cmds it does
-	// not fold goes into sent as it is.
-	combine(ctx context.Context, cmds, sent []redis.Cmder) []redis.Cmder
-	// split gives the commands that combine folded their replies, or the
-	// error of the command that carried them, once sent is answered.
-	split(sent []redis.Cmder)
 }
 
 // batcher sends the commands of concurrent callers in shared pipelines, so
@@ -68,7 +52,7 @@ type combiner interface {
 // pipeline itself: its own request would wait a whole round trip for other
 // callers' commands.
 //
-// No command is ever sent twice, because a script that may have run must
+// No command is ever sent twice, because a HINCRBY that may have run must
 // not count again: every command is marked NoRetry, which stops both the
 // standalone client's retries (a caller-owned client may have MaxRetries
 // above 0) and the cluster client's re-sending of a node's batch after a
@@ -91,7 +75,6 @@ type batcher struct {
 	client      redis.UniversalClient
 	maxInFlight int
 	maxCommands int
-	fold        combiner
 
 	calls sync.Pool // *batchCall
 	pipes sync.Pool // redis.Pipeliner, empty; reusable after Exec
@@ -104,7 +87,6 @@ type batcher struct {
 	queue    []*batchCall // guarded by mu: callers waiting for a slot, oldest first
 
 	pipelines, commands atomic.Uint64
-	sent                atomic.Uint64 // commands sent, after folding
 	senders             atomic.Uint64 // sender goroutines started
 }
 
@@ -134,7 +116,6 @@ type batchCall struct {
 	err   error
 
 	flat []redis.Cmder // the pipeline's commands while the call leads, kept for reuse
-	sent []redis.Cmder // what the pipeline sends for flat, folded; kept for reuse
 	wake chan struct{} // capacity 1; one token per queued wait: lead, or done
 }
 
@@ -152,7 +133,6 @@ func (noRetryCmd) NoRetry() bool { return true }
 type batchStats struct {
 	pipelines uint64 // pipelines sent
 	commands  uint64 // callers' commands sent in them
-	sent      uint64 // commands sent for those, after folding
 	inFlight  int    // pipelines sent and not yet answered
 	queued    int    // calls waiting for a pipeline
 	senders   uint64 // sender goroutines started (doWithin's pipelines)
@@ -172,7 +152,6 @@ func newBatcher(client redis.UniversalClient, opts batchOptions) *batcher {
 		client:      client,
 		maxInFlight: opts.maxInFlight,
 		maxCommands: opts.maxCommands,
-		fold:        opts.fold,
 	}
 	b.idle = make(chan *batchCall)
 	b.calls.New = func() any { return &batchCall{wake: make(chan struct{}, 1)} }
@@ -386,28 +365,17 @@ func (b *batcher) exec(c *batchCall) {
 	for _, m := range c.batch {
 		c.flat = append(c.flat, m.cmds...)
 	}
-	sent := c.flat
-	if b.fold != nil {
-		c.sent = b.fold.combine(c.ctx, c.flat, c.sent[:0])
-		sent = c.sent
-	}
 	pipe := b.pipes.Get().(redis.Pipeliner)
 	// Queueing only appends; Exec's error is the first failed command's,
 	// which each call judges for itself below.
-	_ = pipe.BatchProcess(c.ctx, sent...)
+	_ = pipe.BatchProcess(c.ctx, c.flat...)
 	// One caller's cancellation must not fail the others' commands.
 	_, _ = pipe.Exec(context.WithoutCancel(c.ctx))
 	b.pipes.Put(pipe)
-	if b.fold != nil {
-		b.fold.split(sent)
-	}
 	b.pipelines.Add(1)
 	b.commands.Add(uint64(len(c.flat)))
-	b.sent.Add(uint64(len(sent)))
 	clear(c.flat)
 	c.flat = c.flat[:0]
-	clear(c.sent)
-	c.sent = c.sent[:0]
 }
 
 // finish hands an answered pipeline's slot on and delivers each call of
@@ -525,7 +493,7 @@ func (b *batcher) release(c *batchCall) {
 	clear(c.wrap)
 	clear(c.cmds)
 	clear(c.batch)
-	*c = batchCall{wrap: c.wrap[:0], cmds: c.cmds[:0], batch: c.batch[:0], flat: c.flat, sent: c.sent, wake: c.wake}
+	*c = batchCall{wrap: c.wrap[:0], cmds: c.cmds[:0], batch: c.batch[:0], flat: c.flat, wake: c.wake}
 	b.calls.Put(c)
 }
 
@@ -536,7 +504,6 @@ func (b *batcher) stats() batchStats {
 	return batchStats{
 		pipelines: b.pipelines.Load(),
 		commands:  b.commands.Load(),
-		sent:      b.sent.Load(),
 		inFlight:  b.inFlight,
 		queued:    len(b.queue),
 		senders:   b.senders.Load(),

@@ -17,7 +17,7 @@ import (
 	"github.com/botauthz/botauthz/internal/redistest"
 )
 
-// incrScript stands in for the hit script: a script call that counts, so
+// incrScript stands in for a Check's commands: a call that counts, so
 // one sent twice shows in the count.
 var incrScript = redis.NewScript(`return redis.call('INCR', KEYS[1])`)
 

@@ -17,12 +17,12 @@
 // a caller at most a fixed budget and never an error it must act on
 // beyond "velocity unknown" (ErrDegraded).
 //
-// Redis counts a whole Hit, peeks included, atomically in one script call on
-// standalone or Sentinel Redis, at the cost of one hash read per identity,
-// a client address and its network sharing one (placement.go).
-// On Redis Cluster, where a script may only touch one slot, a Hit is one
-// script call per hash-tag group, pipelined: atomic per group (all the
-// lanes of a key share its tag), still one round trip.
+// Redis counts each counter of a Hit with Redis's own HINCRBY on a field
+// per bucket, and reads the previous buckets and the peeks with one HMGET
+// per identity, a client address and its network sharing one hash
+// (placement.go): one pipelined round trip, on a Redis Cluster too, where
+// each command goes to its key's node. A short script, off the request's
+// path, drops a lane's old buckets once per window.
 //
 // The package must not know about HTTP, Envoy, scoring or policy: it never
 // decides whether a request is allowed, which limits apply or what a count

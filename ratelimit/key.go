@@ -47,8 +47,9 @@ func ParseDimension(s string) (Dimension, error) {
 // keyPrefix versions the key layout: a change of layout bumps the version
 // so old and new replicas never read each other's counters as their own.
 // v2 kept all the counters of an identity in one hash, as lanes, each
-// lane's state in 24 bytes; v3 keeps them in 12 (hitScriptSrc).
-const keyPrefix = "ba:v3:"
+// lane's state in 24 bytes, and v3 in 12, both updated by a Lua script;
+// v4 keeps a field per bucket, counted with HINCRBY (redis.go).
+const keyPrefix = "ba:v4:"
 
 // tagName is the name inside the hash tag. DimRouteIP shares the ip tag:
 // route+IP counters are lanes of the client's IP key.
@@ -69,12 +70,12 @@ func (d Dimension) tagName() string {
 // or session id as given by the caller. DimRouteIP counts by the client's
 // IP and so has DimIP's key; its counters differ by lane (VelocityLane).
 //
-//	DimIP, DimRouteIP: ba:v3:{ip:203.0.113.7}
-//	DimSubnet:         ba:v3:{net:203.0.113.0/24}
-//	DimSession:        ba:v3:{sid:9f86d081884c7d65}
+//	DimIP, DimRouteIP: ba:v4:{ip:203.0.113.7}
+//	DimSubnet:         ba:v4:{net:203.0.113.0/24}
+//	DimSession:        ba:v4:{sid:9f86d081884c7d65}
 //
 // The whole key is the Redis Cluster hash tag, so every counter of an
-// identity is in one slot and one script reads them all. Redis Cluster
+// identity is in one slot, on one node. Redis Cluster
 // hashes only what lies between the first '{' and the next '}', so a
 // brace inside id would move or split the tag: IdentityKey percent-encodes
 // '{' as %7B, '}' as %7D and, to keep distinct ids distinct, '%' as %25;

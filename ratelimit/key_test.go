@@ -58,16 +58,16 @@ func TestIdentityKeyLayout(t *testing.T) {
 		id   string
 		want string
 	}{
-		{"ip", ratelimit.DimIP, "203.0.113.7", "ba:v3:{ip:203.0.113.7}"},
-		{"ipv6 /64", ratelimit.DimIP, "2001:db8:1:2::/64", "ba:v3:{ip:2001:db8:1:2::/64}"},
-		{"subnet", ratelimit.DimSubnet, "203.0.113.0/24", "ba:v3:{net:203.0.113.0/24}"},
-		{"session", ratelimit.DimSession, "9f86d081884c7d65", "ba:v3:{sid:9f86d081884c7d65}"},
-		{"route+ip is the ip's key", ratelimit.DimRouteIP, "203.0.113.7", "ba:v3:{ip:203.0.113.7}"},
-		{"braces in id are escaped", ratelimit.DimSession, "a{b}c", "ba:v3:{sid:a%7Bb%7Dc}"},
-		{"percent in id is escaped", ratelimit.DimSession, "a%7Bb", "ba:v3:{sid:a%257Bb}"},
-		{"empty id keeps a non-empty tag", ratelimit.DimIP, "", "ba:v3:{ip:}"},
-		{"unknown dimension gets its own tag", ratelimit.Dimension(9), "x", "ba:v3:{d9:x}"},
-		{"a long id", ratelimit.DimSession, strings.Repeat("f", 100), "ba:v3:{sid:" + strings.Repeat("f", 100) + "}"},
+		{"ip", ratelimit.DimIP, "203.0.113.7", "ba:v4:{ip:203.0.113.7}"},
+		{"ipv6 /64", ratelimit.DimIP, "2001:db8:1:2::/64", "ba:v4:{ip:2001:db8:1:2::/64}"},
+		{"subnet", ratelimit.DimSubnet, "203.0.113.0/24", "ba:v4:{net:203.0.113.0/24}"},
+		{"session", ratelimit.DimSession, "9f86d081884c7d65", "ba:v4:{sid:9f86d081884c7d65}"},
+		{"route+ip is the ip's key", ratelimit.DimRouteIP, "203.0.113.7", "ba:v4:{ip:203.0.113.7}"},
+		{"braces in id are escaped", ratelimit.DimSession, "a{b}c", "ba:v4:{sid:a%7Bb%7Dc}"},
+		{"percent in id is escaped", ratelimit.DimSession, "a%7Bb", "ba:v4:{sid:a%257Bb}"},
+		{"empty id keeps a non-empty tag", ratelimit.DimIP, "", "ba:v4:{ip:}"},
+		{"unknown dimension gets its own tag", ratelimit.Dimension(9), "x", "ba:v4:{d9:x}"},
+		{"a long id", ratelimit.DimSession, strings.Repeat("f", 100), "ba:v4:{sid:" + strings.Repeat("f", 100) + "}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ func FuzzKey(f *testing.F) {
 		if j <= i+1 || j != len(k)-1 {
 			t.Fatalf("IdentityKey = %q has an empty, inverted or not final hash tag", k)
 		}
-		if !strings.HasPrefix(k, "ba:v3:{") {
+		if !strings.HasPrefix(k, "ba:v4:{") {
 			t.Fatalf("IdentityKey = %q lacks the versioned prefix", k)
 		}
 

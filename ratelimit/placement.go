@@ -7,15 +7,15 @@ import (
 
 // Where the Redis store keeps a counter. A Check counts its client's
 // address and its network (velocity limits, route limits, history), and
-// each Redis hash a script reads and writes costs Redis an HMGET, an HSET
-// and the Lua around them, whatever the number of fields. So the Redis
-// store keeps the counters of a client address in the hash of the
-// address's network, the key IdentityKey(DimSubnet, SubnetID) gives, as
-// fields of their own:
+// each Redis hash a Check touches costs Redis an HMGET and a PEXPIRE,
+// whatever the number of fields. So the Redis store keeps the counters of
+// a client address in the hash of the address's network, the key
+// IdentityKey(DimSubnet, SubnetID) gives, as lanes of their own, whose
+// buckets are fields (redis.go):
 //
-//	client 203.0.113.7, lane 60s        ba:v3:{net:203.0.113.0/24}  field {7}60s
-//	client 2001:db8:1:2::/64, lane 60s  ba:v3:{net:2001:db8:1:2::/64}  field {}60s
-//	network 203.0.113.0/24, lane 60s    ba:v3:{net:203.0.113.0/24}  field 60s
+//	client 203.0.113.7, lane 60s        ba:v4:{net:203.0.113.0/24}  lane {7}60s
+//	client 2001:db8:1:2::/64, lane 60s  ba:v4:{net:2001:db8:1:2::/64}  lane {}60s
+//	network 203.0.113.0/24, lane 60s    ba:v4:{net:203.0.113.0/24}  lane 60s
 //
 // A client is its IPv4 address or its IPv6 /64 (ClientID), and its
 // network the IPv4 /24 or the same IPv6 /64 (SubnetID): the field's
@@ -28,17 +28,18 @@ import (
 //
 // A network's hash holds at most its clients' lanes (256 clients for
 // IPv4). Redis keeps a hash of up to hash-max-listpack-entries fields (512
-// by default) as a listpack, which HMGET and HSET search field by field:
-// measured with 250 clients in a /24, that cost a Check more than the hash
-// it saves. So when a network's hash has more than 64 fields the script
-// writes a field "{#}" of 256 bytes, longer than hash-max-listpack-value
-// (64 by default), and Redis turns the hash into a hash table for good.
+// by default) as a listpack, which HMGET and HINCRBY search field by
+// field: measured with 250 clients in a /24, that cost a Check more than
+// the hash it saves. So when a network's hash has more than 64 fields the
+// housekeeping writes a field "{#}" of 256 bytes, longer than
+// hash-max-listpack-value (64 by default), and Redis turns the hash into a
+// hash table for good.
 //
 // Only the placement is shared: each client's lanes stay counters of its
 // own, counted, read and expired exactly as Store says. What is shared is
 // the hash's expiry (the longest need of all its lanes) and, in Redis
-// Cluster, the slot: a client's counters and its network's go in one
-// script call.
+// Cluster, the slot: a client's counters and its network's go to one
+// node.
 //
 // Replicas of an earlier layout count in keys of their own (keyPrefix).
 
@@ -79,7 +80,7 @@ func appendNetworkHash(dst []byte, key string) (_ []byte, host string, ok bool) 
 	return append(dst, '}'), host, true
 }
 
-// appendField appends the field of a lane in its hash: "{host}lane" for a
+// appendField appends the name of a lane in its hash: "{host}lane" for a
 // client's lane in its network's hash (folded), else the lane itself,
 // escaped as "{!lane" if it begins with '{'.
 func appendField(dst []byte, folded bool, host, lane string) []byte {

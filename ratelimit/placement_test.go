@@ -17,11 +17,11 @@ func TestNetworkHashOfAClient(t *testing.T) {
 	tests := []struct {
 		key, hash, host string // hash "": kept in a hash of its own
 	}{
-		{IdentityKey(DimIP, "203.0.113.7"), "ba:v3:{net:203.0.113.0/24}", "7"},
-		{IdentityKey(DimRouteIP, "203.0.113.255"), "ba:v3:{net:203.0.113.0/24}", "255"},
-		{IdentityKey(DimIP, "0.0.0.0"), "ba:v3:{net:0.0.0.0/24}", "0"},
-		{IdentityKey(DimIP, "2001:db8:1:2::/64"), "ba:v3:{net:2001:db8:1:2::/64}", ""},
-		{IdentityKey(DimIP, ClientID(netip.MustParseAddr("::ffff:198.51.100.9"))), "ba:v3:{net:198.51.100.0/24}", "9"},
+		{IdentityKey(DimIP, "203.0.113.7"), "ba:v4:{net:203.0.113.0/24}", "7"},
+		{IdentityKey(DimRouteIP, "203.0.113.255"), "ba:v4:{net:203.0.113.0/24}", "255"},
+		{IdentityKey(DimIP, "0.0.0.0"), "ba:v4:{net:0.0.0.0/24}", "0"},
+		{IdentityKey(DimIP, "2001:db8:1:2::/64"), "ba:v4:{net:2001:db8:1:2::/64}", ""},
+		{IdentityKey(DimIP, ClientID(netip.MustParseAddr("::ffff:198.51.100.9"))), "ba:v4:{net:198.51.100.0/24}", "9"},
 		// Not in ClientID's form: another spelling, host bits, another
 		// prefix length, an IPv6 address rather than its /64, a mapped
 		// address, garbage.
@@ -50,11 +50,11 @@ func TestNetworkHashOfAClient(t *testing.T) {
 
 func TestRedisField(t *testing.T) {
 	tests := []struct{ key, lane, hash, field string }{
-		{IdentityKey(DimIP, "203.0.113.7"), "60s", "ba:v3:{net:203.0.113.0/24}", "{7}60s"},
-		{IdentityKey(DimIP, "2001:db8:1:2::/64"), "rt:login:10s", "ba:v3:{net:2001:db8:1:2::/64}", "{}rt:login:10s"},
-		{IdentityKey(DimSubnet, "203.0.113.0/24"), "60s", "ba:v3:{net:203.0.113.0/24}", "60s"},
-		{IdentityKey(DimSubnet, "203.0.113.0/24"), "{7}60s", "ba:v3:{net:203.0.113.0/24}", "{!{7}60s"},
-		{IdentityKey(DimSession, "9f86d081884c7d65"), "", "ba:v3:{sid:9f86d081884c7d65}", ""},
+		{IdentityKey(DimIP, "203.0.113.7"), "60s", "ba:v4:{net:203.0.113.0/24}", "{7}60s"},
+		{IdentityKey(DimIP, "2001:db8:1:2::/64"), "rt:login:10s", "ba:v4:{net:2001:db8:1:2::/64}", "{}rt:login:10s"},
+		{IdentityKey(DimSubnet, "203.0.113.0/24"), "60s", "ba:v4:{net:203.0.113.0/24}", "60s"},
+		{IdentityKey(DimSubnet, "203.0.113.0/24"), "{7}60s", "ba:v4:{net:203.0.113.0/24}", "{!{7}60s"},
+		{IdentityKey(DimSession, "9f86d081884c7d65"), "", "ba:v4:{sid:9f86d081884c7d65}", ""},
 	}
 	for _, tt := range tests {
 		if hash, field := RedisField(tt.key, tt.lane); hash != tt.hash || field != tt.field {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,331 +16,206 @@ import (
 	"github.com/botauthz/botauthz/redisurl"
 )
 
-// hitScriptSrc counts one hit on every counted lane of one or more Hits in
-// one round trip and returns, per Hit, what its lanes' fields held before
-// the hit, from which the caller reads the counts (parseReply). A call
-// carries one Hit as planHit builds it, or several as hitFold folds the Hits
-// of a pipeline: each is a segment of the call, with its own time and keys,
-// and its own reply. The segments run in order; a key of one that is not a
-// hash (WRONGTYPE) fails that segment alone, through redis.pcall, and leaves
-// its later keys uncounted, as a call of its own would. An error the script
-// cannot catch (a write refused for memory) aborts the whole call after the
-// segments before it have counted; every Hit of the call then gets that
-// error and is never re-sent.
+// How the Redis store keeps a counter. Each key is a hash holding the
+// counters of one identity (IdentityKey), or of a network and its clients
+// (placement.go), and each counter's buckets are fields of it, counted
+// with Redis's own HINCRBY:
 //
-// Each key is a hash holding the counters of one identity (IdentityKey), or
-// of a network and its clients (placement.go), each counter in one field:
-// the lane itself, or for a client's lane its field in its network's hash,
-// so that no lane can pose as another. The field's value is the lane's whole
-// state, 12 bytes, three little-endian unsigned 32-bit integers (Lua's
-// struct.pack "<I4I4I4"):
+//	lane@b      the lane's count in bucket b, floor(now_ms / window_ms)
+//	lane@b#p    part p's (Counter.Part), for p > 0; part 0 is the lane's
+//	lane@       the lane's newest bucket and the parts that hold fields
 //
-//	bucket  the lane's newest bucket, floor(now_ms / window_ms), modulo 2^32
-//	cur     its count in that bucket
-//	prev    its count in the bucket before
+// where lane is the counter's field in its hash (placement.go: a client's
+// lane carries its host, so that no lane can pose as another) and b is
+// written in decimal. A bucket's field ends in "@", digits and perhaps
+// "#" and digits, so whatever a lane is, a bucket of one lane is never a
+// bucket of another, nor a lane's marker.
 //
-// Buckets are compared by their distance modulo 2^32, which tells the
-// next bucket, the previous one and those further off apart for any window
-// (a 1 ms window's bucket numbers pass 2^32; a minute's would in 8,000
-// years). Counts stop at 2^32 - 1, as the Memory store's do.
+// A Hit costs Redis, per hash it touches, one HINCRBY per counted counter
+// (its reply is the count including this hit), one HMGET of the counted
+// counters' previous buckets and of the peeked counters' two buckets, and,
+// if it counts, one PEXPIRE NX, which gives a hash its first TTL. Nothing
+// else is sent on a Check's path. Native commands cost Redis half of what
+// the Lua script of earlier versions did for the same Check, whose packed
+// states Redis could only update atomically in Lua (BENCHMARKS.md, issue 17,
+// eleventh session); a counter stays exact, since each HINCRBY is atomic,
+// but the counters of one Hit are no longer counted in one atomic step.
 //
-// A lane with parts (Counter.Part) holds its parts' states end to end,
-// part p at byte 12p, so a Check reads all of an identity's history
-// counters as one field of its hash: one HMGET field, two arguments and
-// one value in the reply, where a lane each cost nine of them. A part
-// that never had a state, below one that has, holds none: twelve zero
-// bytes, whose counts read 0 in any bucket (a state that counted holds a
-// count of at least 1). A lane whose part 0 alone a Hit gives is sent as
-// a lane without parts, and the script keeps the states of its other
-// parts when it writes the first.
+// A HINCRBY that replies 1 created its field: the lane started a bucket.
+// Only then is there housekeeping, once per lane and window, after the
+// Hit has its counts: one call of houseScript per hash, which drops the
+// lane's fields of buckets before the previous one, moves its marker, and
+// extends the hash's TTL to cover the new bucket. So a lane holds at most
+// its two newest buckets, and the marker, whatever the time between its
+// hits; the fields of a lane left idle stay until it is counted again or
+// the hash expires. A hit late by one bucket (a replica clock behind)
+// counts in the previous bucket; a hit older still is counted in its own
+// field, which reads as empty because the housekeeping dropped it, and is
+// dropped again by the housekeeping its own creation calls for.
 //
-// 12 bytes keep every field, five parts' states included, within the 64
-// bytes up to which Redis keeps a hash of few fields as a listpack
-// (hash-max-listpack-value): one allocation that a Check's HMGET reads in
-// a few cache lines, where a hash table costs a chain of them per field.
-// With the 24-byte states of three doubles a history field held up to 120
-// bytes, every hash that had one was a hash table, and the script cost
-// Redis 6-10% more per Check (BENCHMARKS.md, issue 17, seventh session).
+// The hash's TTL is extended, never shortened, to cover the longest need
+// of its lanes: bucket b is kept until bucket b+1 ends, (b+2)*window
+// after the epoch. PEXPIRE NX on each counting Hit makes sure a hash never
+// lives without one, even if its housekeeping is lost; the housekeeping
+// extends it as lanes start buckets.
 //
-// The script does no reading of its own: Redis spends more on Lua than on
-// anything else here, about a microsecond per counted lane and a third of
-// one per peeked one when the script read the states and replied with
-// counts, so it replies with the fields' values as HMGET gave them, and
-// botauthz, which reads the counts from them by the same rules, unpacks
-// and compares in compiled code. What the script still does per lane is
-// write: unpack the state, pack the new one. Measured in
-// BenchmarkRedisCheckScriptCost (BENCHMARKS.md, issue 17, fifth session).
+// A peek is an HMGET of the lane's two buckets: it creates nothing and
+// moves no TTL.
 //
-// Per key the script costs one HMGET of all its lanes, then, if a lane is
-// counted, one HSET of the counted lanes' new states (the script runs
-// atomically, so writing the state read plus one hit is an increment),
-// and, if one of them starts a bucket, one PTTL and at most one PEXPIRE;
-// for a network's hash whose HSET added a field, an HLEN, and an HSET of
-// the mark that keeps a large one a hash table (placement.go).
-// Redis spends far more per command, per field and per Lua string than per
-// byte, so an identity's counters share one key and each counter is one
-// field: a Check touches at most two keys (placement.go) and one field
-// per lane.
-// Measured with BenchmarkRedisCheckScriptCost on variants of this script,
-// a field per bucket and a marker field per lane cost Redis as much as a
-// key per counter had (the fields' names built in Lua, three times the
-// fields to find in each hash, the HDELs of old buckets), and a state in
-// text up to 40% more than in doubles (parsing and formatting numbers in
-// Lua); the packed state costs a half to two thirds of what a key per
-// counter did.
+// Counts read above 2^32 - 1 are observed as 2^32 - 1, as the Memory
+// store's stop there.
 //
-// A lane cleans itself: a hit that starts a bucket rewrites the state, and
-// with it every older bucket, so nothing is ever deleted and the hash is
-// never scanned. A late hit (one bucket behind the lane's newest, a replica
-// clock behind) counts in the previous bucket; a hit older still counts
-// nothing and reads 0/0; a lane idle for two windows reads 0/0 because
-// neither of its buckets is the one read. The key's TTL is extended, never
-// shortened, to cover the longest need of the lanes that started a
-// bucket: bucket b is kept until bucket b+1 ends, (b+2)*window after the
-// epoch. A lane left idle thus reads 0/0 while the key lives on for its
-// other lanes, and its stale state stays until it is counted again or the
-// key expires.
+// Time comes from the caller rather than Redis TIME so that the Memory
+// and Redis stores, and tests, agree on bucket edges. The TTL is set
+// relative to that time, so a caller clock that is off only moves counts
+// across a bucket edge instead of expiring keys early.
 //
-// A peeked lane travels with its window negated (windowArg): windows are
-// positive, so the sign is free to carry the flag. The script reads a
-// peeked lane exactly as a counted one and then skips every write for it:
-// HMGET creates nothing, so peeking a missing lane adds no field and
-// peeking a missing key creates no key, and a key whose lanes are all
-// peeked has neither its fields nor its TTL changed.
-//
-// Redis caches and calls the script by its SHA1, so any change to its text
-// or arguments is a new script: replicas of different versions each call
-// their own during a rollout and can never send one script the other's
-// arguments. What they share is the keys, so the key layout and the hash's
-// fields are what keyPrefix versions.
-//
-// Time comes from the caller (each segment's now) rather than Redis TIME so
-// that the Memory and Redis stores, and tests, agree on bucket edges. The
-// TTL is set relative to that time, so a caller clock that is off only moves
-// counts across a bucket edge instead of expiring keys early.
-//
-// Lua numbers are doubles: unix-ms timestamps, bucket numbers and counts
-// are exact integers in them. unpack bounds a key's lanes per call to a
-// few thousand.
-const hitScriptSrc = `
--- A call holds the Hits of one or more Checks (hitFold), each a segment:
--- its keys in KEYS, in order, and in ARGV its now in unix ms, its number of
--- keys, then per key its header, n + 65536 * k for n fields of which the
--- last k hold a lane's parts, negated if the hash holds clients' lanes (a
--- network's); then the n fields; then a spec per field: the lane's window
--- in ms, or for the last k fields the window in ms times 65536 plus the
--- mask of the parts to count (bit p: part p), each negated if the field is
--- only read (a peek). The fields come together so that HMGET takes them
--- straight from ARGV, with no table built for it.
--- Reply: per segment, per key, what each of its fields held before this
--- call (nil for nothing), field by field in argument order: the key's
--- HMGET reply as it came; or, if one of its keys could not be read as a
--- hash, that error, and the segment's later keys are left alone. The
--- caller reads its counts from the fields as the script does, so a read
--- costs the script nothing.
-local floor, pack, unpack_state = math.floor, struct.pack, struct.unpack
-local sub, concat = string.sub, table.concat
--- M: buckets are kept modulo M, counts below it; none: a state holding
--- nothing.
-local M, none = 4294967296, string.rep('\0', 12)
-local now
+// Replicas of an earlier layout count in keys of their own (keyPrefix).
 
--- hit returns the lane state at byte at of v (none if v is shorter) after
--- a hit in bucket b of window w, and how long the hash must live for it:
--- 0 unless it starts bucket b, which the hash must outlive by a window.
--- A hit older than both of the lane's buckets has nowhere to count: the
--- state is then nil. A state keeps its bucket modulo 2^32 (so it fits in
--- four bytes whatever the window), and compares buckets by their distance
--- modulo 2^32; counts stop at 2^32 - 1. A state whose counts are both 0
--- holds nothing (a part kept in place below one that has a state).
-local function hit(v, at, b, w)
-  local b32 = b % M
-  if v and #v >= at + 11 then
-    -- m: the lane's newest bucket, mc and mp its counts.
-    local m, mc, mp = unpack_state('<I4I4I4', v, at)
-    if mc + mp > 0 then
-      local d = (b32 - m) % M
-      if d == 0 then
-        if mc < M - 1 then mc = mc + 1 end
-        return pack('<I4I4I4', m, mc, mp), 0
+// houseScriptSrc is the housekeeping of one hash whose lanes started
+// buckets. KEYS[1] is the hash; ARGV is the TTL in ms the hash must have
+// at least, "1" if the hash is a network's (placement.go) else "0", then
+// per lane that started a bucket its field, the bucket and the mask of
+// the parts that started it (bit p: part p; a lane without parts is its
+// part 0). The marker holds the lane's newest bucket and the mask of the
+// parts that may hold fields, as "bucket:mask".
+//
+// Buckets are exact integers in Lua's doubles (a 1 ms window's bucket is
+// below 2^41), and formatted with %.0f so that they read as Go wrote them.
+const houseScriptSrc = `
+local ttl, shared = tonumber(ARGV[1]), ARGV[2] == '1'
+local key, fmt = KEYS[1], string.format
+local dels, nd = {}, 0
+-- drop lists the fields of bucket x of the parts in mask for deletion.
+local function drop(lane, x, mask)
+  local p = 0
+  while mask > 0 do
+    if mask % 2 == 1 then
+      nd = nd + 1
+      if p == 0 then
+        dels[nd] = fmt('%s@%.0f', lane, x)
+      else
+        dels[nd] = fmt('%s@%.0f#%d', lane, x, p)
       end
-      -- Late: b is the previous bucket.
-      if d == M - 1 then
-        if mp < M - 1 then mp = mp + 1 end
-        return pack('<I4I4I4', m, mc, mp), 0
-      end
-      -- Two buckets or more ahead of b.
-      if d >= M / 2 then return nil, 0 end
-      if d == 1 then return pack('<I4I4I4', b32, 1, mc), (b + 2) * w - now end
+      mask = mask - 1
     end
+    mask, p = mask / 2, p + 1
   end
-  return pack('<I4I4I4', b32, 1, 0), (b + 2) * w - now
 end
-
--- set holds a key's HSET arguments, reused from key to key: only its
--- first ns entries are sent.
-local replies, r, a, first, set = {}, 0, 1, 1, {}
-while first <= #KEYS do
-  now = tonumber(ARGV[a])
-  local last = first + tonumber(ARGV[a + 1]) - 1
-  a = a + 2
-  local out, failed = {}, nil
-  for key = first, last do
-    local h = tonumber(ARGV[a])
-    local shared = h < 0
-    if shared then h = -h end
-    local n = h % 65536
-    local plain = n - (h - n) / 65536
-    local v = not failed and redis.pcall('HMGET', KEYS[key], unpack(ARGV, a + 1, a + n))
-    if v and v.err then failed, v = v, nil end
-    if v then
-      out[key - first + 1] = v
-      local ns, ttl = 0, 0
-      for j = 1, n do
-        local vj, state = v[j], nil
-        local s = tonumber(ARGV[a + n + j])
-        -- A peek (s < 0) writes nothing.
-        if s > 0 and j <= plain then
-          local st, t = hit(vj, 1, floor(now / s), s)
-          if st then
-            -- Counted as its part 0, a lane keeps its other parts.
-            if vj and #vj > 12 then st = st .. sub(vj, 13) end
-            state = st
-            if t > ttl then ttl = t end
-          end
-        elseif s > 0 then
-          -- A lane's parts are its states end to end, part p at byte 12p.
-          local w = floor(s / 65536)
-          local mask, b = s - w * 65536, floor(now / w)
-          local parts, top, p = {}, -1, 0
-          while mask > 0 do
-            if mask % 2 == 1 then
-              local st, t = hit(vj, 12 * p + 1, b, w)
-              if st then
-                parts[p], top = st, p
-                if t > ttl then ttl = t end
-              end
-              mask = mask - 1
-            end
-            mask, p = mask / 2, p + 1
-          end
-          if top >= 0 then
-            -- The parts not counted keep their states; a part below a
-            -- counted one that never had a state gets none.
-            local len, pieces = vj and #vj or 0, {}
-            for q = 0, math.max(top, floor(len / 12) - 1) do
-              local at = 12 * q
-              pieces[q + 1] = parts[q] or (at + 12 <= len and sub(vj, at + 1, at + 12)) or none
-            end
-            state = concat(pieces)
-          end
-        end
-        if state then
-          set[ns + 1] = ARGV[a + j]
-          set[ns + 2] = state
-          ns = ns + 2
-        end
-      end
-      local added = ns > 0 and redis.call('HSET', KEYS[key], unpack(set, 1, ns))
-      if ttl > 0 then
-        -- Never shorten the TTL: another lane, or a late hit's newer
-        -- bucket, may need longer.
-        if redis.call('PTTL', KEYS[key]) < ttl then
-          redis.call('PEXPIRE', KEYS[key], ttl)
-        end
-      end
-      -- A network's hash that grew past 64 fields gets a value longer
-      -- than Redis keeps in a listpack, which makes Redis keep the hash as
-      -- a hash table: a listpack is searched field by field, and a hash
-      -- of a few hundred clients' lanes would cost each Check a scan. Only
-      -- a field added can make it grow.
-      if shared and added and added > 0 and redis.call('HLEN', KEYS[key]) > 64 then
-        redis.call('HSET', KEYS[key], '{#}', string.rep('#', 256))
-      end
-    end
-    a = a + 1 + 2 * n
+-- union of two masks of at most 16 bits.
+local function union(a, b)
+  local u, bit = 0, 1
+  for _ = 1, 16 do
+    if a % (2 * bit) >= bit or b % (2 * bit) >= bit then u = u + bit end
+    bit = 2 * bit
   end
-  r = r + 1
-  replies[r] = failed or out
-  first = last + 1
+  return u
 end
-return replies
+for i = 3, #ARGV, 3 do
+  local lane, b, started = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local marker = lane .. '@'
+  local v = redis.call('HGET', key, marker)
+  local m, mask
+  if v then
+    local at = string.find(v, ':', 1, true)
+    m, mask = tonumber(string.sub(v, 1, at - 1)), tonumber(string.sub(v, at + 1))
+  end
+  if not m then
+    redis.call('HSET', key, marker, fmt('%.0f:%d', b, started))
+  elseif b > m then
+    -- The buckets kept are b and b-1: of m-1 and m, those below b-1 go.
+    if m - 1 < b - 1 then drop(lane, m - 1, mask) end
+    if m < b - 1 then drop(lane, m, mask) end
+    if b == m + 1 then started = union(mask, started) end
+    redis.call('HSET', key, marker, fmt('%.0f:%d', b, started))
+  elseif b >= m - 1 then
+    local u = union(mask, started)
+    if u ~= mask then redis.call('HSET', key, marker, fmt('%.0f:%d', m, u)) end
+  else
+    -- Older than both buckets kept: it has nowhere to count.
+    drop(lane, b, started)
+  end
+end
+if nd > 0 then redis.call('HDEL', key, unpack(dels)) end
+if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+-- A network's hash past 64 fields gets a value longer than Redis keeps in
+-- a listpack, which makes Redis keep the hash as a hash table: a listpack
+-- is searched field by field, and a hash of a few hundred clients' lanes
+-- would cost each Check a scan. Only a field added can make it grow.
+if shared and redis.call('HLEN', key) > 64 then
+  redis.call('HSET', key, '{#}', string.rep('#', 256))
+end
+return nd
 `
 
-// hitScript is hitScriptSrc as go-redis loads it, with its SHA1.
-var hitScript = redis.NewScript(hitScriptSrc)
-
-// hitScriptSHA is hitScript's SHA1 as a script call's argument, put in an
-// interface once rather than per call.
-var hitScriptSHA any = hitScript.Hash()
+// houseScript is houseScriptSrc as go-redis loads it, with its SHA1.
+var houseScript = redis.NewScript(houseScriptSrc)
 
 // Redis is a Store that keeps counters in Redis, shared by all replicas.
-// Each key is one hash holding all the lanes a caller gives it (see
-// hitScriptSrc for the fields), so the counters of one identity cost one
-// key's worth of work; a client address's lanes are kept in its network's
-// hash (placement.go), so a client and its network cost one key together.
+// Each key is one hash holding all the lanes a caller gives it, each
+// bucket of a lane a field (see the top of this file), so the counters of
+// one identity cost one key's worth of work; a client address's lanes are
+// kept in its network's hash (placement.go), so a client and its network
+// cost one key together.
 //
-// On standalone or Sentinel Redis, every Hit is one EVALSHA of a Lua script
-// covering all its counters, so a request's counters are read and
-// incremented atomically. Peeked counters ride in the same script, which
-// reads them and writes nothing for them.
+// A Hit sends Redis's own commands, a few per hash, and never a script on
+// its path: each counter is counted exactly once by its HINCRBY, and the
+// counters of one Hit are counted one after another, not in one atomic
+// step. If one command fails (a key that is not a hash), the Hit fails,
+// and the others may have counted. On Redis Cluster each command goes to
+// its key's node: go-redis runs the per-node parts of a pipeline in
+// parallel, so a Hit still costs about one round trip.
 //
-// On Redis Cluster (the client is a *redis.ClusterClient) a script may only
-// touch keys of one slot, so Hit groups the counters by hash tag (see
-// IdentityKey: all the lanes of a key share its tag, and a client's ip and
-// route_ip counters are lanes of one key), peeked or not, and sends one
-// EVALSHA per group. go-redis runs the per-node parts of a pipeline in
-// parallel, so a Hit still costs about one round trip, but it is atomic per
-// group only: if one group fails, the others may have counted.
+// The commands of concurrent Hits share pipelines (batcher): a Hit that
+// finds no pipeline waiting sends its commands at once, and those that
+// come while pipelines are in flight go together in the next one. Under
+// load, many Checks share one round trip and one write and read on each
+// side, which costs Redis and botauthz far less per Check than a round
+// trip each. No command is ever re-sent after it may have run.
 //
-// The scripts of concurrent Hits share pipelines (batcher): a Hit that
-// finds no pipeline waiting sends its script at once, and those that come
-// while pipelines are in flight go together in the next one. Under load,
-// many Checks share one round trip and one write and read on each side,
-// which costs Redis and botauthz far less per Check than a round trip each.
-// No script is ever re-sent after it may have run.
+// The housekeeping of a bucket a Hit started (houseScriptSrc) is the one
+// script, and it runs after the Hit has its counts: on the Guard's path
+// (hitWithin) on a goroutine of its own, which Close waits for. After a
+// server loses its script cache (restart, failover, SCRIPT FLUSH) the
+// housekeeping loads the script and runs again.
 //
-// On standalone or Sentinel Redis the scripts of one pipeline go further:
-// they are folded into one script call whose segments they are (hitFold),
-// because Redis spends about as much on calling a script (parsing the
-// command, pushing its arguments into Lua, setting up and converting the
-// reply) as on one Check's counters. Each Hit keeps its own reply and its
-// own errors; the pipeline's order is the order the segments run in.
+// Building a Hit's commands (planHit) and reading their replies
+// (hitPlan.parseReplies) are kept apart from sending them.
 //
-// After a server loses its script cache (restart, failover, SCRIPT FLUSH)
-// the first call gets NOSCRIPT, which executed nothing. Hit then loads the
-// script (on every master of a cluster) and re-sends only the groups that
-// got NOSCRIPT, so no hit is counted twice.
-//
-// Building a script call's arguments (planHit) and reading its reply
-// (hitGroup.parseReply) are kept apart from sending it (runGroups).
+// Redis 7.0 or later is expected (PEXPIRE NX). On an earlier server the
+// PEXPIRE NX is refused, which fails nothing: the housekeeping gives each
+// hash its TTL.
 type Redis struct {
-	client  redis.UniversalClient
-	cluster *redis.ClusterClient // client, if it is a cluster client
-	batch   *batcher
-	owned   bool // Close closes client only if DialRedis created it
+	client redis.UniversalClient
+	batch  *batcher
+	owned  bool // Close closes client only if DialRedis created it
+
+	houseMu       sync.Mutex
+	houseClosed   bool           // guarded by houseMu: Close has begun
+	house         sync.WaitGroup // housekeeping goroutines (hitWithin)
+	houseFailures atomic.Uint64  // housekeeping runs that failed
 }
+
+// houseTimeout bounds a housekeeping run, queueing for a pipeline
+// included: a Redis too slow for it leaves the old fields to the next
+// bucket's housekeeping rather than piling up goroutines.
+const houseTimeout = 2 * time.Second
 
 // NewRedis returns a Store using client. The caller keeps ownership of
 // client: Close does not close it. Call LoadScript once at startup so the
 // first Hit does not pay for sending the script.
 func NewRedis(client redis.UniversalClient) *Redis {
-	cluster, _ := client.(*redis.ClusterClient)
-	opts := batchOptions{}
-	if cluster == nil {
-		opts.fold = hitFold{sha: hitScript.Hash(), max: defaultFoldHits}
-	}
-	return &Redis{client: client, cluster: cluster, batch: newBatcher(client, opts)}
+	return &Redis{client: client, batch: newBatcher(client, batchOptions{})}
 }
 
-// LoadScript loads the hit script into Redis's script cache (SCRIPT LOAD), on
-// every master of a cluster.
-// Failing is not fatal: Hit sends the script itself after a NOSCRIPT, so a
-// replica that starts while Redis is down serves degraded and recovers by
-// itself once Redis answers.
+// LoadScript loads the housekeeping script into Redis's script cache
+// (SCRIPT LOAD), on every master of a cluster.
+// Failing is not fatal: the housekeeping loads the script itself after a
+// NOSCRIPT, so a replica that starts while Redis is down serves degraded
+// and recovers by itself once Redis answers.
 func (r *Redis) LoadScript(ctx context.Context) error {
-	if err := hitScript.Load(ctx, r.client).Err(); err != nil {
-		return fmt.Errorf("redis load hit script: %w", err)
+	if err := houseScript.Load(ctx, r.client).Err(); err != nil {
+		return fmt.Errorf("redis load housekeeping script: %w", err)
 	}
 	return nil
 }
@@ -422,18 +299,20 @@ func DialRedis(rawURL string) (*Redis, error) {
 	return r, nil
 }
 
-// Hit implements Store with one script call for all counters, or on a
-// cluster one per hash-tag group. The calls of concurrent Hits share
-// pipelines (batcher): under load many Checks ride one round trip.
+// Hit implements Store: per hash, a HINCRBY per counted counter, an HMGET
+// and a PEXPIRE NX, in a pipeline shared with concurrent Hits (batcher),
+// so that under load many Checks ride one round trip. It returns once the
+// housekeeping of the buckets it started is done too.
 func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error {
 	return r.hit(ctx, now, counters, obs, false, nil)
 }
 
 // hitWithin is Hit for a caller that waits only until stop delivers or ctx
 // is done (Guard, with its budget): it then returns an error wrapping
-// errStopped or ctx's error, and the scripts already sent run without it.
-// It needs no goroutine of its own, except to reload the script and re-send
-// after a NOSCRIPT (resendWithin). obs may have been written when it fails.
+// errStopped or ctx's error, and the commands already sent run without
+// it. It returns as soon as it has the counts: the housekeeping of the
+// buckets it started runs on a goroutine of its own, which Close waits
+// for. obs may have been written when it fails.
 func (r *Redis) hitWithin(ctx context.Context, now time.Time, counters []Counter, obs []Observation, stop <-chan time.Time) error {
 	return r.hit(ctx, now, counters, obs, true, stop)
 }
@@ -447,133 +326,87 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		return nil
 	}
 	nowMs := now.UnixMilli()
-	groups := planHit(counters, nowMs, r.cluster != nil)
-	var pendingBuf [4]*hitGroup
-	pending := pendingBuf[:0]
-	for i := range groups {
-		pending = append(pending, &groups[i])
-	}
-	if err := r.runGroups(ctx, pending, within, stop); err != nil {
-		return err
-	}
-	noScript, err := parseGroups(nowMs, counters, obs, pending, len(groups))
-	if err != nil || len(noScript) == 0 {
-		return err
-	}
+	plan := planHit(counters, nowMs)
+	var err error
 	if within {
-		return r.resendWithin(ctx, nowMs, counters, obs, noScript, len(groups), stop)
+		err = r.batch.doWithin(ctx, plan.cmds, stop)
+	} else {
+		err = r.batch.do(ctx, plan.cmds)
 	}
-	return r.resend(ctx, nowMs, counters, obs, noScript, len(groups))
-}
-
-// parseGroups reads each group's reply into obs and returns the groups
-// that got NOSCRIPT, which did not run. Any other error of a group fails
-// the Hit; total is the Hit's number of groups, for the message.
-func parseGroups(nowMs int64, counters []Counter, obs []Observation, groups []*hitGroup, total int) ([]*hitGroup, error) {
-	var noScript []*hitGroup
-	var firstErr error
-	failed := 0
-	for _, g := range groups {
-		reply, err := g.cmd.Slice()
-		if err == nil {
-			reply, err = segment(reply)
-		}
-		switch {
-		case err == nil:
-			if err := g.parseReply(nowMs, counters, obs, reply); err != nil {
-				return nil, err
-			}
-		case isNoScript(err):
-			noScript = append(noScript, g)
-		default:
-			failed++
-			if firstErr == nil {
-				firstErr = err
-			}
-		}
-	}
-	if firstErr != nil {
-		if total == 1 {
-			return nil, fmt.Errorf("redis hit: %w", firstErr)
-		}
-		return nil, fmt.Errorf("redis hit: %d of %d hash-tag groups failed: %w", failed, total, firstErr)
-	}
-	return noScript, nil
-}
-
-// segment returns the one segment of a Hit's script reply
-// (hitScriptSrc): its fields' values, or the error Redis gave for it.
-func segment(reply []any) ([]any, error) {
-	if len(reply) != 1 {
-		return nil, fmt.Errorf("script returned %d segments for one Hit", len(reply))
-	}
-	switch v := reply[0].(type) {
-	case []any:
-		return v, nil
-	case error:
-		return nil, v
-	default:
-		return nil, fmt.Errorf("script returned %T for a Hit, want an array", v)
-	}
-}
-
-// resend loads the script and sends again the groups that got NOSCRIPT.
-// A NOSCRIPT group did not run, and the groups that ran are not re-sent,
-// so the retry counts every hit exactly once. The script goes to every
-// master of a cluster: the cache may be gone from several.
-func (r *Redis) resend(ctx context.Context, nowMs int64, counters []Counter, obs []Observation, groups []*hitGroup, total int) error {
-	if err := hitScript.Load(ctx, r.client).Err(); err != nil {
-		return fmt.Errorf("redis hit: reload script after NOSCRIPT: %w", err)
-	}
-	if err := r.runGroups(ctx, groups, false, nil); err != nil {
-		return err
-	}
-	noScript, err := parseGroups(nowMs, counters, obs, groups, total)
 	if err != nil {
+		return fmt.Errorf("redis hit: %w", err)
+	}
+	if err := plan.parseReplies(nowMs, counters, obs); err != nil {
 		return err
 	}
-	if len(noScript) > 0 {
-		return fmt.Errorf("redis hit: script still missing after loading it: %w", noScript[0].cmd.Err())
+	house := plan.housekeeping(nowMs, counters)
+	if len(house) == 0 {
+		return nil
 	}
+	if !within {
+		return r.keepHouse(context.WithoutCancel(ctx), house)
+	}
+	r.houseMu.Lock()
+	defer r.houseMu.Unlock()
+	if r.houseClosed {
+		return nil
+	}
+	r.house.Add(1)
+	go func() {
+		defer r.house.Done()
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), houseTimeout)
+		defer cancel()
+		// Its failure costs no count: the fields it did not drop stay
+		// until the next bucket's housekeeping or the hash's expiry.
+		if err := r.keepHouse(hctx, house); err != nil {
+			r.houseFailures.Add(1)
+		}
+	}()
 	return nil
 }
 
-// resendWithin is resend on a goroutine of its own, waited for as
-// hitWithin waits. The goroutine works on copies of counters and obs, so a
-// caller that stopped waiting may reuse them at once.
-func (r *Redis) resendWithin(ctx context.Context, nowMs int64, counters []Counter, obs []Observation,
-	groups []*hitGroup, total int, stop <-chan time.Time) error {
-	cs := slices.Clone(counters)
-	own := make([]Observation, len(obs))
-	done := make(chan error, 1)
-	go func() {
-		done <- r.resend(context.WithoutCancel(ctx), nowMs, cs, own, groups, total)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return err
-		}
-		for _, g := range groups {
-			for _, i := range g.idx {
-				obs[i] = own[i]
-			}
-		}
-		return nil
-	case <-stop:
-		return fmt.Errorf("redis hit: %w: %w", errStillRunning, errStopped)
-	case <-ctx.Done():
-		return fmt.Errorf("redis hit: %w: %w", errStillRunning, ctx.Err())
-	}
-}
+// HousekeepingFailures returns how many housekeeping runs of Hits on the
+// Guard's path have failed since r was created (Redis too slow or down,
+// the script refused). A failed run loses no count; it leaves a lane's
+// old buckets in Redis until the lane's next bucket or the key's expiry.
+func (r *Redis) HousekeepingFailures() uint64 { return r.houseFailures.Load() }
 
-// windowArg is counter c's window argument to hitScript: its window in
-// milliseconds, negated for a peek.
-func windowArg(c Counter) int64 {
-	if c.Peek {
-		return -c.Window.Milliseconds()
+// keepHouse runs the housekeeping calls, loading the script once if Redis
+// has lost it (NOSCRIPT runs nothing, and the housekeeping may run twice
+// anyway).
+func (r *Redis) keepHouse(ctx context.Context, house []*redis.Cmd) error {
+	cmds := make([]redis.Cmder, len(house))
+	for i, c := range house {
+		cmds[i] = c
 	}
-	return c.Window.Milliseconds()
+	if err := r.batch.do(ctx, cmds); err != nil {
+		return fmt.Errorf("redis housekeeping: %w", err)
+	}
+	var again []redis.Cmder
+	for _, c := range house {
+		switch err := c.Err(); {
+		case err == nil:
+		case isNoScript(err):
+			again = append(again, redis.NewCmd(ctx, c.Args()...))
+		default:
+			return fmt.Errorf("redis housekeeping: %w", err)
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	if err := houseScript.Load(ctx, r.client).Err(); err != nil {
+		return fmt.Errorf("redis housekeeping: reload script after NOSCRIPT: %w", err)
+	}
+	if err := r.batch.do(ctx, again); err != nil {
+		return fmt.Errorf("redis housekeeping: %w", err)
+	}
+	for _, c := range again {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("redis housekeeping: %w", err)
+		}
+	}
+	return nil
 }
 
 // observe turns a counter's counts before the hit into its Observation.
@@ -587,43 +420,45 @@ func observe(nowMs int64, c Counter, prev, cur int64) Observation {
 	}
 }
 
-// hashTag returns the part of key Redis Cluster hashes: the text between the
-// first '{' and the next '}' if it is not empty, else the whole key. Keys
-// with equal tags are in the same slot, so one script may cover them.
-func hashTag(key string) string {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if n := strings.IndexByte(key[open+1:], '}'); n > 0 {
-			return key[open+1 : open+1+n]
-		}
-	}
-	return key
+// hitPlan is a Hit's commands and where each counter's counts are in
+// their replies.
+type hitPlan struct {
+	// cmds holds, per hash in order of first appearance, a HINCRBY per
+	// counted counter, an HMGET, and a PEXPIRE NX if it counts any.
+	cmds []redis.Cmder
+	// reads holds, per counter, where its counts are.
+	reads []laneRead
+	// hashes holds, per hash, its key and whether it is a network's.
+	hashes []planHash
 }
 
-// hitGroup is one script call of a Hit: all its counters, or on a cluster
-// those whose keys share a hash tag.
-type hitGroup struct {
-	tag string
-	// idx holds the positions in the Hit's counters of the group's
-	// counters, and fieldAt, for each, the position in the script's reply
-	// of its lane's field.
-	idx, fieldAt []int
-	// args is the whole command: "evalsha", sha, numkeys, keys..., now,
-	// then per key its header, its fields, then their specs (windowArg,
-	// or for a lane's parts its window and mask; hitScriptSrc). The keys,
-	// fields, time, headers and specs are held as *string and *int64.
-	args []any
-	cmd  *redis.Cmd
+// planHash is one hash a Hit touches.
+type planHash struct {
+	key    string
+	shared bool // a network's hash, holding its clients' lanes
 }
 
-// planHit builds the script calls of a Hit: one for all counters, or with
-// byTag (a cluster) one per hash tag of their hashes, in order of first
-// appearance, each with its EVALSHA arguments ready. Counters go to the
-// script as fields of the hash that holds them (placement.go): a client's
-// in its network's, any other in its key's. Hit is on the request path,
-// so the groups share their backing arrays, a Hit's handful of counters
-// is searched linearly, which beats a map, and the fields that are not
-// the lanes themselves are built in one string.
-func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
+// laneRead is where one counter's counts are in a Hit's replies.
+type laneRead struct {
+	incr int // index in cmds of its HINCRBY, or -1 for a peek
+	get  int // index in cmds of its hash's HMGET
+	prev int // position in that HMGET's reply of its previous bucket
+	cur  int // for a peek, position of its current bucket; else -1
+	hash int // index in hashes
+	// lane is the counter's field in its hash, without a bucket.
+	lane   string
+	bucket int64
+}
+
+// planHit builds a Hit's commands. Counters go to Redis as fields of the
+// hash that holds them (placement.go): a client's in its network's, any
+// other in its key's; each of their buckets a field of its own (see the
+// top of this file). Hit is on the request path: the arguments point into
+// a few arrays of strings and numbers rather than each being put in an
+// interface (go-redis writes an *int64 or *string as the value), the
+// fields' names are built in one string, and a Hit's handful of counters
+// is searched linearly, which beats a map.
+func planHit(counters []Counter, nowMs int64) hitPlan {
 	// places holds, per distinct key, where its lanes go; placeOf, per
 	// counter, its key's place.
 	var placesBuf [8]keyPlace
@@ -639,188 +474,114 @@ func planHit(counters []Counter, nowMs int64, byTag bool) []hitGroup {
 		placeOf = append(placeOf, p)
 	}
 
-	var fieldsBuf [16]string
-	fields := fieldsBuf[:0]
-	var builtBuf [256]byte
-	built := builtBuf[:0] // the fields that are not lanes, end to end
-	var endsBuf [16]int
-	ends := endsBuf[:0] // per counter, the end of its field in built, or -1
+	// The names: per counter its lane's field, its current bucket's and
+	// its previous bucket's, end to end in one string; spans holds, per
+	// counter, where its lane begins and where each of the three ends.
+	var namesBuf [512]byte
+	names := namesBuf[:0]
+	var spansBuf [16]nameSpan
+	spans := spansBuf[:0]
 	for i, c := range counters {
 		p := &places[placeOf[i]]
-		fields = append(fields, c.Lane)
-		if fieldIsLane(p.folded, c.Lane) {
-			ends = append(ends, -1)
-			continue
-		}
-		built = appendField(built, p.folded, p.host, c.Lane)
-		ends = append(ends, len(built))
+		start := len(names)
+		names = appendField(names, p.folded, p.host, c.Lane)
+		lane := len(names)
+		b, _ := bucketOf(nowMs, c.Window.Milliseconds())
+		// The lane is read from names as names grows: if it moves, the
+		// slice still holds the old copy, which append reads.
+		names = appendBucketField(names, names[start:lane], b, c.Part)
+		cur := len(names)
+		names = appendBucketField(names, names[start:lane], b-1, c.Part)
+		spans = append(spans, nameSpan{start, lane, cur, len(names)})
 	}
-	if len(built) > 0 { // no such field is empty
-		all, start := string(built), 0
-		for i, end := range ends {
-			if end >= 0 {
-				fields[i], start = all[start:end], end
-			}
-		}
-	}
+	all := string(names)
+	lane := func(i int) string { return all[spans[i].start:spans[i].lane] }
+	curField := func(i int) string { return all[spans[i].lane:spans[i].cur] }
+	prevField := func(i int) string { return all[spans[i].cur:spans[i].prev] }
 
-	// firsts holds, per distinct hash, the position of its first counter;
-	// firstOf, per counter, the position of its hash's first counter.
-	var firstsBuf, firstOfBuf, groupOfBuf [16]int
-	firsts, firstOf := firstsBuf[:0], firstOfBuf[:0]
+	plan := hitPlan{reads: make([]laneRead, len(counters)), hashes: make([]planHash, 0, len(places))}
+	// hashOf, per counter, the index of its hash in plan.hashes.
+	var hashOfBuf [16]int
+	hashOf := hashOfBuf[:0]
 	for i := range counters {
-		f := i
-		for _, k := range firsts {
-			if places[placeOf[k]].hash == places[placeOf[i]].hash {
-				f = k
-				break
-			}
+		h := slices.IndexFunc(plan.hashes, func(h planHash) bool { return h.key == places[placeOf[i]].hash })
+		if h < 0 {
+			h = len(plan.hashes)
+			plan.hashes = append(plan.hashes, planHash{key: places[placeOf[i]].hash, shared: places[placeOf[i]].folded})
 		}
-		if f == i {
-			firsts = append(firsts, i)
-		}
-		firstOf = append(firstOf, f)
+		hashOf = append(hashOf, h)
+		plan.hashes[h].shared = plan.hashes[h].shared || places[placeOf[i]].folded
 	}
 
-	groups := make([]hitGroup, 0, len(firsts))
-	groupOf := groupOfBuf[:0] // per distinct hash, as firsts
-	for _, k := range firsts {
-		var tag string
-		if byTag {
-			tag = hashTag(places[placeOf[k]].hash)
-		}
-		g := slices.IndexFunc(groups, func(h hitGroup) bool { return h.tag == tag })
-		if g < 0 {
-			g = len(groups)
-			groups = append(groups, hitGroup{tag: tag})
-		}
-		groupOf = append(groupOf, g)
-	}
-
-	// With parts, the counters of one lane are one field: fieldOf holds,
-	// per counter, the position of its lane's first counter, and masks, at
-	// that position, the parts the Hit gives of the lane. A lane given as
-	// its part 0 alone is a field like any lane without parts.
-	var fieldOfBuf [16]int
-	var masksBuf [16]uint16
-	fieldOf, masks := fieldOfBuf[:0], masksBuf[:0]
-	parts := slices.ContainsFunc(counters, func(c Counter) bool { return c.Part != 0 })
-	nFields := 0
-	for i, c := range counters {
-		f := i
-		if parts {
-			for j := range i {
-				if counters[j].Lane == c.Lane && counters[j].Key == c.Key {
-					f = fieldOf[j]
-					break
-				}
-			}
-		}
-		fieldOf = append(fieldOf, f)
-		masks = append(masks, 0)
-		masks[f] |= 1 << c.Part
-		if f == i {
-			nFields++
+	// Sizes, so each array is one allocation: per counted counter a
+	// HINCRBY of 4 arguments; per hash an HMGET of 2 arguments and its
+	// fields, and a PEXPIRE NX of 4.
+	counted, nCmds, nArgs := 0, 0, 0
+	for _, c := range counters {
+		if !c.Peek {
+			counted++
 		}
 	}
-
-	// idx and fieldAt hold, per group, its counters and where their fields
-	// are in its reply.
-	idxAt := make([]int, 0, 2*len(counters))
-	idx, fieldAt := idxAt[:0:len(counters)], idxAt[len(counters):len(counters)]
-	// The arguments point into nums and strs rather than holding their
-	// values: go-redis writes an *int64 or *string as the value, and a
-	// value put in an interface costs an allocation each, a dozen per
-	// Check. Their capacities are what a plan needs (a number per field
-	// and per hash, its header, and the time; a string per field and per
-	// hash), so each is one allocation. (Were one to grow, the arguments
-	// taken before would still point to their values, in the old array.)
-	nums := make([]int64, 0, 1+len(firsts)+nFields)
-	strs := make([]string, 0, len(firsts)+nFields)
-	num := func(v int64) any {
-		nums = append(nums, v)
-		return &nums[len(nums)-1]
-	}
+	nCmds = counted + 2*len(plan.hashes)
+	nArgs = 4*counted + 6*len(plan.hashes) + 2*len(counters)
+	args := make([]any, 0, nArgs)
+	strs := make([]string, 0, 1+len(plan.hashes)+2*len(counters))
+	nums := make([]int64, 0, len(plan.hashes))
 	str := func(v string) any {
 		strs = append(strs, v)
 		return &strs[len(strs)-1]
 	}
-	// Per group "evalsha", the SHA, the number of keys, the time and the
-	// number of keys again; per hash its key and header; per field its
-	// name and spec.
-	args := make([]any, 0, 5*len(groups)+2*len(firsts)+2*nFields)
-	now := num(nowMs)
-	for g := range groups {
-		firstIdx, firstArg, field := len(idx), len(args), 0
-		args = append(args, "evalsha", hitScriptSHA, 0)
-		numKeys := 0
-		for j, k := range firsts {
-			if groupOf[j] == g {
-				args = append(args, str(places[placeOf[k]].hash))
-				numKeys++
-			}
-		}
-		// Small ints go into an interface without an allocation, and the
-		// folding (hitFold) reads this one as an int.
-		args[firstArg+2] = numKeys
-		args = append(args, now, numKeys)
-		for j, k := range firsts {
-			if groupOf[j] != g {
+	plan.cmds = make([]redis.Cmder, 0, nCmds)
+	cmd := func(from int) {
+		plan.cmds = append(plan.cmds, redis.NewCmd(context.Background(), args[from:len(args):len(args)]...))
+	}
+	for h := range plan.hashes {
+		key := str(plan.hashes[h].key)
+		var ttl int64
+		for i, c := range counters {
+			if hashOf[i] != h {
 				continue
 			}
-			// The hash's fields: those of lanes without parts, then those
-			// of lanes with parts (hitScriptSrc).
-			headerArg := len(args)
-			args = append(args, nil)
-			fieldsStart := len(args)
-			shared := false
-			for _, withParts := range [2]bool{false, true} {
-				for i := k; i < len(counters); i++ { // none of hash k's comes before k
-					if firstOf[i] == k && fieldOf[i] == i && (masks[i] != 1) == withParts {
-						args = append(args, str(fields[i]))
-						shared = shared || places[placeOf[i]].folded
-					}
-				}
+			rd := &plan.reads[i]
+			rd.hash, rd.lane, rd.cur = h, lane(i), -1
+			rd.bucket, _ = bucketOf(nowMs, c.Window.Milliseconds())
+			if c.Peek {
+				rd.incr = -1
+				continue
 			}
-			lanes, withParts := len(args)-fieldsStart, 0
-			for i := k; i < len(counters); i++ {
-				if firstOf[i] == k && fieldOf[i] == i && masks[i] == 1 {
-					idx = append(idx, i)
-					fieldAt = append(fieldAt, field)
-					field++
-					args = append(args, num(windowArg(counters[i])))
-				}
+			rd.incr = len(plan.cmds)
+			from := len(args)
+			args = append(args, "hincrby", key, str(curField(i)), 1)
+			cmd(from)
+			w := c.Window.Milliseconds()
+			ttl = max(ttl, (rd.bucket+2)*w-nowMs)
+		}
+		get, from, field := len(plan.cmds), len(args), 0
+		args = append(args, "hmget", key)
+		for i, c := range counters {
+			if hashOf[i] != h {
+				continue
 			}
-			for i := k; i < len(counters); i++ {
-				if firstOf[i] != k || fieldOf[i] != i || masks[i] == 1 {
-					continue
-				}
-				withParts++
-				spec := counters[i].Window.Milliseconds()<<16 | int64(masks[i])
-				if counters[i].Peek {
-					spec = -spec
-				}
-				args = append(args, num(spec))
-				for c := i; c < len(counters); c++ {
-					if fieldOf[c] == i {
-						idx = append(idx, c)
-						fieldAt = append(fieldAt, field)
-					}
-				}
+			rd := &plan.reads[i]
+			rd.get = get
+			if c.Peek {
+				rd.cur = field
+				args = append(args, str(curField(i)))
 				field++
 			}
-			header := int64(lanes + withParts<<16)
-			if shared {
-				header = -header
-			}
-			args[headerArg] = num(header)
+			rd.prev = field
+			args = append(args, str(prevField(i)))
+			field++
 		}
-		gr := &groups[g]
-		gr.idx = idx[firstIdx:len(idx):len(idx)]
-		gr.fieldAt = fieldAt[firstIdx:len(fieldAt):len(fieldAt)]
-		gr.args = args[firstArg:len(args):len(args)]
+		cmd(from)
+		if ttl > 0 {
+			nums = append(nums, ttl)
+			from := len(args)
+			args = append(args, "pexpire", key, &nums[len(nums)-1], "nx")
+			cmd(from)
+		}
 	}
-	return groups
+	return plan
 }
 
 // keyPlace is where the lanes of one key of a Hit go.
@@ -856,99 +617,125 @@ func placeKey(buf []byte, key string, counters []Counter, places []keyPlace) key
 	return p
 }
 
-// runGroups sends one EVALSHA per group, in a pipeline shared with the
-// scripts of concurrent Hits (batcher), and leaves each group's reply in
-// g.cmd. It fails only if the scripts were not answered (the connection
-// failed or timed out, or none could be had); a group's own error, such as
-// NOSCRIPT, is left in its command.
-//
-// With within, it waits as batcher.doWithin does.
-func (r *Redis) runGroups(ctx context.Context, groups []*hitGroup, within bool, stop <-chan time.Time) error {
-	var cmdsBuf [4]redis.Cmder
-	cmds := cmdsBuf[:0]
-	for _, g := range groups {
-		g.cmd = redis.NewCmd(ctx, g.args...)
-		cmds = append(cmds, g.cmd)
+// nameSpan is where one counter's names are in planHit's string: its
+// lane's field from start to lane, its current bucket's to cur, its
+// previous bucket's to prev.
+type nameSpan struct{ start, lane, cur, prev int }
+
+// appendBucketField appends the field of bucket b of part p of a lane
+// whose field is lane: "lane@b", or "lane@b#p" for p > 0.
+func appendBucketField(dst []byte, lane []byte, b int64, p uint8) []byte {
+	dst = append(dst, lane...)
+	dst = append(dst, '@')
+	dst = strconv.AppendInt(dst, b, 10)
+	if p > 0 {
+		dst = append(dst, '#')
+		dst = strconv.AppendUint(dst, uint64(p), 10)
 	}
-	var err error
-	if within {
-		err = r.batch.doWithin(ctx, cmds, stop)
-	} else {
-		err = r.batch.do(ctx, cmds)
-	}
-	if err != nil {
-		return fmt.Errorf("redis hit: %w", err)
-	}
-	return nil
+	return dst
 }
 
-// parseReply fills obs for the group's counters from the script's reply:
-// per key, per field, in the order the plan gave them, what it held before
-// the call, a string or nil. A counter's state is its part's 12 bytes,
-// read as the script reads it (hitScriptSrc), so the script spends nothing
-// on a read.
-func (g *hitGroup) parseReply(nowMs int64, counters []Counter, obs []Observation, reply []any) error {
-	// The plan numbers the fields across the group's keys, in order.
-	var fieldsBuf [32]any
-	fields := fieldsBuf[:0]
-	for k, r := range reply {
-		vs, ok := r.([]any)
+// maxCount is the most a count is observed as, as the Memory store's
+// counts stop there.
+const maxCount = math.MaxUint32
+
+// parseReplies fills obs from the plan's replies: a counted counter's
+// count before this hit is its HINCRBY's reply less one, and its previous
+// bucket's is in its hash's HMGET reply, as both of a peeked counter's.
+// A command's error (a key that is not a hash) fails the Hit; the other
+// commands of the Hit have run and counted.
+func (p *hitPlan) parseReplies(nowMs int64, counters []Counter, obs []Observation) error {
+	for i := range counters {
+		rd := &p.reads[i]
+		get, ok := p.cmds[rd.get].(*redis.Cmd)
 		if !ok {
-			return fmt.Errorf("redis hit: script returned %T for key %d, want an array", r, k)
+			return fmt.Errorf("redis hit: command %d is a %T", rd.get, p.cmds[rd.get])
 		}
-		fields = append(fields, vs...)
-	}
-	for j, i := range g.idx {
-		at := g.fieldAt[j]
-		if at >= len(fields) {
-			return fmt.Errorf("redis hit: script returned %d fields, counter %d is in field %d", len(fields), i, at)
+		vs, err := get.Slice()
+		if err != nil {
+			return fmt.Errorf("redis hit: HMGET %s: %w", p.hashes[rd.hash].key, err)
 		}
-		var state string
-		switch v := fields[at].(type) {
-		case string:
-			state = v
-		case nil:
-		default:
-			return fmt.Errorf("redis hit: script returned %T for field %d, want a string or nil", v, at)
+		prev, err := countAt(vs, rd.prev)
+		if err != nil {
+			return fmt.Errorf("redis hit: HMGET %s: %w", p.hashes[rd.hash].key, err)
 		}
-		c := &counters[i]
-		prev, cur := laneCounts(state, int(c.Part), nowMs, c.Window.Milliseconds())
-		obs[i] = observe(nowMs, *c, prev, cur)
+		var cur int64
+		if rd.incr >= 0 {
+			n, err := p.cmds[rd.incr].(*redis.Cmd).Int64()
+			if err != nil {
+				return fmt.Errorf("redis hit: HINCRBY %s: %w", p.hashes[rd.hash].key, err)
+			}
+			cur = n - 1
+		} else if cur, err = countAt(vs, rd.cur); err != nil {
+			return fmt.Errorf("redis hit: HMGET %s: %w", p.hashes[rd.hash].key, err)
+		}
+		obs[i] = observe(nowMs, counters[i], min(max(prev, 0), maxCount), min(max(cur, 0), maxCount))
 	}
 	return nil
 }
 
-// laneCounts returns the counts before a hit at nowMs of part p of a
-// field's state: its previous bucket's and its current one's, as
-// hitScriptSrc keeps them, buckets modulo 2^32. A part the state does not
-// hold reads 0/0.
-func laneCounts(state string, p int, nowMs, windowMs int64) (prev, cur int64) {
-	if len(state) < stateSize*(p+1) {
-		return 0, 0
+// countAt reads the count at position at of an HMGET reply: nil is 0.
+func countAt(vs []any, at int) (int64, error) {
+	if at >= len(vs) {
+		return 0, fmt.Errorf("%d fields in the reply, want at least %d", len(vs), at+1)
 	}
-	st := state[stateSize*p:]
-	m, mc, mp := stateUint32(st[0:4]), int64(stateUint32(st[4:8])), int64(stateUint32(st[8:12]))
-	b, _ := bucketOf(nowMs, windowMs)
-	switch uint32(b) - m {
-	case 0:
-		return mp, mc
-	case 1:
-		return mc, 0
-	case math.MaxUint32:
-		// A late hit: b is the lane's previous bucket.
-		return 0, mp
+	switch v := vs[at].(type) {
+	case nil:
+		return 0, nil
+	case string:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("field %d holds %q, not a count", at, v)
+		}
+		return n, nil
+	default:
+		return 0, fmt.Errorf("field %d is a %T, want a string or nil", at, v)
 	}
-	return 0, 0
 }
 
-// stateSize is the bytes of one lane's state (hitScriptSrc).
-const stateSize = 12
-
-// stateUint32 reads a little-endian unsigned 32-bit integer, as
-// struct.pack "<I4" writes it, from 4 bytes.
-func stateUint32(b string) uint32 {
-	_ = b[3]
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+// housekeeping returns the houseScript calls for the buckets the Hit
+// started, one per hash, or none: a counted counter whose HINCRBY replied
+// 1 created its bucket's field.
+func (p *hitPlan) housekeeping(nowMs int64, counters []Counter) []*redis.Cmd {
+	var house []*redis.Cmd
+	for h := range p.hashes {
+		var args []any
+		var ttl int64
+		for i, c := range counters {
+			rd := &p.reads[i]
+			if rd.hash != h || rd.incr < 0 {
+				continue
+			}
+			if n, _ := p.cmds[rd.incr].(*redis.Cmd).Int64(); n != 1 {
+				continue
+			}
+			if args == nil {
+				shared := "0"
+				if p.hashes[h].shared {
+					shared = "1"
+				}
+				args = append(args, "evalsha", houseScript.Hash(), 1, p.hashes[h].key, int64(0), shared)
+			}
+			ttl = max(ttl, (rd.bucket+2)*c.Window.Milliseconds()-nowMs)
+			// A lane's parts that started the same bucket share one entry.
+			merged := false
+			for a := 6; a < len(args); a += 3 {
+				if args[a] == rd.lane && args[a+1] == rd.bucket {
+					args[a+2] = args[a+2].(int64) | 1<<c.Part
+					merged = true
+					break
+				}
+			}
+			if !merged {
+				args = append(args, rd.lane, rd.bucket, int64(1)<<c.Part)
+			}
+		}
+		if args != nil {
+			args[4] = ttl
+			house = append(house, redis.NewCmd(context.Background(), args...))
+		}
+	}
+	return house
 }
 
 // isNoScript reports whether err is Redis's NOSCRIPT: the script is not in
@@ -965,8 +752,13 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close implements Store. It closes the client only if DialRedis created it.
+// Close implements Store. It waits for the housekeeping still running,
+// and closes the client only if DialRedis created it.
 func (r *Redis) Close() error {
+	r.houseMu.Lock()
+	r.houseClosed = true
+	r.houseMu.Unlock()
+	r.house.Wait()
 	if !r.owned {
 		return nil
 	}

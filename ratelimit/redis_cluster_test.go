@@ -160,10 +160,10 @@ func TestRedisCluster(t *testing.T) {
 		}, redisStored(admin))
 	})
 
-	t.Run("a hit spans every master with one script per hash tag", func(t *testing.T) {
+	t.Run("a hit spans every master, each command on its key's", func(t *testing.T) {
 		flushCluster(t, admin)
 		// No LoadScript, and a client from NewUniversalClient: the store
-		// must see that it is a cluster and load the script by itself.
+		// must load the housekeeping script by itself, on each master.
 		if err := admin.ScriptFlush(t.Context()).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -172,16 +172,16 @@ func TestRedisCluster(t *testing.T) {
 		s := ratelimit.NewRedis(client)
 
 		counters, owners, nets := ipPerMaster(t, admin, masters)
-		// The route counter is a lane of the first IP's key, so it rides in
-		// the first IP's script: masters scripts per hit, not masters+1.
-		// A key of the tag of the first IP's network but another key rides
-		// there too.
+		// The route counter is a lane of the first IP's key, so it is a
+		// field of the first IP's network's hash. A key of the tag of the
+		// first IP's network but another key goes to the same master.
 		route := ratelimit.Counter{Key: counters[0].Key, Lane: ratelimit.VelocityLane(ratelimit.DimRouteIP, "login", 10*time.Second), Window: 10 * time.Second}
 		sameTag := ratelimit.Counter{Key: nets[0] + ":other", Lane: "60s", Window: time.Minute}
 		counters = append([]ratelimit.Counter{route, sameTag}, counters...)
 
-		mustHit(t, s, redisAt(0), counters...) // NOSCRIPT, load, retry
-		calls := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls")
+		mustHit(t, s, redisAt(0), counters...) // housekeeping: NOSCRIPT, load, retry
+		calls := infoCount(t, admin, "commandstats", "cmdstat_hincrby", "calls")
+		evals := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls")
 		for i := 1; i <= 2; i++ {
 			obs := mustHit(t, s, redisAt(time.Duration(i)*time.Second), counters...)
 			for j, o := range obs {
@@ -190,8 +190,17 @@ func TestRedisCluster(t *testing.T) {
 				}
 			}
 		}
-		if got := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls") - calls; got != 2*masters {
-			t.Errorf("2 hits over %d hash tags ran EVALSHA %d times, want %d", masters, got, 2*masters)
+		if got := infoCount(t, admin, "commandstats", "cmdstat_hincrby", "calls") - calls; got != 2*int64(len(counters)) {
+			t.Errorf("2 hits of %d counters ran HINCRBY %d times, want %d", len(counters), got, 2*len(counters))
+		}
+		// Within their buckets, the hits start none: no housekeeping.
+		if got := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls") - evals; got != 0 {
+			t.Errorf("2 hits within their buckets ran EVALSHA %d times, want 0", got)
+		}
+		for _, n := range nets {
+			if ttl, err := admin.PTTL(t.Context(), n).Result(); err != nil || ttl <= 0 {
+				t.Errorf("PTTL %s = %v, %v: the housekeeping left it without a TTL", n, ttl, err)
+			}
 		}
 
 		// The keys really live on different nodes: each master holds its IP's
@@ -213,14 +222,14 @@ func TestRedisCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("peeks ride in their hash tag's script and create no key", func(t *testing.T) {
+	t.Run("peeks ride with the hits and create no key", func(t *testing.T) {
 		flushCluster(t, admin)
 		s := dialClusterStore(t, cl)
 		defer s.Close()
 
 		ips, owners, _ := ipPerMaster(t, admin, masters)
 		// Per IP a peeked history counter on its tag, and one peek on a tag
-		// of its own, which makes a script of peeks only.
+		// of its own, which makes a hash of peeks only.
 		var counters []ratelimit.Counter
 		for _, c := range ips {
 			counters = append(counters, c, ratelimit.Counter{Key: c.Key, Lane: ratelimit.NamedLane("h.denied", 10*time.Minute), Window: 10 * time.Minute, Peek: true})
@@ -229,10 +238,10 @@ func TestRedisCluster(t *testing.T) {
 		counters = append(counters, loner)
 
 		mustHit(t, s, redisAt(0), counters...)
-		calls := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls")
+		calls := infoCount(t, admin, "commandstats", "cmdstat_hmget", "calls")
 		obs := mustHit(t, s, redisAt(time.Second), counters...)
-		if got := infoCount(t, admin, "commandstats", "cmdstat_evalsha", "calls") - calls; got != masters+1 {
-			t.Errorf("a hit over %d hash tags ran EVALSHA %d times, want %d", masters+1, got, masters+1)
+		if got := infoCount(t, admin, "commandstats", "cmdstat_hmget", "calls") - calls; got != masters+1 {
+			t.Errorf("a hit over %d hashes ran HMGET %d times, want %d", masters+1, got, masters+1)
 		}
 		for j, o := range obs {
 			want := int64(1) // the hit before
@@ -287,8 +296,7 @@ func TestRedisCluster(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
-			// The other masters' scripts run in the first attempt and must
-			// not be sent again with the retry.
+			// The other masters' housekeeping runs in the first attempt.
 			{"on one master", func(t *testing.T) {
 				c := redis.NewClient(&redis.Options{Addr: owners[1]})
 				defer c.Close()
@@ -303,22 +311,36 @@ func TestRedisCluster(t *testing.T) {
 				mustHit(t, s, redisAt(0), counters...)
 				tt.flush(t)
 				noScript := infoCount(t, admin, "errorstats", "errorstat_NOSCRIPT", "count")
-				for i, want := range []int64{1, 2} {
-					for j, o := range mustHit(t, s, redisAt(time.Duration(i+1)*time.Second), counters...) {
-						if o.Cur != want {
-							t.Errorf("hit %d after SCRIPT FLUSH, counter %d: Cur %d, want %d", i+1, j, o.Cur, want)
+				// Each hit starts a bucket, whose housekeeping is the script.
+				for i := range 2 {
+					now := redisAt(time.Duration(i+1) * time.Minute)
+					for j, o := range mustHit(t, s, now, counters...) {
+						if o.Prev != 1 || o.Cur != 0 {
+							t.Errorf("hit %d after SCRIPT FLUSH, counter %d: %d/%d, want 1/0", i+1, j, o.Prev, o.Cur)
 						}
 					}
 				}
 				if got := infoCount(t, admin, "errorstats", "errorstat_NOSCRIPT", "count") - noScript; got == 0 {
 					t.Error("no EVALSHA got NOSCRIPT: the flush did not test the recovery")
 				}
+				// The housekeeping ran on every master: each lane holds
+				// its two newest buckets and its marker.
+				for j, c := range counters {
+					hash, field := ratelimit.RedisField(c.Key, c.Lane)
+					if n := len(fieldsOf(t, admin, hash)); n != 3 {
+						t.Errorf("counter %d: %s holds %d fields, want 3", j, hash, n)
+					}
+					b := bucketOf(redisAt(2*time.Minute), time.Minute)
+					if got := fieldsOf(t, admin, hash)[field+"@"]; got != marker(b, 1) {
+						t.Errorf("counter %d: marker %q, want %q", j, got, marker(b, 1))
+					}
+				}
 			})
 		}
 	})
 
 	// Last: it pauses a master, which the others notice.
-	t.Run("a timed-out script is not sent again", func(t *testing.T) {
+	t.Run("a timed-out hit is not sent again", func(t *testing.T) {
 		flushCluster(t, admin)
 		// DialRedis's timeouts, on a client the test can reach into.
 		client := redis.NewClusterClient(&redis.ClusterOptions{
@@ -376,7 +398,7 @@ func TestRedisCluster(t *testing.T) {
 			t.Fatal("Hit with a paused master succeeded")
 		}
 
-		// The script sent to the paused master may have run once it
+		// The HINCRBY sent to the paused master may have run once it
 		// resumed, but only once: go-redis must not have re-sent it after
 		// the read timeout.
 		got := mustHit(t, s, redisAt(time.Second), counters...)

@@ -1,221 +1,217 @@
 package ratelimit
 
 import (
-	"encoding/binary"
-	"maps"
+	"errors"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
-func TestHashTagFollowsRedisCluster(t *testing.T) {
-	tests := []struct{ key, want string }{
-		{"ba:v3:{ip:203.0.113.7}", "ip:203.0.113.7"},
-		{"ba:v3:{net:203.0.113.0/24}", "net:203.0.113.0/24"},
-		{"foo{bar}{zap}", "bar"},     // only the first tag counts
-		{"foo{}{bar}", "foo{}{bar}"}, // an empty tag hashes the whole key
-		{"foo{bar", "foo{bar"},
-		{"}foo{bar}", "bar"},
-		{"untagged", "untagged"},
+// cmdArgs returns each command's arguments with the values that planHit
+// passes by pointer in their place, as go-redis writes them.
+func cmdArgs(cmds []redis.Cmder) [][]any {
+	all := make([][]any, len(cmds))
+	for j, c := range cmds {
+		for _, a := range c.Args() {
+			switch v := a.(type) {
+			case *int64:
+				a = *v
+			case *string:
+				a = *v
+			}
+			all[j] = append(all[j], a)
+		}
 	}
-	for _, tt := range tests {
-		if got := hashTag(tt.key); got != tt.want {
-			t.Errorf("hashTag(%q) = %q, want %q", tt.key, got, tt.want)
+	return all
+}
+
+func TestPlanHitSendsEachHashItsCommands(t *testing.T) {
+	counters := []Counter{
+		{Key: "k1", Lane: "x", Window: time.Second},
+		{Key: "k2", Lane: "x", Window: 2 * time.Second},
+		{Key: "k1", Lane: "", Window: 3 * time.Second, Peek: true},
+		{Key: "k3", Lane: "{y", Window: 4 * time.Second, Peek: true},
+		{Key: "k1", Lane: "z", Window: 5 * time.Second},
+		{Key: "k1", Lane: "h", Window: time.Minute, Part: 3, Peek: true},
+		{Key: "k2", Lane: "h", Window: time.Minute, Part: 2},
+		{Key: "k2", Lane: "h", Window: time.Minute},
+	}
+	// At 61.234 s: bucket 61 of 1 s, 30 of 2 s, 20 of 3 s, 15 of 4 s, 12
+	// of 5 s, 1 of a minute. The TTL covers the longest need of the hash's
+	// counted lanes: bucket b of window w until (b+2)*w.
+	plan := planHit(counters, 61_234)
+	want := [][]any{
+		{"hincrby", "k1", "x@61", 1},
+		{"hincrby", "k1", "z@12", 1},
+		{"hmget", "k1", "x@60", "@20", "@19", "z@11", "h@1#3", "h@0#3"},
+		{"pexpire", "k1", int64(70_000 - 61_234), "nx"},
+		{"hincrby", "k2", "x@30", 1},
+		{"hincrby", "k2", "h@1#2", 1},
+		{"hincrby", "k2", "h@1", 1},
+		{"hmget", "k2", "x@29", "h@0#2", "h@0"},
+		{"pexpire", "k2", int64(180_000 - 61_234), "nx"},
+		// A lane that begins with '{' is escaped (placement.go).
+		{"hmget", "k3", "{!{y@15", "{!{y@14"},
+	}
+	if got := cmdArgs(plan.cmds); !reflect.DeepEqual(got, want) {
+		t.Errorf("commands\n %v\nwant %v", got, want)
+	}
+	wantReads := []laneRead{
+		{incr: 0, get: 2, prev: 0, cur: -1, hash: 0, lane: "x", bucket: 61},
+		{incr: 4, get: 7, prev: 0, cur: -1, hash: 1, lane: "x", bucket: 30},
+		{incr: -1, get: 2, prev: 2, cur: 1, hash: 0, lane: "", bucket: 20},
+		{incr: -1, get: 9, prev: 1, cur: 0, hash: 2, lane: "{!{y", bucket: 15},
+		{incr: 1, get: 2, prev: 3, cur: -1, hash: 0, lane: "z", bucket: 12},
+		{incr: -1, get: 2, prev: 5, cur: 4, hash: 0, lane: "h", bucket: 1},
+		{incr: 5, get: 7, prev: 1, cur: -1, hash: 1, lane: "h", bucket: 1},
+		{incr: 6, get: 7, prev: 2, cur: -1, hash: 1, lane: "h", bucket: 1},
+	}
+	if !slices.Equal(plan.reads, wantReads) {
+		t.Errorf("reads\n %+v\nwant %+v", plan.reads, wantReads)
+	}
+}
+
+func TestPlanHitPutsAClientInItsNetworksHash(t *testing.T) {
+	ip, net := IdentityKey(DimIP, "203.0.113.7"), IdentityKey(DimSubnet, "203.0.113.0/24")
+	plan := planHit([]Counter{
+		{Key: ip, Lane: "60s", Window: time.Minute},
+		{Key: net, Lane: "60s", Window: time.Minute},
+		{Key: ip, Lane: "h", Window: time.Minute, Peek: true},
+	}, 60_000)
+	want := [][]any{
+		{"hincrby", net, "{7}60s@1", 1},
+		{"hincrby", net, "60s@1", 1},
+		{"hmget", net, "{7}60s@0", "60s@0", "{7}h@1", "{7}h@0"},
+		{"pexpire", net, int64(120_000), "nx"},
+	}
+	if got := cmdArgs(plan.cmds); !reflect.DeepEqual(got, want) {
+		t.Errorf("commands\n %v\nwant %v", got, want)
+	}
+	if len(plan.hashes) != 1 || !plan.hashes[0].shared {
+		t.Errorf("hashes %+v, want the network's, shared", plan.hashes)
+	}
+}
+
+// answer sets the replies of a plan's commands: ints for its HINCRBYs, in
+// order, and the HMGET replies, in order.
+func answer(plan hitPlan, incrs []int64, gets ...[]any) {
+	for _, c := range plan.cmds {
+		cmd := c.(*redis.Cmd)
+		switch c.Name() {
+		case "hincrby":
+			cmd.SetVal(incrs[0])
+			incrs = incrs[1:]
+		case "hmget":
+			cmd.SetVal(gets[0])
+			gets = gets[1:]
 		}
 	}
 }
 
-func TestPlanHitGroupsLanesByKeyAndKeysByTag(t *testing.T) {
-	counters := []Counter{
-		{Key: "{a}:1", Lane: "x", Window: time.Second},
-		{Key: "{b}:1", Lane: "x", Window: 2 * time.Second},
-		{Key: "{a}:2", Lane: "", Window: 3 * time.Second, Peek: true},
-		{Key: "c", Lane: "y", Window: 4 * time.Second, Peek: true},
-		{Key: "{a}:1", Lane: "z", Window: 5 * time.Second, Peek: true},
-	}
-	sha := hitScript.Hash()
-	type want struct {
-		idx  []int
-		args []any
-	}
-	tests := []struct {
-		name  string
-		byTag bool
-		want  []want
-	}{
-		{"one script", false, []want{
-			// Keys in order of first appearance, each with its lanes'
-			// fields in the caller's order, then their windows; a peek's
-			// window goes negated.
-			{[]int{0, 4, 1, 2, 3}, []any{"evalsha", sha, 4, "{a}:1", "{b}:1", "{a}:2", "c", int64(1234), 4,
-				int64(2), "x", "z", int64(1000), int64(-5000),
-				int64(1), "x", int64(2000),
-				int64(1), "", int64(-3000),
-				int64(1), "y", int64(-4000)}},
-		}},
-		{"one script per hash tag", true, []want{
-			{[]int{0, 4, 2}, []any{"evalsha", sha, 2, "{a}:1", "{a}:2", int64(1234), 2,
-				int64(2), "x", "z", int64(1000), int64(-5000),
-				int64(1), "", int64(-3000)}},
-			{[]int{1}, []any{"evalsha", sha, 1, "{b}:1", int64(1234), 1, int64(1), "x", int64(2000)}},
-			{[]int{3}, []any{"evalsha", sha, 1, "c", int64(1234), 1, int64(1), "y", int64(-4000)}},
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			groups := planHit(counters, 1234, tt.byTag)
-			if len(groups) != len(tt.want) {
-				t.Fatalf("%d groups, want %d", len(groups), len(tt.want))
-			}
-			for i, w := range tt.want {
-				if !slices.Equal(groups[i].idx, w.idx) || !slices.Equal(argValues(groups[i].args), w.args) {
-					t.Errorf("group %d:\n idx %v args %v\nwant idx %v args %v", i, groups[i].idx, argValues(groups[i].args), w.idx, w.args)
-				}
-			}
-		})
-	}
-}
-
-// argValues returns a script call's arguments with the values that
-// planHit passes by pointer in their place, as go-redis writes them.
-func argValues(args []any) []any {
-	vs := make([]any, len(args))
-	for i, a := range args {
-		switch v := a.(type) {
-		case *int64:
-			vs[i] = *v
-		case *string:
-			vs[i] = *v
-		default:
-			vs[i] = v
-		}
-	}
-	return vs
-}
-
-func TestPlanHitSendsALanesPartsAsOneField(t *testing.T) {
-	counters := []Counter{
-		{Key: "k", Lane: "h", Window: time.Minute, Part: 3, Peek: true},
-		{Key: "k", Lane: "60s", Window: time.Minute},
-		{Key: "k", Lane: "h", Window: time.Minute, Peek: true},
-		{Key: "k", Lane: "g", Window: time.Second, Part: 1},
-		{Key: "k", Lane: "rt", Window: time.Second, Part: 0},
-	}
-	groups := planHit(counters, 1234, false)
-	if len(groups) != 1 {
-		t.Fatalf("%d groups, want 1", len(groups))
-	}
-	// Lanes without parts first (a part 0 alone is one), then each lane
-	// with parts, its window in ms times 65536 plus its parts' mask,
-	// negated for a peek; the header counts 4 fields, 2 of them with
-	// parts.
-	wantArgs := []any{"evalsha", hitScript.Hash(), 1, "k", int64(1234), 1,
-		int64(4 + 2<<16), "60s", "rt", "h", "g",
-		int64(60000), int64(1000), -(int64(60000)<<16 | 0b1001), int64(1000)<<16 | 0b10}
-	if got := argValues(groups[0].args); !slices.Equal(got, wantArgs) {
-		t.Errorf("args %v\nwant %v", got, wantArgs)
-	}
-	// Each counter reads its field: 60s, rt, h (twice), g.
-	fieldOf := map[int]int{}
-	for j, i := range groups[0].idx {
-		fieldOf[i] = groups[0].fieldAt[j]
-	}
-	if want := map[int]int{1: 0, 4: 1, 0: 2, 2: 2, 3: 3}; !maps.Equal(fieldOf, want) {
-		t.Errorf("fields by counter %v, want %v", fieldOf, want)
-	}
-}
-
-func TestParseReplyFollowsThePlan(t *testing.T) {
+func TestParseRepliesFollowsThePlan(t *testing.T) {
 	counters := []Counter{
 		{Key: "k1", Lane: "a", Window: time.Minute},
 		{Key: "k2", Lane: "a", Window: time.Second},
 		{Key: "k1", Lane: "b", Window: time.Minute, Peek: true},
 		{Key: "k2", Lane: "h", Window: time.Minute, Part: 2, Peek: true},
-		{Key: "k2", Lane: "h", Window: time.Minute, Peek: true},
-		{Key: "k2", Lane: "h", Window: time.Minute, Part: 1, Peek: true},
 	}
-	// At 90.5 s the 60s lanes are in bucket 1 and the 1s lane in bucket 90.
-	groups := planHit(counters, 90_500, false)
+	plan := planHit(counters, 90_500)
 	obs := make([]Observation, len(counters))
-	state := func(parts ...[3]uint32) string {
-		var b []byte
-		for _, p := range parts {
-			for _, d := range p {
-				b = binary.LittleEndian.AppendUint32(b, d)
-			}
-		}
-		return string(b)
-	}
-	// Fields come by key, k1's a and b, then k2's a and its lane with
-	// parts; part 0 is in k1's previous bucket, part 1 one late (in the
-	// next bucket), part 2 is missing.
-	k1 := []any{state([3]uint32{1, 2, 1}), state([3]uint32{1, 4, 3})}
-	k2 := []any{state([3]uint32{90, 6, 5}), state([3]uint32{0, 7, 8}, [3]uint32{2, 9, 10})}
-	reply := []any{k1, k2}
-	if err := groups[0].parseReply(90_500, counters, obs, reply); err != nil {
+	answer(plan, []int64{3, 1}, []any{"1", "4", nil}, []any{nil, "7", "8"})
+	if err := plan.parseReplies(90_500, counters, obs); err != nil {
 		t.Fatal(err)
 	}
 	want := []Observation{
 		{Prev: 1, Cur: 2, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
-		{Prev: 5, Cur: 6, Elapsed: 500 * time.Millisecond, Window: time.Second},
-		{Prev: 3, Cur: 4, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
-		{Elapsed: 30500 * time.Millisecond, Window: time.Minute},
-		{Prev: 7, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
-		{Cur: 10, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
+		{Elapsed: 500 * time.Millisecond, Window: time.Second},
+		{Cur: 4, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
+		{Prev: 8, Cur: 7, Elapsed: 30500 * time.Millisecond, Window: time.Minute},
 	}
 	if !slices.Equal(obs, want) {
 		t.Errorf("observations\n %+v\nwant %+v", obs, want)
 	}
-	k1[1] = nil
-	if err := groups[0].parseReply(90_500, counters, obs, reply); err != nil || obs[2] != (Observation{Elapsed: 30500 * time.Millisecond, Window: time.Minute}) {
-		t.Errorf("a field that held nothing: %+v, %v", obs[2], err)
+	// Counts past 2^32 - 1 read as that, as the Memory store's stop there.
+	answer(plan, []int64{1 << 40, 1}, []any{"99999999999", nil, nil}, []any{nil, nil, nil})
+	if err := plan.parseReplies(90_500, counters, obs); err != nil || obs[0].Cur != maxCount || obs[0].Prev != maxCount {
+		t.Errorf("huge counts: %+v, %v", obs[0], err)
 	}
-	if err := groups[0].parseReply(90_500, counters, obs, []any{k1, k2[:1]}); err == nil {
-		t.Error("a reply of 3 fields for 4 was accepted")
-	}
-	if err := groups[0].parseReply(90_500, counters, obs, reply[:1]); err == nil {
-		t.Error("a reply of one key for 2 was accepted")
-	}
-	if err := groups[0].parseReply(90_500, counters, obs, []any{[]any{int64(1), nil}, k2}); err == nil {
-		t.Error("a reply of a number for a field was accepted")
-	}
-	if err := groups[0].parseReply(90_500, counters, obs, []any{"k1", k2}); err == nil {
-		t.Error("a reply of a string for a key was accepted")
+	for name, bad := range map[string]func(){
+		"a short HMGET reply":      func() { answer(plan, []int64{3, 1}, []any{"1", "4"}, []any{nil, "7", "8"}) },
+		"a field holding no count": func() { answer(plan, []int64{3, 1}, []any{"1", "x", nil}, []any{nil, "7", "8"}) },
+		"a number for a field":     func() { answer(plan, []int64{3, 1}, []any{"1", int64(4), nil}, []any{nil, "7", "8"}) },
+		"no number for a HINCRBY": func() {
+			answer(plan, []int64{3, 1}, []any{"1", "4", nil}, []any{nil, "7", "8"})
+			plan.cmds[0].(*redis.Cmd).SetVal("three")
+		},
+		"an error for an HMGET": func() {
+			answer(plan, []int64{3, 1}, []any{"1", "4", nil}, []any{nil, "7", "8"})
+			plan.cmds[1].(*redis.Cmd).SetErr(errors.New("WRONGTYPE"))
+		},
+	} {
+		bad()
+		if err := plan.parseReplies(90_500, counters, obs); err == nil {
+			t.Errorf("%s was accepted", name)
+		}
 	}
 }
 
-// FuzzLaneCounts reads any bytes a field may hold (another writer's, a
-// truncated value) as a part's state: never a panic, nothing for a part
-// the value does not hold, and no count the part does not hold.
-func FuzzLaneCounts(f *testing.F) {
-	f.Add("", uint8(0), int64(90_500), int64(60_000))
-	f.Add(strings.Repeat("\x00", 12), uint8(0), int64(0), int64(1))
-	f.Add(strings.Repeat("\xff", 36), uint8(2), int64(-1), int64(1500))
-	f.Fuzz(func(t *testing.T, state string, p uint8, nowMs, windowMs int64) {
-		if windowMs <= 0 {
-			return
-		}
-		p %= 16
-		prev, cur := laneCounts(state, int(p), nowMs, windowMs)
-		if len(state) < stateSize*(int(p)+1) {
-			if prev != 0 || cur != 0 {
-				t.Errorf("part %d of %d bytes read %d/%d, want 0/0", p, len(state), prev, cur)
-			}
-			return
-		}
-		st := state[stateSize*int(p):]
-		held := []int64{0, int64(stateUint32(st[4:8])), int64(stateUint32(st[8:12]))}
-		if !slices.Contains(held, prev) || !slices.Contains(held, cur) {
-			t.Errorf("part %d read %d/%d, which it does not hold (%v)", p, prev, cur, held[1:])
+func TestHousekeepingOnlyForBucketsStarted(t *testing.T) {
+	counters := []Counter{
+		{Key: "k1", Lane: "a", Window: time.Minute},
+		{Key: "k1", Lane: "h", Window: 10 * time.Minute, Part: 3},
+		{Key: "k1", Lane: "h", Window: 10 * time.Minute, Part: 1},
+		{Key: "k1", Lane: "b", Window: time.Second},
+		{Key: "k2", Lane: "a", Window: time.Second},
+		{Key: "k3", Lane: "a", Window: time.Second, Peek: true},
+	}
+	plan := planHit(counters, 90_500)
+	// a, h's parts and k2's a started their buckets; b did not.
+	answer(plan, []int64{1, 1, 1, 7, 1}, []any{nil, nil, nil, nil}, []any{nil}, []any{nil, nil})
+	var got [][]any
+	for _, c := range plan.housekeeping(90_500, counters) {
+		got = append(got, c.Args())
+	}
+	sha := houseScript.Hash()
+	want := [][]any{
+		// The TTL covers h's bucket 0 of 10 minutes: (0+2)*600 s.
+		{"evalsha", sha, 1, "k1", int64(1_200_000 - 90_500), "0", "a", int64(1), int64(1), "h", int64(0), int64(0b1010)},
+		{"evalsha", sha, 1, "k2", int64(92_000 - 90_500), "0", "a", int64(90), int64(1)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("housekeeping\n %v\nwant %v", got, want)
+	}
+	answer(plan, []int64{2, 5, 3, 7, 9}, []any{nil, nil, nil, nil}, []any{nil}, []any{nil, nil})
+	if h := plan.housekeeping(90_500, counters); len(h) != 0 {
+		t.Errorf("%d housekeeping calls with no bucket started", len(h))
+	}
+}
+
+// FuzzCountAt reads any value a field may hold (another writer's, a
+// truncated one) as a count: never a panic, and a count only for a value
+// that is one.
+func FuzzCountAt(f *testing.F) {
+	for _, s := range []string{"", "0", "17", "-3", "99999999999999999999", "1e3", " 1", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		n, err := countAt([]any{v}, 0)
+		want, werr := strconv.ParseInt(v, 10, 64)
+		if (err == nil) != (werr == nil) || err == nil && n != want {
+			t.Errorf("countAt(%q) = %d, %v; want %d, %v", v, n, err, want, werr)
 		}
 	})
 }
 
 // TestPlanHitAllocatesLittle: a plan's arguments are not each put in an
-// interface (planHit), so a Check's plan costs six allocations whatever
-// its number of counters: the groups, their positions, the arguments, the
-// numbers and strings they point to, and the fields built.
+// interface (planHit), so a Check's plan costs, besides a command each,
+// a few allocations whatever its number of counters: the reads, the
+// hashes, the commands, the arguments, the strings and numbers they point
+// to, and the names built.
 func TestPlanHitAllocatesLittle(t *testing.T) {
 	history := NamedLane("h", 10*time.Minute)
 	ip := IdentityKey(DimIP, "203.0.113.7")
@@ -227,12 +223,14 @@ func TestPlanHitAllocatesLittle(t *testing.T) {
 	for p := range uint8(5) {
 		counters = append(counters, Counter{Key: ip, Lane: history, Window: 10 * time.Minute, Peek: true, Part: p})
 	}
-	if n := testing.AllocsPerRun(100, func() { planHit(counters, 1_796_376_856_205, false) }); n > 6 {
-		t.Errorf("planHit made %v allocations, want at most 6", n)
+	// 3 HINCRBYs, 2 HMGETs, 2 PEXPIREs.
+	const cmds = 7
+	if n := testing.AllocsPerRun(100, func() { planHit(counters, 1_796_376_856_205) }); n > cmds+7 {
+		t.Errorf("planHit made %v allocations, want at most %d", n, cmds+7)
 	}
 }
 
-// BenchmarkPlanHit measures building a Check's script call: a client's
+// BenchmarkPlanHit measures building a Check's commands: a client's
 // and its network's 60s lanes and the client's history parts peeked,
 // and with a session its lanes and history too (as a Check sends them).
 func BenchmarkPlanHit(b *testing.B) {
@@ -258,11 +256,32 @@ func BenchmarkPlanHit(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				groups := planHit(bc.counters, 1_796_376_856_205, false)
-				if len(groups) != 1 {
-					b.Fatalf("%d groups", len(groups))
-				}
+				planHit(bc.counters, 1_796_376_856_205)
 			}
 		})
 	}
+}
+
+// commandCalls returns the calls of each command in c's INFO
+// commandstats, by command name.
+func commandCalls(t testing.TB, c *redis.Client) map[string]int64 {
+	t.Helper()
+	info, err := c.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := make(map[string]int64)
+	for l := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			t.Fatalf("INFO commandstats line %q: %v", l, err)
+		}
+		calls[strings.TrimPrefix(name, "cmdstat_")] = v
+	}
+	return calls
 }

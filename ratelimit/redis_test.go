@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"math"
@@ -103,33 +102,20 @@ const redisT0 = 1_700_000_040_000 // starts a 60s bucket
 
 func redisAt(d time.Duration) time.Time { return time.UnixMilli(redisT0).Add(d) }
 
-// laneState is a lane's state as the hit script stores it in its field.
-type laneState struct{ bucket, cur, prev int64 }
-
-// decodeLane decodes a lane's field value: three little-endian unsigned
-// 32-bit integers.
-func decodeLane(t testing.TB, v string) laneState {
-	t.Helper()
-	if len(v) != 12 {
-		t.Fatalf("lane value %q: %d bytes, want 12", v, len(v))
-	}
-	f := func(i int) int64 { return int64(binary.LittleEndian.Uint32([]byte(v[4*i : 4*i+4]))) }
-	return laneState{f(0), f(1), f(2)}
-}
-
-// lanesOf returns the states of key's lanes, by lane.
-func lanesOf(t testing.TB, admin redis.UniversalClient, key string) map[string]laneState {
+// fieldsOf returns key's fields and their values.
+func fieldsOf(t testing.TB, admin redis.UniversalClient, key string) map[string]string {
 	t.Helper()
 	fields, err := admin.HGetAll(t.Context(), key).Result()
 	if err != nil {
 		t.Fatalf("HGETALL %s: %v", key, err)
 	}
-	lanes := make(map[string]laneState, len(fields))
-	for f, v := range fields {
-		lanes[f] = decodeLane(t, v)
-	}
-	return lanes
+	return fields
 }
+
+// bucketField is the field of bucket b of a lane whose field is lane;
+// marker its marker's value, for bucket b and the parts in mask.
+func bucketField(lane string, b int64) string { return lane + "@" + strconv.FormatInt(b, 10) }
+func marker(b int64, mask int) string         { return strconv.FormatInt(b, 10) + ":" + strconv.Itoa(mask) }
 
 // bucketOf is the bucket of now for window w.
 func bucketOf(now time.Time, w time.Duration) int64 { return now.UnixMilli() / w.Milliseconds() }
@@ -164,7 +150,7 @@ func TestRedisSetsTTLBetweenOneAndTwoWindows(t *testing.T) {
 	}
 }
 
-func TestRedisLaneStateFollowsItsBuckets(t *testing.T) {
+func TestRedisLaneKeepsItsTwoNewestBuckets(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
 	s := dialStore(t, srv)
@@ -172,40 +158,43 @@ func TestRedisLaneStateFollowsItsBuckets(t *testing.T) {
 
 	const w = time.Minute
 	// Two lanes of one key: 60s is hit in every bucket, "other" only at
-	// first, and its state stays until it is hit again.
+	// first, and its fields stay until it is hit again.
 	c := ratelimit.Counter{Key: "buckets", Lane: "60s", Window: w}
 	other := ratelimit.Counter{Key: "buckets", Lane: "other", Window: w}
 	b := func(d time.Duration) int64 { return bucketOf(redisAt(d), w) }
-	wantLanes := func(what string, want map[string]laneState) {
+	wantFields := func(what string, want map[string]string) {
 		t.Helper()
-		if got := lanesOf(t, admin, c.Key); !maps.Equal(got, want) {
-			t.Errorf("%s: lanes %v, want %v", what, got, want)
+		if got := fieldsOf(t, admin, c.Key); !maps.Equal(got, want) {
+			t.Errorf("%s: fields %v, want %v", what, got, want)
 		}
 	}
 	mustHit(t, s, redisAt(0), c, other)
 	mustHit(t, s, redisAt(0), c)
 	mustHit(t, s, redisAt(w), c)
 	mustHit(t, s, redisAt(2*w), c)
-	wantLanes("after hits in buckets b, b, b+1, b+2", map[string]laneState{
-		"60s": {b(2 * w), 1, 1}, "other": {b(0), 1, 0},
+	wantFields("after hits in buckets b, b, b+1, b+2", map[string]string{
+		bucketField("60s", b(w)): "1", bucketField("60s", b(2*w)): "1", "60s@": marker(b(2*w), 1),
+		bucketField("other", b(0)): "1", "other@": marker(b(0), 1),
 	})
 
-	// A jump of many windows (a clock jump, a lane left idle) restarts
-	// the lane's state: its old buckets go with it.
+	// A jump of many windows (a clock jump, a lane left idle) drops the
+	// lane's old buckets.
 	mustHit(t, s, redisAt(10*w), c, other)
-	wantLanes("after a jump of 8 windows", map[string]laneState{
-		"60s": {b(10 * w), 1, 0}, "other": {b(10 * w), 1, 0},
+	wantFields("after a jump of 8 windows", map[string]string{
+		bucketField("60s", b(10*w)): "1", "60s@": marker(b(10*w), 1),
+		bucketField("other", b(10*w)): "1", "other@": marker(b(10*w), 1),
 	})
 
 	// A late hit, one bucket behind, counts in the previous bucket; a hit
-	// older than both buckets writes nothing.
+	// older than both buckets keeps nothing.
 	mustHit(t, s, redisAt(11*w), c)
 	mustHit(t, s, redisAt(11*w-time.Millisecond), c)
 	if got := mustHit(t, s, redisAt(9*w), c)[0]; got.Prev != 0 || got.Cur != 0 {
 		t.Errorf("a hit older than both buckets observed %+v, want 0/0", got)
 	}
-	wantLanes("after a hit, a late hit and one too late", map[string]laneState{
-		"60s": {b(11 * w), 1, 2}, "other": {b(10 * w), 1, 0},
+	wantFields("after a hit, a late hit and one too late", map[string]string{
+		bucketField("60s", b(10*w)): "2", bucketField("60s", b(11*w)): "1", "60s@": marker(b(11*w), 1),
+		bucketField("other", b(10*w)): "1", "other@": marker(b(10*w), 1),
 	})
 }
 
@@ -232,8 +221,10 @@ func TestRedisTTLCoversTheLongestLane(t *testing.T) {
 	}
 }
 
-// TestRedisRecoversFromScriptFlush runs on the store and through a Guard,
-// which reloads the script on a goroutine of its own (Redis.hitWithin).
+// TestRedisRecoversFromScriptFlush: the housekeeping script, once Redis
+// has lost it, is loaded again, on the store and through a Guard, whose
+// housekeeping runs on a goroutine of its own (Redis.hitWithin); the
+// counts never depend on it.
 func TestRedisRecoversFromScriptFlush(t *testing.T) {
 	for _, guarded := range []bool{false, true} {
 		t.Run(map[bool]string{false: "store", true: "guard"}[guarded], func(t *testing.T) {
@@ -245,17 +236,27 @@ func TestRedisRecoversFromScriptFlush(t *testing.T) {
 			}
 			defer s.Close()
 
-			c := ratelimit.Counter{Key: "flush", Window: time.Minute}
+			const w = time.Minute
+			c := ratelimit.Counter{Key: "flush", Lane: "60s", Window: w}
 			mustHit(t, s, redisAt(0), c)
 			if err := admin.ScriptFlush(t.Context()).Err(); err != nil {
 				t.Fatal(err)
 			}
-			// NOSCRIPT executed nothing; the fallback runs the script once.
-			if got := mustHit(t, s, redisAt(time.Second), c)[0]; got.Cur != 1 {
-				t.Errorf("hit after SCRIPT FLUSH observed Cur %d, want 1", got.Cur)
+			calls := commandCalls(t, admin)
+			if got := mustHit(t, s, redisAt(w), c)[0]; got.Prev != 1 || got.Cur != 0 {
+				t.Errorf("hit after SCRIPT FLUSH observed %+v, want 1/0", got)
 			}
-			if got := mustHit(t, s, redisAt(2*time.Second), c)[0]; got.Cur != 2 {
-				t.Errorf("next hit observed Cur %d, want 2: a hit was counted twice or lost", got.Cur)
+			// The new bucket's housekeeping moved the marker and dropped
+			// nothing yet: bucket b is the previous one.
+			want := marker(bucketOf(redisAt(w), w), 1)
+			ratelimit.WaitFor(t, "the housekeeping after SCRIPT FLUSH", func() bool {
+				return fieldsOf(t, admin, c.Key)["60s@"] == want
+			})
+			if after := commandCalls(t, admin); after["script|load"]-calls["script|load"] != 1 {
+				t.Errorf("SCRIPT LOAD ran %d times after the flush, want 1", after["script|load"]-calls["script|load"])
+			}
+			if got := mustHit(t, s, redisAt(w+time.Second), c)[0]; got.Prev != 1 || got.Cur != 1 {
+				t.Errorf("next hit observed %+v, want 1/1: a hit was counted twice or lost", got)
 			}
 		})
 	}
@@ -291,7 +292,7 @@ func TestRedisRecoversFromServerRestart(t *testing.T) {
 // commandCalls is the internal tests' commandCalls.
 var commandCalls = ratelimit.CommandCalls
 
-func TestRedisPeeksRideInTheHitsScript(t *testing.T) {
+func TestRedisPeeksRideWithTheHits(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
 	s := dialStore(t, srv)
@@ -324,10 +325,11 @@ func TestRedisPeeksRideInTheHitsScript(t *testing.T) {
 			t.Errorf("counter %d (%s %s): %+v, want Cur %d", j, counters[j].Key, counters[j].Lane, obs[j], want)
 		}
 	}
-	// One EVALSHA; inside it, one read per hash (the network's, holding
-	// the client's counters too, and the session's) and one write per hash
-	// with a hit. No lane starts a bucket, so the TTLs are left alone.
-	for cmd, want := range map[string]int64{"evalsha": 1, "eval": 0, "hmget": 2, "hset": 1, "hincrby": 0, "hdel": 0, "pttl": 0, "pexpire": 0} {
+	// A HINCRBY per hit, one read per hash (the network's, holding the
+	// client's counters too, and the session's), and a PEXPIRE NX for the
+	// hash with hits. No lane starts a bucket, so there is no
+	// housekeeping, and the TTL is left alone.
+	for cmd, want := range map[string]int64{"evalsha": 0, "eval": 0, "hmget": 2, "hset": 0, "hincrby": 2, "hdel": 0, "pttl": 0, "pexpire": 1} {
 		if got := after[cmd] - calls[cmd]; got != want {
 			t.Errorf("a Hit of 2 counters and 3 peeks over 3 keys in 2 hashes ran %s %d times, want %d", strings.ToUpper(cmd), got, want)
 		}
@@ -375,82 +377,85 @@ func TestRedisKeysFollowTheDocumentedLayout(t *testing.T) {
 	}
 	slices.Sort(keys)
 	want := []string{
-		"ba:v3:{ip:2001:db8:1:2::1/64}",
-		"ba:v3:{ip:203.0.113.07}",
-		"ba:v3:{net:2001:db8:1:2::/64}",
-		"ba:v3:{net:203.0.113.0/24}",
-		"ba:v3:{sid:9f86d081884c7d65}",
+		"ba:v4:{ip:2001:db8:1:2::1/64}",
+		"ba:v4:{ip:203.0.113.07}",
+		"ba:v4:{net:2001:db8:1:2::/64}",
+		"ba:v4:{net:203.0.113.0/24}",
+		"ba:v4:{sid:9f86d081884c7d65}",
 	}
 	if !slices.Equal(keys, want) {
 		t.Errorf("KEYS * = %q, want %q", keys, want)
 	}
-	first := func(w time.Duration) laneState { return laneState{bucketOf(now, w), 1, 0} }
-	wantFields := map[string]map[string]laneState{
+	// Each lane: its bucket's field, counted once, and its marker.
+	first := func(lane string, w time.Duration) map[string]string {
+		b := bucketOf(now, w)
+		return map[string]string{bucketField(lane, b): "1", lane + "@": marker(b, 1)}
+	}
+	merge := func(ms ...map[string]string) map[string]string {
+		all := map[string]string{}
+		for _, m := range ms {
+			maps.Copy(all, m)
+		}
+		return all
+	}
+	wantFields := map[string]map[string]string{
 		// A client's counters are fields of its network's hash, behind its
 		// last octet (IPv4) or nothing (an IPv6 /64) in braces.
-		"ba:v3:{net:203.0.113.0/24}": {
-			"60s":                first(time.Minute),
-			"{7}60s":             first(time.Minute),
-			"{7}rt:login:1500ms": first(1500 * time.Millisecond),
-			"{7}h.denied:600s":   first(10 * time.Minute),
-			"{!{7}60s":           first(time.Minute),
-		},
-		"ba:v3:{net:2001:db8:1:2::/64}": {
-			"60s":   first(time.Minute),
-			"{}60s": first(time.Minute),
-		},
-		"ba:v3:{sid:9f86d081884c7d65}":  {"60s": first(time.Minute)},
-		"ba:v3:{ip:203.0.113.07}":       {"60s": first(time.Minute)},
-		"ba:v3:{ip:2001:db8:1:2::1/64}": {"60s": first(time.Minute)},
+		"ba:v4:{net:203.0.113.0/24}": merge(
+			first("60s", time.Minute),
+			first("{7}60s", time.Minute),
+			first("{7}rt:login:1500ms", 1500*time.Millisecond),
+			first("{7}h.denied:600s", 10*time.Minute),
+			first("{!{7}60s", time.Minute),
+		),
+		"ba:v4:{net:2001:db8:1:2::/64}": merge(first("60s", time.Minute), first("{}60s", time.Minute)),
+		"ba:v4:{sid:9f86d081884c7d65}":  first("60s", time.Minute),
+		"ba:v4:{ip:203.0.113.07}":       first("60s", time.Minute),
+		"ba:v4:{ip:2001:db8:1:2::1/64}": first("60s", time.Minute),
 	}
 	for k, want := range wantFields {
-		if got := lanesOf(t, admin, k); !maps.Equal(got, want) {
-			t.Errorf("lanes of %s = %v, want %v", k, got, want)
+		if got := fieldsOf(t, admin, k); !maps.Equal(got, want) {
+			t.Errorf("fields of %s = %v, want %v", k, got, want)
 		}
 	}
 }
 
-func TestRedisLaneWithPartsHoldsTheirStatesEndToEnd(t *testing.T) {
+func TestRedisLaneWithPartsHoldsAFieldPerPart(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
 	s := dialStore(t, srv)
 	defer s.Close()
 
 	client := ratelimit.IdentityKey(ratelimit.DimIP, "203.0.113.7")
+	const w = 10 * time.Minute
 	part := func(p uint8) ratelimit.Counter {
-		return ratelimit.Counter{Key: client, Lane: "h:600s", Window: 10 * time.Minute, Part: p}
+		return ratelimit.Counter{Key: client, Lane: "h:600s", Window: w, Part: p}
 	}
 	now := redisAt(0)
 	mustHit(t, s, now, part(2), part(0))
 	mustHit(t, s, now, part(2))
 	hash, field := ratelimit.RedisField(client, "h:600s")
-	v, err := admin.HGet(t.Context(), hash, field).Result()
-	if err != nil {
+	b := bucketOf(now, w)
+	// Part 0 is the lane's own field; part p's ends in "#p"; part 1,
+	// never counted, has none. The marker lists the parts that have one.
+	want := map[string]string{bucketField(field, b): "1", bucketField(field, b) + "#2": "2", field + "@": marker(b, 0b101)}
+	if got := fieldsOf(t, admin, hash); !maps.Equal(got, want) {
+		t.Errorf("fields of %s = %v, want %v", hash, got, want)
+	}
+	// In the next bucket, then one after, every part's old fields go.
+	mustHit(t, s, now.Add(w), part(1))
+	mustHit(t, s, now.Add(2*w), part(3))
+	want = map[string]string{bucketField(field, b+1) + "#1": "1", bucketField(field, b+2) + "#3": "1", field + "@": marker(b+2, 0b1111)}
+	if got := fieldsOf(t, admin, hash); !maps.Equal(got, want) {
+		t.Errorf("two buckets on, fields of %s = %v, want %v", hash, got, want)
+	}
+	obs := make([]ratelimit.Observation, 4)
+	if err := s.Hit(t.Context(), now.Add(2*w), []ratelimit.Counter{part(1), part(0), part(2), part(3)}, obs); err != nil {
 		t.Fatal(err)
 	}
-	// Part p at byte 12p; part 1, never counted, holds none: zero bytes.
-	if len(v) != 36 {
-		t.Fatalf("%s %s holds %d bytes, want 36 (three parts' states)", hash, field, len(v))
-	}
-	b := bucketOf(now, 10*time.Minute)
-	if got := decodeLane(t, v[:12]); got != (laneState{b, 1, 0}) {
-		t.Errorf("part 0: %+v, want bucket %d with 1", got, b)
-	}
-	if got := v[12:24]; got != strings.Repeat("\x00", 12) {
-		t.Errorf("part 1 holds %q, want 12 zero bytes", got)
-	}
-	if got := decodeLane(t, v[24:]); got != (laneState{b, 2, 0}) {
-		t.Errorf("part 2: %+v, want bucket %d with 2", got, b)
-	}
-	// The lane counted as itself, its part 0, keeps the others.
-	mustHit(t, s, now, ratelimit.Counter{Key: client, Lane: "h:600s", Window: 10 * time.Minute})
-	obs := make([]ratelimit.Observation, 3)
-	if err := s.Hit(t.Context(), now, []ratelimit.Counter{part(1), part(0), part(2)}, obs); err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []int64{0, 2, 2} {
-		if obs[i].Cur != want {
-			t.Errorf("counter %d: Cur %d, want %d", i, obs[i].Cur, want)
+	for i, want := range []ratelimit.Observation{{Prev: 1}, {}, {}, {Cur: 1}} {
+		if obs[i].Prev != want.Prev || obs[i].Cur != want.Cur {
+			t.Errorf("part %d: %+v, want %d/%d", i, obs[i], want.Prev, want.Cur)
 		}
 	}
 }
@@ -732,15 +737,16 @@ func TestRedisHashesStayListpacks(t *testing.T) {
 			t.Errorf("%s is a %s, want a listpack", key, enc)
 		}
 	}
-	hash, field := ratelimit.RedisField(client, "h:600s")
-	if v, err := admin.HGet(t.Context(), hash, field).Result(); err != nil || len(v) != 60 {
-		t.Errorf("%s %s: %d bytes (%v), want 60: five parts' states", hash, field, len(v), err)
+	// The client's fields, with its network's, stay below the 64 fields
+	// at which a network's hash is made a hash table.
+	if n := len(fieldsOf(t, admin, subnet)); n > 64 {
+		t.Errorf("%s holds %d fields, want at most 64", subnet, n)
 	}
 }
 
-// TestRedisCountsStopShortOfOverflowing checks that a count at 2^32 - 1,
-// the most a state holds, stays there, as the Memory store's do, rather
-// than wrapping to 0 and letting a client start over.
+// TestRedisCountsStopShortOfOverflowing checks that a count above
+// 2^32 - 1 is observed as 2^32 - 1, as the Memory store's counts stop
+// there.
 func TestRedisCountsStopShortOfOverflowing(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
@@ -750,11 +756,8 @@ func TestRedisCountsStopShortOfOverflowing(t *testing.T) {
 	const most = math.MaxUint32
 	c := ratelimit.Counter{Key: ratelimit.IdentityKey(ratelimit.DimSubnet, "203.0.113.0/24"), Lane: "60s", Window: time.Minute}
 	now := redisAt(time.Second)
-	b := uint32(bucketOf(now, time.Minute))
-	state := binary.LittleEndian.AppendUint32(nil, b)
-	state = binary.LittleEndian.AppendUint32(state, most)
-	state = binary.LittleEndian.AppendUint32(state, most)
-	if err := admin.HSet(t.Context(), c.Key, c.Lane, state).Err(); err != nil {
+	b := bucketOf(now, time.Minute)
+	if err := admin.HSet(t.Context(), c.Key, bucketField(c.Lane, b), most, bucketField(c.Lane, b-1), int64(1)<<40).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -767,7 +770,42 @@ func TestRedisCountsStopShortOfOverflowing(t *testing.T) {
 	if got := mustHit(t, s, now.Add(-time.Minute), c)[0]; got.Cur != most {
 		t.Errorf("late hit on a full lane observed Cur %d, want %d", got.Cur, most)
 	}
-	if got := lanesOf(t, admin, c.Key)[c.Lane]; got != (laneState{int64(b), most, most}) {
-		t.Errorf("lane %+v, want bucket %d with %d and %d", got, b, most, most)
+}
+
+// TestRedisHousekeepingFailureLosesNoCount runs the store as a Redis user
+// that may not run scripts (an ACL that forgot them): every Hit through a
+// Guard still counts and gets its counts, each key still gets a TTL (the
+// Check's own PEXPIRE NX), and the failed housekeeping is counted, for
+// botauthz_store_housekeeping_failures_total.
+func TestRedisHousekeepingFailureLosesNoCount(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := adminClient(t, srv)
+	if err := admin.Do(t.Context(), "ACL", "SETUSER", "noscripts", "on", ">pw", "~*", "+@all", "-@scripting").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ratelimit.DialRedis("redis://noscripts:pw@" + srv.Addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadScript(t.Context()); err == nil {
+		t.Fatal("LoadScript succeeded for a user that may not load scripts")
+	}
+	g := ratelimit.NewGuard(r, ratelimit.GuardOptions{Budget: time.Minute})
+	defer g.Close()
+
+	c := ratelimit.Counter{Key: "no-housekeeping", Lane: "60s", Window: time.Minute}
+	for i, want := range []ratelimit.Observation{{}, {Cur: 1}, {Prev: 2}} {
+		now := redisAt(time.Duration(i/2) * time.Minute)
+		if got := mustHit(t, g, now, c)[0]; got.Prev != want.Prev || got.Cur != want.Cur {
+			t.Errorf("hit %d: %d/%d, want %d/%d", i, got.Prev, got.Cur, want.Prev, want.Cur)
+		}
+	}
+	// Two buckets started: two housekeeping runs refused.
+	ratelimit.WaitFor(t, "2 housekeeping failures", func() bool { return r.HousekeepingFailures() == 2 })
+	if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= 0 {
+		t.Errorf("PTTL = %v, %v: the key has no TTL without its housekeeping", ttl, err)
+	}
+	if m, ok := fieldsOf(t, admin, c.Key)["60s@"]; ok {
+		t.Errorf("marker %q: the housekeeping ran", m)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/botauthz/botauthz/clearance"
@@ -42,7 +43,7 @@ var metricName = regexp.MustCompile(`[a-zA-Z0-9_:]*\bbotauthz_[a-zA-Z0-9_:]+`)
 
 // liveExposition records a known mix of decisions through a real Recorder
 // whose observed sources are real (a Guard around a Memory store, a
-// started rollout Controller) and scrapes the result.
+// Redis store, a started rollout Controller) and scrapes the result.
 func liveExposition(t *testing.T) exposition {
 	t.Helper()
 	r, p := newTestRecorder(t, RecorderOptions{DecisionLog: slog.New(slog.NewJSONHandler(io.Discard, nil)), AllowSample: 1})
@@ -51,9 +52,14 @@ func liveExposition(t *testing.T) exposition {
 	ctrl := startController(t)
 	pol := testPolicy(t)
 	crawlers := liveVerifier(t)
+	// A Redis store only reports its housekeeping failures: never dialled,
+	// it has none.
+	rs := ratelimit.NewRedis(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}))
+	t.Cleanup(func() { _ = rs.Close() })
 	for _, err := range []error{
 		r.ObserveGuard(guard),
 		r.ObserveMemory(mem),
+		r.ObserveRedis(rs),
 		r.ObserveRollout(ctrl.View, func() *policy.Policy { return pol }),
 		r.ObserveCrawlers(crawlers),
 		r.ObserveReputation(liveReputation(t)),

@@ -33,6 +33,7 @@
 //	botauthz.store.breaker.state         botauthz_store_breaker_state                state: closed, half_open, open (1 for the state in force, 0 for the others)
 //	botauthz.store.keys                  botauthz_store_keys                         -
 //	botauthz.store.evictions             botauthz_store_evictions_total              -
+//	botauthz.store.housekeeping.failures botauthz_store_housekeeping_failures_total  -
 //	botauthz.kill_switch                 botauthz_kill_switch                        state: none, shadow, bypass (1 for the state in force, 0 for the others)
 //	botauthz.route.mode                  botauthz_route_mode                         route, mode, source (1 for the mode in force)
 //	botauthz.route.canary_percent        botauthz_route_canary_percent               route (0 unless the mode is canary)

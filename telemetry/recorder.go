@@ -101,6 +101,7 @@ type Recorder struct {
 	breakerState  metric.Int64ObservableGauge
 	storeKeys     metric.Int64ObservableGauge
 	evictions     metric.Int64ObservableCounter
+	houseFailures metric.Int64ObservableCounter
 	killSwitch    metric.Int64ObservableGauge
 	routeMode     metric.Int64ObservableGauge
 	canaryPercent metric.Float64ObservableGauge
@@ -118,7 +119,7 @@ type Recorder struct {
 	routes   atomic.Pointer[map[string]*routeOptions]
 	routesMu sync.Mutex
 
-	guardObserved, memoryObserved, rolloutObserved, crawlersObserved, reputationObserved atomic.Bool
+	guardObserved, memoryObserved, redisObserved, rolloutObserved, crawlersObserved, reputationObserved atomic.Bool
 }
 
 // routeOptions are one route's attribute sets, built once so that a
@@ -251,6 +252,10 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	r.evictions, err = m.Int64ObservableCounter("botauthz.store.evictions",
 		metric.WithDescription("Live counters the in-memory store dropped to stay within its key limit."),
 		metric.WithUnit("{key}"))
+	check(err)
+	r.houseFailures, err = m.Int64ObservableCounter("botauthz.store.housekeeping.failures",
+		metric.WithDescription("Redis housekeeping runs (dropping a counter's old buckets when it starts one) that failed; no count is lost."),
+		metric.WithUnit("{run}"))
 	check(err)
 	r.killSwitch, err = m.Int64ObservableGauge("botauthz.kill_switch",
 		metric.WithDescription("Kill switch: 1 for the state in force (none, shadow, bypass), 0 for the others."))
@@ -522,6 +527,25 @@ func (r *Recorder) ObserveMemory(m *ratelimit.Memory) error {
 	}, r.storeKeys, r.evictions)
 	if err != nil {
 		return fmt.Errorf("telemetry: observe memory store: %w", err)
+	}
+	return nil
+}
+
+// ObserveRedis reports, at every collection, how many of rs's housekeeping
+// runs have failed. It may be called once.
+func (r *Recorder) ObserveRedis(rs *ratelimit.Redis) error {
+	if rs == nil {
+		return errors.New("telemetry: observe redis store: nil Redis")
+	}
+	if !r.redisObserved.CompareAndSwap(false, true) {
+		return errors.New("telemetry: observe redis store: already observing one")
+	}
+	_, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(r.houseFailures, clampInt64(rs.HousekeepingFailures()))
+		return nil
+	}, r.houseFailures)
+	if err != nil {
+		return fmt.Errorf("telemetry: observe redis store: %w", err)
 	}
 	return nil
 }

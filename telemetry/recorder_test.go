@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/botauthz/botauthz/extauthz"
 	"github.com/botauthz/botauthz/policy"
 	"github.com/botauthz/botauthz/ratelimit"
@@ -246,6 +248,9 @@ func TestObserveSourcesOnce(t *testing.T) {
 	r, _ := newTestRecorder(t, RecorderOptions{})
 	m := ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	g := ratelimit.NewGuard(m, ratelimit.GuardOptions{})
+	// Never dialled: a store only counts its failures until it is used.
+	rs := ratelimit.NewRedis(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}))
+	t.Cleanup(func() { _ = rs.Close() })
 	view := func() *rollout.View { return &rollout.View{} }
 	tests := []struct {
 		name    string
@@ -256,6 +261,9 @@ func TestObserveSourcesOnce(t *testing.T) {
 		{"guard again", func() error { return r.ObserveGuard(g) }, true},
 		{"memory", func() error { return r.ObserveMemory(m) }, false},
 		{"memory again", func() error { return r.ObserveMemory(m) }, true},
+		{"redis", func() error { return r.ObserveRedis(rs) }, false},
+		{"redis again", func() error { return r.ObserveRedis(rs) }, true},
+		{"nil redis", func() error { return (&Recorder{}).ObserveRedis(nil) }, true},
 		{"rollout", func() error { return r.ObserveRollout(view, policy.Default) }, false},
 		{"rollout again", func() error { return r.ObserveRollout(view, policy.Default) }, true},
 		{"nil guard", func() error { return (&Recorder{}).ObserveGuard(nil) }, true},

@@ -210,6 +210,9 @@ func (a *app) newTelemetry(ctx context.Context, decisions *slog.Logger, testStor
 	a.recorder = rec
 	if a.guard != nil {
 		err = rec.ObserveGuard(a.guard)
+		if err == nil && a.backend.Redis != nil {
+			err = rec.ObserveRedis(a.backend.Redis)
+		}
 	} else if a.backend.Memory != nil && !testStore {
 		err = rec.ObserveMemory(a.backend.Memory)
 	}

@@ -291,9 +291,9 @@ func testLateHit(t *testing.T, s ratelimit.Store) {
 }
 
 // testBucketsPast32Bits counts across the bucket 2^32 of a minute's window
-// (in the year 10136): a store that keeps a bucket number in 32 bits
-// (Redis: hitScriptSrc) must still tell the next, the previous and a far
-// bucket apart there, for a lane and for a lane's parts.
+// (in the year 10136): a store that keeps a bucket number in 32 bits must
+// still tell the next, the previous and a far bucket apart there, for a
+// lane and for a lane's parts.
 func testBucketsPast32Bits(t *testing.T, s ratelimit.Store) {
 	const wrap = 1 << 32 * int64(window/time.Millisecond)
 	atWrap := func(d time.Duration) time.Time { return time.UnixMilli(wrap).Add(d) }
@@ -309,9 +309,13 @@ func testBucketsPast32Bits(t *testing.T, s ratelimit.Store) {
 		wantObs(t, name+": next hit of bucket 2^32", got, ratelimit.Observation{Prev: 3, Cur: 1, Elapsed: time.Second, Window: window})
 		got = hit(t, s, atWrap(2*window), c)[0]
 		wantObs(t, name+": two buckets on", got, ratelimit.Observation{Window: window})
-		// Three buckets behind the lane: nowhere to count.
+		// Three buckets behind the lane: nowhere to count. A store that
+		// drops old buckets after the fact may still read what bucket
+		// 2^32-1 held, 3 (Store).
 		got = hit(t, s, atWrap(-window), c)[0]
-		wantObs(t, name+": three buckets late", got, ratelimit.Observation{Window: window})
+		if stale := (ratelimit.Observation{Cur: 3, Window: window}); got != stale {
+			wantObs(t, name+": three buckets late", got, ratelimit.Observation{Window: window})
+		}
 		got = hit(t, s, atWrap(2*window), peek(c))[0]
 		wantObs(t, name+": after the hit three buckets late", got, ratelimit.Observation{Cur: 1, Window: window})
 	}
@@ -409,8 +413,8 @@ func testPeekCreatesNothing(t *testing.T, s ratelimit.Store, opts Options) {
 }
 
 func testPeekMixed(t *testing.T, s ratelimit.Store) {
-	// Keys that share a hash tag share a script on Redis Cluster: the mix
-	// must work within one script as well as across scripts.
+	// Keys that share a hash tag share a node on Redis Cluster: the mix
+	// must work within one node as well as across nodes.
 	tagged := func(name string) string { return "{" + key(t, "tag") + "}:" + name }
 	hitA := ratelimit.Counter{Key: tagged("hit a"), Window: window}
 	peekB := ratelimit.Counter{Key: tagged("peek b"), Window: time.Second, Peek: true}
@@ -575,7 +579,7 @@ func testLanesIndependent(t *testing.T, s ratelimit.Store) {
 }
 
 func testLanesMixed(t *testing.T, s ratelimit.Store) {
-	// Two identities of one hash tag (on Redis Cluster, one script) and
+	// Two identities of one hash tag (on Redis Cluster, one node) and
 	// one of another; lanes of one key interleave with the others'.
 	tagged := func(name string) string { return "{" + key(t, "tag") + "}:" + name }
 	x, y, z := tagged("x"), tagged("y"), key(t, "z")
@@ -897,7 +901,6 @@ func testPartsPeekCreatesNothing(t *testing.T, s ratelimit.Store, opts Options) 
 func testPartsInvalid(t *testing.T, s ratelimit.Store) {
 	k := key(t, "a")
 	good := lane(key(t, "good"), "v", window)
-	tooLong := part(k, "h", 1<<37*time.Millisecond, 1)
 	for _, bad := range []struct {
 		what     string
 		counters []ratelimit.Counter
@@ -907,7 +910,6 @@ func testPartsInvalid(t *testing.T, s ratelimit.Store) {
 		{"the lane and its part 1 twice", []ratelimit.Counter{lane(k, "h", window), part(k, "h", window, 1), part(k, "h", window, 1)}},
 		{"parts peeked and counted", []ratelimit.Counter{part(k, "h", window, 1), peek(part(k, "h", window, 2))}},
 		{"parts of two windows", []ratelimit.Counter{part(k, "h", window, 1), part(k, "h", time.Second, 2)}},
-		{"a window too long for parts", []ratelimit.Counter{tooLong}},
 	} {
 		counters := append([]ratelimit.Counter{good}, bad.counters...)
 		obs := make([]ratelimit.Observation, len(counters))
