@@ -83,6 +83,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzScoreOrder$$' -fuzztime $(call fuzz_budget,100000x) ./scoring
 	go test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(call fuzz_budget,150000x) ./ratelimit
 	go test -run '^$$' -fuzz '^FuzzNetworkHash$$' -fuzztime $(call fuzz_budget,150000x) ./ratelimit
+	go test -run '^$$' -fuzz '^FuzzCountAt$$' -fuzztime $(call fuzz_budget,100000x) ./ratelimit
 	go test -run '^$$' -fuzz '^FuzzSentinelURL$$' -fuzztime $(call fuzz_budget,100000x) ./redisurl
 	go test -run '^$$' -fuzz '^FuzzSafeReturnTo$$' -fuzztime $(call fuzz_budget,60000x) ./challenge
 	go test -run '^$$' -fuzz '^FuzzTokenParse$$' -fuzztime $(call fuzz_budget,60000x) ./challenge
