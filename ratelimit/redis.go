@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -438,16 +439,14 @@ type planHash struct {
 	shared bool // a network's hash, holding its clients' lanes
 }
 
-// laneRead is where one counter's counts are in a Hit's replies.
+// laneRead is where one counter's counts are in a Hit's replies. Its
+// fields are small, since a Check's plan holds one per counter.
 type laneRead struct {
-	incr int // index in cmds of its HINCRBY, or -1 for a peek
-	get  int // index in cmds of its hash's HMGET
-	prev int // position in that HMGET's reply of its previous bucket
-	cur  int // for a peek, position of its current bucket; else -1
-	hash int // index in hashes
-	// lane is the counter's field in its hash, without a bucket.
-	lane   string
-	bucket int64
+	incr int32 // index in cmds of its HINCRBY, or -1 for a peek
+	get  int32 // index in cmds of its hash's HMGET
+	prev int32 // position in that HMGET's reply of its previous bucket
+	cur  int32 // for a peek, position of its current bucket; else -1
+	hash int32 // index in hashes
 }
 
 // planHit builds a Hit's commands. Counters go to Redis as fields of the
@@ -474,29 +473,26 @@ func planHit(counters []Counter, nowMs int64) hitPlan {
 		placeOf = append(placeOf, p)
 	}
 
-	// The names: per counter its lane's field, its current bucket's and
-	// its previous bucket's, end to end in one string; spans holds, per
-	// counter, where its lane begins and where each of the three ends.
+	// The names: per counter its current bucket's field and its previous
+	// bucket's, end to end in one string; spans holds, per counter, where
+	// they begin and end.
 	var namesBuf [512]byte
+	var laneBuf [128]byte
 	names := namesBuf[:0]
 	var spansBuf [16]nameSpan
 	spans := spansBuf[:0]
 	for i, c := range counters {
 		p := &places[placeOf[i]]
-		start := len(names)
-		names = appendField(names, p.folded, p.host, c.Lane)
-		lane := len(names)
+		lane := appendField(laneBuf[:0], p.folded, p.host, c.Lane)
 		b, _ := bucketOf(nowMs, c.Window.Milliseconds())
-		// The lane is read from names as names grows: if it moves, the
-		// slice still holds the old copy, which append reads.
-		names = appendBucketField(names, names[start:lane], b, c.Part)
+		start := len(names)
+		names = appendBucketField(names, lane, b, c.Part)
 		cur := len(names)
-		names = appendBucketField(names, names[start:lane], b-1, c.Part)
-		spans = append(spans, nameSpan{start, lane, cur, len(names)})
+		names = appendBucketField(names, lane, b-1, c.Part)
+		spans = append(spans, nameSpan{start, cur, len(names)})
 	}
 	all := string(names)
-	lane := func(i int) string { return all[spans[i].start:spans[i].lane] }
-	curField := func(i int) string { return all[spans[i].lane:spans[i].cur] }
+	curField := func(i int) string { return all[spans[i].start:spans[i].cur] }
 	prevField := func(i int) string { return all[spans[i].cur:spans[i].prev] }
 
 	plan := hitPlan{reads: make([]laneRead, len(counters)), hashes: make([]planHash, 0, len(places))}
@@ -543,18 +539,18 @@ func planHit(counters []Counter, nowMs int64) hitPlan {
 				continue
 			}
 			rd := &plan.reads[i]
-			rd.hash, rd.lane, rd.cur = h, lane(i), -1
-			rd.bucket, _ = bucketOf(nowMs, c.Window.Milliseconds())
+			rd.hash, rd.cur = int32(h), -1
 			if c.Peek {
 				rd.incr = -1
 				continue
 			}
-			rd.incr = len(plan.cmds)
+			rd.incr = int32(len(plan.cmds))
 			from := len(args)
 			args = append(args, "hincrby", key, str(curField(i)), 1)
 			cmd(from)
 			w := c.Window.Milliseconds()
-			ttl = max(ttl, (rd.bucket+2)*w-nowMs)
+			b, _ := bucketOf(nowMs, w)
+			ttl = max(ttl, (b+2)*w-nowMs)
 		}
 		get, from, field := len(plan.cmds), len(args), 0
 		args = append(args, "hmget", key)
@@ -563,13 +559,13 @@ func planHit(counters []Counter, nowMs int64) hitPlan {
 				continue
 			}
 			rd := &plan.reads[i]
-			rd.get = get
+			rd.get = int32(get)
 			if c.Peek {
-				rd.cur = field
+				rd.cur = int32(field)
 				args = append(args, str(curField(i)))
 				field++
 			}
-			rd.prev = field
+			rd.prev = int32(field)
 			args = append(args, str(prevField(i)))
 			field++
 		}
@@ -618,9 +614,8 @@ func placeKey(buf []byte, key string, counters []Counter, places []keyPlace) key
 }
 
 // nameSpan is where one counter's names are in planHit's string: its
-// lane's field from start to lane, its current bucket's to cur, its
-// previous bucket's to prev.
-type nameSpan struct{ start, lane, cur, prev int }
+// current bucket's field from start to cur, its previous bucket's to prev.
+type nameSpan struct{ start, cur, prev int }
 
 // appendBucketField appends the field of bucket b of part p of a lane
 // whose field is lane: "lane@b", or "lane@b#p" for p > 0.
@@ -655,7 +650,7 @@ func (p *hitPlan) parseReplies(nowMs int64, counters []Counter, obs []Observatio
 		if err != nil {
 			return fmt.Errorf("redis hit: HMGET %s: %w", p.hashes[rd.hash].key, err)
 		}
-		prev, err := countAt(vs, rd.prev)
+		prev, err := countAt(vs, int(rd.prev))
 		if err != nil {
 			return fmt.Errorf("redis hit: HMGET %s: %w", p.hashes[rd.hash].key, err)
 		}
@@ -666,7 +661,7 @@ func (p *hitPlan) parseReplies(nowMs int64, counters []Counter, obs []Observatio
 				return fmt.Errorf("redis hit: HINCRBY %s: %w", p.hashes[rd.hash].key, err)
 			}
 			cur = n - 1
-		} else if cur, err = countAt(vs, rd.cur); err != nil {
+		} else if cur, err = countAt(vs, int(rd.cur)); err != nil {
 			return fmt.Errorf("redis hit: HMGET %s: %w", p.hashes[rd.hash].key, err)
 		}
 		obs[i] = observe(nowMs, counters[i], min(max(prev, 0), maxCount), min(max(cur, 0), maxCount))
@@ -695,7 +690,8 @@ func countAt(vs []any, at int) (int64, error) {
 
 // housekeeping returns the houseScript calls for the buckets the Hit
 // started, one per hash, or none: a counted counter whose HINCRBY replied
-// 1 created its bucket's field.
+// 1 created its bucket's field. It is off the common path, so it reads
+// each lane's name back from its HINCRBY's field.
 func (p *hitPlan) housekeeping(nowMs int64, counters []Counter) []*redis.Cmd {
 	var house []*redis.Cmd
 	for h := range p.hashes {
@@ -703,10 +699,11 @@ func (p *hitPlan) housekeeping(nowMs int64, counters []Counter) []*redis.Cmd {
 		var ttl int64
 		for i, c := range counters {
 			rd := &p.reads[i]
-			if rd.hash != h || rd.incr < 0 {
+			if int(rd.hash) != h || rd.incr < 0 {
 				continue
 			}
-			if n, _ := p.cmds[rd.incr].(*redis.Cmd).Int64(); n != 1 {
+			incr := p.cmds[rd.incr].(*redis.Cmd)
+			if n, _ := incr.Int64(); n != 1 {
 				continue
 			}
 			if args == nil {
@@ -716,18 +713,23 @@ func (p *hitPlan) housekeeping(nowMs int64, counters []Counter) []*redis.Cmd {
 				}
 				args = append(args, "evalsha", houseScript.Hash(), 1, p.hashes[h].key, int64(0), shared)
 			}
-			ttl = max(ttl, (rd.bucket+2)*c.Window.Milliseconds()-nowMs)
+			w := c.Window.Milliseconds()
+			b, _ := bucketOf(nowMs, w)
+			ttl = max(ttl, (b+2)*w-nowMs)
+			// The field is "lane@b" or "lane@b#p" (appendBucketField).
+			field := *incr.Args()[2].(*string)
+			lane := field[:strings.LastIndexByte(field, '@')]
 			// A lane's parts that started the same bucket share one entry.
 			merged := false
 			for a := 6; a < len(args); a += 3 {
-				if args[a] == rd.lane && args[a+1] == rd.bucket {
+				if args[a] == lane && args[a+1] == b {
 					args[a+2] = args[a+2].(int64) | 1<<c.Part
 					merged = true
 					break
 				}
 			}
 			if !merged {
-				args = append(args, rd.lane, rd.bucket, int64(1)<<c.Part)
+				args = append(args, lane, b, int64(1)<<c.Part)
 			}
 		}
 		if args != nil {

@@ -62,14 +62,14 @@ func TestPlanHitSendsEachHashItsCommands(t *testing.T) {
 		t.Errorf("commands\n %v\nwant %v", got, want)
 	}
 	wantReads := []laneRead{
-		{incr: 0, get: 2, prev: 0, cur: -1, hash: 0, lane: "x", bucket: 61},
-		{incr: 4, get: 7, prev: 0, cur: -1, hash: 1, lane: "x", bucket: 30},
-		{incr: -1, get: 2, prev: 2, cur: 1, hash: 0, lane: "", bucket: 20},
-		{incr: -1, get: 9, prev: 1, cur: 0, hash: 2, lane: "{!{y", bucket: 15},
-		{incr: 1, get: 2, prev: 3, cur: -1, hash: 0, lane: "z", bucket: 12},
-		{incr: -1, get: 2, prev: 5, cur: 4, hash: 0, lane: "h", bucket: 1},
-		{incr: 5, get: 7, prev: 1, cur: -1, hash: 1, lane: "h", bucket: 1},
-		{incr: 6, get: 7, prev: 2, cur: -1, hash: 1, lane: "h", bucket: 1},
+		{incr: 0, get: 2, prev: 0, cur: -1, hash: 0},
+		{incr: 4, get: 7, prev: 0, cur: -1, hash: 1},
+		{incr: -1, get: 2, prev: 2, cur: 1, hash: 0},
+		{incr: -1, get: 9, prev: 1, cur: 0, hash: 2},
+		{incr: 1, get: 2, prev: 3, cur: -1, hash: 0},
+		{incr: -1, get: 2, prev: 5, cur: 4, hash: 0},
+		{incr: 5, get: 7, prev: 1, cur: -1, hash: 1},
+		{incr: 6, get: 7, prev: 2, cur: -1, hash: 1},
 	}
 	if !slices.Equal(plan.reads, wantReads) {
 		t.Errorf("reads\n %+v\nwant %+v", plan.reads, wantReads)
