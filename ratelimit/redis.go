@@ -24,7 +24,8 @@ import (
 //
 //	lane@b      the lane's count in bucket b, floor(now_ms / window_ms)
 //	lane@b#p    part p's (Counter.Part), for p > 0; part 0 is the lane's
-//	lane@       the lane's newest bucket and the parts that hold fields
+//	lane@       the lane's marker, "b:mask": its newest bucket, and the
+//	            parts that may hold fields (bit p: part p)
 //
 // where lane is the counter's field in its hash (placement.go: a client's
 // lane carries its host, so that no lane can pose as another) and b is
@@ -36,11 +37,12 @@ import (
 // (its reply is the count including this hit), one HMGET of the counted
 // counters' previous buckets and of the peeked counters' two buckets, and,
 // if it counts, one PEXPIRE NX, which gives a hash its first TTL. Nothing
-// else is sent on a Check's path. Native commands cost Redis half of what
-// the Lua script of earlier versions did for the same Check, whose packed
-// states Redis could only update atomically in Lua (BENCHMARKS.md, issue 17,
-// eleventh session); a counter stays exact, since each HINCRBY is atomic,
-// but the counters of one Hit are no longer counted in one atomic step.
+// else is sent on a Check's path. Native commands cost Redis a third to a
+// half less than the Lua script of earlier versions did for the same
+// Check, whose packed states Redis could only update atomically in Lua
+// (BENCHMARKS.md, issue 17, eleventh session); a counter stays exact,
+// since each HINCRBY is atomic, but the counters of one Hit are no longer
+// counted in one atomic step.
 //
 // A HINCRBY that replies 1 created its field: the lane started a bucket.
 // Only then is there housekeeping, once per lane and window, after the
@@ -52,7 +54,9 @@ import (
 // the hash expires. A hit late by one bucket (a replica clock behind)
 // counts in the previous bucket; a hit older still is counted in its own
 // field, which reads as empty because the housekeeping dropped it, and is
-// dropped again by the housekeeping its own creation calls for.
+// dropped again by the housekeeping its own creation calls for. On the
+// Guard's path the housekeeping runs beside the Checks, so such a hit in
+// the milliseconds before it has run may read what the old bucket held.
 //
 // The hash's TTL is extended, never shortened, to cover the longest need
 // of its lanes: bucket b is kept until bucket b+1 ends, (b+2)*window
