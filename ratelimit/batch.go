@@ -22,8 +22,8 @@ const (
 	defaultBatchInFlight = 2
 	// A Check sends a few commands per hash it touches (about four
 	// without a session, eight with one), so 256 holds the Checks of more
-	// concurrent requests than arrive in one round trip (about 20 in the
-	// harness) while bounding what one pipeline waits for.
+	// concurrent requests than arrive in one round trip under the
+	// harness's load while bounding what one pipeline waits for.
 	defaultBatchCommands = 256
 )
 

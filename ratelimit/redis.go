@@ -208,7 +208,7 @@ const houseTimeout = 2 * time.Second
 
 // NewRedis returns a Store using client. The caller keeps ownership of
 // client: Close does not close it. Call LoadScript once at startup so the
-// first Hit does not pay for sending the script.
+// first housekeeping does not pay for sending the script.
 func NewRedis(client redis.UniversalClient) *Redis {
 	return &Redis{client: client, batch: newBatcher(client, batchOptions{})}
 }
@@ -264,7 +264,7 @@ const (
 // redis.ParseClusterURL). Over TLS, every cluster node's certificate is
 // checked against the first host's name, as go-redis does. A sentinel URL
 // lists sentinels and names the master they watch; the client asks them
-// for the master and sends every script there (redisurl.ParseSentinel).
+// for the master and sends every command there (redisurl.ParseSentinel).
 //
 // DialRedis fails only on a bad URL: connections are made on use, so an
 // unreachable Redis shows up in Ping, LoadScript and Hit (which a Guard turns
@@ -273,13 +273,13 @@ const (
 // Timeouts suit a request path: 50ms to get a pooled connection, 500ms to
 // read or write, 1s and a single attempt to dial, 4 idle connections kept
 // warm (per node on a cluster), a pool that a Redis outage cannot saturate
-// (redisPoolSize). Retries are off because a retried script may
+// (redisPoolSize). Retries are off because a retried HINCRBY may
 // already have counted (MaxRetries -1), and the request context does not set
 // socket deadlines (ContextTimeoutEnabled false) because a deadline hit
 // mid-command makes go-redis close the connection; Guard enforces the
 // per-request budget instead. A cluster client follows at most 3 MOVED/ASK
 // redirects; MaxRetries does not cover its pipelines, so Hit itself marks
-// its script calls as never to be re-sent. These settings override the same
+// its commands as never to be re-sent. These settings override the same
 // options given as URL query parameters.
 //
 // Errors never contain the URL's password.
