@@ -307,7 +307,9 @@ func DialRedis(rawURL string) (*Redis, error) {
 // Hit implements Store: per hash, a HINCRBY per counted counter, an HMGET
 // and a PEXPIRE NX, in a pipeline shared with concurrent Hits (batcher),
 // so that under load many Checks ride one round trip. It returns once the
-// housekeeping of the buckets it started is done too.
+// housekeeping of the buckets it started is done too. A housekeeping
+// failure is counted (HousekeepingFailures), not returned: the counts
+// are read and counted, and an error would tell the caller otherwise.
 func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error {
 	return r.hit(ctx, now, counters, obs, false, nil)
 }
@@ -349,7 +351,10 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		return nil
 	}
 	if !within {
-		return r.keepHouse(context.WithoutCancel(ctx), house)
+		if err := r.keepHouse(context.WithoutCancel(ctx), house); err != nil {
+			r.houseFailures.Add(1)
+		}
+		return nil
 	}
 	r.houseMu.Lock()
 	defer r.houseMu.Unlock()
@@ -370,8 +375,8 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 	return nil
 }
 
-// HousekeepingFailures returns how many housekeeping runs of Hits on the
-// Guard's path have failed since r was created (Redis too slow or down,
+// HousekeepingFailures returns how many housekeeping runs of Hits have
+// failed since r was created (Redis too slow or down,
 // the script refused). A failed run loses no count; it leaves a lane's
 // old buckets in Redis until the lane's next bucket or the key's expiry.
 func (r *Redis) HousekeepingFailures() uint64 { return r.houseFailures.Load() }

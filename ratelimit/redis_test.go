@@ -747,39 +747,46 @@ func TestRedisCountsStopShortOfOverflowing(t *testing.T) {
 }
 
 // TestRedisHousekeepingFailureLosesNoCount runs the store as a Redis user
-// that may not run scripts (an ACL that forgot them): every Hit through a
-// Guard still counts and gets its counts, each key still gets a TTL (the
-// Check's own PEXPIRE NX), and the failed housekeeping is counted, for
-// botauthz_store_housekeeping_failures_total.
+// that may not run scripts (an ACL that forgot them), on its own and
+// through a Guard: every Hit still counts, gets its counts and no error,
+// each key still gets a TTL (the Check's own PEXPIRE NX), and the failed
+// housekeeping is counted, for botauthz_store_housekeeping_failures_total.
 func TestRedisHousekeepingFailureLosesNoCount(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
 	if err := admin.Do(t.Context(), "ACL", "SETUSER", "noscripts", "on", ">pw", "~*", "+@all", "-@scripting").Err(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := ratelimit.DialRedis("redis://noscripts:pw@" + srv.Addr() + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadScript(t.Context()); err == nil {
-		t.Fatal("LoadScript succeeded for a user that may not load scripts")
-	}
-	g := ratelimit.NewGuard(r, ratelimit.GuardOptions{Budget: time.Minute})
-	defer g.Close()
+	for _, guarded := range []bool{false, true} {
+		t.Run(map[bool]string{false: "store", true: "guard"}[guarded], func(t *testing.T) {
+			r, err := ratelimit.DialRedis("redis://noscripts:pw@" + srv.Addr() + "/0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.LoadScript(t.Context()); err == nil {
+				t.Fatal("LoadScript succeeded for a user that may not load scripts")
+			}
+			var s ratelimit.Store = r
+			if guarded {
+				s = ratelimit.NewGuard(r, ratelimit.GuardOptions{Budget: time.Minute})
+			}
+			defer s.Close()
 
-	c := ratelimit.Counter{Key: "no-housekeeping", Lane: "60s", Window: time.Minute}
-	for i, want := range []ratelimit.Observation{{}, {Cur: 1}, {Prev: 2}} {
-		now := redisAt(time.Duration(i/2) * time.Minute)
-		if got := mustHit(t, g, now, c)[0]; got.Prev != want.Prev || got.Cur != want.Cur {
-			t.Errorf("hit %d: %d/%d, want %d/%d", i, got.Prev, got.Cur, want.Prev, want.Cur)
-		}
-	}
-	// Two buckets started: two housekeeping runs refused.
-	ratelimit.WaitFor(t, "2 housekeeping failures", func() bool { return r.HousekeepingFailures() == 2 })
-	if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= 0 {
-		t.Errorf("PTTL = %v, %v: the key has no TTL without its housekeeping", ttl, err)
-	}
-	if m, ok := fieldsOf(t, admin, c.Key)["60s@"]; ok {
-		t.Errorf("marker %q: the housekeeping ran", m)
+			c := ratelimit.Counter{Key: "no-housekeeping-" + strconv.FormatBool(guarded), Lane: "60s", Window: time.Minute}
+			for i, want := range []ratelimit.Observation{{}, {Cur: 1}, {Prev: 2}} {
+				now := redisAt(time.Duration(i/2) * time.Minute)
+				if got := mustHit(t, s, now, c)[0]; got.Prev != want.Prev || got.Cur != want.Cur {
+					t.Errorf("hit %d: %d/%d, want %d/%d", i, got.Prev, got.Cur, want.Prev, want.Cur)
+				}
+			}
+			// Two buckets started: two housekeeping runs refused.
+			ratelimit.WaitFor(t, "2 housekeeping failures", func() bool { return r.HousekeepingFailures() == 2 })
+			if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= 0 {
+				t.Errorf("PTTL = %v, %v: the key has no TTL without its housekeeping", ttl, err)
+			}
+			if m, ok := fieldsOf(t, admin, c.Key)["60s@"]; ok {
+				t.Errorf("marker %q: the housekeeping ran", m)
+			}
+		})
 	}
 }
