@@ -2,12 +2,10 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,17 +44,19 @@ import (
 //
 // A HINCRBY that replies 1 created its field: the lane started a bucket.
 // Only then is there housekeeping, once per lane and window, after the
-// Hit has its counts: one call of houseScript per hash, which drops the
-// lane's fields of buckets before the previous one, moves its marker, and
-// extends the hash's TTL to cover the new bucket. So a lane holds at most
-// its two newest buckets, and the marker, whatever the time between its
-// hits; the fields of a lane left idle stay until it is counted again or
-// the hash expires. A hit late by one bucket (a replica clock behind)
-// counts in the previous bucket; a hit older still is counted in its own
-// field, which reads as empty because the housekeeping dropped it, and is
-// dropped again by the housekeeping its own creation calls for. On the
-// Guard's path the housekeeping runs beside the Checks, so such a hit in
-// the milliseconds before it has run may read what the old bucket held.
+// Hit has its counts (house.go): houseScript drops the lane's fields of
+// buckets before the previous one, moves its marker, and extends the
+// hash's TTL to cover the new bucket; a lane new to Redis only needs its
+// marker set and the TTL extended, with Redis's own commands. So a lane
+// holds at most its two newest buckets, and the marker, whatever the time
+// between its hits; the fields of a lane left idle stay until it is
+// counted again or the hash expires. A hit late by one bucket (a replica
+// clock behind) counts in the previous bucket; a hit older still is
+// counted in its own field, which reads as empty because the housekeeping
+// dropped it, and is dropped again by the housekeeping its own creation
+// calls for. On the Guard's path the housekeeping runs beside the Checks,
+// so such a hit in the milliseconds before it has run may read what the
+// old bucket held.
 //
 // The hash's TTL is extended, never shortened, to cover the longest need
 // of its lanes: bucket b is kept until bucket b+1 ends, (b+2)*window
@@ -76,85 +76,6 @@ import (
 // across a bucket edge instead of expiring keys early.
 //
 // Replicas of an earlier layout count in keys of their own (keyPrefix).
-
-// houseScriptSrc is the housekeeping of one hash whose lanes started
-// buckets. KEYS[1] is the hash; ARGV is the TTL in ms the hash must have
-// at least, "1" if the hash is a network's (placement.go) else "0", then
-// per lane that started a bucket its field, the bucket and the mask of
-// the parts that started it (bit p: part p; a lane without parts is its
-// part 0). The marker holds the lane's newest bucket and the mask of the
-// parts that may hold fields, as "bucket:mask".
-//
-// Buckets are exact integers in Lua's doubles (a 1 ms window's bucket is
-// below 2^41), and formatted with %.0f so that they read as Go wrote them.
-const houseScriptSrc = `
-local ttl, shared = tonumber(ARGV[1]), ARGV[2] == '1'
-local key, fmt = KEYS[1], string.format
-local dels, nd = {}, 0
--- drop lists the fields of bucket x of the parts in mask for deletion.
-local function drop(lane, x, mask)
-  local p = 0
-  while mask > 0 do
-    if mask % 2 == 1 then
-      nd = nd + 1
-      if p == 0 then
-        dels[nd] = fmt('%s@%.0f', lane, x)
-      else
-        dels[nd] = fmt('%s@%.0f#%d', lane, x, p)
-      end
-      mask = mask - 1
-    end
-    mask, p = mask / 2, p + 1
-  end
-end
--- union of two masks of at most 16 bits.
-local function union(a, b)
-  local u, bit = 0, 1
-  for _ = 1, 16 do
-    if a % (2 * bit) >= bit or b % (2 * bit) >= bit then u = u + bit end
-    bit = 2 * bit
-  end
-  return u
-end
-for i = 3, #ARGV, 3 do
-  local lane, b, started = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local marker = lane .. '@'
-  local v = redis.call('HGET', key, marker)
-  local m, mask
-  if v then
-    local at = string.find(v, ':', 1, true)
-    m, mask = tonumber(string.sub(v, 1, at - 1)), tonumber(string.sub(v, at + 1))
-  end
-  if not m then
-    redis.call('HSET', key, marker, fmt('%.0f:%d', b, started))
-  elseif b > m then
-    -- The buckets kept are b and b-1: of m-1 and m, those below b-1 go.
-    if m - 1 < b - 1 then drop(lane, m - 1, mask) end
-    if m < b - 1 then drop(lane, m, mask) end
-    if b == m + 1 then started = union(mask, started) end
-    redis.call('HSET', key, marker, fmt('%.0f:%d', b, started))
-  elseif b >= m - 1 then
-    local u = union(mask, started)
-    if u ~= mask then redis.call('HSET', key, marker, fmt('%.0f:%d', m, u)) end
-  else
-    -- Older than both buckets kept: it has nowhere to count.
-    drop(lane, b, started)
-  end
-end
-if nd > 0 then redis.call('HDEL', key, unpack(dels)) end
-if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
--- A network's hash past 64 fields gets a value longer than Redis keeps in
--- a listpack, which makes Redis keep the hash as a hash table: a listpack
--- is searched field by field, and a hash of a few hundred clients' lanes
--- would cost each Check a scan. Only a field added can make it grow.
-if shared and redis.call('HLEN', key) > 64 then
-  redis.call('HSET', key, '{#}', string.rep('#', 256))
-end
-return nd
-`
-
-// houseScript is houseScriptSrc as go-redis loads it, with its SHA1.
-var houseScript = redis.NewScript(houseScriptSrc)
 
 // Redis is a Store that keeps counters in Redis, shared by all replicas.
 // Each key is one hash holding all the lanes a caller gives it, each
@@ -178,11 +99,11 @@ var houseScript = redis.NewScript(houseScriptSrc)
 // side, which costs Redis and botauthz far less per Check than a round
 // trip each. No command is ever re-sent after it may have run.
 //
-// The housekeeping of a bucket a Hit started (houseScriptSrc) is the one
-// script, and it runs after the Hit has its counts: on the Guard's path
-// (hitWithin) on a goroutine of its own, which Close waits for. After a
-// server loses its script cache (restart, failover, SCRIPT FLUSH) the
-// housekeeping loads the script and runs again.
+// The housekeeping of the buckets a Hit started (house.go) runs after the
+// Hit has its counts: on the Guard's path (hitWithin) on a goroutine of
+// its own, which Close waits for. Its script is the store's only one;
+// after a server loses its script cache (restart, failover, SCRIPT FLUSH)
+// the housekeeping loads the script and runs again.
 //
 // Building a Hit's commands (planHit) and reading their replies
 // (hitPlan.parseReplies) are kept apart from sending them.
@@ -380,44 +301,6 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 // the script refused). A failed run loses no count; it leaves a lane's
 // old buckets in Redis until the lane's next bucket or the key's expiry.
 func (r *Redis) HousekeepingFailures() uint64 { return r.houseFailures.Load() }
-
-// keepHouse runs the housekeeping calls, loading the script once if Redis
-// has lost it (NOSCRIPT runs nothing, and the housekeeping may run twice
-// anyway).
-func (r *Redis) keepHouse(ctx context.Context, house []*redis.Cmd) error {
-	cmds := make([]redis.Cmder, len(house))
-	for i, c := range house {
-		cmds[i] = c
-	}
-	if err := r.batch.do(ctx, cmds); err != nil {
-		return fmt.Errorf("redis housekeeping: %w", err)
-	}
-	var again []redis.Cmder
-	for _, c := range house {
-		switch err := c.Err(); {
-		case err == nil:
-		case isNoScript(err):
-			again = append(again, redis.NewCmd(ctx, c.Args()...))
-		default:
-			return fmt.Errorf("redis housekeeping: %w", err)
-		}
-	}
-	if len(again) == 0 {
-		return nil
-	}
-	if err := houseScript.Load(ctx, r.client).Err(); err != nil {
-		return fmt.Errorf("redis housekeeping: reload script after NOSCRIPT: %w", err)
-	}
-	if err := r.batch.do(ctx, again); err != nil {
-		return fmt.Errorf("redis housekeeping: %w", err)
-	}
-	for _, c := range again {
-		if err := c.Err(); err != nil {
-			return fmt.Errorf("redis housekeeping: %w", err)
-		}
-	}
-	return nil
-}
 
 // observe turns a counter's counts before the hit into its Observation.
 func observe(nowMs int64, c Counter, prev, cur int64) Observation {
@@ -695,64 +578,6 @@ func countAt(vs []any, at int) (int64, error) {
 	default:
 		return 0, fmt.Errorf("field %d is a %T, want a string or nil", at, v)
 	}
-}
-
-// housekeeping returns the houseScript calls for the buckets the Hit
-// started, one per hash, or none: a counted counter whose HINCRBY replied
-// 1 created its bucket's field. It is off the common path, so it reads
-// each lane's name back from its HINCRBY's field.
-func (p *hitPlan) housekeeping(nowMs int64, counters []Counter) []*redis.Cmd {
-	var house []*redis.Cmd
-	for h := range p.hashes {
-		var args []any
-		var ttl int64
-		for i, c := range counters {
-			rd := &p.reads[i]
-			if int(rd.hash) != h || rd.incr < 0 {
-				continue
-			}
-			incr := p.cmds[rd.incr].(*redis.Cmd)
-			if n, _ := incr.Int64(); n != 1 {
-				continue
-			}
-			if args == nil {
-				shared := "0"
-				if p.hashes[h].shared {
-					shared = "1"
-				}
-				args = append(args, "evalsha", houseScript.Hash(), 1, p.hashes[h].key, int64(0), shared)
-			}
-			w := c.Window.Milliseconds()
-			b, _ := bucketOf(nowMs, w)
-			ttl = max(ttl, (b+2)*w-nowMs)
-			// The field is "lane@b" or "lane@b#p" (appendBucketField).
-			field := *incr.Args()[2].(*string)
-			lane := field[:strings.LastIndexByte(field, '@')]
-			// A lane's parts that started the same bucket share one entry.
-			merged := false
-			for a := 6; a < len(args); a += 3 {
-				if args[a] == lane && args[a+1] == b {
-					args[a+2] = args[a+2].(int64) | 1<<c.Part
-					merged = true
-					break
-				}
-			}
-			if !merged {
-				args = append(args, lane, b, int64(1)<<c.Part)
-			}
-		}
-		if args != nil {
-			args[4] = ttl
-			house = append(house, redis.NewCmd(context.Background(), args...))
-		}
-	}
-	return house
-}
-
-// isNoScript reports whether err is Redis's NOSCRIPT: the script is not in
-// the server's cache and did not run.
-func isNoScript(err error) bool {
-	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
 // Ping implements Store with a Redis PING.

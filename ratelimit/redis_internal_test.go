@@ -170,24 +170,93 @@ func TestHousekeepingOnlyForBucketsStarted(t *testing.T) {
 		{Key: "k3", Lane: "a", Window: time.Second, Peek: true},
 	}
 	plan := planHit(counters, 90_500)
-	// a, h's parts and k2's a started their buckets; b did not.
-	answer(plan, []int64{1, 1, 1, 7, 1}, []any{nil, nil, nil, nil}, []any{nil}, []any{nil, nil})
-	var got [][]any
-	for _, c := range plan.housekeeping(90_500, counters) {
-		got = append(got, c.Args())
-	}
-	sha := houseScript.Hash()
-	want := [][]any{
+	// a, h's parts and k2's a started their buckets; b did not. h's part 1
+	// counted in its previous bucket, so h is not fresh.
+	answer(plan, []int64{1, 1, 1, 7, 1}, []any{nil, nil, "4", nil}, []any{nil}, []any{nil, nil})
+	got := plan.housekeeping(90_500, counters)
+	want := []houseHash{
 		// The TTL covers h's bucket 0 of 10 minutes: (0+2)*600 s.
-		{"evalsha", sha, 1, "k1", int64(1_200_000 - 90_500), "0", "a", int64(1), int64(1), "h", int64(0), int64(0b1010)},
-		{"evalsha", sha, 1, "k2", int64(92_000 - 90_500), "0", "a", int64(90), int64(1)},
+		{key: "k1", ttl: 1_200_000 - 90_500, lanes: []houseLane{
+			{lane: "a", b: 1, mask: 1, fresh: true},
+			{lane: "h", b: 0, mask: 0b1010},
+		}},
+		{key: "k2", ttl: 92_000 - 90_500, lanes: []houseLane{{lane: "a", b: 90, mask: 1, fresh: true}}},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("housekeeping\n %v\nwant %v", got, want)
+		t.Fatalf("housekeeping\n %+v\nwant %+v", got, want)
+	}
+	sha := houseScript.Hash()
+	var rounds [][]any
+	for i := range got {
+		r := firstRound(&got[i])
+		for _, c := range r.commands(nil) {
+			rounds = append(rounds, c.Args())
+		}
+	}
+	wantRounds := [][]any{
+		// A fresh lane's marker is set where there is none; the other lane
+		// goes to the script, which sees to the TTL too.
+		{"hsetnx", "k1", "a@", "1:1"},
+		{"evalsha", sha, 1, "k1", int64(1_200_000 - 90_500), "0", "h", int64(0), int64(0b1010)},
+		{"hsetnx", "k2", "a@", "90:1"},
+		{"pexpire", "k2", int64(92_000 - 90_500), "nx"},
+		{"pexpire", "k2", int64(92_000 - 90_500), "gt"},
+	}
+	if !reflect.DeepEqual(rounds, wantRounds) {
+		t.Errorf("first round\n %v\nwant %v", rounds, wantRounds)
 	}
 	answer(plan, []int64{2, 5, 3, 7, 9}, []any{nil, nil, nil, nil}, []any{nil}, []any{nil, nil})
 	if h := plan.housekeeping(90_500, counters); len(h) != 0 {
 		t.Errorf("%d housekeeping calls with no bucket started", len(h))
+	}
+}
+
+// TestSecondRoundTakesWhatTheFirstLeft: a fresh lane whose HSETNX found a
+// marker, or whose hash's TTL was refused, goes to the script; a network's
+// hash past 64 fields without its mark gets it.
+func TestSecondRoundTakesWhatTheFirstLeft(t *testing.T) {
+	sha := houseScript.Hash()
+	script := []any{"evalsha", sha, 1, "n", int64(5000), "1", "x", int64(3), int64(1)}
+	mark := []any{"hset", "n", "{#}", strings.Repeat("#", networkMarkLen)}
+	refused := errors.New("ERR GT and NX options at the same time are not compatible")
+	for _, tc := range []struct {
+		name   string
+		setnx  int64
+		expire error
+		size   int64
+		marked int64
+		want   [][]any
+	}{
+		{"a new lane in a small hash", 1, nil, 12, 0, nil},
+		{"a marker already there", 0, nil, 12, 0, [][]any{script}},
+		{"PEXPIRE refused", 1, refused, 12, 0, [][]any{script}},
+		{"a large hash without its mark", 1, nil, 65, 0, [][]any{mark}},
+		{"a large hash with its mark", 1, nil, 65, 1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := houseHash{key: "n", shared: true, ttl: 5000, lanes: []houseLane{{lane: "x", b: 3, mask: 1, fresh: true}}}
+			r := firstRound(&h)
+			if len(r.hash) != 4 {
+				t.Fatalf("%d commands for a network's hash, want PEXPIRE NX and GT, HLEN and HEXISTS", len(r.hash))
+			}
+			r.setnx[0].SetVal(tc.setnx)
+			r.hash[0].SetVal(int64(1))
+			r.hash[0].SetErr(tc.expire)
+			r.hash[1].SetVal(int64(0))
+			r.hash[2].SetVal(tc.size)
+			r.hash[3].SetVal(tc.marked)
+			next, err := r.secondRound(&h, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]any
+			for _, c := range next {
+				got = append(got, c.Args())
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("second round %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -221,6 +221,50 @@ func TestRedisTTLCoversTheLongestLane(t *testing.T) {
 	}
 }
 
+// TestRedisNewLaneNeedsNoScript: the housekeeping of a lane Redis has
+// never held is Redis's own commands (its marker's HSETNX and the hash's
+// TTL), and a lane back after an idle bucket, whose previous bucket is
+// empty too but whose marker is there, goes to the script, which drops its
+// old bucket.
+func TestRedisNewLaneNeedsNoScript(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := adminClient(t, srv)
+	s := dialStore(t, srv)
+	defer s.Close()
+
+	const w = time.Minute
+	c := ratelimit.Counter{Key: "new-lane", Lane: "60s", Window: w}
+	b := func(d time.Duration) int64 { return bucketOf(redisAt(d), w) }
+	calls := commandCalls(t, admin)
+	mustHit(t, s, redisAt(0), c)
+	after := commandCalls(t, admin)
+	if n := after["evalsha"] - calls["evalsha"]; n != 0 {
+		t.Errorf("a new lane's housekeeping ran EVALSHA %d times, want 0", n)
+	}
+	if n := after["hsetnx"] - calls["hsetnx"]; n != 1 {
+		t.Errorf("a new lane's housekeeping ran HSETNX %d times, want 1", n)
+	}
+	want := map[string]string{bucketField("60s", b(0)): "1", "60s@": marker(b(0), 1)}
+	if got := fieldsOf(t, admin, c.Key); !maps.Equal(got, want) {
+		t.Errorf("a new lane's fields %v, want %v", got, want)
+	}
+	if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= w || ttl > 2*w {
+		t.Errorf("PTTL = %v, %v, want between one and two windows", ttl, err)
+	}
+
+	calls = after
+	if got := mustHit(t, s, redisAt(3*w), c)[0]; got.Prev != 0 || got.Cur != 0 {
+		t.Errorf("a hit after two idle buckets observed %+v, want 0/0", got)
+	}
+	if n := commandCalls(t, admin)["evalsha"] - calls["evalsha"]; n != 1 {
+		t.Errorf("a lane back after idle buckets ran EVALSHA %d times, want 1", n)
+	}
+	want = map[string]string{bucketField("60s", b(3*w)): "1", "60s@": marker(b(3*w), 1)}
+	if got := fieldsOf(t, admin, c.Key); !maps.Equal(got, want) {
+		t.Errorf("fields after idle buckets %v, want %v", got, want)
+	}
+}
+
 // TestRedisRecoversFromScriptFlush: the housekeeping script, once Redis
 // has lost it, is loaded again, on the store and through a Guard, whose
 // housekeeping runs on a goroutine of its own (Redis.hitWithin); the
@@ -773,19 +817,22 @@ func TestRedisHousekeepingFailureLosesNoCount(t *testing.T) {
 			defer s.Close()
 
 			c := ratelimit.Counter{Key: "no-housekeeping-" + strconv.FormatBool(guarded), Lane: "60s", Window: time.Minute}
-			for i, want := range []ratelimit.Observation{{}, {Cur: 1}, {Prev: 2}} {
-				now := redisAt(time.Duration(i/2) * time.Minute)
+			// Buckets 0, 0, 1 and 2: the new lane's housekeeping needs no
+			// script; buckets 1 and 2 follow a count, and theirs does.
+			for i, want := range []ratelimit.Observation{{}, {Cur: 1}, {Prev: 2}, {Prev: 1}} {
+				now := redisAt(time.Duration(max(i-1, 0)) * time.Minute)
 				if got := mustHit(t, s, now, c)[0]; got.Prev != want.Prev || got.Cur != want.Cur {
 					t.Errorf("hit %d: %d/%d, want %d/%d", i, got.Prev, got.Cur, want.Prev, want.Cur)
 				}
 			}
-			// Two buckets started: two housekeeping runs refused.
+			// Two scripts refused.
 			ratelimit.WaitFor(t, "2 housekeeping failures", func() bool { return r.HousekeepingFailures() == 2 })
 			if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= 0 {
 				t.Errorf("PTTL = %v, %v: the key has no TTL without its housekeeping", ttl, err)
 			}
-			if m, ok := fieldsOf(t, admin, c.Key)["60s@"]; ok {
-				t.Errorf("marker %q: the housekeeping ran", m)
+			// The marker is the new lane's, which no script moved.
+			if m, want := fieldsOf(t, admin, c.Key)["60s@"], marker(bucketOf(redisAt(0), time.Minute), 1); m != want {
+				t.Errorf("marker %q, want %q: the housekeeping's script ran", m, want)
 			}
 		})
 	}
