@@ -21,7 +21,9 @@ import (
 // own commands: HSETNX of its marker, and for its hash PEXPIRE NX then
 // PEXPIRE GT, which give the hash at least the TTL its buckets need and
 // never shorten it (and for a network's hash HLEN and HEXISTS, which say
-// whether it needs its mark). The script costs Redis about
+// whether it needs its mark). A hash the Hit created, whose PEXPIRE NX on
+// the Check's path answered 1, needs neither: that TTL covers the Hit's
+// buckets, and the hash holds a few fields. The script costs Redis about
 // 11 µs a call, these commands about 3 together, which took a third off
 // Redis's CPU per Check of a new client (BENCHMARKS.md, issue 17, twelfth
 // session).
@@ -123,7 +125,11 @@ type houseHash struct {
 	key    string
 	shared bool  // a network's hash (placement.go)
 	ttl    int64 // ms the hash must live at least to keep the new buckets
-	lanes  []houseLane
+	// created: the Hit's PEXPIRE NX gave the hash its TTL, so the Hit (or
+	// one beside it) created it: the TTL covers the new buckets, and the
+	// hash holds a few fields.
+	created bool
+	lanes   []houseLane
 }
 
 // houseLane is a lane that started bucket b.
@@ -152,7 +158,7 @@ func (p *hitPlan) housekeeping(nowMs int64, counters []Counter) []houseHash {
 				continue
 			}
 			if hh == nil {
-				house = append(house, houseHash{key: p.hashes[h].key, shared: p.hashes[h].shared})
+				house = append(house, houseHash{key: p.hashes[h].key, shared: p.hashes[h].shared, created: p.created(h)})
 				hh = &house[len(house)-1]
 			}
 			w := c.Window.Milliseconds()
@@ -183,6 +189,17 @@ func (p *hitPlan) prevEmpty(rd *laneRead) bool {
 	return err == nil && int(rd.prev) < len(vs) && vs[rd.prev] == nil
 }
 
+// created reports whether hash h's PEXPIRE NX set its TTL, which it does
+// only on a hash that had none: one just created.
+func (p *hitPlan) created(h int) bool {
+	at := p.hashes[h].expire
+	if at < 0 {
+		return false
+	}
+	n, err := p.cmds[at].(*redis.Cmd).Int64()
+	return err == nil && n == 1
+}
+
 // houseRound is the first round of one hash's housekeeping.
 type houseRound struct {
 	// setnx holds, per lane of the hash, its marker's HSETNX if the lane is
@@ -191,8 +208,9 @@ type houseRound struct {
 	// script is houseScript for the lanes that are not fresh, if any; it
 	// also sees to the hash's TTL and mark.
 	script *redis.Cmd
-	// hash holds, without a script, the hash's PEXPIRE NX and GT, and for a
-	// network's hash its HLEN and the HEXISTS of its mark.
+	// hash holds, without a script and for a hash the Hit did not create,
+	// its PEXPIRE NX and GT, and for a network's hash its HLEN and the
+	// HEXISTS of its mark.
 	hash []*redis.Cmd
 }
 
@@ -212,6 +230,9 @@ func firstRound(h *houseHash) houseRound {
 	}
 	if scripted != nil {
 		r.script = houseCall(h, scripted)
+		return r
+	}
+	if h.created {
 		return r
 	}
 	r.hash = append(r.hash,

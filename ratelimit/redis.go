@@ -328,7 +328,8 @@ type hitPlan struct {
 // planHash is one hash a Hit touches.
 type planHash struct {
 	key    string
-	shared bool // a network's hash, holding its clients' lanes
+	shared bool  // a network's hash, holding its clients' lanes
+	expire int32 // index in cmds of its PEXPIRE NX, or -1 if it counts nothing
 }
 
 // laneRead is where one counter's counts are in a Hit's replies. Its
@@ -395,7 +396,7 @@ func planHit(counters []Counter, nowMs int64) hitPlan {
 		h := slices.IndexFunc(plan.hashes, func(h planHash) bool { return h.key == places[placeOf[i]].hash })
 		if h < 0 {
 			h = len(plan.hashes)
-			plan.hashes = append(plan.hashes, planHash{key: places[placeOf[i]].hash, shared: places[placeOf[i]].folded})
+			plan.hashes = append(plan.hashes, planHash{key: places[placeOf[i]].hash, shared: places[placeOf[i]].folded, expire: -1})
 		}
 		hashOf = append(hashOf, h)
 		plan.hashes[h].shared = plan.hashes[h].shared || places[placeOf[i]].folded
@@ -465,6 +466,7 @@ func planHit(counters []Counter, nowMs int64) hitPlan {
 		if ttl > 0 {
 			nums = append(nums, ttl)
 			from := len(args)
+			plan.hashes[h].expire = int32(len(plan.cmds))
 			args = append(args, "pexpire", key, &nums[len(nums)-1], "nx")
 			cmd(from)
 		}

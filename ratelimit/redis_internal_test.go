@@ -205,6 +205,13 @@ func TestHousekeepingOnlyForBucketsStarted(t *testing.T) {
 	if !reflect.DeepEqual(rounds, wantRounds) {
 		t.Errorf("first round\n %v\nwant %v", rounds, wantRounds)
 	}
+	// k2 created by this Hit: its own PEXPIRE NX answered 1.
+	plan.cmds[plan.hashes[1].expire].(*redis.Cmd).SetVal(int64(1))
+	got = plan.housekeeping(90_500, counters)
+	r := firstRound(&got[1])
+	if cmds := r.commands(nil); !got[1].created || len(cmds) != 1 || cmds[0].Name() != "hsetnx" {
+		t.Errorf("a hash the Hit created: created %v, first round %v; want its HSETNX alone", got[1].created, cmds)
+	}
 	answer(plan, []int64{2, 5, 3, 7, 9}, []any{nil, nil, nil, nil}, []any{nil}, []any{nil, nil})
 	if h := plan.housekeeping(90_500, counters); len(h) != 0 {
 		t.Errorf("%d housekeeping calls with no bucket started", len(h))

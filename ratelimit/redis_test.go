@@ -244,12 +244,30 @@ func TestRedisNewLaneNeedsNoScript(t *testing.T) {
 	if n := after["hsetnx"] - calls["hsetnx"]; n != 1 {
 		t.Errorf("a new lane's housekeeping ran HSETNX %d times, want 1", n)
 	}
+	// The Hit created the hash: its own PEXPIRE NX gave it its TTL.
+	if n := after["pexpire"] - calls["pexpire"]; n != 1 {
+		t.Errorf("a new hash's Hit and housekeeping ran PEXPIRE %d times, want 1", n)
+	}
 	want := map[string]string{bucketField("60s", b(0)): "1", "60s@": marker(b(0), 1)}
 	if got := fieldsOf(t, admin, c.Key); !maps.Equal(got, want) {
 		t.Errorf("a new lane's fields %v, want %v", got, want)
 	}
 	if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= w || ttl > 2*w {
 		t.Errorf("PTTL = %v, %v, want between one and two windows", ttl, err)
+	}
+
+	// A new lane in a hash that was there: PEXPIRE NX and GT.
+	other := ratelimit.Counter{Key: c.Key, Lane: "other", Window: 10 * time.Minute}
+	mustHit(t, s, redisAt(0), other)
+	calls, after = after, commandCalls(t, admin)
+	if n := after["pexpire"] - calls["pexpire"]; n != 3 {
+		t.Errorf("a new lane in an old hash: PEXPIRE ran %d times, want 3", n)
+	}
+	if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= 10*w {
+		t.Errorf("PTTL = %v, %v, want more than the new lane's window", ttl, err)
+	}
+	if n := after["evalsha"] - calls["evalsha"]; n != 0 {
+		t.Errorf("a new lane in an old hash ran EVALSHA %d times, want 0", n)
 	}
 
 	calls = after
@@ -259,7 +277,10 @@ func TestRedisNewLaneNeedsNoScript(t *testing.T) {
 	if n := commandCalls(t, admin)["evalsha"] - calls["evalsha"]; n != 1 {
 		t.Errorf("a lane back after idle buckets ran EVALSHA %d times, want 1", n)
 	}
-	want = map[string]string{bucketField("60s", b(3*w)): "1", "60s@": marker(b(3*w), 1)}
+	want = map[string]string{
+		bucketField("60s", b(3*w)): "1", "60s@": marker(b(3*w), 1),
+		bucketField("other", bucketOf(redisAt(0), 10*w)): "1", "other@": marker(bucketOf(redisAt(0), 10*w), 1),
+	}
 	if got := fieldsOf(t, admin, c.Key); !maps.Equal(got, want) {
 		t.Errorf("fields after idle buckets %v, want %v", got, want)
 	}
