@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -129,7 +130,10 @@ type houseHash struct {
 	// one beside it) created it: the TTL covers the new buckets, and the
 	// hash holds a few fields.
 	created bool
-	lanes   []houseLane
+	// marked: a network's hash this store has lately seen marked
+	// (networkMarks), which the housekeeping need not ask about.
+	marked bool
+	lanes  []houseLane
 }
 
 // houseLane is a lane that started bucket b.
@@ -238,7 +242,7 @@ func firstRound(h *houseHash) houseRound {
 	r.hash = append(r.hash,
 		redis.NewCmd(context.Background(), "pexpire", h.key, h.ttl, "nx"),
 		redis.NewCmd(context.Background(), "pexpire", h.key, h.ttl, "gt"))
-	if h.shared {
+	if h.shared && !h.marked {
 		r.hash = append(r.hash,
 			redis.NewCmd(context.Background(), "hlen", h.key),
 			redis.NewCmd(context.Background(), "hexists", h.key, "{#}"))
@@ -266,8 +270,9 @@ func (r *houseRound) commands(cmds []redis.Cmder) []redis.Cmder {
 // ran: the script again after NOSCRIPT; the script for the lanes whose
 // HSETNX set nothing (or for every fresh lane, if the hash's TTL was
 // refused, as Redis before 7.0 refuses PEXPIRE NX); or a network hash's
-// mark. It returns the first round's error, a script's other than NOSCRIPT.
-func (r *houseRound) secondRound(h *houseHash, next []*redis.Cmd) ([]*redis.Cmd, error) {
+// mark, unless marks says another Hit's housekeeping is setting it. It
+// returns the first round's error, a script's other than NOSCRIPT.
+func (r *houseRound) secondRound(h *houseHash, marks *networkMarks, nowMs int64, next []*redis.Cmd) ([]*redis.Cmd, error) {
 	var err error
 	if r.script != nil {
 		switch e := r.script.Err(); {
@@ -292,13 +297,62 @@ func (r *houseRound) secondRound(h *houseHash, next []*redis.Cmd) ([]*redis.Cmd,
 		return append(next, houseCall(h, scripted)), err
 	}
 	if len(r.hash) == 4 {
-		size, _ := r.hash[2].Int64()
-		marked, _ := r.hash[3].Int64()
-		if size > 64 && marked == 0 {
+		size, errSize := r.hash[2].Int64()
+		marked, errMarked := r.hash[3].Int64()
+		switch {
+		case errSize != nil || errMarked != nil:
+		case marked == 1:
+			marks.add(h.key, nowMs)
+		case size > 64 && marks.add(h.key, nowMs):
 			next = append(next, redis.NewCmd(context.Background(), "hset", h.key, "{#}", strings.Repeat("#", networkMarkLen)))
 		}
 	}
 	return next, err
+}
+
+// networkMarks remembers the network hashes a store has lately seen with
+// their mark ("{#}", houseScriptSrc) or marked itself. The housekeeping of
+// a new client in a large network then skips asking (HLEN, HEXISTS), and
+// the Hits that found a hash unmarked together mark it once rather than
+// each once. It is a hint: a hash that expired and grew again within
+// networkMarkTrust of being seen gets its mark from the script, which
+// checks on every run (each network's own lanes run it once a window).
+type networkMarks struct {
+	mu   sync.Mutex
+	seen map[string]int64 // hash → when seen marked, Unix ms
+}
+
+const (
+	// networkMarkTrust is how long a hash seen marked is taken as marked:
+	// a network's lanes' window, after which an idle hash may have expired.
+	networkMarkTrust = int64(60_000)
+	// networkMarksMax bounds the memory: past it, the store starts over
+	// (and asks again, two commands per hash).
+	networkMarksMax = 4096
+)
+
+// known reports whether key was seen marked within networkMarkTrust of
+// nowMs.
+func (m *networkMarks) known(key string, nowMs int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, ok := m.seen[key]
+	return ok && nowMs-at < networkMarkTrust && at <= nowMs
+}
+
+// add records key as marked at nowMs. It reports whether key was not
+// already known: a caller that would mark it marks it only then.
+func (m *networkMarks) add(key string, nowMs int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if at, ok := m.seen[key]; ok && nowMs-at < networkMarkTrust && at <= nowMs {
+		return false
+	}
+	if m.seen == nil || len(m.seen) >= networkMarksMax {
+		m.seen = make(map[string]int64)
+	}
+	m.seen[key] = nowMs
+	return true
 }
 
 // houseCall returns the houseScript call for lanes of h.
@@ -319,10 +373,11 @@ func houseCall(h *houseHash, lanes []houseLane) *redis.Cmd {
 // (and a third after NOSCRIPT): the fresh lanes' commands and the other
 // lanes' script first, then the script for the lanes the first round left
 // to it. It returns the first error, having done what it could.
-func (r *Redis) keepHouse(ctx context.Context, house []houseHash) error {
+func (r *Redis) keepHouse(ctx context.Context, nowMs int64, house []houseHash) error {
 	rounds := make([]houseRound, len(house))
 	var cmds []redis.Cmder
 	for i := range house {
+		house[i].marked = house[i].shared && r.marks.known(house[i].key, nowMs)
 		rounds[i] = firstRound(&house[i])
 		cmds = rounds[i].commands(cmds)
 	}
@@ -333,7 +388,7 @@ func (r *Redis) keepHouse(ctx context.Context, house []houseHash) error {
 	var first error
 	for i := range house {
 		var err error
-		if next, err = rounds[i].secondRound(&house[i], next); err != nil && first == nil {
+		if next, err = rounds[i].secondRound(&house[i], &r.marks, nowMs, next); err != nil && first == nil {
 			first = fmt.Errorf("redis housekeeping: %w", err)
 		}
 	}

@@ -120,6 +120,7 @@ type Redis struct {
 	houseClosed   bool           // guarded by houseMu: Close has begun
 	house         sync.WaitGroup // housekeeping goroutines (hitWithin)
 	houseFailures atomic.Uint64  // housekeeping runs that failed
+	marks         networkMarks   // network hashes lately seen marked
 }
 
 // houseTimeout bounds a housekeeping run, queueing for a pipeline
@@ -272,7 +273,7 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		return nil
 	}
 	if !within {
-		if err := r.keepHouse(context.WithoutCancel(ctx), house); err != nil {
+		if err := r.keepHouse(context.WithoutCancel(ctx), nowMs, house); err != nil {
 			r.houseFailures.Add(1)
 		}
 		return nil
@@ -289,7 +290,7 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		defer cancel()
 		// Its failure costs no count: the fields it did not drop stay
 		// until the next bucket's housekeeping or the hash's expiry.
-		if err := r.keepHouse(hctx, house); err != nil {
+		if err := r.keepHouse(hctx, nowMs, house); err != nil {
 			r.houseFailures.Add(1)
 		}
 	}()

@@ -220,27 +220,36 @@ func TestHousekeepingOnlyForBucketsStarted(t *testing.T) {
 
 // TestSecondRoundTakesWhatTheFirstLeft: a fresh lane whose HSETNX found a
 // marker, or whose hash's TTL was refused, goes to the script; a network's
-// hash past 64 fields without its mark gets it.
+// hash past 64 fields without its mark gets it, once however many Hits
+// found it unmarked; and a hash seen marked is remembered.
 func TestSecondRoundTakesWhatTheFirstLeft(t *testing.T) {
 	sha := houseScript.Hash()
 	script := []any{"evalsha", sha, 1, "n", int64(5000), "1", "x", int64(3), int64(1)}
 	mark := []any{"hset", "n", "{#}", strings.Repeat("#", networkMarkLen)}
 	refused := errors.New("ERR GT and NX options at the same time are not compatible")
+	const now = 90_000
 	for _, tc := range []struct {
-		name   string
-		setnx  int64
-		expire error
-		size   int64
-		marked int64
-		want   [][]any
+		name      string
+		setnx     int64
+		expire    error
+		size      int64
+		marked    int64
+		known     bool // another Hit's housekeeping is marking it
+		want      [][]any
+		wantKnown bool
 	}{
-		{"a new lane in a small hash", 1, nil, 12, 0, nil},
-		{"a marker already there", 0, nil, 12, 0, [][]any{script}},
-		{"PEXPIRE refused", 1, refused, 12, 0, [][]any{script}},
-		{"a large hash without its mark", 1, nil, 65, 0, [][]any{mark}},
-		{"a large hash with its mark", 1, nil, 65, 1, nil},
+		{"a new lane in a small hash", 1, nil, 12, 0, false, nil, false},
+		{"a marker already there", 0, nil, 12, 0, false, [][]any{script}, false},
+		{"PEXPIRE refused", 1, refused, 12, 0, false, [][]any{script}, false},
+		{"a large hash without its mark", 1, nil, 65, 0, false, [][]any{mark}, true},
+		{"a large hash another Hit marks", 1, nil, 65, 0, true, nil, true},
+		{"a large hash with its mark", 1, nil, 65, 1, false, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			var marks networkMarks
+			if tc.known {
+				marks.add("n", now-1)
+			}
 			h := houseHash{key: "n", shared: true, ttl: 5000, lanes: []houseLane{{lane: "x", b: 3, mask: 1, fresh: true}}}
 			r := firstRound(&h)
 			if len(r.hash) != 4 {
@@ -252,7 +261,7 @@ func TestSecondRoundTakesWhatTheFirstLeft(t *testing.T) {
 			r.hash[1].SetVal(int64(0))
 			r.hash[2].SetVal(tc.size)
 			r.hash[3].SetVal(tc.marked)
-			next, err := r.secondRound(&h, nil)
+			next, err := r.secondRound(&h, &marks, now, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,7 +272,39 @@ func TestSecondRoundTakesWhatTheFirstLeft(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("second round %v, want %v", got, tc.want)
 			}
+			if known := marks.known("n", now); known != tc.wantKnown {
+				t.Errorf("known marked afterwards: %v, want %v", known, tc.wantKnown)
+			}
 		})
+	}
+	// A hash known marked is not asked about.
+	h := houseHash{key: "n", shared: true, ttl: 5000, marked: true, lanes: []houseLane{{lane: "x", b: 3, mask: 1, fresh: true}}}
+	if r := firstRound(&h); len(r.hash) != 2 {
+		t.Errorf("%d hash commands for a network's hash known marked, want PEXPIRE NX and GT", len(r.hash))
+	}
+}
+
+// TestNetworkMarksForget: a hash seen marked is trusted for a window, and
+// the memory starts over at networkMarksMax hashes.
+func TestNetworkMarksForget(t *testing.T) {
+	var m networkMarks
+	if m.known("n", 0) || !m.add("n", 0) || m.add("n", 1) {
+		t.Fatal("a first add must report the hash new, a second not")
+	}
+	if !m.known("n", networkMarkTrust-1) || m.known("n", networkMarkTrust) {
+		t.Error("a hash seen marked must be trusted for exactly networkMarkTrust")
+	}
+	if m.known("n", -1) {
+		t.Error("a hash seen marked later than now is not trusted (a clock stepped back)")
+	}
+	if !m.add("n", networkMarkTrust) {
+		t.Error("a hash seen marked too long ago must be new again")
+	}
+	for i := range networkMarksMax {
+		m.add(strconv.Itoa(i), 0)
+	}
+	if len(m.seen) > networkMarksMax {
+		t.Errorf("%d hashes remembered, want at most %d", len(m.seen), networkMarksMax)
 	}
 }
 

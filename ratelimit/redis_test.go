@@ -698,8 +698,8 @@ func BenchmarkRedisCheckCost(b *testing.B) {
 
 // TestRedisLargeNetworkHashIsAHashTable: a network's hash that holds more
 // than 64 fields gets the "{#}" mark, which makes Redis keep it as a hash
-// table rather than a listpack searched field by field; a small one stays
-// a listpack; and the mark is never read as a counter.
+// table rather than a listpack searched field by field, once; a small one
+// stays a listpack; and the mark is never read as a counter.
 func TestRedisLargeNetworkHashIsAHashTable(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
@@ -709,8 +709,22 @@ func TestRedisLargeNetworkHashIsAHashTable(t *testing.T) {
 	client := func(network string, host int) ratelimit.Counter {
 		return ratelimit.Counter{Key: ratelimit.IdentityKey(ratelimit.DimIP, network+"."+strconv.Itoa(host)), Lane: "60s", Window: time.Minute}
 	}
-	for host := range 70 {
+	calls := commandCalls(t, admin)
+	for host := range 60 {
 		mustHit(t, s, redisAt(0), client("203.0.113", host))
+	}
+	// Marked by now (two fields a client): the store remembers it, and a
+	// new client's housekeeping no longer asks.
+	later := commandCalls(t, admin)
+	for host := 60; host < 70; host++ {
+		mustHit(t, s, redisAt(0), client("203.0.113", host))
+	}
+	after := commandCalls(t, admin)
+	if n := after["hlen"] - later["hlen"]; n != 0 {
+		t.Errorf("10 new clients in a marked network: HLEN ran %d times, want 0", n)
+	}
+	if n := after["hset"] - calls["hset"]; n != 1 {
+		t.Errorf("the network was marked %d times, want once", n)
 	}
 	for host := range 5 {
 		mustHit(t, s, redisAt(0), client("198.51.100", host))
