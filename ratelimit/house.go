@@ -18,24 +18,23 @@ import (
 // A lane whose previous bucket read as empty is most likely one Redis has
 // never held: a client's first request, common in real traffic (each new
 // visitor, each address a scraper rotates to). Such a lane has no older
-// fields to drop, only a marker to set, so its housekeeping is Redis's
-// own commands: HSETNX of its marker, and for its hash PEXPIRE NX then
-// PEXPIRE GT, which give the hash at least the TTL its buckets need and
-// never shorten it (and for a network's hash HLEN and HEXISTS, which say
-// whether it needs its mark). A hash the Hit created, whose PEXPIRE NX on
-// the Check's path answered 1, needs neither: that TTL covers the Hit's
-// buckets, and the hash holds a few fields. The script costs Redis about
-// 11 µs a call, these commands about 3 together, which took a third off
-// Redis's CPU per Check of a new client (BENCHMARKS.md, issue 17, twelfth
-// session).
+// fields to drop, only a marker to set, so its housekeeping is Redis's own
+// commands: HSETNX of its marker, and for its hash PEXPIRE NX then PEXPIRE
+// GT, which give the hash at least the TTL its buckets need and never
+// shorten it (and for a network's hash not lately seen marked,
+// networkMarks, HLEN and HEXISTS, which say whether it needs its mark). A
+// hash the Hit created, whose PEXPIRE NX on the Check's path answered 1,
+// needs neither: that TTL covers the Hit's buckets, and the hash holds a
+// few fields. The script costs Redis about 11 µs a call, these commands
+// about 3 together, and a new client's Check costs Redis a third to a half
+// less (BENCHMARKS.md, issue 17, twelfth session).
 //
 // An HSETNX that finds a marker (a lane back after an idle bucket, or a
-// concurrent Hit's housekeeping first) sets nothing and leaves the lane
-// to houseScript, which also takes every lane whose previous bucket held
-// a count.
-// HSETNX sets a marker only where the script, which sets "b:mask" where it
-// finds none, would have set the same; so the two ways agree whatever the
-// order in which concurrent Hits' housekeeping runs.
+// concurrent Hit's housekeeping first) sets nothing and leaves the lane to
+// houseScript, which also takes every lane whose previous bucket held a
+// count. HSETNX sets a marker only where the script, which sets "b:mask"
+// where it finds none, would have set the same; so the two ways agree
+// whatever the order in which concurrent Hits' housekeeping runs.
 
 // houseScriptSrc is the housekeeping of one hash whose lanes started
 // buckets. KEYS[1] is the hash; ARGV is the TTL in ms the hash must have
