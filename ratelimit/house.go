@@ -115,8 +115,8 @@ return nd
 // houseScript is houseScriptSrc as go-redis loads it, with its SHA1.
 var houseScript = redis.NewScript(houseScriptSrc)
 
-// networkMarkLen is the length of the value of a network's hash's "{#}" field, longer than
-// Redis keeps in a listpack (houseScriptSrc says why).
+// networkMarkLen is the length of a network hash's "{#}" field's value
+// (houseScriptSrc's string.rep): longer than Redis keeps in a listpack.
 const networkMarkLen = 256
 
 // houseHash is the housekeeping a Hit calls for in one hash: its lanes
