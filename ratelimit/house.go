@@ -331,12 +331,17 @@ const (
 )
 
 // known reports whether key was seen marked within networkMarkTrust of
-// nowMs.
+// nowMs, before or after: concurrent Hits' times come in any order.
 func (m *networkMarks) known(key string, nowMs int64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.knownLocked(key, nowMs)
+}
+
+// knownLocked is known with m.mu held.
+func (m *networkMarks) knownLocked(key string, nowMs int64) bool {
 	at, ok := m.seen[key]
-	return ok && nowMs-at < networkMarkTrust && at <= nowMs
+	return ok && nowMs-at < networkMarkTrust && at-nowMs < networkMarkTrust
 }
 
 // add records key as marked at nowMs. It reports whether key was not
@@ -344,7 +349,7 @@ func (m *networkMarks) known(key string, nowMs int64) bool {
 func (m *networkMarks) add(key string, nowMs int64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if at, ok := m.seen[key]; ok && nowMs-at < networkMarkTrust && at <= nowMs {
+	if m.knownLocked(key, nowMs) {
 		return false
 	}
 	if m.seen == nil || len(m.seen) >= networkMarksMax {
