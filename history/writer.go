@@ -291,16 +291,17 @@ func absDuration(d time.Duration) time.Duration {
 	return d
 }
 
-// maxBatch bounds the counters of one store call: Redis runs a call's
-// commands in one go and serves nothing else meanwhile, so every Check
-// that arrives then waits for it. A history counter is mostly a key of its
+// maxBatch bounds the counters of one store call: Redis runs the commands
+// it reads together from one connection (up to its 16 KB read buffer) one
+// after another before it serves another client, so every Check that
+// arrives then waits for them. A history counter is mostly a key of its
 // own that no Check just touched, the dearest kind for Redis: under the
 // harness's load 128 of them held Redis for 1-3 ms a call (then one Lua
-// script), as long as a pipeline of dozens of Checks or longer. 32 keeps a flush's calls
-// near a Check pipeline's length (Redis calls over 300 µs halved, those
-// over 1 ms fewer by half: BENCHMARKS.md, issue 17, seventh session); the
-// flush takes more round trips, which under load share the Checks'
-// pipelines.
+// script), as long as a pipeline of dozens of Checks or longer. 32 keeps
+// a flush's calls near a Check pipeline's length (Redis calls over 300 µs
+// halved, those over 1 ms fewer by half: BENCHMARKS.md, issue 17, seventh
+// session); the flush takes more round trips, which under load share the
+// Checks' pipelines.
 const maxBatch = 32
 
 // writePending counts every pending counter as often as it is pending, in
