@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -249,6 +250,15 @@ func firstRound(h *houseHash) houseRound {
 	return r
 }
 
+// setTTL reports whether the round gave its hash at least the TTL its
+// new buckets need: its script ran, or its PEXPIRE NX and GT did.
+func (r *houseRound) setTTL() bool {
+	if r.script != nil {
+		return r.script.Err() == nil
+	}
+	return len(r.hash) >= 2 && r.hash[0].Err() == nil && r.hash[1].Err() == nil
+}
+
 // commands appends the round's commands to cmds.
 func (r *houseRound) commands(cmds []redis.Cmder) []redis.Cmder {
 	for _, c := range r.setnx {
@@ -380,6 +390,7 @@ func houseCall(h *houseHash, lanes []houseLane) *redis.Cmd {
 func (r *Redis) keepHouse(ctx context.Context, nowMs int64, house []houseHash) error {
 	rounds := make([]houseRound, len(house))
 	var cmds []redis.Cmder
+	sent := r.ttls.now()
 	for i := range house {
 		house[i].marked = house[i].shared && r.marks.known(house[i].key, nowMs)
 		rounds[i] = firstRound(&house[i])
@@ -391,6 +402,9 @@ func (r *Redis) keepHouse(ctx context.Context, nowMs int64, house []houseHash) e
 	var next []*redis.Cmd
 	var first error
 	for i := range house {
+		if rounds[i].setTTL() {
+			r.ttls.extend(house[i].key, sent, time.Duration(house[i].ttl)*time.Millisecond)
+		}
 		var err error
 		if next, err = rounds[i].secondRound(&house[i], &r.marks, nowMs, next); err != nil && first == nil {
 			first = fmt.Errorf("redis housekeeping: %w", err)

@@ -34,7 +34,8 @@ import (
 // A Hit costs Redis, per hash it touches, one HINCRBY per counted counter
 // (its reply is the count including this hit), one HMGET of the counted
 // counters' previous buckets and of the peeked counters' two buckets, and,
-// if it counts, one PEXPIRE NX, which gives a hash its first TTL. Nothing
+// if it counts in a hash the store does not know to have a TTL
+// (hashTTLs), one PEXPIRE NX, which gives a hash its first TTL. Nothing
 // else is sent on a Check's path. Native commands cost Redis a third to a
 // half less than the Lua script of earlier versions did for the same
 // Check, whose packed states Redis could only update atomically in Lua
@@ -60,9 +61,13 @@ import (
 //
 // The hash's TTL is extended, never shortened, to cover the longest need
 // of its lanes: bucket b is kept until bucket b+1 ends, (b+2)*window
-// after the epoch. PEXPIRE NX on each counting Hit makes sure a hash never
+// after the epoch. PEXPIRE NX on a counting Hit makes sure a hash never
 // lives without one, even if its housekeeping is lost; the housekeeping
-// extends it as lanes start buckets.
+// extends it as lanes start buckets. A Hit leaves the PEXPIRE NX out for
+// a hash whose TTL the store itself set and which has not run out since
+// (hashTTLs): such a hash can only be gone early (evicted, flushed), and
+// then the Hit's HINCRBY re-creates it with a new bucket, whose
+// housekeeping gives it its TTL.
 //
 // A peek is an HMGET of the lane's two buckets: it creates nothing and
 // moves no TTL.
@@ -121,6 +126,7 @@ type Redis struct {
 	house         sync.WaitGroup // housekeeping goroutines (hitWithin)
 	houseFailures atomic.Uint64  // housekeeping runs that failed
 	marks         networkMarks   // network hashes lately seen marked
+	ttls          *hashTTLs      // hashes known to have a TTL
 }
 
 // houseTimeout bounds a housekeeping run, queueing for a pipeline
@@ -132,7 +138,7 @@ const houseTimeout = 2 * time.Second
 // client: Close does not close it. Call LoadScript once at startup so the
 // first housekeeping does not pay for sending the script.
 func NewRedis(client redis.UniversalClient) *Redis {
-	return &Redis{client: client, batch: newBatcher(client, batchOptions{})}
+	return &Redis{client: client, batch: newBatcher(client, batchOptions{}), ttls: newHashTTLs()}
 }
 
 // LoadScript loads the housekeeping script into Redis's script cache
@@ -227,7 +233,7 @@ func DialRedis(rawURL string) (*Redis, error) {
 }
 
 // Hit implements Store: per hash, a HINCRBY per counted counter, an HMGET
-// and a PEXPIRE NX, in a pipeline shared with concurrent Hits (batcher),
+// and, unless the hash's TTL is known, a PEXPIRE NX, in a pipeline shared with concurrent Hits (batcher),
 // so that under load many Checks ride one round trip. It returns once the
 // housekeeping of the buckets it started is done too. A housekeeping
 // failure is counted (HousekeepingFailures), not returned: the counts
@@ -254,8 +260,8 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 	if len(counters) == 0 {
 		return nil
 	}
-	nowMs := now.UnixMilli()
-	plan := planHit(counters, nowMs)
+	nowMs, mono := now.UnixMilli(), r.ttls.now()
+	plan := planHit(counters, nowMs, r.ttls, mono)
 	var err error
 	if within {
 		err = r.batch.doWithin(ctx, plan.cmds, stop)
@@ -263,10 +269,17 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		err = r.batch.do(ctx, plan.cmds)
 	}
 	if err != nil {
+		r.ttls.forget()
 		return fmt.Errorf("redis hit: %w", err)
 	}
 	if err := plan.parseReplies(nowMs, counters, obs); err != nil {
+		r.ttls.forget()
 		return err
+	}
+	for h := range plan.hashes {
+		if plan.created(h) {
+			r.ttls.extend(plan.hashes[h].key, mono, time.Duration(plan.hashes[h].ttl)*time.Millisecond)
+		}
 	}
 	house := plan.housekeeping(nowMs, counters)
 	if len(house) == 0 {
@@ -318,7 +331,8 @@ func observe(nowMs int64, c Counter, prev, cur int64) Observation {
 // their replies.
 type hitPlan struct {
 	// cmds holds, per hash in order of first appearance, a HINCRBY per
-	// counted counter, an HMGET, and a PEXPIRE NX if it counts any.
+	// counted counter, an HMGET, and a PEXPIRE NX if it counts any and
+	// its TTL is not known.
 	cmds []redis.Cmder
 	// reads holds, per counter, where its counts are.
 	reads []laneRead
@@ -329,8 +343,11 @@ type hitPlan struct {
 // planHash is one hash a Hit touches.
 type planHash struct {
 	key    string
-	shared bool  // a network's hash, holding its clients' lanes
-	expire int32 // index in cmds of its PEXPIRE NX, or -1 if it counts nothing
+	shared bool // a network's hash, holding its clients' lanes
+	// expire is the index in cmds of its PEXPIRE NX, or -1 if it counts
+	// nothing or the store knows it has a TTL (hashTTLs).
+	expire int32
+	ttl    int64 // ms its counted buckets need it to live, 0 if none
 }
 
 // laneRead is where one counter's counts are in a Hit's replies. Its
@@ -351,7 +368,7 @@ type laneRead struct {
 // interface (go-redis writes an *int64 or *string as the value), the
 // fields' names are built in one string, and a Hit's handful of counters
 // is searched linearly, which beats a map.
-func planHit(counters []Counter, nowMs int64) hitPlan {
+func planHit(counters []Counter, nowMs int64, ttls *hashTTLs, mono int64) hitPlan {
 	// places holds, per distinct key, where its lanes go; placeOf, per
 	// counter, its key's place.
 	var placesBuf [8]keyPlace
@@ -464,7 +481,8 @@ func planHit(counters []Counter, nowMs int64) hitPlan {
 			field++
 		}
 		cmd(from)
-		if ttl > 0 {
+		plan.hashes[h].ttl = ttl
+		if ttl > 0 && !ttls.covers(plan.hashes[h].key, mono) {
 			nums = append(nums, ttl)
 			from := len(args)
 			plan.hashes[h].expire = int32(len(plan.cmds))

@@ -256,12 +256,14 @@ func TestRedisNewLaneNeedsNoScript(t *testing.T) {
 		t.Errorf("PTTL = %v, %v, want between one and two windows", ttl, err)
 	}
 
-	// A new lane in a hash that was there: PEXPIRE NX and GT.
+	// A new lane in a hash that was there: the housekeeping's PEXPIRE NX
+	// and GT, and none on the Hit's path, since the store gave the hash
+	// its TTL (hashTTLs).
 	other := ratelimit.Counter{Key: c.Key, Lane: "other", Window: 10 * time.Minute}
 	mustHit(t, s, redisAt(0), other)
 	calls, after = after, commandCalls(t, admin)
-	if n := after["pexpire"] - calls["pexpire"]; n != 3 {
-		t.Errorf("a new lane in an old hash: PEXPIRE ran %d times, want 3", n)
+	if n := after["pexpire"] - calls["pexpire"]; n != 2 {
+		t.Errorf("a new lane in an old hash: PEXPIRE ran %d times, want 2", n)
 	}
 	if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= 10*w {
 		t.Errorf("PTTL = %v, %v, want more than the new lane's window", ttl, err)
@@ -357,6 +359,70 @@ func TestRedisRecoversFromServerRestart(t *testing.T) {
 // commandCalls is the internal tests' commandCalls.
 var commandCalls = ratelimit.CommandCalls
 
+// TestRedisKnownTTLSparesThePexpire: a Hit on a hash whose TTL its store
+// set sends no PEXPIRE NX; another store, which does not know, does; a
+// hash gone behind the store's back still gets its TTL, from the
+// housekeeping of the bucket the Hit re-created; and a failed Hit makes
+// the store forget what it knew.
+func TestRedisKnownTTLSparesThePexpire(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := adminClient(t, srv)
+	s := dialStore(t, srv)
+	defer s.Close()
+
+	const w = time.Minute
+	c := ratelimit.Counter{Key: "known-ttl", Lane: "60s", Window: w}
+	pexpires := func(name string, hit func()) {
+		t.Helper()
+		calls := commandCalls(t, admin)
+		hit()
+		if n := commandCalls(t, admin)["pexpire"] - calls["pexpire"]; n != 0 {
+			t.Errorf("%s: PEXPIRE ran %d times, want 0", name, n)
+		}
+	}
+	mustHit(t, s, redisAt(0), c) // creates the hash: its PEXPIRE NX sets the TTL
+	pexpires("a Hit on a hash the store gave its TTL", func() { mustHit(t, s, redisAt(time.Second), c) })
+
+	other := dialStore(t, srv)
+	defer other.Close()
+	calls := commandCalls(t, admin)
+	mustHit(t, other, redisAt(2*time.Second), c)
+	if n := commandCalls(t, admin)["pexpire"] - calls["pexpire"]; n != 1 {
+		t.Errorf("a Hit from a store that does not know the TTL: PEXPIRE ran %d times, want 1", n)
+	}
+
+	// Gone behind the store's back (evicted, flushed): the Hit re-creates
+	// the hash without a PEXPIRE NX, and its new bucket's housekeeping
+	// gives the hash its TTL before Hit returns.
+	if err := admin.Del(t.Context(), c.Key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustHit(t, s, redisAt(3*time.Second), c)[0]; got.Cur != 0 {
+		t.Errorf("a hit on a hash gone observed %+v, want Cur 0", got)
+	}
+	if ttl, err := admin.PTTL(t.Context(), c.Key).Result(); err != nil || ttl <= w || ttl > 2*w {
+		t.Errorf("a hash re-created by a Hit: PTTL = %v, %v, want between one and two windows", ttl, err)
+	}
+
+	// A failed Hit (here a key of the wrong type) forgets every TTL known.
+	broken := ratelimit.Counter{Key: "known-ttl-broken", Lane: "60s", Window: w}
+	if err := admin.Set(t.Context(), broken.Key, "a string", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Hit(t.Context(), redisAt(4*time.Second), []ratelimit.Counter{broken}, make([]ratelimit.Observation, 1)); err == nil {
+		t.Fatal("a Hit on a string key succeeded, want WRONGTYPE")
+	}
+	calls = commandCalls(t, admin)
+	mustHit(t, s, redisAt(5*time.Second), c)
+	if n := commandCalls(t, admin)["pexpire"] - calls["pexpire"]; n != 1 {
+		t.Errorf("a Hit after a failed one: PEXPIRE ran %d times, want 1", n)
+	}
+	// A PEXPIRE NX that finds a TTL says nothing of its length: the store
+	// learns it again from the housekeeping of the hash's next bucket.
+	mustHit(t, s, redisAt(w+5*time.Second), c)
+	pexpires("a Hit after the next bucket's housekeeping", func() { mustHit(t, s, redisAt(w+6*time.Second), c) })
+}
+
 func TestRedisPeeksRideWithTheHits(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := adminClient(t, srv)
@@ -390,11 +456,12 @@ func TestRedisPeeksRideWithTheHits(t *testing.T) {
 			t.Errorf("counter %d (%s %s): %+v, want Cur %d", j, counters[j].Key, counters[j].Lane, obs[j], want)
 		}
 	}
-	// A HINCRBY per hit, one read per hash (the network's, holding the
-	// client's counters too, and the session's), and a PEXPIRE NX for the
-	// hash with hits. No lane starts a bucket, so there is no
-	// housekeeping, and the TTL is left alone.
-	for cmd, want := range map[string]int64{"evalsha": 0, "eval": 0, "hmget": 2, "hset": 0, "hincrby": 2, "hdel": 0, "pttl": 0, "pexpire": 1} {
+	// A HINCRBY per hit and one read per hash (the network's, holding the
+	// client's counters too, and the session's). No PEXPIRE NX: this store
+	// gave the hash with hits its TTL when it wrote the history (hashTTLs).
+	// No lane starts a bucket, so there is no housekeeping, and the TTL is
+	// left alone.
+	for cmd, want := range map[string]int64{"evalsha": 0, "eval": 0, "hmget": 2, "hset": 0, "hincrby": 2, "hdel": 0, "pttl": 0, "pexpire": 0} {
 		if got := after[cmd] - calls[cmd]; got != want {
 			t.Errorf("a Hit of 2 counters and 3 peeks over 3 keys in 2 hashes ran %s %d times, want %d", strings.ToUpper(cmd), got, want)
 		}
