@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -233,11 +234,12 @@ func DialRedis(rawURL string) (*Redis, error) {
 }
 
 // Hit implements Store: per hash, a HINCRBY per counted counter, an HMGET
-// and, unless the hash's TTL is known, a PEXPIRE NX, in a pipeline shared with concurrent Hits (batcher),
-// so that under load many Checks ride one round trip. It returns once the
-// housekeeping of the buckets it started is done too. A housekeeping
-// failure is counted (HousekeepingFailures), not returned: the counts
-// are read and counted, and an error would tell the caller otherwise.
+// and, unless the hash's TTL is known, a PEXPIRE NX, in a pipeline shared
+// with concurrent Hits (batcher), so that under load many Checks ride one
+// round trip. It returns once the housekeeping of the buckets it started
+// is done too. A housekeeping failure is counted (HousekeepingFailures),
+// not returned: the counts are read and counted, and an error would tell
+// the caller otherwise.
 func (r *Redis) Hit(ctx context.Context, now time.Time, counters []Counter, obs []Observation) error {
 	return r.hit(ctx, now, counters, obs, false, nil)
 }
@@ -269,7 +271,11 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		err = r.batch.do(ctx, plan.cmds)
 	}
 	if err != nil {
-		r.ttls.forget()
+		// A Hit the caller stopped waiting for says nothing of Redis's
+		// keys; one Redis failed may follow a restart or a failover.
+		if !errors.Is(err, errStopped) && ctx.Err() == nil {
+			r.ttls.forget()
+		}
 		return fmt.Errorf("redis hit: %w", err)
 	}
 	if err := plan.parseReplies(nowMs, counters, obs); err != nil {

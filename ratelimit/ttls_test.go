@@ -1,9 +1,15 @@
 package ratelimit
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/botauthz/botauthz/internal/redistest"
 )
 
 func TestHashTTLs(t *testing.T) {
@@ -88,5 +94,64 @@ func TestPlanHitSkipsThePexpireOfAKnownHash(t *testing.T) {
 	}
 	if plan.hashes[0].expire != -1 || plan.hashes[0].ttl != 29_500+60_000 {
 		t.Errorf("the known hash's plan %+v, want no PEXPIRE and the TTL its bucket needs", plan.hashes[0])
+	}
+}
+
+// TestRedisForgetsTTLsOnlyWhenRedisFails: a Hit the caller stopped waiting
+// for (the Guard's budget, a cancelled request) says nothing of Redis's
+// keys and keeps what the store knows; a Hit Redis failed forgets it.
+func TestRedisForgetsTTLsOnlyWhenRedisFails(t *testing.T) {
+	srv := redistest.Start(t)
+	s, err := DialRedis(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.UnixMilli(1_796_376_856_205)
+	c := []Counter{{Key: "forget", Lane: "60s", Window: time.Minute}}
+	obs := make([]Observation, 1)
+	known := func() bool { return s.ttls.covers(c[0].Key, s.ttls.now()) }
+	if err := s.Hit(t.Context(), now, c, obs); err != nil {
+		t.Fatal(err)
+	}
+	if !known() {
+		t.Fatal("the TTL of a hash the Hit created is not known")
+	}
+
+	stopped := false
+	for range 100 {
+		fired := make(chan time.Time, 1)
+		fired <- now
+		if err := s.hitWithin(t.Context(), now, c, obs, fired); errors.Is(err, errStopped) {
+			stopped = true
+			break
+		}
+	}
+	if !stopped {
+		t.Fatal("no Hit of 100 was stopped by a stop channel ready before it")
+	}
+	if !known() {
+		t.Error("a stopped Hit forgot the TTLs known")
+	}
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.hitWithin(cancelled, now, c, obs, nil); err == nil {
+		t.Fatal("a Hit with a cancelled context succeeded")
+	}
+	if !known() {
+		t.Error("a cancelled Hit forgot the TTLs known")
+	}
+
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	if err := admin.Set(t.Context(), "forget-string", "a string", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wrong := []Counter{{Key: "forget-string", Lane: "60s", Window: time.Minute}}
+	if err := s.Hit(t.Context(), now, wrong, obs); err == nil {
+		t.Fatal("a Hit on a string key succeeded, want WRONGTYPE")
+	}
+	if known() {
+		t.Error("a Hit Redis failed left the TTLs known")
 	}
 }
