@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -59,7 +60,7 @@ func (t *hashTTLs) covers(key string, now int64) bool {
 	until, ok := t.cur[key]
 	if !ok {
 		if until, ok = t.old[key]; ok {
-			t.putLocked(string([]byte(key)), until)
+			t.putLocked(strings.Clone(key), until)
 		}
 	}
 	return ok && until-now > int64(hashTTLMargin)
@@ -85,7 +86,7 @@ func (t *hashTTLs) extend(key string, sent int64, ttl time.Duration) {
 	}
 	// The key may point into a caller's buffer, or hold a whole request
 	// alive: the memory keeps a copy of its own.
-	t.putLocked(string([]byte(key)), until)
+	t.putLocked(strings.Clone(key), until)
 }
 
 // putLocked stores key in the newer generation, starting a new one when
