@@ -52,7 +52,9 @@ func validMaxCheckBytes(n int) error {
 //     stats handler sees it, and one costs every Check 19 allocations
 //     and 1.2 KB more (6-7%; BenchmarkGRPCCheck/refusal-stats-handler);
 //   - stream workers (streamWorkers), so that a Check runs on a goroutine
-//     that kept the stack earlier Checks grew.
+//     that kept the stack earlier Checks grew;
+//   - static flow-control windows (flowWindow), which switch off grpc's
+//     bandwidth-delay estimation and the PING it sends Envoy for it.
 func checkServerOptions(maxCheckBytes int, checkSanitized func()) ([]grpc.ServerOption, error) {
 	if err := validMaxCheckBytes(maxCheckBytes); err != nil {
 		return nil, err
@@ -72,8 +74,25 @@ func checkServerOptions(maxCheckBytes int, checkSanitized func()) ([]grpc.Server
 		grpc.ForceServerCodecV2(codec),
 		grpc.MaxRecvMsgSize(maxCheckBytes),
 		grpc.NumStreamWorkers(streamWorkers(runtime.GOMAXPROCS(0))),
+		grpc.StaticStreamWindowSize(flowWindow),
+		grpc.StaticConnWindowSize(flowWindow),
 	}, nil
 }
+
+// flowWindow is the HTTP/2 flow-control window botauthz gives Envoy, per
+// stream and per connection: 16 MiB, the most grpc's dynamic windows grow
+// to. With dynamic windows (grpc's default) the server estimates the
+// bandwidth-delay product from the data it receives: on a connection with
+// no estimate under way, a Check's first DATA frame starts one, which is a
+// WINDOW_UPDATE and a PING to Envoy, Envoy's PING ACK back, and a read and
+// a wake-up for it on each side. At a few thousand Checks a second over a
+// handful of connections that is most Checks, and the estimate never
+// grows the window anyway: a Check is a few KiB where the estimator grows
+// the window only when a round trip carries two thirds of it. A static
+// window sends no PING. A Check larger than the stream's window still
+// arrives whole: grpc widens the window of a stream whose message is
+// larger, up to -max-check-bytes.
+const flowWindow = 16 << 20
 
 // streamWorkers is how many goroutines serve Checks for a process of
 // gomaxprocs processors. By default grpc starts a goroutine per call,
