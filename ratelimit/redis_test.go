@@ -372,24 +372,21 @@ func TestRedisKnownTTLSparesThePexpire(t *testing.T) {
 
 	const w = time.Minute
 	c := ratelimit.Counter{Key: "known-ttl", Lane: "60s", Window: w}
-	pexpires := func(name string, hit func()) {
+	// pexpires checks that a Hit of c by store at at sends want PEXPIREs.
+	pexpires := func(name string, want int64, store *ratelimit.Redis, at time.Duration) {
 		t.Helper()
 		calls := commandCalls(t, admin)
-		hit()
-		if n := commandCalls(t, admin)["pexpire"] - calls["pexpire"]; n != 0 {
-			t.Errorf("%s: PEXPIRE ran %d times, want 0", name, n)
+		mustHit(t, store, redisAt(at), c)
+		if n := commandCalls(t, admin)["pexpire"] - calls["pexpire"]; n != want {
+			t.Errorf("%s: PEXPIRE ran %d times, want %d", name, n, want)
 		}
 	}
 	mustHit(t, s, redisAt(0), c) // creates the hash: its PEXPIRE NX sets the TTL
-	pexpires("a Hit on a hash the store gave its TTL", func() { mustHit(t, s, redisAt(time.Second), c) })
+	pexpires("a Hit on a hash the store gave its TTL", 0, s, time.Second)
 
 	other := dialStore(t, srv)
 	defer other.Close()
-	calls := commandCalls(t, admin)
-	mustHit(t, other, redisAt(2*time.Second), c)
-	if n := commandCalls(t, admin)["pexpire"] - calls["pexpire"]; n != 1 {
-		t.Errorf("a Hit from a store that does not know the TTL: PEXPIRE ran %d times, want 1", n)
-	}
+	pexpires("a Hit from a store that does not know the TTL", 1, other, 2*time.Second)
 
 	// Gone behind the store's back (evicted, flushed): the Hit re-creates
 	// the hash without a PEXPIRE NX, and its new bucket's housekeeping
@@ -412,15 +409,11 @@ func TestRedisKnownTTLSparesThePexpire(t *testing.T) {
 	if err := s.Hit(t.Context(), redisAt(4*time.Second), []ratelimit.Counter{broken}, make([]ratelimit.Observation, 1)); err == nil {
 		t.Fatal("a Hit on a string key succeeded, want WRONGTYPE")
 	}
-	calls = commandCalls(t, admin)
-	mustHit(t, s, redisAt(5*time.Second), c)
-	if n := commandCalls(t, admin)["pexpire"] - calls["pexpire"]; n != 1 {
-		t.Errorf("a Hit after a failed one: PEXPIRE ran %d times, want 1", n)
-	}
+	pexpires("a Hit after a failed one", 1, s, 5*time.Second)
 	// A PEXPIRE NX that finds a TTL says nothing of its length: the store
 	// learns it again from the housekeeping of the hash's next bucket.
 	mustHit(t, s, redisAt(w+5*time.Second), c)
-	pexpires("a Hit after the next bucket's housekeeping", func() { mustHit(t, s, redisAt(w+6*time.Second), c) })
+	pexpires("a Hit after the next bucket's housekeeping", 0, s, w+6*time.Second)
 }
 
 func TestRedisPeeksRideWithTheHits(t *testing.T) {
