@@ -17,8 +17,10 @@ import (
 // before its TTL ran out (evicted, flushed, or missing on a new master
 // after a failover) can make it wrong: the Hit's HINCRBY then creates the
 // hash without a TTL, replies 1, and so calls for the housekeeping, whose
-// PEXPIRE NX gives the hash its TTL. The store forgets everything when a
-// Hit fails, as it does when Redis is down or changing masters.
+// PEXPIRE NX gives the hash its TTL. The store forgets everything when
+// Redis fails a Hit, as it does when down or changing masters; a Hit its
+// caller stopped waiting for (the Guard's budget, a cancelled request)
+// says nothing of Redis's keys and forgets nothing.
 //
 // Times are the store's monotonic clock: a TTL runs on Redis's clock from
 // when Redis ran the command, later than this store's clock read before
