@@ -128,6 +128,7 @@ type Redis struct {
 	houseFailures atomic.Uint64  // housekeeping runs that failed
 	marks         networkMarks   // network hashes lately seen marked
 	ttls          *hashTTLs      // hashes known to have a TTL
+	plans         sync.Pool      // *planBuf: the arrays of earlier Hits' plans
 }
 
 // houseTimeout bounds a housekeeping run, queueing for a pipeline
@@ -263,7 +264,8 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		return nil
 	}
 	nowMs, mono := now.UnixMilli(), r.ttls.now()
-	plan := planHit(counters, nowMs, r.ttls, mono)
+	buf, _ := r.plans.Get().(*planBuf)
+	plan := planHit(counters, nowMs, r.ttls, mono, buf)
 	var err error
 	if within {
 		err = r.batch.doWithin(ctx, plan.cmds, stop)
@@ -276,10 +278,14 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		if !errors.Is(err, errStopped) && ctx.Err() == nil {
 			r.ttls.forget()
 		}
+		if !errors.Is(err, errStillRunning) {
+			r.plans.Put(plan.release())
+		}
 		return fmt.Errorf("redis hit: %w", err)
 	}
 	if err := plan.parseReplies(nowMs, counters, obs); err != nil {
 		r.ttls.forget()
+		r.plans.Put(plan.release())
 		return err
 	}
 	for h := range plan.hashes {
@@ -288,6 +294,7 @@ func (r *Redis) hit(ctx context.Context, now time.Time, counters []Counter, obs 
 		}
 	}
 	house := plan.housekeeping(nowMs, counters)
+	r.plans.Put(plan.release())
 	if len(house) == 0 {
 		return nil
 	}
@@ -344,6 +351,9 @@ type hitPlan struct {
 	reads []laneRead
 	// hashes holds, per hash, its key and whether it is a network's.
 	hashes []planHash
+	// buf holds the arrays above and those the commands' arguments are
+	// in.
+	buf *planBuf
 }
 
 // planHash is one hash a Hit touches.
@@ -373,8 +383,9 @@ type laneRead struct {
 // a few arrays of strings and numbers rather than each being put in an
 // interface (go-redis writes an *int64 or *string as the value), the
 // fields' names are built in one string, and a Hit's handful of counters
-// is searched linearly, which beats a map.
-func planHit(counters []Counter, nowMs int64, ttls *hashTTLs, mono int64) hitPlan {
+// is searched linearly, which beats a map. The arrays are buf's, or new
+// ones where buf has too little room or is nil.
+func planHit(counters []Counter, nowMs int64, ttls *hashTTLs, mono int64, buf *planBuf) hitPlan {
 	// places holds, per distinct key, where its lanes go; placeOf, per
 	// counter, its key's place.
 	var placesBuf [8]keyPlace
@@ -412,7 +423,11 @@ func planHit(counters []Counter, nowMs int64, ttls *hashTTLs, mono int64) hitPla
 	curField := func(i int) string { return all[spans[i].start:spans[i].cur] }
 	prevField := func(i int) string { return all[spans[i].cur:spans[i].prev] }
 
-	plan := hitPlan{reads: make([]laneRead, len(counters)), hashes: make([]planHash, 0, len(places))}
+	if buf == nil {
+		buf = new(planBuf)
+	}
+	plan := hitPlan{reads: room(buf.reads, len(counters))[:len(counters)], hashes: room(buf.hashes, len(places)), buf: buf}
+	clear(plan.reads)
 	// hashOf, per counter, the index of its hash in plan.hashes.
 	var hashOfBuf [16]int
 	hashOf := hashOfBuf[:0]
@@ -426,9 +441,10 @@ func planHit(counters []Counter, nowMs int64, ttls *hashTTLs, mono int64) hitPla
 		plan.hashes[h].shared = plan.hashes[h].shared || places[placeOf[i]].folded
 	}
 
-	// Sizes, so each array is one allocation: per counted counter a
-	// HINCRBY of 4 arguments; per hash an HMGET of 2 arguments and its
-	// fields, and a PEXPIRE NX of 4.
+	// Sizes, so each array has room enough from the start (str hands out
+	// pointers into strs): per counted counter a HINCRBY of 4 arguments;
+	// per hash an HMGET of 2 arguments and its fields, and a PEXPIRE NX
+	// of 4.
 	counted, nCmds, nArgs := 0, 0, 0
 	for _, c := range counters {
 		if !c.Peek {
@@ -437,14 +453,14 @@ func planHit(counters []Counter, nowMs int64, ttls *hashTTLs, mono int64) hitPla
 	}
 	nCmds = counted + 2*len(plan.hashes)
 	nArgs = 4*counted + 6*len(plan.hashes) + 2*len(counters)
-	args := make([]any, 0, nArgs)
-	strs := make([]string, 0, 1+len(plan.hashes)+2*len(counters))
-	nums := make([]int64, 0, len(plan.hashes))
+	args := room(buf.args, nArgs)
+	strs := room(buf.strs, 1+len(plan.hashes)+2*len(counters))
+	nums := room(buf.nums, len(plan.hashes))
 	str := func(v string) any {
 		strs = append(strs, v)
 		return &strs[len(strs)-1]
 	}
-	plan.cmds = make([]redis.Cmder, 0, nCmds)
+	plan.cmds = room(buf.cmds, nCmds)
 	cmd := func(from int) {
 		plan.cmds = append(plan.cmds, redis.NewCmd(context.Background(), args[from:len(args):len(args)]...))
 	}
@@ -496,7 +512,47 @@ func planHit(counters []Counter, nowMs int64, ttls *hashTTLs, mono int64) hitPla
 			cmd(from)
 		}
 	}
+	buf.args, buf.strs, buf.nums, buf.cmds, buf.reads, buf.hashes = args, strs, nums, plan.cmds, plan.reads, plan.hashes
 	return plan
+}
+
+// planBuf is the room a Hit's plan is built in: its arrays, which the
+// store hands from one Hit to the next (Redis.plans), so that a Check's
+// commands cost go-redis's commands and their fields' names rather than
+// six arrays more, a kilobyte a Check for the collector to reclaim.
+// Arrays go back only when no pipeline can still touch the plan's
+// commands (hitPlan.release).
+type planBuf struct {
+	args   []any
+	strs   []string
+	nums   []int64
+	cmds   []redis.Cmder
+	reads  []laneRead
+	hashes []planHash
+}
+
+// room returns s emptied if it holds at least n, else a new slice of
+// capacity n.
+func room[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n)
+	}
+	return s[:0]
+}
+
+// release clears the plan's arrays, so that they hold on to no command,
+// reply or key, and returns them for the next plan. A plan must not be
+// released while a pipeline may still write its commands' replies: after
+// a Hit whose caller stopped waiting (errStillRunning), it is left to
+// the collector.
+func (p *hitPlan) release() *planBuf {
+	b := p.buf
+	clear(b.args)
+	clear(b.strs)
+	clear(b.cmds)
+	clear(b.hashes)
+	*p = hitPlan{}
+	return b
 }
 
 // keyPlace is where the lanes of one key of a Hit go.

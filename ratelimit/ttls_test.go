@@ -82,7 +82,7 @@ func TestPlanHitSkipsThePexpireOfAKnownHash(t *testing.T) {
 	}
 	m := newHashTTLs()
 	m.extend("known", 0, time.Minute)
-	plan := planHit(counters, 90_500, m, 0)
+	plan := planHit(counters, 90_500, m, 0, nil)
 	var expires []string
 	for _, args := range cmdArgs(plan.cmds) {
 		if args[0] == "pexpire" {
