@@ -151,9 +151,12 @@ type Model struct {
 	// behind another proxy, which chose the protocol itself.
 	protocol bool
 	agents   *agentMatcher
-	facts    *browserFacts
-	order    *orderTable
-	tls      *tlsTable
+	// ua remembers what user agents parse to with agents; a Model's
+	// copies (With) share it, as they share agents.
+	ua    *uaMemo
+	facts *browserFacts
+	order *orderTable
+	tls   *tlsTable
 }
 
 // Data is what a model is built from: the embedded files unless a field is
@@ -198,7 +201,7 @@ func LoadData(d Data) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scoring: embedded data/tls.yaml: %w", err)
 	}
-	return &Model{weights: w, protocol: true, agents: agents, facts: facts, order: order, tls: tls}, nil
+	return &Model{weights: w, protocol: true, agents: agents, ua: newUAMemo(), facts: facts, order: order, tls: tls}, nil
 }
 
 // Tuning is what a policy changes in a model, for all routes or one.
@@ -354,8 +357,10 @@ func (m *Model) headerSignals(req *Request, fired *signals) {
 	ua := lowerInto(uaBuf[:], trimOWS(h["user-agent"]))
 
 	class := classMissing
+	var b browser
 	if len(ua) > 0 {
-		class = m.agents.classify(ua)
+		p := m.ua.parse(ua, m.agents)
+		class, b = p.class, p.b
 	}
 	switch class {
 	case classMissing:
@@ -392,10 +397,6 @@ func (m *Model) headerSignals(req *Request, fired *signals) {
 		fired.fire(AcceptEncodingMissing)
 	}
 
-	var b browser
-	if class != classMissing {
-		b = parseBrowser(ua)
-	}
 	m.tlsSignals(req, &b, fired)
 
 	if class == classCrawler {
