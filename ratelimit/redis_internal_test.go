@@ -359,6 +359,34 @@ func TestPlanHitAllocatesLittle(t *testing.T) {
 	}
 }
 
+// TestPlanHitInAnEarlierPlansArrays: a plan built in the arrays of a
+// larger plan, and one built in those of a smaller, send what a plan built
+// afresh sends and read the replies where it does.
+func TestPlanHitInAnEarlierPlansArrays(t *testing.T) {
+	ip, sid := IdentityKey(DimIP, "203.0.113.7"), IdentityKey(DimSession, "435e55013db290c2")
+	large := []Counter{
+		{Key: ip, Lane: "60s", Window: time.Minute},
+		{Key: IdentityKey(DimSubnet, "203.0.113.0/24"), Lane: "60s", Window: time.Minute},
+		{Key: sid, Lane: "60s", Window: time.Minute},
+		{Key: ip, Lane: "h", Window: 10 * time.Minute, Peek: true, Part: 1},
+		{Key: sid, Lane: "h", Window: 10 * time.Minute, Peek: true},
+	}
+	small := []Counter{{Key: "k", Lane: "a", Window: time.Second}, {Key: "k", Lane: "b", Window: time.Second, Peek: true}}
+	var buf *planBuf
+	for _, counters := range [][]Counter{large, small, large} {
+		fresh := planHit(counters, 90_500, nil, 0, nil)
+		plan := planHit(counters, 90_500, nil, 0, buf)
+		if got, want := cmdArgs(plan.cmds), cmdArgs(fresh.cmds); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d counters in earlier arrays: commands %v, want %v", len(counters), got, want)
+		}
+		if !slices.Equal(plan.reads, fresh.reads) || !slices.Equal(plan.hashes, fresh.hashes) {
+			t.Errorf("%d counters in earlier arrays: reads %+v, hashes %+v; want %+v, %+v",
+				len(counters), plan.reads, plan.hashes, fresh.reads, fresh.hashes)
+		}
+		buf = plan.release()
+	}
+}
+
 // BenchmarkPlanHit measures building a Check's commands, in the arrays
 // of the plan before as the store does (hitPlan.release): a client's
 // and its network's 60s lanes and the client's history parts peeked,
