@@ -9,6 +9,11 @@ type uaParse struct {
 	b     browser
 }
 
+// parseUA parses ua, a trimmed, lower-cased user agent, with agents.
+func parseUA(ua []byte, agents *agentMatcher) uaParse {
+	return uaParse{class: agents.classify(ua), b: parseBrowser(ua)}
+}
+
 // uaMemo remembers what user agents parse to. Traffic brings the same few
 // dozen user agents over and over (a browser release's strings, a few
 // clients'), and parsing one costs a Check about half a microsecond with
@@ -39,11 +44,11 @@ const (
 
 func newUAMemo() *uaMemo { return &uaMemo{m: make(map[string]uaParse)} }
 
-// parse returns what ua, a trimmed, lower-cased, non-empty user agent,
-// parses to with agents.
+// parse returns parseUA(ua, agents) for ua, a trimmed, lower-cased,
+// non-empty user agent.
 func (u *uaMemo) parse(ua []byte, agents *agentMatcher) uaParse {
 	if len(ua) > maxUAMemoKey {
-		return uaParse{class: agents.classify(ua), b: parseBrowser(ua)}
+		return parseUA(ua, agents)
 	}
 	u.mu.RLock()
 	p, ok := u.m[string(ua)]
@@ -51,7 +56,7 @@ func (u *uaMemo) parse(ua []byte, agents *agentMatcher) uaParse {
 	if ok {
 		return p
 	}
-	p = uaParse{class: agents.classify(ua), b: parseBrowser(ua)}
+	p = parseUA(ua, agents)
 	u.mu.Lock()
 	if len(u.m) >= maxUAMemo {
 		clear(u.m)

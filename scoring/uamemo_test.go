@@ -33,7 +33,7 @@ func TestUAMemoAnswersAsParsing(t *testing.T) {
 	memo := newUAMemo()
 	for round := range 2 {
 		for _, ua := range memoUAs() {
-			want := uaParse{class: m.agents.classify([]byte(ua)), b: parseBrowser([]byte(ua))}
+			want := parseUA([]byte(ua), m.agents)
 			if got := memo.parse([]byte(ua), m.agents); got != want {
 				t.Errorf("round %d, %q: %+v, want %+v", round, ua, got, want)
 			}
@@ -55,7 +55,7 @@ func TestUAMemoStaysBounded(t *testing.T) {
 	m := defaultModel(t)
 	memo := newUAMemo()
 	chrome := []byte(strings.ToLower(uaChromeWindows))
-	want := uaParse{class: m.agents.classify(chrome), b: parseBrowser(chrome)}
+	want := parseUA(chrome, m.agents)
 	for i := range 3 * maxUAMemo {
 		ua := []byte("python-requests/2." + strconv.Itoa(i))
 		if got := memo.parse(ua, m.agents); got.class != classLibrary {
@@ -76,7 +76,7 @@ func TestUAMemoConcurrent(t *testing.T) {
 	uas := memoUAs()
 	want := make([]uaParse, len(uas))
 	for i, ua := range uas {
-		want[i] = uaParse{class: m.agents.classify([]byte(ua)), b: parseBrowser([]byte(ua))}
+		want[i] = parseUA([]byte(ua), m.agents)
 	}
 	var wg sync.WaitGroup
 	for g := range 4 {
