@@ -137,3 +137,32 @@ func checkAllowAnswer(t *testing.T, d *Decision, f *Facts, route *structpb.Value
 		t.Fatalf("decision %+v:\nhand-written %v\nrespond      %v", d, got, want)
 	}
 }
+
+// TestRemovalsFollowHeaderOrder checks the answer's headers to remove when
+// the facts carry HeaderOrder (header_map): the same names as from the
+// map, in the order sent, each once even when sent twice, in both forms of
+// the answer.
+func TestRemovalsFollowHeaderOrder(t *testing.T) {
+	buf := &headerBuf{}
+	for _, h := range [][2]string{
+		{":method", "GET"}, {"x-bot-reasons", "none"}, {"user-agent", "curl/8.5.0"},
+		{"X-Bot-Verified", "yes"}, {"x-bot-score", "99"}, {"x-bot-reasons", "again"}, {"x-botany", "keep"},
+	} {
+		buf.add(h[0], h[1])
+	}
+	d := &Decision{Score: 90, Route: "default", Action: policy.ActionAllow, Enforced: policy.ActionAllow}
+	ordered := &Facts{HTTP: true, Headers: buf.m, HeaderOrder: buf.order}
+	unordered := &Facts{HTTP: true, Headers: buf.m}
+
+	u := upstreamOf(d, nil, nil)
+	got := u.removals(ordered, nil)
+	if want := []string{"x-bot-reasons", "x-bot-verified"}; !slices.Equal(got, want) {
+		t.Errorf("removals with HeaderOrder = %q, want %q", got, want)
+	}
+	fromMap := u.removals(unordered, nil)
+	slices.Sort(fromMap)
+	if !slices.Equal(fromMap, []string{"x-bot-reasons", "x-bot-verified"}) {
+		t.Errorf("removals from the map = %q", fromMap)
+	}
+	checkAllowAnswer(t, d, ordered, nil, nil)
+}
