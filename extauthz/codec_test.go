@@ -464,3 +464,50 @@ func FuzzSanitize(f *testing.F) {
 		}
 	})
 }
+
+// TestAnswerBufferGoesBackWhenFreed checks the life of an allow answer's
+// buffer: the Codec hands grpc the bytes written in it, and grpc's Free,
+// once the answer is on the connection, returns it to the pool for the
+// next answer. (A pool may drop what it is given, as sync.Pool does at
+// random under the race detector, hence the tries.)
+func TestAnswerBufferGoesBackWhenFreed(t *testing.T) {
+	c, err := NewCodec(CodecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p answerPool
+	for try := 0; ; try++ {
+		if try == 100 {
+			t.Fatal("no buffer came back to the pool in 100 answers")
+		}
+		b := p.Get(0)
+		if len(*b) != 0 || cap(*b) < answerBufferSize {
+			t.Fatalf("Get: len %d, cap %d; want an empty buffer of at least %d bytes", len(*b), cap(*b), answerBufferSize)
+		}
+		*b = append(*b, "answer"...)
+		out, err := c.Marshal(p.wrap(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(out.Materialize()); got != "answer" {
+			t.Fatalf("Marshal sent %q, want the bytes written", got)
+		}
+		out.Free()
+		if p.Get(0) == b {
+			return
+		}
+	}
+}
+
+// TestAnswerPoolDropsOutsizedBuffers checks that a buffer an outsized
+// answer grew is not kept.
+func TestAnswerPoolDropsOutsizedBuffers(t *testing.T) {
+	var p answerPool
+	big := make([]byte, 0, maxPooledAnswer+1)
+	for range 100 {
+		p.Put(&big)
+		if b := p.Get(0); cap(*b) > maxPooledAnswer {
+			t.Fatalf("Get returned a buffer of %d bytes, more than the %d the pool keeps", cap(*b), maxPooledAnswer)
+		}
+	}
+}

@@ -173,6 +173,7 @@ type Server struct {
 	now            func() time.Time
 	scratch        sync.Pool
 	wires          sync.Pool // *wireRequest
+	answers        answerPool
 }
 
 // state is what a policy compiles to. It is swapped whole, so a Check sees
@@ -354,8 +355,9 @@ func (s *Server) serve(ctx context.Context, req *authv3.CheckRequest, w *wireFac
 	annotateSpan(ctx, d)
 	routeValue, verified := st.routeValues[d.Route], verifiedValues(d, s.crawlerHeaders)
 	if form == asEncoded && c.facts.HTTP && allows(d) {
-		encoded = new(wireResponse)
-		encoded.set(appendAllowed(encoded.inline[:0], d, &c.facts, routeValue, verified))
+		b := s.answers.Get(0)
+		*b = appendAllowed(*b, d, &c.facts, routeValue, verified)
+		encoded = s.answers.wrap(b)
 	} else {
 		resp = respond(d, &c.facts, routeValue, verified, form != asMessage)
 	}
