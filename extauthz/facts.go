@@ -25,8 +25,12 @@ type Facts struct {
 	ClientIP netip.Addr
 	// clientKey, subnetKey and sessionKey are the identities the counters
 	// count by (ratelimit.ClientID, SubnetID, SessionID), each built at
-	// most once per Check.
+	// most once per Check; clientIdentity and subnetIdentity are the
+	// first two's identity keys (ratelimit.IdentityKey), built with them
+	// (networkIDs).
 	clientKey, subnetKey, sessionKey string
+	clientIdentity, subnetIdentity   string
+	networkDone                      bool
 	Method                           string
 	Scheme                           string
 	// Protocol is the HTTP version the client spoke to Envoy

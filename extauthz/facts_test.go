@@ -1,8 +1,10 @@
 package extauthz
 
 import (
+	"net/netip"
 	"testing"
 
+	"github.com/botauthz/botauthz/ratelimit"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
@@ -117,5 +119,48 @@ func TestProtocolFact(t *testing.T) {
 	readFacts(&authv3.CheckRequest{}, "sid", 0, &f, &headerBuf{})
 	if f.Protocol != "" {
 		t.Errorf("a CheckRequest without HTTP has protocol %q", f.Protocol)
+	}
+}
+
+// TestNetworkIDsAsEachAlone checks the client's and its network's ids and
+// identity keys, built in one string, against ratelimit's functions that
+// build each alone, for IPv4, IPv6, IPv4-mapped, zoned and invalid
+// addresses; and that building them costs one allocation.
+func TestNetworkIDsAsEachAlone(t *testing.T) {
+	for _, s := range []string{"", "203.0.113.7", "10.0.0.0", "255.255.255.255", "::ffff:198.51.100.9",
+		"2001:db8:85a3:8d3:1319:8a2e:370:7348", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::1", "fe80::1%eth0"} {
+		var ip netip.Addr
+		if s != "" {
+			ip = netip.MustParseAddr(s)
+		}
+		f := &Facts{ClientIP: ip}
+		// Keys through the paths count takes: an identity's key first.
+		var keys identityKeys
+		subnetKey, subnetOK := keys.of(ratelimit.DimSubnet, f)
+		routeKey, routeOK := keys.of(ratelimit.DimRouteIP, f)
+		clientKey, clientOK := keys.of(ratelimit.DimIP, f)
+		client, subnet := ratelimit.ClientID(ip), ratelimit.SubnetID(ip)
+		if f.clientKeyText() != client || f.subnetKeyText() != subnet {
+			t.Errorf("%q: ids %q, %q; want %q, %q", s, f.clientKeyText(), f.subnetKeyText(), client, subnet)
+		}
+		if !ip.IsValid() {
+			if subnetOK || routeOK || clientOK {
+				t.Errorf("%q: an invalid address has identity keys", s)
+			}
+			continue
+		}
+		if want := ratelimit.IdentityKey(ratelimit.DimSubnet, subnet); subnetKey != want {
+			t.Errorf("%q: subnet key %q, want %q", s, subnetKey, want)
+		}
+		if want := ratelimit.IdentityKey(ratelimit.DimIP, client); clientKey != want || routeKey != want {
+			t.Errorf("%q: client keys %q, %q; want %q", s, clientKey, routeKey, want)
+		}
+	}
+	ip := netip.MustParseAddr("203.0.113.7")
+	if n := testing.AllocsPerRun(100, func() {
+		f := Facts{ClientIP: ip}
+		f.networkIDs()
+	}); n != 1 {
+		t.Errorf("networkIDs allocated %v times, want 1", n)
 	}
 }

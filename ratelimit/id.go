@@ -10,23 +10,40 @@ import (
 // by: its IPv4 address, or its IPv6 /64, since one IPv6 host usually owns a
 // whole /64. Empty for an invalid address.
 func ClientID(ip netip.Addr) string {
+	var buf [maxIDLen]byte
+	return string(AppendClientID(buf[:0], ip))
+}
+
+// AppendClientID appends ClientID(ip) to dst, for callers that build
+// several strings in one allocation.
+func AppendClientID(dst []byte, ip netip.Addr) []byte {
 	if !ip.IsValid() {
-		return ""
+		return dst
 	}
 	if ip.Is6() && !ip.Is4In6() {
-		return Subnet(ip).String()
+		return Subnet(ip).AppendTo(dst)
 	}
-	return ip.Unmap().String()
+	return ip.Unmap().AppendTo(dst)
 }
 
 // SubnetID is the identity the subnet dimension counts by: the client's
 // network, IPv4 /24 or IPv6 /64. Empty for an invalid address.
 func SubnetID(ip netip.Addr) string {
-	if !ip.IsValid() {
-		return ""
-	}
-	return Subnet(ip).String()
+	var buf [maxIDLen]byte
+	return string(AppendSubnetID(buf[:0], ip))
 }
+
+// AppendSubnetID appends SubnetID(ip) to dst.
+func AppendSubnetID(dst []byte, ip netip.Addr) []byte {
+	if !ip.IsValid() {
+		return dst
+	}
+	return Subnet(ip).AppendTo(dst)
+}
+
+// maxIDLen is the longest ClientID or SubnetID: an IPv6 /64 written out
+// ("ffff:ffff:ffff:ffff::/64").
+const maxIDLen = len("ffff:ffff:ffff:ffff::/64")
 
 // Subnet is the client's network: IPv4 /24, IPv6 /64. An IPv4-mapped IPv6
 // address is its IPv4 address's.
