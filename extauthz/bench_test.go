@@ -109,16 +109,7 @@ routes:
 // handler sends a denial), and on the wire (what botauthz's handler does
 // with a request, and with the answer to an allowed one).
 func BenchmarkCodec(b *testing.B) {
-	hdr := map[string]string{"cookie": "sid=0123456789abcdef", "x-request-id": "5f0c2a4e-2f6b-4b7e-9a51-3c1f1f0b7a90"}
-	for k, v := range chrome {
-		hdr[k] = v
-	}
-	req := request("GET", "/login", "login", "203.0.113.7", hdr)
-	req = rawRequest(req, browserLines(req.Attributes.Request.Http.Headers))
-	in, err := proto.Marshal(req)
-	if err != nil {
-		b.Fatal(err)
-	}
+	hdr, in := benchRequest(b)
 	c, err := NewCodec(CodecOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -186,4 +177,21 @@ func BenchmarkCodec(b *testing.B) {
 			out.Free()
 		}
 	})
+}
+
+// benchRequest is the request the codec's benchmarks read: a browser's
+// login with a session cookie and a request id, in header_map, as Envoy
+// sends it; its headers, and its bytes.
+func benchRequest(tb testing.TB) (map[string]string, []byte) {
+	hdr := map[string]string{"cookie": "sid=0123456789abcdef", "x-request-id": "5f0c2a4e-2f6b-4b7e-9a51-3c1f1f0b7a90"}
+	for k, v := range chrome {
+		hdr[k] = v
+	}
+	req := request("GET", "/login", "login", "203.0.113.7", hdr)
+	req = rawRequest(req, browserLines(req.Attributes.Request.Http.Headers))
+	in, err := proto.Marshal(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return hdr, in
 }

@@ -1,6 +1,7 @@
 package extauthz
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 	"unsafe"
 
@@ -127,66 +128,130 @@ const (
 // fields it reads; fields it does not read are skipped by their framing
 // only, so garbage inside one of them (which protobuf decoding would refuse)
 // does not stop a Check.
+//
+// It runs for every Check. Each message is a plain loop over its fields
+// (field): walked with a closure per message instead, the calls cost as
+// much as the reading.
 func (w *wireFacts) parse(b []byte) bool {
-	return fields(b, func(num protowire.Number, v []byte) bool {
-		if num == fieldCheckRequestAttributes {
-			return w.attributes(v)
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return false
 		}
-		return true
-	})
+		b = rest
+		if num == fieldCheckRequestAttributes && !w.attributes(v) {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *wireFacts) attributes(b []byte) bool {
-	return fields(b, func(num protowire.Number, v []byte) bool {
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return false
+		}
+		b = rest
 		switch num {
 		case fieldAttributesSource:
-			return fields(v, func(num protowire.Number, v []byte) bool {
-				if num == fieldPeerAddress {
-					return w.address(v)
-				}
-				return true
-			})
+			if !w.peer(v) {
+				return false
+			}
 		case fieldAttributesRequest:
-			return fields(v, func(num protowire.Number, v []byte) bool {
-				if num == fieldRequestHTTP {
-					w.http = true
-					return w.httpRequest(v)
-				}
-				return true
-			})
+			if !w.request(v) {
+				return false
+			}
 		case fieldAttributesContextExtensions:
 			k, val, ok := w.mapEntry(v)
-			if ok && k == "route" {
+			if !ok {
+				return false
+			}
+			if k == "route" {
 				w.route = val
 			}
-			return ok
 		}
-		return true
-	})
+	}
+	return true
+}
+
+// peer reads an AttributeContext.Peer.
+func (w *wireFacts) peer(b []byte) bool {
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return false
+		}
+		b = rest
+		if num == fieldPeerAddress && !w.address(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// request reads an AttributeContext.Request.
+func (w *wireFacts) request(b []byte) bool {
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return false
+		}
+		b = rest
+		if num == fieldRequestHTTP {
+			w.http = true
+			if !w.httpRequest(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // address reads a core.v3.Address: its oneof keeps the last case seen, so
 // another case clears the socket address, and one that follows starts
 // from nothing.
 func (w *wireFacts) address(b []byte) bool {
-	return fields(b, func(num protowire.Number, v []byte) bool {
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return false
+		}
+		b = rest
 		switch num {
 		case fieldAddressSocket:
-			return fields(v, func(num protowire.Number, v []byte) bool {
-				if num == fieldSocketAddressAddress {
-					w.source = w.text(v)
-				}
-				return true
-			})
+			if !w.socketAddress(v) {
+				return false
+			}
 		case fieldAddressPipe, fieldAddressInternal:
 			w.source = ""
 		}
-		return true
-	})
+	}
+	return true
+}
+
+// socketAddress reads a core.v3.SocketAddress.
+func (w *wireFacts) socketAddress(b []byte) bool {
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return false
+		}
+		b = rest
+		if num == fieldSocketAddressAddress {
+			w.source = w.text(v)
+		}
+	}
+	return true
 }
 
 func (w *wireFacts) httpRequest(b []byte) bool {
-	return fields(b, func(num protowire.Number, v []byte) bool {
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return false
+		}
+		b = rest
 		switch num {
 		case fieldHTTPMethod:
 			w.method = w.text(v)
@@ -201,39 +266,66 @@ func (w *wireFacts) httpRequest(b []byte) bool {
 		case fieldHTTPHeaders:
 			k, val, ok := w.mapEntry(v)
 			w.headers = append(w.headers, wireHeader{k, val})
-			return ok
+			if !ok {
+				return false
+			}
 		case fieldHTTPHeaderMap:
-			return fields(v, func(num protowire.Number, v []byte) bool {
-				if num == fieldHeaderMapHeaders {
-					return w.headerValue(v)
-				}
-				return true
-			})
+			if !w.headerMapHeaders(v) {
+				return false
+			}
 		}
-		return true
-	})
+	}
+	return true
+}
+
+// headerMapHeaders reads a core.v3.HeaderMap.
+func (w *wireFacts) headerMapHeaders(b []byte) bool {
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return false
+		}
+		b = rest
+		if num == fieldHeaderMapHeaders && !w.headerValue(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // headerValue reads one header_map entry and keeps its text as headerText
 // does: raw_value when set (as is when UTF-8, else sanitized), else value.
 func (w *wireFacts) headerValue(b []byte) bool {
+	// An entry is mostly ASCII as a whole, its tags and lengths included
+	// (a value under 128 bytes): one check of it then does for its key
+	// and value, which as short strings cost more to check one by one.
+	ascii := isASCII(b)
 	var key, value string
 	var raw []byte
-	ok := fields(b, func(num protowire.Number, v []byte) bool {
+	ok := true
+	for len(b) > 0 {
+		num, v, rest, fieldOK := field(b)
+		if !fieldOK {
+			// parse fails, and the request is decoded from b instead: a
+			// raw_value read so far is still sanitized below, so that b
+			// is patched as it always was.
+			ok = false
+			break
+		}
+		b = rest
 		switch num {
 		case fieldHeaderValueKey:
-			key = w.text(v)
+			key = w.textIn(v, ascii)
 		case fieldHeaderValueValue:
-			value = w.text(v)
+			value = w.textIn(v, ascii)
 		case fieldHeaderValueRaw:
 			raw = v
 		}
-		return true
-	})
+	}
 	if len(raw) > 0 {
 		// A bytes field, which protobuf leaves as it is; headerText then
 		// sanitizes it as Envoy would have.
-		if !utf8.Valid(raw) {
+		if !ascii && !isASCII(raw) && !utf8.Valid(raw) {
 			sanitizeString(raw)
 		}
 		value = unsafe.String(unsafe.SliceData(raw), len(raw))
@@ -244,55 +336,110 @@ func (w *wireFacts) headerValue(b []byte) bool {
 
 // mapEntry reads a map<string, string> entry; a missing key or value is "".
 func (w *wireFacts) mapEntry(b []byte) (key, value string, ok bool) {
-	ok = fields(b, func(num protowire.Number, v []byte) bool {
+	ascii := isASCII(b) // as in headerValue
+	for len(b) > 0 {
+		num, v, rest, ok := field(b)
+		if !ok {
+			return key, value, false
+		}
+		b = rest
 		switch num {
 		case fieldMapKey:
-			key = w.text(v)
+			key = w.textIn(v, ascii)
 		case fieldMapValue:
-			value = w.text(v)
+			value = w.textIn(v, ascii)
 		}
-		return true
-	})
-	return key, value, ok
+	}
+	return key, value, true
 }
 
 // text is a string field's bytes as a string, invalid UTF-8 replaced.
 func (w *wireFacts) text(v []byte) string {
-	if !utf8.Valid(v) {
+	// Nearly every string of a Check is ASCII, which isASCII tells for
+	// less than utf8.Valid costs.
+	if !isASCII(v) && !utf8.Valid(v) {
 		sanitizeString(v)
 		w.sanitized = true
 	}
 	return unsafe.String(unsafe.SliceData(v), len(v))
 }
 
-// fields walks the fields of one message in b and calls field with the
-// contents of each length-delimited one, in order; other wire types are
-// skipped, as protobuf decoding keeps a field of an unexpected wire type as
-// unknown. It stops and reports false when b is not well-formed or field
-// says so.
-func fields(b []byte, field func(num protowire.Number, v []byte) bool) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
+// textIn is text for a field of a message that is all ASCII when ascii is
+// set: its strings need no check of their own.
+func (w *wireFacts) textIn(v []byte, ascii bool) string {
+	if ascii {
+		return unsafe.String(unsafe.SliceData(v), len(v))
+	}
+	return w.text(v)
+}
+
+// isASCII reports whether v is all ASCII. Strings come short and of every
+// length, so it reads words, with few branches: the last word overlaps the
+// one before rather than the tail being read byte by byte.
+func isASCII(v []byte) bool {
+	n := len(v)
+	var or uint64
+	switch {
+	case n >= 8:
+		for i := 0; i < n-8; i += 8 {
+			or |= binary.LittleEndian.Uint64(v[i:])
 		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		if !field(num, v) {
-			return false
+		or |= binary.LittleEndian.Uint64(v[n-8:])
+	case n >= 4:
+		or = uint64(binary.LittleEndian.Uint32(v) | binary.LittleEndian.Uint32(v[n-4:]))
+	case n > 0:
+		// Bytes 0, n/2 and n-1 are all of them when n is 3 or less.
+		or = uint64(v[0] | v[n/2] | v[n-1])
+	}
+	return or&0x8080808080808080 == 0
+}
+
+// field splits the first field off b, a message, as nextField does, with
+// the form nearly every field a Check reads has taken first: a one-byte tag
+// (numbers 1 to 15) of a length-delimited field and a one-byte length
+// (under 128).
+func field(b []byte) (num protowire.Number, v, rest []byte, ok bool) {
+	// b[0]&0x87: the tag's continuation bit and wire type; b[0] < 8 is
+	// field number 0, which protowire refuses.
+	if len(b) >= 2 && b[0]&0x87 == byte(protowire.BytesType) && b[0] >= 1<<3 && b[1] < 0x80 && int(b[1]) <= len(b)-2 {
+		n := 2 + int(b[1])
+		return protowire.Number(b[0] >> 3), b[2:n], b[n:], true
+	}
+	return nextField(b)
+}
+
+// nextField splits the first field off b, a message: its number, its
+// contents when it is length-delimited, and the fields after it. Another
+// wire type is skipped and comes back as number 0, which no field has, so
+// the readers ignore it as protobuf decoding keeps a field of an unexpected
+// wire type as unknown. ok is false when b does not start with a
+// well-formed field.
+func nextField(b []byte) (num protowire.Number, v, rest []byte, ok bool) {
+	// A two-byte length (under 16 KiB) is read here too, without
+	// protowire: a header such as user-agent, accept or cookie is often
+	// longer than 127 bytes. Like protowire, it takes a length written
+	// with more bytes than it needs (b[2] == 0).
+	if len(b) >= 3 && b[0]&0x87 == byte(protowire.BytesType) && b[0] >= 1<<3 && b[1] >= 0x80 && b[2] < 0x80 {
+		n := int(b[1]&0x7f) | int(b[2])<<7
+		if n <= len(b)-3 {
+			return protowire.Number(b[0] >> 3), b[3 : 3+n], b[3+n:], true
 		}
 	}
-	return true
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return 0, nil, nil, false
+	}
+	b = b[n:]
+	if typ != protowire.BytesType {
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return 0, nil, nil, false
+		}
+		return 0, nil, b[n:], true
+	}
+	v, n = protowire.ConsumeBytes(b)
+	if n < 0 {
+		return 0, nil, nil, false
+	}
+	return num, v, b[n:], true
 }

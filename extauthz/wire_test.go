@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -90,8 +92,51 @@ func wireCases() map[string]*authv3.CheckRequest {
 	emptyHTTP := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{}},
 	}}
+	// Lengths of two and three bytes (a field longer than 127 bytes, and
+	// than 16 KiB), which the reader takes apart in other ways than a
+	// length of one byte; invalid UTF-8 in a long raw value.
+	long := rawRequest(browser, []header{
+		{":path", []byte("/" + strings.Repeat("p", 200))}, {"cookie", []byte(strings.Repeat("c", 17000))},
+		{"x-long-bad", append([]byte(strings.Repeat("v", 150)), 0xff, 'v')},
+	})
+	long.Attributes.Request.Http.Path = "/" + strings.Repeat("p", 300)
+	longMap := proto.Clone(browser).(*authv3.CheckRequest)
+	longMap.Attributes.Request.Http.Headers["user-agent"] = strings.Repeat("u", 200)
+	longMap.Attributes.Request.Http.Headers["cookie"] = strings.Repeat("c", 300)
+	// Fields the reader skips in every message it reads: a two-byte tag,
+	// and the numbers of fields it reads with every other wire type, which
+	// protobuf keeps as unknown fields (a pipe among them, which must not
+	// clear the peer's address).
+	unknown := proto.Clone(raw).(*authv3.CheckRequest)
+	h := unknown.Attributes.Request.Http
+	for i, m := range []proto.Message{unknown, unknown.Attributes, unknown.Attributes.Source,
+		unknown.Attributes.Source.Address, unknown.Attributes.Source.Address.GetSocketAddress(),
+		unknown.Attributes.Request, h, h.HeaderMap, h.HeaderMap.Headers[1]} {
+		var b []byte
+		b = protowire.AppendTag(b, 20, protowire.BytesType)
+		b = protowire.AppendString(b, "two-byte tag")
+		for _, num := range []protowire.Number{1, 2, 3, 4, 5, 10, 13} {
+			if i%2 == 0 {
+				b = protowire.AppendTag(b, num, protowire.VarintType)
+				b = protowire.AppendVarint(b, 1<<20)
+			} else {
+				b = protowire.AppendTag(b, num, protowire.Fixed32Type)
+				b = protowire.AppendFixed32(b, 1)
+			}
+			b = protowire.AppendTag(b, num, protowire.Fixed64Type)
+			b = protowire.AppendFixed64(b, 1)
+		}
+		b = protowire.AppendTag(b, 2, protowire.StartGroupType)
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, "in a group")
+		b = protowire.AppendTag(b, 2, protowire.EndGroupType)
+		m.ProtoReflect().SetUnknown(b)
+	}
 	return map[string]*authv3.CheckRequest{
 		"browser":         browser,
+		"long fields":     long,
+		"long map values": longMap,
+		"unknown fields":  unknown,
 		"header map":      raw,
 		"both encodings":  both,
 		"empty keys only": onlyEmptyKeys,
@@ -266,6 +311,142 @@ func TestWireMetadataMatchesStruct(t *testing.T) {
 			}
 			if len(want.DynamicMetadata.GetFields()) < 8 {
 				t.Fatalf("decision %d: metadata %v", i, want.DynamicMetadata)
+			}
+		}
+	}
+}
+
+// BenchmarkWireParse measures the wire reader alone, on BenchmarkCodec's
+// request.
+func BenchmarkWireParse(b *testing.B) {
+	_, in := benchRequest(b)
+	b.SetBytes(int64(len(in)))
+	var w wireFacts
+	for b.Loop() {
+		// Valid UTF-8, so parse does not patch in and can read it again.
+		if !w.parse(in) {
+			b.Fatal("parse failed")
+		}
+		w.reset()
+	}
+}
+
+// TestWireParseFraming checks what the wire reader accepts around the
+// fields it reads, in every message it walks: fields of any wire type and
+// number skipped, and malformed framing refused as protowire refuses it,
+// even where protobuf decoding would refuse the request anyway (which
+// FuzzWireFacts cannot tell apart).
+func TestWireParseFraming(t *testing.T) {
+	tag := func(num protowire.Number, typ protowire.Type) string {
+		return string(protowire.AppendTag(nil, num, typ))
+	}
+	in := map[string]func(f string) string{
+		"CheckRequest":     func(f string) string { return f },
+		"AttributeContext": func(f string) string { return wireLen(1, f) },
+		"Peer":             func(f string) string { return wireLen(1, wireLen(1, f)) },
+		"Address":          func(f string) string { return wireLen(1, wireLen(1, wireLen(1, f))) },
+		"SocketAddress":    func(f string) string { return wireLen(1, wireLen(1, wireLen(1, wireLen(1, f)))) },
+		"context_extensions entry": func(f string) string {
+			return wireLen(1, wireLen(10, f))
+		},
+		"Request":       func(f string) string { return wireLen(1, wireLen(4, f)) },
+		"HttpRequest":   func(f string) string { return string(wireHTTP(f)) },
+		"headers entry": func(f string) string { return string(wireHTTP(wireLen(3, f))) },
+		"HeaderMap":     func(f string) string { return string(wireHTTP(wireLen(13, f))) },
+		"HeaderValue":   func(f string) string { return string(wireHTTP(wireLen(13, wireLen(1, f)))) },
+	}
+	fields := []struct {
+		name  string
+		field string
+		ok    bool
+	}{
+		{"two-byte tag", wireLen(20, "x"), true},
+		{"two-byte length", wireLen(15, strings.Repeat("x", 200)), true},
+		{"three-byte length", wireLen(15, strings.Repeat("x", 20000)), true},
+		{"varint", wireVarint(1, 1<<40), true},
+		{"fixed32", tag(2, protowire.Fixed32Type) + "1234", true},
+		{"fixed64", tag(3, protowire.Fixed64Type) + "12345678", true},
+		{"group", tag(2, protowire.StartGroupType) + wireVarint(1, 1) + wireLen(2, "x") + tag(2, protowire.EndGroupType), true},
+		{"number 0", "\x02\x00", false},
+		{"number 0, two-byte length", "\x02\x80\x01" + strings.Repeat("x", 128), false},
+		{"number 0 varint", "\x00\x01", false},
+		{"number too large", string(protowire.AppendVarint(nil, 1<<35|2)) + "\x00", false},
+		{"truncated tag", "\x80", false},
+		{"truncated length", "\x0a\x80", false},
+		{"length overruns", "\x0a\x05ab", false},
+		{"length overruns by one", "\x0a\x03ab", false},
+		{"two-byte length overruns", "\x0a\x80\x01ab", false},
+		{"truncated varint", "\x08\x80", false},
+		{"truncated fixed32", tag(2, protowire.Fixed32Type) + "12", false},
+		{"reserved wire type", "\x0e\x00", false},
+		{"end of group alone", tag(1, protowire.EndGroupType), false},
+		{"group not closed", tag(1, protowire.StartGroupType) + wireVarint(1, 1), false},
+		{"group closed by another", tag(1, protowire.StartGroupType) + tag(2, protowire.EndGroupType), false},
+	}
+	for msg, wrap := range in {
+		for _, f := range fields {
+			var w wireFacts
+			if got := w.parse([]byte(wrap(f.field))); got != f.ok {
+				t.Errorf("%s in %s: parse = %v, want %v", f.name, msg, got, f.ok)
+			}
+		}
+	}
+}
+
+// TestWireSanitized checks what the reader does with invalid UTF-8: the
+// strings are patched in place, one '!' per bad byte, and reported as
+// sanitized; raw_value, a bytes field, is patched the same way (as
+// headerText would) but is not reported.
+func TestWireSanitized(t *testing.T) {
+	long := strings.Repeat("v", 200)
+	cases := []struct {
+		name      string
+		wire      []byte
+		sanitized bool
+		key, val  string
+	}{
+		{"ASCII", wireHTTP(wireLen(13, wireLen(1, wireLen(1, "k")+wireLen(3, "v")))), false, "k", "v"},
+		{"raw value", wireHTTP(wireLen(13, wireLen(1, wireLen(1, "k")+wireLen(3, "a\xffb")))), false, "k", "a!b"},
+		{"long raw value", wireHTTP(wireLen(13, wireLen(1, wireLen(1, "k")+wireLen(3, long+"\xff")))), false, "k", long + "!"},
+		{"header_map key", wireHTTP(wireLen(13, wireLen(1, wireLen(1, "k\xc3")+wireLen(3, "v")))), true, "k!", "v"},
+		{"header_map value", wireHTTP(wireLen(13, wireLen(1, wireLen(1, "k")+wireLen(2, "\xe2\x82")))), true, "k", "!!"},
+		{"valid UTF-8", wireHTTP(wireLen(13, wireLen(1, wireLen(1, "k")+wireLen(2, "€"+long)))), false, "k", "€" + long},
+		{"headers key", wireHTTP(wireEntry(3, "\xffk", "v")), true, "!k", "v"},
+		{"long headers value", wireHTTP(wireEntry(3, "k", long+"\xff")), true, "k", long + "!"},
+		{"overridden key", wireHTTP(wireLen(3, wireLen(1, "\xff")+wireLen(1, "k")+wireLen(2, "v"))), true, "k", "v"},
+	}
+	for _, c := range cases {
+		var w wireFacts
+		if !w.parse(c.wire) {
+			t.Errorf("%s: not read", c.name)
+			continue
+		}
+		hs := append(w.headers, w.headerMap...)
+		if w.sanitized != c.sanitized || len(hs) != 1 || hs[0] != (wireHeader{c.key, c.val}) {
+			t.Errorf("%s: read %q, sanitized %v; want %q, %q, sanitized %v", c.name, hs, w.sanitized, c.key, c.val, c.sanitized)
+		}
+	}
+	var w wireFacts
+	if !w.parse(wireHTTP(wireLen(2, "G\xffT"))) || w.method != "G!T" || !w.sanitized {
+		t.Errorf("method %q, sanitized %v; want \"G!T\", sanitized", w.method, w.sanitized)
+	}
+}
+
+// TestIsASCII checks isASCII against a byte-by-byte loop, for a byte above
+// 0x7f anywhere in strings of every length around its word sizes.
+func TestIsASCII(t *testing.T) {
+	for n := range 40 {
+		b := []byte(strings.Repeat("a", n))
+		if !isASCII(b) {
+			t.Errorf("isASCII(%q) = false", b)
+		}
+		for i := range n {
+			for _, c := range []byte{0x80, 0xff} {
+				b[i] = c
+				if isASCII(b) {
+					t.Errorf("isASCII(%q) = true", b)
+				}
+				b[i] = 'a'
 			}
 		}
 	}
