@@ -112,15 +112,16 @@ const maxPooledAnswer = 16 << 10
 // they cost. The zero value is ready to use.
 type answerPool struct{ pool sync.Pool }
 
-// Get implements mem.BufferPool: an empty buffer of at least
-// answerBufferSize bytes (length is ignored; append grows it).
-func (p *answerPool) Get(int) *[]byte {
-	if b, ok := p.pool.Get().(*[]byte); ok {
-		*b = (*b)[:0]
-		return b
+// Get implements mem.BufferPool: a buffer of length bytes, with room for
+// at least answerBufferSize. The handler asks for none and appends.
+func (p *answerPool) Get(length int) *[]byte {
+	b, ok := p.pool.Get().(*[]byte)
+	if !ok || cap(*b) < length {
+		fresh := make([]byte, 0, max(length, answerBufferSize))
+		b = &fresh
 	}
-	b := make([]byte, 0, answerBufferSize)
-	return &b
+	*b = (*b)[:length]
+	return b
 }
 
 // Put implements mem.BufferPool.

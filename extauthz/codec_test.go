@@ -499,6 +499,20 @@ func TestAnswerBufferGoesBackWhenFreed(t *testing.T) {
 	}
 }
 
+// TestAnswerPoolGetsTheLengthAskedFor checks Get as mem.BufferPool
+// describes it: a buffer of the length asked for, here also one longer
+// than the pool's buffers.
+func TestAnswerPoolGetsTheLengthAskedFor(t *testing.T) {
+	var p answerPool
+	for _, n := range []int{0, 1, answerBufferSize, answerBufferSize + 1, 3 * answerBufferSize} {
+		b := p.Get(n)
+		if len(*b) != n || cap(*b) < answerBufferSize {
+			t.Errorf("Get(%d): len %d, cap %d", n, len(*b), cap(*b))
+		}
+		p.Put(b)
+	}
+}
+
 // TestAnswerPoolDropsOutsizedBuffers checks that a buffer an outsized
 // answer grew is not kept.
 func TestAnswerPoolDropsOutsizedBuffers(t *testing.T) {
